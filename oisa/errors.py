@@ -1,0 +1,123 @@
+"""One root for every error oisa raises on purpose.
+
+Callers catch :class:`OisaError` to tell "the input or the model was wrong" from a bug in oisa.
+The split follows h11: a protocol error says who misbehaved (we did, or the peer did) and
+carries the wire code it maps to, so a link or transaction layer can answer with the right NAK
+reason or completion status without a lookup table of its own.
+
+Every message names what was wrong: the field and byte offset for frames, the file and key for
+configuration, the option for command-line input.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BridgeError",
+    "CatalogError",
+    "CompletionTimeout",
+    "ConfigError",
+    "CrcError",
+    "FrameError",
+    "LinkDownError",
+    "LocalProtocolError",
+    "OisaError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "SimulationDeadlock",
+    "SimulationError",
+    "UnitError",
+    "UsageError",
+    "VerificationError",
+]
+
+
+class OisaError(Exception):
+    """Root of every error raised on purpose by oisa."""
+
+
+class UsageError(OisaError):
+    """A command-line argument or API argument is not acceptable (bad size, unknown workload)."""
+
+
+class UnitError(UsageError, ValueError):
+    """A quantity with a unit (size, rate, time) could not be read."""
+
+
+class ConfigError(OisaError):
+    """A TOML profile or fabric file is missing, malformed, or inconsistent.
+
+    The message starts with the file and, where there is one, the dotted key path.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None):
+        self.source = source
+        self.key = key
+        where = ": ".join(part for part in (source, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class CatalogError(ConfigError):
+    """A name was looked up in a built-in catalog (devices, fabrics) and not found."""
+
+
+class FrameError(OisaError, ValueError):
+    """Bytes that do not decode as the format they claim to be.
+
+    ``field`` names the field as the specification names it and ``offset`` is the byte offset
+    of that field (or of the first byte that could not be read) from the start of the frame.
+    """
+
+    def __init__(self, message: str, *, fmt: str, field: str | None = None, offset: int | None = None):
+        self.fmt = fmt
+        self.field = field
+        self.offset = offset
+        where = fmt
+        if field is not None:
+            where += f" field {field!r}"
+        if offset is not None:
+            where += f" at byte {offset}"
+        super().__init__(f"{where}: {message}")
+
+
+class CrcError(FrameError):
+    """The frame arrived whole but its CRC does not match its contents."""
+
+
+class BridgeError(OisaError):
+    """A field or operation that cannot cross a protocol bridge (say, PCIe to OISA)."""
+
+
+class ProtocolError(OisaError):
+    """A protocol rule was broken. ``code`` is the wire code this maps to (NAK reason, status)."""
+
+    def __init__(self, message: str, *, code: int | None = None):
+        self.code = code
+        super().__init__(message)
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to do something the protocol forbids (our side misbehaved)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol forbids."""
+
+
+class LinkDownError(OisaError):
+    """A link failed to retrain or was taken down; traffic on it cannot complete."""
+
+
+class CompletionTimeout(OisaError):
+    """A non-posted request received no (complete) answer within the completion timeout."""
+
+
+class SimulationError(OisaError):
+    """The emulation itself cannot go on (as opposed to a protocol error inside it)."""
+
+
+class SimulationDeadlock(SimulationError):
+    """Every task waits and no event is scheduled: nothing can ever happen again."""
+
+
+class VerificationError(OisaError):
+    """Data read back or reduced by a workload differs from what numpy says it should be."""

@@ -1,0 +1,104 @@
+"""Waiting primitives built on the kernel's park/wake, so every wake-up is deterministic.
+
+trio's own channels and events wake tasks directly, which lets trio pick the order of tasks
+released at the same instant. These release through the kernel's heap instead.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Generic, TypeVar
+
+import trio
+
+from oisa.sim._kernel import Kernel
+
+__all__ = ["Inbox", "Signal"]
+
+T = TypeVar("T")
+
+
+class Inbox(Generic[T]):
+    """Unbounded FIFO; callbacks and tasks put into it, tasks take from it.
+
+    Waiting consumers are served in the order they started waiting. ``get_all`` hands a
+    consumer everything that has piled up, so a burst of arrivals costs one task switch rather
+    than one per item.
+    """
+
+    __slots__ = ("_items", "_kernel", "_waiters", "name")
+
+    def __init__(self, kernel: Kernel, name: str = "inbox") -> None:
+        self._kernel = kernel
+        self._items: deque[T] = deque()
+        self._waiters: deque[trio.lowlevel.Task] = deque()
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __str__(self) -> str:
+        return f"waiting on {self.name}"
+
+    def put(self, item: T) -> None:
+        self._items.append(item)
+        waiters = self._waiters
+        while waiters and not self._kernel.wake(waiters.popleft()):
+            pass  # that waiter was cancelled; try the next
+
+    async def _wait_for_items(self) -> None:
+        while not self._items:
+            task = trio.lowlevel.current_task()
+            self._waiters.append(task)
+            try:
+                await self._kernel.park(self)
+            except BaseException:
+                if task in self._waiters:
+                    self._waiters.remove(task)
+                raise
+
+    async def get(self) -> T:
+        if not self._items:
+            await self._wait_for_items()
+        return self._items.popleft()
+
+    async def get_all(self) -> list[T]:
+        if not self._items:
+            await self._wait_for_items()
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+
+class Signal(Generic[T]):
+    """A value that arrives once; any number of tasks may wait for it."""
+
+    __slots__ = ("_kernel", "_value", "_waiters", "is_set", "name")
+
+    def __init__(self, kernel: Kernel, name: str = "signal") -> None:
+        self._kernel = kernel
+        self._waiters: list[trio.lowlevel.Task] = []
+        self._value: T | None = None
+        self.is_set = False
+        self.name = name
+
+    def set(self, value: T) -> None:
+        if self.is_set:
+            raise RuntimeError(f"{self.name} was set twice")
+        self.is_set = True
+        self._value = value
+        waiters, self._waiters = self._waiters, []
+        for task in waiters:
+            self._kernel.wake(task)
+
+    async def wait(self) -> T:
+        if not self.is_set:
+            task = trio.lowlevel.current_task()
+            self._waiters.append(task)
+            try:
+                await self._kernel.park(f"waiting for {self.name}")
+            except BaseException:
+                if task in self._waiters:
+                    self._waiters.remove(task)
+                raise
+        return self._value  # type: ignore[return-value]

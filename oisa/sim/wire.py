@@ -1,0 +1,88 @@
+"""Wires and link ports: how frames cross a link in virtual time.
+
+A :class:`Wire` is one direction of a physical link. Frames leave back to back at the wire's
+rate and arrive ``latency`` after their last bit left, so a frame's arrival time is computed,
+not waited for: one heap event per frame, no task switch. A :class:`LinkPort` drives a
+sans-IO :class:`~oisa.link.LinkEndpoint` over a wire: whenever the wire falls idle it asks the
+endpoint for the next flit, so messages queued while a flit is on the wire share the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from oisa.link import LinkEndpoint
+from oisa.sim._kernel import Kernel
+from oisa.units import serialisation_ps
+from oisa.wire.message import Message
+
+__all__ = ["LinkPort", "Wire", "connect"]
+
+
+class Wire:
+    """One direction of a link: serialisation at ``rate_bps``, then ``latency_ps`` of flight."""
+
+    def __init__(self, kernel: Kernel, *, rate_bps: int, latency_ps: int, name: str) -> None:
+        self.kernel = kernel
+        self.rate_bps = rate_bps
+        self.latency_ps = latency_ps
+        self.name = name
+        self.receiver: Callable[[bytes], None] | None = None
+        self.busy_until = 0
+        self.frames = 0
+        self.bytes = 0
+
+    def transmit(self, frame: bytes) -> int:
+        """Put ``frame`` on the wire after whatever is already on it; return when it has left."""
+        if self.receiver is None:
+            raise RuntimeError(f"wire {self.name} is not connected")
+        start = max(self.kernel.now, self.busy_until)
+        end = start + serialisation_ps(len(frame), self.rate_bps)
+        self.busy_until = end
+        self.frames += 1
+        self.bytes += len(frame)
+        self.kernel.call_at(end + self.latency_ps, self.receiver, frame)
+        return end
+
+
+class LinkPort:
+    """One end of a link in the emulation: a link-layer endpoint transmitting on ``wire``.
+
+    Received messages are handed to ``on_messages`` (in callback context, at arrival time).
+    """
+
+    def __init__(self, kernel: Kernel, endpoint: LinkEndpoint, wire: Wire, name: str) -> None:
+        self.kernel = kernel
+        self.endpoint = endpoint
+        self.wire = wire
+        self.name = name
+        self.on_messages: Callable[[list[Message]], None] = _unconnected
+        self._transmitting = False
+
+    def send(self, message: Message) -> None:
+        self.endpoint.queue(message)
+        if not self._transmitting:
+            self._transmitting = True
+            self.kernel.call_at(max(self.kernel.now, self.wire.busy_until), self._transmit_next)
+
+    def _transmit_next(self) -> None:
+        frame = self.endpoint.next_frame(self.kernel.now)
+        if frame is None:
+            self._transmitting = False
+            return
+        self.kernel.call_at(self.wire.transmit(frame), self._transmit_next)
+
+    def frame_arrived(self, frame: bytes) -> None:
+        messages = self.endpoint.receive_frame(frame, self.kernel.now)
+        if messages:
+            self.on_messages(messages)
+
+
+def _unconnected(messages: list[Message]) -> None:
+    raise RuntimeError("a link port received messages before anything was attached to it")
+
+
+def connect(a: LinkPort, b: LinkPort) -> None:
+    """Join two ports: each one's wire delivers to the other."""
+    a.wire.receiver = b.frame_arrived
+    b.wire.receiver = a.frame_arrived
