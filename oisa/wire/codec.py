@@ -1,0 +1,125 @@
+"""The fast codec: the same bytes as the construct schemas, with ``struct`` and ``zlib``.
+
+Construct is the definition; this is what the emulation runs on every frame. The two are held
+equal by differential property tests (``tests/wire/test_codec_equivalence.py``): for every
+generated message and flit both encode to the same bytes, and for every mutated byte string
+both decode to the same fields or both raise :class:`~oisa.errors.FrameError`. The rules
+themselves (legal opcodes, lengths, reserved bits) live once, in :func:`build_message` and
+:func:`build_flit`, which both codecs call.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from oisa.errors import CrcError, FrameError
+from oisa.wire.flit import FLIT_HEADER_SIZE, FLIT_OVERHEAD, Flit, build_flit, check_flit, check_frame_length
+from oisa.wire.message import (
+    COLL_EXT_SIZE,
+    HEADER_FIELDS,
+    HEADER_SIZE,
+    Message,
+    build_message,
+    check_message,
+)
+from oisa.wire.opcodes import OPCODES, Opcode
+from oisa.wire._schema import field_at
+
+__all__ = ["decode_flit", "decode_message", "decode_messages", "encode_flit", "encode_message"]
+
+_MSG_HEADER = struct.Struct(">BBBBHHHHQ")
+_COLL = struct.Struct(">HHBBH")
+_FLIT_HEADER = struct.Struct(">BBHHHHHHH")
+_CRC = struct.Struct(">I")
+_ENTRY = struct.Struct(">IH")
+_ADDRESS_MASK = (1 << 57) - 1
+
+
+def encode_message(m: Message) -> bytes:
+    check_message(m)
+    head = _MSG_HEADER.pack(
+        m.opcode,
+        m.tc << 5 | m.ns << 4 | m.ro << 3 | m.ido << 2 | m.ep << 1 | m.ec,
+        m.aux,
+        m.load << 5 | m.hops,
+        m.src, m.dst, m.tag, m.length, m.address,
+    )
+    if m.coll is not None:
+        head += _COLL.pack(m.coll.group, m.coll.members, m.coll.op, m.coll.dtype, 0)
+    return head + m.payload
+
+
+def decode_message(buf: bytes | memoryview, offset: int = 0) -> tuple[Message, int]:
+    """Decode the message starting at ``offset``; return it and the offset just after it."""
+    available = len(buf) - offset
+    if available < HEADER_SIZE:
+        raise FrameError(f"truncated: {available} bytes is shorter than the {HEADER_SIZE}-byte header",
+                         fmt="oisa-msg", field=field_at(HEADER_FIELDS, available), offset=available)
+    opcode, flags, aux, tele, src, dst, tag, length, address = _MSG_HEADER.unpack_from(buf, offset)
+    header = dict(opcode=opcode, tc=flags >> 5, ns=bool(flags & 16), ro=bool(flags & 8), ido=bool(flags & 4),
+                  ep=bool(flags & 2), ec=bool(flags & 1), aux=aux, load=tele >> 5, hops=tele & 31, src=src,
+                  dst=dst, tag=tag, length=length, reserved=address >> 57, address=address & _ADDRESS_MASK)
+    info = OPCODES.get(opcode)
+    if info is None:
+        raise FrameError(f"unknown opcode 0x{opcode:02x}", fmt="oisa-msg", field="opcode", offset=0)
+    position = offset + HEADER_SIZE
+    coll = None
+    if info.opcode is Opcode.COLL_REDUCE:
+        if len(buf) - position < COLL_EXT_SIZE:
+            raise FrameError("truncated inside the collective extension", fmt="oisa-msg", field="coll",
+                             offset=len(buf) - offset)
+        coll = _COLL.unpack_from(buf, position)
+        position += COLL_EXT_SIZE
+    end = position + (length if info.has_payload else 0)
+    if end > len(buf):
+        raise FrameError(f"truncated: {len(buf) - offset} bytes is too short", fmt="oisa-msg", field="payload",
+                         offset=len(buf) - offset)
+    return build_message(header, coll, bytes(buf[position:end])), end
+
+
+def decode_messages(buf: bytes | memoryview) -> list[Message]:
+    """Decode a byte string that holds whole messages back to back, and nothing else."""
+    out = []
+    offset = 0
+    while offset < len(buf):
+        message, offset = decode_message(buf, offset)
+        out.append(message)
+    return out
+
+
+def encode_flit(flit: Flit, size: int) -> bytes:
+    h = check_flit(flit, size)
+    payload = flit.payload
+    if flit.entries:
+        payload = b"".join(_ENTRY.pack(e.vc << 29 | e.fc_class << 27 | e.hdr, e.data) for e in flit.entries)
+    body = _FLIT_HEADER.pack(
+        h["kind"], h["code"], h["seq"], h["ack_kind"] << 14 | h["ack_seq"],
+        h["crd_valid"] << 15 | h["crd_vc"] << 12 | h["crd_class"] << 10, h["crd_hdr"], h["crd_data"],
+        h["used"], h["first_msg"],
+    ) + payload + bytes(size - FLIT_OVERHEAD - len(payload))
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def decode_flit(data: bytes | memoryview, size: int) -> Flit:
+    if len(data) != size:
+        check_frame_length(data, size)
+    if zlib.crc32(memoryview(data)[: size - 4]) != _CRC.unpack_from(data, size - 4)[0]:
+        raise CrcError("CRC does not match the frame's contents", fmt="oisa-flit", field="crc",
+                             offset=size - 4)
+    kind, code, seq_word, ack_word, crd, crd_hdr, crd_data, used, first = _FLIT_HEADER.unpack_from(data)
+    header = dict(
+        kind=kind, code=code, reserved_0=seq_word >> 12, seq=seq_word & 0xFFF, ack_kind=ack_word >> 14,
+        reserved_1=(ack_word >> 12) & 3, ack_seq=ack_word & 0xFFF, crd_valid=bool(crd & 0x8000),
+        crd_vc=(crd >> 12) & 7, crd_class=(crd >> 10) & 3, reserved_2=(crd & 0x3FF) << 4 | crd_hdr >> 12,
+        crd_hdr=crd_hdr & 0xFFF, crd_data=crd_data, used=used, first_msg=first,
+    )
+    return build_flit(header, memoryview(data)[FLIT_HEADER_SIZE: size - 4], size - FLIT_OVERHEAD, _entries)
+
+
+def _entries(body: bytes) -> list[tuple[int, int, int, int, int]]:
+    out = []
+    for start in range(0, len(body), _ENTRY.size):
+        word, data = _ENTRY.unpack_from(body, start)
+        out.append((word >> 29, (word >> 27) & 3, (word >> 12) & 0x7FFF, word & 0xFFF, data))
+    return out
