@@ -1,0 +1,114 @@
+"""Device profiles: what an emulated GPU is made of, read from a TOML file in ``devices/``.
+
+Every figure carries its source or says it is an assumption (see :mod:`oisa.config`). The
+profile describes the card as its vendor built it (memory, compute, native links) and how it
+behaves as an OISA endpoint (largest message, tags, DMA engines).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from oisa import catalog
+from oisa.config import Figure, Table, load_toml
+from oisa.units import parse_flops, parse_rate, parse_size
+
+__all__ = ["DeviceProfile", "load_profile"]
+
+_NATIVE = ("pcie", "cxl", "vendor", "oisa")
+
+
+def _positive_int(limit: int):  # type: ignore[no-untyped-def]
+    def parse(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+            raise ValueError(f"expected a whole number from 1 to {limit}, got {value!r}")
+        return value
+    return parse
+
+
+def _message_size(value: object) -> int:
+    size = parse_size(value)  # type: ignore[arg-type]
+    if size > 4096 or size & (size - 1):
+        raise ValueError(f"{size} is not a power of two of at most 4096 bytes")
+    return size
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """One GPU model. Figures keep their provenance; the plain properties give the values."""
+
+    name: str
+    vendor: str
+    model: str
+    description: str
+    native: str
+    path: Path
+    memory_capacity: Figure
+    memory_bandwidth: Figure
+    compute: dict[str, Figure]
+    links: Figure
+    lanes_per_link: Figure
+    lane_rate: Figure
+    max_payload: Figure
+    max_read_request: Figure
+    tags: Figure
+    dma_engines: Figure
+
+    @property
+    def capacity(self) -> int:
+        return int(self.memory_capacity.value)
+
+    def figures(self) -> dict[str, Figure]:
+        """Every figure by dotted name, for listings and for the sources check."""
+        out = {
+            "memory.capacity": self.memory_capacity, "memory.bandwidth": self.memory_bandwidth,
+            "interconnect.links": self.links, "interconnect.lanes_per_link": self.lanes_per_link,
+            "interconnect.lane_rate": self.lane_rate, "oisa.max_payload": self.max_payload,
+            "oisa.max_read_request": self.max_read_request, "oisa.tags": self.tags,
+            "oisa.dma_engines": self.dma_engines,
+        }
+        out.update({f"compute.{dtype}": fig for dtype, fig in self.compute.items()})
+        return out
+
+
+def load_profile(name_or_path: str | Path) -> DeviceProfile:
+    """Load a profile by catalog name (``"h100-like"``) or from a TOML file path."""
+    path = catalog.resolve("devices", name_or_path)
+    doc = load_toml(path)
+    profile = _read(doc, path)
+    doc.finish()
+    return profile
+
+
+def _read(doc: Table, path: Path) -> DeviceProfile:
+    native = doc.get("native", str)
+    if native not in _NATIVE:
+        raise doc.error(f"{native!r} is not one of {', '.join(_NATIVE)}", "native")
+    memory = doc.table("memory")
+    compute = doc.table("compute")
+    links = doc.table("interconnect")
+    oisa = doc.table("oisa")
+    profile = DeviceProfile(
+        name=doc.get("name", str),
+        vendor=doc.get("vendor", str),
+        model=doc.get("model", str),
+        description=doc.get("description", str),
+        native=native,
+        path=path,
+        memory_capacity=memory.figure("capacity", parse_size),
+        memory_bandwidth=memory.figure("bandwidth", parse_rate),
+        compute={dtype: compute.figure(dtype, parse_flops) for dtype in sorted(compute.data)},
+        links=links.figure("links", _positive_int(64)),
+        lanes_per_link=links.figure("lanes_per_link", _positive_int(32)),
+        lane_rate=links.figure("lane_rate", parse_rate),
+        max_payload=oisa.figure("max_payload", _message_size),
+        max_read_request=oisa.figure("max_read_request", _message_size),
+        tags=oisa.figure("tags", _positive_int(65536)),
+        dma_engines=oisa.figure("dma_engines", _positive_int(64)),
+    )
+    if not profile.compute:
+        raise compute.error("give at least one compute rate (for example bf16)")
+    for table in (memory, compute, links, oisa):
+        table.finish()
+    return profile

@@ -1,0 +1,11 @@
+"""The transaction layer, sans-IO: requests, completions, tags and splitting.
+
+``Requester`` turns reads and writes into request messages and matches completions to them;
+``Completer`` executes requests against a memory and answers them. Neither knows about time or
+trio: the emulation feeds them messages and sends what they return.
+"""
+
+from oisa.transaction.completer import Completer, Memory
+from oisa.transaction.requester import Operation, OperationCompleted, OperationFailed, Requester
+
+__all__ = ["Completer", "Memory", "Operation", "OperationCompleted", "OperationFailed", "Requester"]
