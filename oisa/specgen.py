@@ -1,0 +1,103 @@
+"""Generated parts of ``specs/``: tables rendered from the code, so the prose cannot drift.
+
+A Markdown file in ``specs/`` marks each generated block::
+
+    <!-- generated: oisa-message-header -->
+    ...
+    <!-- end generated -->
+
+``python -m oisa.specgen`` rewrites every block from the code; ``python -m oisa.specgen --check``
+(and the test suite) fails if any block differs from what the code would write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from oisa.wire import flit, message
+from oisa.wire._schema import render_table
+from oisa.wire.opcodes import OPCODES, STATUS_MEANING, CollDtype, Status
+
+__all__ = ["BLOCKS", "check", "render_file", "update"]
+
+
+def _opcode_table() -> str:
+    lines = ["| opcode | name | class | payload | legal `length` | `aux` | meaning |", "|---|---|---|---|---|---|---|"]
+    for info in OPCODES.values():
+        lengths = info.lengths
+        legal = (f"{lengths.start}-{lengths.stop - 1}" if isinstance(lengths, range)
+                 else ", ".join(str(n) for n in lengths))
+        lines.append(f"| 0x{int(info.opcode):02x} | `{info.opcode.name}` | {info.fc_class.name.lower()} | "
+                     f"{'yes' if info.has_payload else 'no'} | {legal} | {info.aux} | {info.summary} |")
+    return "\n".join(lines) + "\n"
+
+
+def _enum_table(enum_type: type, meaning: Callable[[object], str], *, hex_values: bool = False) -> str:
+    lines = ["| value | name | meaning |", "|---|---|---|"]
+    for member in enum_type:  # type: ignore[attr-defined]
+        value = f"0x{int(member):02x}" if hex_values else str(int(member))
+        lines.append(f"| {value} | `{member.name}` | {meaning(member)} |")
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "oisa-message-header": lambda: render_table(message.HEADER_FIELDS),
+    "oisa-coll-extension": lambda: render_table(message.COLL_FIELDS),
+    "oisa-opcodes": _opcode_table,
+    "oisa-status": lambda: _enum_table(Status, STATUS_MEANING.__getitem__),
+    "oisa-coll-dtypes": lambda: _enum_table(CollDtype, lambda d: f"{d.itemsize}-byte elements",  # type: ignore[attr-defined]
+                                              hex_values=True),
+    "oisa-flit-header": lambda: render_table(flit.HEADER_FIELDS),
+    "oisa-credit-entry": lambda: render_table(flit.CREDIT_FIELDS),
+    "oisa-control-codes": lambda: _enum_table(flit.ControlCode, flit.CONTROL_MEANING.__getitem__),
+}
+
+_BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+
+
+def render_file(text: str, source: str = "") -> str:
+    """``text`` with every generated block replaced by what the code renders now."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in BLOCKS:
+            raise KeyError(f"{source}: unknown generated block {name!r} (known: {', '.join(BLOCKS)})")
+        return match.group(1) + BLOCKS[name]() + match.group(4)
+
+    return _BLOCK.sub(replace, text)
+
+
+def spec_files(root: Path) -> list[Path]:
+    return sorted((root / "specs").glob("*.md"))
+
+
+def check(root: Path) -> list[Path]:
+    """Spec files whose generated blocks differ from the code."""
+    return [path for path in spec_files(root) if render_file(path.read_text(), str(path)) != path.read_text()]
+
+
+def update(root: Path) -> list[Path]:
+    """Rewrite stale generated blocks; return the files changed."""
+    changed = check(root)
+    for path in changed:
+        path.write_text(render_file(path.read_text(), str(path)))
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m oisa.specgen", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale files; exit 1 if any")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: here)")
+    args = parser.parse_args(argv)
+    stale = check(args.root) if args.check else update(args.root)
+    for path in stale:
+        print(("stale: " if args.check else "updated: ") + str(path))
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The oisa command: output, JSON, and one-line errors for everything a user can get wrong."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from oisa.cli import main
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_run_prints_a_verified_report(capsys):
+    status, out, err = run(capsys, "run", "pair", "--workload", "p2p", "--size", "64KiB")
+    assert status == 0 and err == ""
+    assert "verified" in out and "GB/s" in out
+
+
+def test_run_json_is_one_object_and_the_same_for_the_same_seed(capsys):
+    outputs = [run(capsys, "run", "pair", "--size", "1MiB", "--json", "--seed", "5")[1] for _ in range(2)]
+    assert outputs[0] == outputs[1]
+    result = json.loads(outputs[0])
+    assert result["verified"] is True
+    assert result["size_bytes"] == 1 << 20
+    assert 0 < result["write"]["bandwidth_GBps"] <= 100  # the pair's link: 4 x 200 Gb/s
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "fragment"),
+    [
+        (["run", "no-such-fabric"], 1, "no fabric named 'no-such-fabric'"),
+        (["run", "/nonexistent/fabric.toml"], 1, "/nonexistent/fabric.toml: no such file"),
+        (["run", "--size", "12 parsecs"], 2, "--size"),
+        (["run", "--size", "0"], 2, "greater than zero"),
+        (["run", "--workload", "dance"], 2, "'dance'"),
+        (["run", "--src", "3"], 1, "no card 3"),
+        (["run", "--bogus"], 2, "--bogus"),
+        (["fly"], 2, "'fly'"),
+    ],
+)
+def test_mistakes_give_one_line_and_a_nonzero_status(capsys, argv, status, fragment):
+    code, out, err = run(capsys, *argv)
+    assert code == status
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("oisa: error: ")
+    assert fragment in err
+
+
+def test_malformed_toml_names_the_file_and_line(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\ncards = [1,, 2]\n')
+    code, _, err = run(capsys, "run", str(bad))
+    assert code == 1 and str(bad) in err and "line" in err
+
+
+def test_a_fabric_with_an_unknown_key_names_the_key(capsys, tmp_path):
+    from pathlib import Path
+
+    text = Path("fabrics/pair.toml").read_text().replace("flit_size = 256", "flit_sise = 256")
+    path = tmp_path / "typo.toml"
+    path.write_text(text)
+    code, _, err = run(capsys, "run", str(path))
+    assert code == 1 and "links[0].flit_sise" in err and "unknown key" in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"]])
+def test_help_explains_every_option(capsys, argv):
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    if argv[0] == "run":
+        for option in ("--workload", "--size", "--src", "--dst", "--seed", "--json"):
+            assert option in out
+
+
+def test_the_installed_script_runs():
+    done = subprocess.run([sys.executable, "-m", "oisa.cli", "run", "--size", "4KiB", "--json"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["verified"] is True

@@ -1,0 +1,50 @@
+"""specs/ cannot drift from the code: generated tables and the documented JSON keys."""
+
+import re
+from pathlib import Path
+
+from oisa.fabric import load_fabric
+from oisa.report import p2p_json
+from oisa.specgen import BLOCKS, check, render_file, spec_files
+from oisa.workload import run_p2p
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_generated_tables_match_the_code():
+    stale = check(ROOT)
+    assert not stale, f"run `python -m oisa.specgen` to regenerate: {[str(p) for p in stale]}"
+
+
+def test_every_generated_block_is_used_somewhere():
+    text = "".join(path.read_text() for path in spec_files(ROOT))
+    unused = [name for name in BLOCKS if f"<!-- generated: {name} -->" not in text]
+    assert not unused
+
+
+def test_a_stale_table_is_detected():
+    text = (ROOT / "specs" / "oisa-protocol.md").read_text()
+    tampered = text.replace("| `opcode` |", "| `opcode_renamed` |", 1)
+    assert tampered != text
+    assert render_file(tampered) == text
+
+
+def documented_keys(section: str) -> set[str]:
+    text = (ROOT / "specs" / "cli-json.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([\w.]+)` \|", body, re.M))
+
+
+def flatten(obj, prefix=""):
+    keys = set()
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            keys |= flatten(value, f"{prefix}{key}.")
+        else:
+            keys.add(prefix + key)
+    return keys
+
+
+def test_p2p_json_keys_are_exactly_the_documented_ones():
+    result = run_p2p(load_fabric("pair"), src=0, dst=1, size=4096, seed=3)
+    assert flatten(p2p_json(result)) == documented_keys("`oisa run --workload p2p`")
