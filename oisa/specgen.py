@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from oisa.link import LinkConfig
+from oisa.link.states import ERRORS, TRANSITIONS, LinkInput, LinkState
 from oisa.wire import flit, message
 from oisa.wire._schema import render_table
 from oisa.wire.opcodes import OPCODES, STATUS_MEANING, CollDtype, Status
@@ -44,6 +46,49 @@ def _enum_table(enum_type: type, meaning: Callable[[object], str], *, hex_values
     return "\n".join(lines) + "\n"
 
 
+
+def _link_state_table() -> str:
+    inputs = list(LinkInput)
+    lines = ["| state \\ input | " + " | ".join(i.name for i in inputs) + " |",
+             "|---|" + "---|" * len(inputs)]
+    for state in LinkState:
+        cells = []
+        for event in inputs:
+            if (state, event) in TRANSITIONS:
+                next_state, action = TRANSITIONS[(state, event)]
+                cells.append(f"{next_state.name} / {action.value}")
+            else:
+                cells.append(f"*{ERRORS[(state, event)].__name__}*")
+        lines.append(f"| **{state.name}** | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _link_state_diagram() -> str:
+    edges: dict[tuple[LinkState, LinkState], list[str]] = {}
+    for (state, event), (next_state, action) in TRANSITIONS.items():
+        if next_state is not state:
+            edges.setdefault((state, next_state), []).append(event.name)
+    lines = ["```mermaid", "stateDiagram-v2", "    [*] --> DOWN"]
+    for (state, next_state), events in edges.items():
+        lines.append(f"    {state.name} --> {next_state.name}: {', '.join(events)}")
+    return "\n".join(lines) + "\n```\n"
+
+
+def _link_inputs() -> str:
+    lines = ["| input | what happened |", "|---|---|"]
+    for member in LinkInput:
+        lines.append(f"| `{member.name}` | {member.value} |")
+    return "\n".join(lines) + "\n"
+
+
+def _link_defaults() -> str:
+    config = LinkConfig()
+    lines = ["| parameter | default |", "|---|---|"]
+    for name, value in config.__dict__.items():
+        lines.append(f"| `{name}` | {value} |")
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "oisa-message-header": lambda: render_table(message.HEADER_FIELDS),
     "oisa-coll-extension": lambda: render_table(message.COLL_FIELDS),
@@ -54,7 +99,12 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "oisa-flit-header": lambda: render_table(flit.HEADER_FIELDS),
     "oisa-credit-entry": lambda: render_table(flit.CREDIT_FIELDS),
     "oisa-control-codes": lambda: _enum_table(flit.ControlCode, flit.CONTROL_MEANING.__getitem__),
+    "link-state-table": _link_state_table,
+    "link-state-diagram": _link_state_diagram,
+    "link-inputs": _link_inputs,
+    "link-defaults": _link_defaults,
 }
+
 
 _BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 

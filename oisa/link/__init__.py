@@ -1,9 +1,12 @@
 """The link layer, sans-IO: no trio and no clock; time enters as an argument.
 
-``LinkEndpoint`` is one end of a link: it turns queued messages into flits and received flits
-back into messages. The emulation (``oisa.sim``) drives it over a wire.
+``LinkEndpoint`` is one end of a link: it turns queued messages into sequenced, acknowledged,
+flow-controlled flits and received flits back into messages, replaying and retraining as
+needed. ``LinkConfig`` holds its parameters; ``oisa.link.states`` its control state table.
+The emulation (``oisa.sim``) drives it over a wire.
 """
 
-from oisa.link.endpoint import LinkEndpoint, LinkStats
+from oisa.link.endpoint import LinkConfig, LinkEndpoint, LinkStats, PassRule
+from oisa.link.states import LinkInput, LinkState
 
-__all__ = ["LinkEndpoint", "LinkStats"]
+__all__ = ["LinkConfig", "LinkEndpoint", "LinkInput", "LinkState", "LinkStats", "PassRule"]

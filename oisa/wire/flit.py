@@ -72,6 +72,7 @@ class ControlCode(enum.IntEnum):
     RETRAIN = 5
     RETRAIN_DONE = 6
     NOP = 7
+    CREDIT_POLL = 8
 
 
 CONTROL_MEANING = {
@@ -83,6 +84,7 @@ CONTROL_MEANING = {
     ControlCode.RETRAIN: "request to retrain the link",
     ControlCode.RETRAIN_DONE: "retraining finished; replay may begin",
     ControlCode.NOP: "keeps the link busy; carries acks and credits only",
+    ControlCode.CREDIT_POLL: "a sender waiting for credits asks for the current allocations (a credit return may have been lost)",
 }
 
 
@@ -183,26 +185,28 @@ def build_flit(header: dict[str, Any], payload: bytes | memoryview, capacity: in
     Both codecs end here, so both apply the same rules; each brings its own way of reading
     credit entries as ``(vc, fc_class, reserved, hdr, data)`` tuples.
     """
-    for name in ("reserved_0", "reserved_1", "reserved_2"):
-        if header[name]:
-            raise _fail("reserved bits are set", name)
-    if header["kind"] not in (FlitKind.DATA, FlitKind.CONTROL):
+    if header["reserved_0"] or header["reserved_1"] or header["reserved_2"]:
+        name = next(n for n in ("reserved_0", "reserved_1", "reserved_2") if header[n])
+        raise _fail("reserved bits are set", name)
+    kind = _KINDS.get(header["kind"])
+    if kind is None:
         raise _fail(f"unknown flit kind {header['kind']}", "kind")
-    kind = FlitKind(header["kind"])
-    if header["code"] not in ControlCode._value2member_map_:
+    code = _CODES.get(header["code"])
+    if code is None:
         raise _fail(f"unknown control code {header['code']}", "code")
-    code = ControlCode(header["code"])
     if (kind is FlitKind.DATA) != (code is ControlCode.NONE):
         raise _fail(f"{kind.name.lower()} flit with control code {code.name}", "code")
     if kind is FlitKind.CONTROL and header["seq"]:
         raise _fail("control flits are not sequenced; seq must be 0", "seq")
-    if header["ack_kind"] not in AckKind._value2member_map_:
+    ack_kind = _ACK_KINDS.get(header["ack_kind"])
+    if ack_kind is None:
         raise _fail(f"reserved ack kind {header['ack_kind']}", "ack_kind")
     used = header["used"]
     if used > capacity:
         raise _fail(f"{used} bytes in use but the payload holds {capacity}", "used")
-    if any(payload[used:]):
-        pad = used + next(i for i, b in enumerate(payload[used:]) if b)
+    padding = bytes(payload[used:])
+    if padding != _ZEROS[:len(padding)]:
+        pad = used + next(i for i, b in enumerate(padding) if b)
         raise FrameError("padding after the used bytes is not zero", fmt=FMT, field="payload",
                          offset=FLIT_HEADER_SIZE + pad)
     first = header["first_msg"]
@@ -227,14 +231,21 @@ def build_flit(header: dict[str, Any], payload: bytes | memoryview, capacity: in
         body = b""
     elif kind is FlitKind.CONTROL and used:
         raise _fail(f"{code.name} flits carry no payload", "used")
-    return Flit(kind, code, header["seq"], AckKind(header["ack_kind"]), header["ack_seq"], credit, first, body,
-                entries)
+    return Flit(kind, code, header["seq"], ack_kind, header["ack_seq"], credit, first, body, entries)
+
+
+_KINDS = {int(k): k for k in FlitKind}
+_CODES = {int(c): c for c in ControlCode}
+_ACK_KINDS = {int(a): a for a in AckKind}
+_FC_CLASSES = {int(f): f for f in FcClass}
+_ZEROS = bytes(2048)
 
 
 def _credit(vc: int, fc_class: int, hdr: int, data: int, name: str) -> CreditReturn:
-    if fc_class not in FcClass._value2member_map_:
+    cls = _FC_CLASSES.get(fc_class)
+    if cls is None:
         raise _fail(f"reserved credit class {fc_class}", name)
-    return CreditReturn(vc, FcClass(fc_class), hdr, data)
+    return CreditReturn(vc, cls, hdr, data)
 
 
 def _construct_entries(body: bytes) -> list[tuple[int, int, int, int, int]]:
