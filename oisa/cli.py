@@ -16,7 +16,8 @@ import click
 from oisa.errors import OisaError
 from oisa.fabric import load_fabric
 from oisa.report import p2p_json, p2p_text
-from oisa.units import parse_size
+from oisa.sim.faults import FaultModel
+from oisa.units import parse_size, parse_time
 from oisa.workload import run_p2p
 
 __all__ = ["main"]
@@ -35,6 +36,33 @@ class Size(click.ParamType):
             return value
         try:
             return parse_size(value, what=param.opts[0] if param else "size")
+        except OisaError as exc:
+            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+
+
+class Probability(click.ParamType):
+    """A probability: 0 up to, not including, 1 (1e-6, 0.001)."""
+
+    name = "probability"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not 0 <= number < 1:
+            self.fail(f"{value!r} is not a probability from 0 up to (not including) 1", param, ctx)
+        return number
+
+
+class Time(click.ParamType):
+    """A virtual time with a unit: 500ns, 5us, 1ms."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            return parse_time(value, what=param.opts[0] if param else "time")
         except OisaError as exc:
             self.fail(str(exc).split(": ", 1)[-1], param, ctx)
 
@@ -59,11 +87,24 @@ def cli() -> None:
 @click.option("--dst", type=int, default=1, show_default=True, help="Card at the other end.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for every random choice of the run; the same seed gives the same output.")
+@click.option("--ber", type=Probability(), help="Bit error rate on every link: real bits flipped, caught by CRC.")
+@click.option("--drop", type=Probability(), help="Probability that a link loses a frame.")
+@click.option("--duplicate", type=Probability(), help="Probability that a link delivers a frame twice.")
+@click.option("--control-drop", type=Probability(), help="Extra probability that a control flit is lost.")
+@click.option("--link-down-at", type=Time(), help="Virtual time at which every link stops delivering (e.g. 5us).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
-def run(fabric: str, workload: str, size: int, src: int, dst: int, seed: int, as_json: bool) -> None:
-    """Run a workload on FABRIC (default: pair) and report what happened."""
+def run(fabric: str, workload: str, size: int, src: int, dst: int, seed: int, as_json: bool, ber: float | None,
+        drop: float | None, duplicate: float | None, control_drop: float | None, link_down_at: int | None) -> None:
+    """Run a workload on FABRIC (default: pair) and report what happened.
+
+    Fault options replace the fault settings of every link in the fabric file.
+    """
     spec = load_fabric(fabric)
-    result = run_p2p(spec, src=src, dst=dst, size=size, seed=seed)
+    faults = None
+    if any(v is not None for v in (ber, drop, duplicate, control_drop, link_down_at)):
+        faults = FaultModel(ber=ber or 0.0, drop=drop or 0.0, duplicate=duplicate or 0.0,
+                            control_drop=control_drop or 0.0, down_at=link_down_at)
+    result = run_p2p(spec, src=src, dst=dst, size=size, seed=seed, faults=faults)
     click.echo(json.dumps(p2p_json(result)) if as_json else p2p_text(result))
 
 

@@ -57,12 +57,12 @@ class Card:
         self.completer = Completer(node_id, self.memory, max_payload=int(profile.max_payload.value))
         self.ports: list[LinkPort] = []
         self.routes: dict[int, LinkPort] = {}
-        self._arrivals: Inbox[list[Message]] = Inbox(kernel, f"{self.name} ports")
+        self._arrivals: Inbox[tuple[LinkPort, list[Message]]] = Inbox(kernel, f"{self.name} ports")
         self._jobs: Inbox[Transfer] = Inbox(kernel, f"{self.name} DMA queue")
         self._operations: dict[Operation, Transfer] = {}
 
     def attach(self, port: LinkPort) -> None:
-        port.on_messages = self._arrivals.put
+        port.on_messages = lambda port, messages: self._arrivals.put((port, messages))
         self.ports.append(port)
 
     def start(self) -> None:
@@ -106,9 +106,10 @@ class Card:
 
     async def _serve_ports(self) -> None:
         while True:
-            for batch in await self._arrivals.get_all():
+            for port, batch in await self._arrivals.get_all():
                 for message in batch:
                     self._receive(message)
+                    port.release(message)
             self._issue()
 
     def _receive(self, message: Message) -> None:

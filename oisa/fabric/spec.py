@@ -7,17 +7,18 @@ source or is marked as an assumption, as in device profiles.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from oisa import catalog
 from oisa.config import Figure, Table, load_toml
 from oisa.device.profile import DeviceProfile, load_profile
 from oisa.errors import ConfigError, OisaError
+from oisa.sim.faults import FaultModel
 from oisa.units import parse_rate, parse_time
 from oisa.wire.flit import check_flit_size
 
-__all__ = ["CardSpec", "FabricSpec", "LinkSpec", "load_fabric"]
+__all__ = ["CardSpec", "FabricSpec", "LinkSpec", "load_fabric", "read_faults"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class LinkSpec:
     lane_rate: Figure
     latency: Figure
     flit_size: int = 256
+    faults: FaultModel = field(default_factory=FaultModel)
 
     @property
     def rate_bps(self) -> int:
@@ -79,9 +81,29 @@ def _lanes(value: object) -> int:
     return value
 
 
+def _probability(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"expected a probability from 0 up to (not including) 1, got {value!r}")
+    return float(value)
+
+
+def read_faults(table: Table) -> FaultModel:
+    """A ``[faults]`` table: ``ber``, ``drop``, ``duplicate``, ``control_drop``, ``down_at``."""
+    model = FaultModel(
+        ber=table.parsed("ber", _probability, 0.0),
+        drop=table.parsed("drop", _probability, 0.0),
+        duplicate=table.parsed("duplicate", _probability, 0.0),
+        control_drop=table.parsed("control_drop", _probability, 0.0),
+        down_at=table.parsed("down_at", parse_time, None),
+    )
+    table.finish()
+    return model
+
+
 def _read(doc: Table, source: str) -> FabricSpec:
     cards: list[CardSpec] = []
     profiles: dict[str, DeviceProfile] = {}
+    default_faults = read_faults(doc.table("faults", optional=True))
     for table in doc.tables("cards"):
         card_id = table.get("id", int)
         if any(c.id == card_id for c in cards):
@@ -117,6 +139,7 @@ def _read(doc: Table, source: str) -> FabricSpec:
             lane_rate=table.figure("lane_rate", parse_rate),
             latency=table.figure("latency", parse_time),
             flit_size=flit_size,
+            faults=read_faults(table.table("faults", optional=True)) if "faults" in table else default_faults,
         ))
         table.finish()
     if not cards:

@@ -11,7 +11,12 @@ from typing import Any
 from oisa.units import format_size, format_time
 from oisa.workload import P2PResult, Phase
 
-__all__ = ["p2p_json", "p2p_text"]
+__all__ = ["FAULT_KEYS", "LINK_KEYS", "p2p_json", "p2p_text"]
+
+LINK_KEYS = ("flits_sent", "flits_replayed", "control_sent", "naks_sent", "replays", "replay_timeouts", "retrains",
+             "crc_errors", "duplicates", "credit_stalls")
+FAULT_KEYS = ("bits_flipped", "frames_corrupted", "frames_dropped", "frames_duplicated", "control_dropped",
+              "frames_lost_down")
 
 
 def _phase(phase: Phase) -> dict[str, Any]:
@@ -30,6 +35,8 @@ def p2p_json(result: P2PResult) -> dict[str, Any]:
         "read": _phase(result.read),
         "wire": {"frames": result.frames, "bytes": result.wire_bytes, "messages": result.messages},
         "end_time_ps": result.end_ps,
+        "link": {key: result.link[key] for key in LINK_KEYS},
+        "faults": {key: result.faults.get(key, 0) for key in FAULT_KEYS},
         "verified": result.verified,
     }
 
@@ -41,8 +48,12 @@ def p2p_text(result: P2PResult) -> str:
         ("write", f"{format_time(result.write.time_ps)}   {result.write.bandwidth / 1e9:.2f} GB/s"),
         ("read back", f"{format_time(result.read.time_ps)}   {result.read.bandwidth / 1e9:.2f} GB/s"),
         ("on the wire", f"{result.frames} frames, {result.wire_bytes} bytes, {result.messages} messages"),
+        ("link layer", ", ".join(f"{result.link[key]} {key.replace('_', ' ')}" for key in LINK_KEYS)),
         ("virtual time", format_time(result.end_ps)),
         ("data", "verified" if result.verified else "MISMATCH"),
     ]
+    if any(result.faults.values()):
+        rows.insert(-2, ("faults injected", ", ".join(f"{value} {key.replace('_', ' ')}"
+                                                      for key, value in result.faults.items() if value)))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -70,6 +70,10 @@ def in_wake_order() -> Iterator[bool]:
         run_module._ALLOW_DETERMINISTIC_SCHEDULING = flag  # type: ignore[union-attr]
 
 
+def _reraise(exc: BaseException) -> None:
+    raise exc
+
+
 class VirtualClock(trio.abc.Clock):
     """Integer-picosecond clock that runs scheduled callbacks between trio's task batches."""
 
@@ -82,6 +86,8 @@ class VirtualClock(trio.abc.Clock):
         self.batch_release = False
         self.events_run = 0
         self.on_stall: Callable[[], bool] = lambda: False
+        self.on_error: Callable[[BaseException], None] = _reraise
+        self.failure: BaseException | None = None
 
     # -- scheduling ------------------------------------------------------------------------
 
@@ -120,8 +126,13 @@ class VirtualClock(trio.abc.Clock):
 
     def deadline_to_sleep_time(self, deadline: float) -> float:
         released = self._released
-        if not released:
+        if not released and self.failure is None:
             self._run_callbacks(math.inf if deadline == math.inf else math.ceil(deadline * 1e12))
+            if self.failure is not None:
+                # A callback raised: no further events run; the kernel raises the error in a task,
+                # where trio can unwind the run properly.
+                self.on_error(self.failure)
+                return 0.0
         if released:
             reschedule = trio.lowlevel.reschedule
             if self.batch_release:
@@ -153,5 +164,7 @@ class VirtualClock(trio.abc.Clock):
                     _, _, fn, args = heappop(heap)
                     self.events_run += 1
                     fn(*args)
+        except Exception as exc:  # noqa: BLE001 - handed to the kernel, which raises it in a task
+            self.failure = exc
         finally:
             self._in_callback = False

@@ -7,6 +7,7 @@ from contextlib import nullcontext
 from typing import Any, TypeVar
 
 import numpy as np
+import outcome
 import trio
 
 from oisa.errors import SimulationDeadlock
@@ -49,6 +50,7 @@ class Kernel:
         self.rng = np.random.default_rng(seed)
         self.clock = VirtualClock()
         self.clock.on_stall = self._on_stall
+        self.clock.on_error = self._on_error
         self._nursery: trio.Nursery | None = None
         self._watchdog: trio.lowlevel.Task | None = None
         self._deadlock_report = ""
@@ -172,8 +174,15 @@ class Kernel:
             self._watchdog = None
             return trio.lowlevel.Abort.SUCCEEDED
 
-        await trio.lowlevel.wait_task_rescheduled(abort)
-        raise SimulationDeadlock(self._deadlock_report)
+        failure = await trio.lowlevel.wait_task_rescheduled(abort)
+        raise failure if failure is not None else SimulationDeadlock(self._deadlock_report)
+
+    def _on_error(self, exc: BaseException) -> None:
+        """A callback raised: end the run with that error, raised from the watchdog task."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is None:
+            raise exc
+        trio.lowlevel.reschedule(watchdog, outcome.Value(exc))
 
     def _on_stall(self) -> bool:
         watchdog, self._watchdog = self._watchdog, None
@@ -188,7 +197,7 @@ class Kernel:
             f"deadlock at t={format_time(self.now)}: nothing is scheduled and every task waits: "
             + ("; ".join(waiting) if waiting else "no task parked by oisa")
         )
-        trio.lowlevel.reschedule(watchdog)
+        trio.lowlevel.reschedule(watchdog, outcome.Value(None))
         return True
 
 

@@ -2,18 +2,25 @@
 
 A :class:`Wire` is one direction of a physical link. Frames leave back to back at the wire's
 rate and arrive ``latency`` after their last bit left, so a frame's arrival time is computed,
-not waited for: one heap event per frame, no task switch. A :class:`LinkPort` drives a
-sans-IO :class:`~oisa.link.LinkEndpoint` over a wire: whenever the wire falls idle it asks the
-endpoint for the next flit, so messages queued while a flit is on the wire share the next one.
+not waited for: one heap event per frame, no task switch. Faults (:mod:`oisa.sim.faults`)
+apply on the way.
+
+A :class:`LinkPort` drives a sans-IO :class:`~oisa.link.LinkEndpoint` over a wire: whenever
+the wire falls idle it asks the endpoint for the next flit (so messages queued while a flit is
+on the wire share the next one), it feeds arriving frames to the endpoint, and it calls the
+endpoint's timers when they are due. If the link fails for good, the run ends with
+:class:`~oisa.errors.LinkDownError` naming the link.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from oisa.link import LinkEndpoint
+from oisa.errors import LinkDownError
+from oisa.link import LinkEndpoint, LinkState
 from oisa.sim._kernel import Kernel
-from oisa.units import serialisation_ps
+from oisa.sim.faults import WireFaults
+from oisa.units import format_time, serialisation_ps
 from oisa.wire.message import Message
 
 __all__ = ["LinkPort", "Wire", "connect"]
@@ -22,11 +29,13 @@ __all__ = ["LinkPort", "Wire", "connect"]
 class Wire:
     """One direction of a link: serialisation at ``rate_bps``, then ``latency_ps`` of flight."""
 
-    def __init__(self, kernel: Kernel, *, rate_bps: int, latency_ps: int, name: str) -> None:
+    def __init__(self, kernel: Kernel, *, rate_bps: int, latency_ps: int, name: str,
+                 faults: WireFaults | None = None) -> None:
         self.kernel = kernel
         self.rate_bps = rate_bps
         self.latency_ps = latency_ps
         self.name = name
+        self.faults = faults
         self.receiver: Callable[[bytes], None] | None = None
         self.busy_until = 0
         self.frames = 0
@@ -41,14 +50,17 @@ class Wire:
         self.busy_until = end
         self.frames += 1
         self.bytes += len(frame)
-        self.kernel.call_at(end + self.latency_ps, self.receiver, frame)
+        arrivals = [frame] if self.faults is None else self.faults.apply(frame, start)
+        for arriving in arrivals:
+            self.kernel.call_at(end + self.latency_ps, self.receiver, arriving)
         return end
 
 
 class LinkPort:
     """One end of a link in the emulation: a link-layer endpoint transmitting on ``wire``.
 
-    Received messages are handed to ``on_messages`` (in callback context, at arrival time).
+    Received messages are handed to ``on_messages`` (in callback context, at arrival time);
+    whoever consumes them calls :meth:`release` for each when done, which returns its credits.
     """
 
     def __init__(self, kernel: Kernel, endpoint: LinkEndpoint, wire: Wire, name: str) -> None:
@@ -56,14 +68,41 @@ class LinkPort:
         self.endpoint = endpoint
         self.wire = wire
         self.name = name
-        self.on_messages: Callable[[list[Message]], None] = _unconnected
+        self.on_messages: Callable[[LinkPort, list[Message]], None] = _unconnected
         self._transmitting = False
+        self._timer_at: int | None = None
+
+    def start(self) -> None:
+        """The physical link is up: start the link layer (credit initialisation)."""
+        self.endpoint.start(self.kernel.now)
+        self._poke()
 
     def send(self, message: Message) -> None:
         self.endpoint.queue(message)
+        self._poke()
+
+    def release(self, message: Message) -> None:
+        self.endpoint.release(message, self.kernel.now)
+        self._poke()
+
+    def frame_arrived(self, frame: bytes) -> None:
+        messages = self.endpoint.receive_frame(frame, self.kernel.now)
+        if messages:
+            self.on_messages(self, messages)
+        self._poke()
+
+    def _poke(self) -> None:
+        """Something changed in the endpoint: transmit if the wire is free, re-arm its timer."""
+        if self.endpoint.state is LinkState.FAILED:
+            raise LinkDownError(f"link {self.name} went down at {format_time(self.kernel.now)}: "
+                                f"{self.endpoint.failure}")
         if not self._transmitting:
             self._transmitting = True
             self.kernel.call_at(max(self.kernel.now, self.wire.busy_until), self._transmit_next)
+        deadline = self.endpoint.next_deadline()
+        if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
+            self._timer_at = deadline
+            self.kernel.call_at(max(deadline, self.kernel.now), self._timer_fired, deadline)
 
     def _transmit_next(self) -> None:
         frame = self.endpoint.next_frame(self.kernel.now)
@@ -72,14 +111,16 @@ class LinkPort:
             return
         self.kernel.call_at(self.wire.transmit(frame), self._transmit_next)
 
-    def frame_arrived(self, frame: bytes) -> None:
-        messages = self.endpoint.receive_frame(frame, self.kernel.now)
-        if messages:
-            self.on_messages(messages)
+    def _timer_fired(self, deadline: int) -> None:
+        if self._timer_at != deadline:
+            return  # superseded by an earlier timer, which already ran
+        self._timer_at = None
+        self.endpoint.on_timer(self.kernel.now)
+        self._poke()
 
 
-def _unconnected(messages: list[Message]) -> None:
-    raise RuntimeError("a link port received messages before anything was attached to it")
+def _unconnected(port: LinkPort, messages: list[Message]) -> None:
+    raise RuntimeError(f"{port.name} received messages before anything was attached to it")
 
 
 def connect(a: LinkPort, b: LinkPort) -> None:

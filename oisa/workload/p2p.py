@@ -15,6 +15,7 @@ import numpy as np
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec, build
 from oisa.sim import Kernel
+from oisa.sim.faults import FaultModel
 from oisa.units import S
 
 __all__ = ["P2PResult", "run_p2p"]
@@ -50,16 +51,22 @@ class P2PResult:
     messages: int
     verified: bool
     end_ps: int
+    link: dict[str, int]
+    faults: dict[str, int]
 
 
-def run_p2p(spec: FabricSpec, *, src: int, dst: int, size: int, seed: int = 0) -> P2PResult:
-    """Run the point-to-point workload on a fresh instance of ``spec``."""
+def run_p2p(spec: FabricSpec, *, src: int, dst: int, size: int, seed: int = 0,
+            faults: FaultModel | None = None) -> P2PResult:
+    """Run the point-to-point workload on a fresh instance of ``spec``.
+
+    ``faults``, if given, replaces the fault model of every link.
+    """
     if src == dst:
         raise UsageError(f"--src and --dst are both {src}: point to point needs two cards")
     for card_id in (src, dst):
         spec.card(card_id)
     kernel = Kernel(seed)
-    fabric = build(spec, kernel)
+    fabric = build(spec, kernel, faults)
     return kernel.run(_p2p, fabric, src, dst, size)
 
 
@@ -87,6 +94,7 @@ async def _p2p(fabric: Fabric, src: int, dst: int, size: int) -> P2PResult:
         write=Phase(written.finished_ps - written.submitted_ps, size),
         read=Phase(read.finished_ps - read.submitted_ps, size),
         frames=frames, wire_bytes=wire_bytes, messages=messages, verified=verified, end_ps=kernel.now,
+        link=fabric.link_totals(), faults=fabric.fault_totals(),
     )
 
 

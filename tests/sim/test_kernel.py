@@ -154,3 +154,17 @@ def test_results_do_not_depend_on_how_trio_batches_tasks(nodes, delays, trio_see
     trio._core._run._r.seed(trio_seed)
     batched = _chatter(Kernel(batch_release=True), nodes, 6, delays)
     assert batched == one_by_one
+
+
+def test_an_error_in_a_callback_ends_the_run_as_itself():
+    kernel = Kernel()
+
+    def explode():
+        raise ZeroDivisionError("in a callback")
+
+    async def main():
+        kernel.call_later(50, explode)
+        await kernel.sleep(1000)
+
+    with pytest.raises(ZeroDivisionError, match="in a callback"):
+        kernel.run(main)
