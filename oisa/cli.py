@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
 
-from oisa.errors import OisaError
+from oisa.errors import OisaError, UsageError
 from oisa.fabric import load_fabric
 from oisa.report import p2p_json, p2p_text
 from oisa.sim.faults import FaultModel
 from oisa.units import parse_size, parse_time
+from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import run_p2p
 
 __all__ = ["main"]
@@ -108,6 +110,91 @@ def run(fabric: str, workload: str, size: int, src: int, dst: int, seed: int, as
     click.echo(json.dumps(p2p_json(result)) if as_json else p2p_text(result))
 
 
+_FORMAT_OPTIONS = [
+    click.option("--format", "-f", "fmt", type=click.Choice(sorted(FORMATS)), required=True,
+                 help="Byte format: " + "; ".join(f"{name}: {f.summary}" for name, f in sorted(FORMATS.items()))),
+    click.option("--flit-size", type=int, default=256, show_default=True, help="Bytes per flit (oisa-flit)."),
+    click.option("--direction", type=click.Choice(["m2s", "s2m"]), default="m2s", show_default=True,
+                 help="Direction a CXL flit travels (cxl-flit): host to device or device to host."),
+]
+
+
+def _format_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_FORMAT_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _convert_each(inputs: list[str], convert: Callable[[str], str]) -> None:
+    """Convert every input; a bad one prints ``{"error": ...}`` and the others go on."""
+    failed = 0
+    for text in inputs:
+        try:
+            click.echo(convert(text))
+        except OisaError as exc:
+            failed += 1
+            click.echo(json.dumps({"error": _one_line(str(exc))}))
+    if failed:
+        raise ConversionFailed(f"{failed} of {len(inputs)} inputs could not be converted")
+
+
+def _inputs(given: str | None) -> list[str]:
+    if given is not None:
+        return [given]
+    return [line for line in (raw.strip() for raw in sys.stdin) if line]
+
+
+@cli.command()
+@click.argument("hex_frame", required=False, metavar="[HEX]")
+@_format_options
+def decode(hex_frame: str | None, fmt: str, flit_size: int, direction: str) -> None:
+    """Decode HEX (or one hex frame per line of standard input) into JSON fields.
+
+    Prints one JSON object per frame; a frame that does not decode prints {"error": "..."}
+    naming the field and byte offset, and the exit status is then non-zero.
+    """
+    wire_format, options = FORMATS[fmt], FormatOptions(flit_size=flit_size, direction=direction)
+
+    def convert(text: str) -> str:
+        return json.dumps(wire_format.decode(_parse_hex(text), options))
+
+    _convert_each(_inputs(hex_frame), convert)
+
+
+@cli.command()
+@click.argument("json_fields", required=False, metavar="[JSON]")
+@_format_options
+def encode(json_fields: str | None, fmt: str, flit_size: int, direction: str) -> None:
+    """Encode a JSON object of fields (or one per line of standard input) into hex.
+
+    The inverse of `oisa decode`: encoding the fields it printed gives back the same bytes.
+    """
+    wire_format, options = FORMATS[fmt], FormatOptions(flit_size=flit_size, direction=direction)
+
+    def convert(text: str) -> str:
+        try:
+            fields = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"not JSON: {exc}") from None
+        return wire_format.encode(fields, options).hex()
+
+    _convert_each(_inputs(json_fields), convert)
+
+
+def _parse_hex(text: str) -> bytes:
+    cleaned = text.strip().removeprefix("0x").replace(" ", "").replace(":", "")
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        raise UsageError(f"not a hex string: {text.strip()[:40]!r}") from None
+
+
+class ConversionFailed(click.ClickException):
+    """Some inputs of decode/encode were bad; each already printed its own error line."""
+
+    exit_code = 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``oisa`` script; returns the exit status."""
     try:
@@ -115,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("oisa: interrupted", err=True)
         return 130
+    except ConversionFailed:
+        return 1
     except click.ClickException as exc:
         click.echo(f"oisa: error: {_one_line(exc.format_message())}", err=True)
         return exc.exit_code

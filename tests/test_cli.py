@@ -82,3 +82,30 @@ def test_the_installed_script_runs():
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["verified"] is True
+
+
+def test_decode_and_encode_round_trip_through_the_command(capsys):
+    frame = "12010000000100020005000800000000000010006162636465666768"
+    code, out, _ = run(capsys, "decode", "--format", "oisa-msg", frame)
+    assert code == 0 and json.loads(out)["opcode"] == "DMA_WR"
+    code, again, _ = run(capsys, "encode", "--format", "oisa-msg", out.strip())
+    assert code == 0 and again.strip() == frame
+
+
+def test_decode_reads_lines_reports_bad_ones_and_goes_on(capsys, monkeypatch):
+    import io
+
+    lines = "00000000b362\nnot-hex\n00000000b363\n0000000f\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    code, out, _ = run(capsys, "decode", "-f", "pcie-dllp")
+    results = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and len(results) == 4
+    assert results[0] == {"kind": "ACK", "seq": 0}
+    assert "not a hex string" in results[1]["error"]
+    assert "crc" in results[2]["error"] and "at byte 4" in results[2]["error"]
+    assert "truncated" in results[3]["error"]
+
+
+def test_encode_names_a_missing_field(capsys):
+    code, out, _ = run(capsys, "encode", "-f", "pcie-dllp", '{"kind": "NAK"}')
+    assert code == 1 and "'seq'" in json.loads(out)["error"] and "missing" in json.loads(out)["error"]

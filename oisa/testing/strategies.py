@@ -18,6 +18,11 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from oisa.testing._cxl import cxl_control_messages, cxl_flits, cxl_mem_messages, cxl_mem_streams
+from oisa.testing._pcie import dllps, tlps
+from oisa.wire.codec import encode_flit, encode_message
+from oisa.wire.cxl import encode_cxl_mem
+from oisa.wire.cxl_flit import AllDataFlit, encode_cxl_flit
 from oisa.wire.flit import (
     CREDIT_ENTRY_SIZE,
     FLIT_OVERHEAD,
@@ -30,9 +35,24 @@ from oisa.wire.flit import (
     FlitKind,
 )
 from oisa.wire.message import ADDRESS_BITS, CollExt, Message
+from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.wire.opcodes import OPCODES, CollDtype, CollOp, FcClass, Opcode
+from oisa.wire.pcie_codec import encode_dllp, encode_tlp
 
-__all__ = ["credit_returns", "flit_sizes", "flits", "messages", "mutated_bytes"]
+__all__ = [
+    "credit_returns",
+    "cxl_control_messages",
+    "cxl_flits",
+    "cxl_mem_messages",
+    "cxl_mem_streams",
+    "dllps",
+    "flit_sizes",
+    "flits",
+    "frames",
+    "messages",
+    "mutated_bytes",
+    "tlps",
+]
 
 
 def _choice(values: range | tuple[int, ...]) -> st.SearchStrategy[int]:
@@ -135,3 +155,26 @@ def mutated_bytes(draw: st.DrawFn, frames: st.SearchStrategy[bytes]) -> bytes:
         else:
             data += draw(st.binary(min_size=1, max_size=8))
     return bytes(data)
+
+
+def frames(fmt: str) -> st.SearchStrategy[tuple[bytes, FormatOptions]]:
+    """Valid frames of a ``oisa decode`` format, with the options that decode them.
+
+    CXL all-data flits are left out: without the flits before them nothing says what they are.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (known: {', '.join(sorted(FORMATS))})")
+    plain = FormatOptions()
+    if fmt == "oisa-msg":
+        return messages(max_length=st.just(512)).map(lambda m: (encode_message(m), plain))
+    if fmt == "oisa-flit":
+        return flits(size=flit_sizes()).map(lambda fs: (encode_flit(*fs), FormatOptions(flit_size=fs[1])))
+    if fmt == "pcie-tlp":
+        return tlps(max_length=st.just(64)).map(lambda t: (encode_tlp(t), plain))
+    if fmt == "pcie-dllp":
+        return dllps().map(lambda d: (encode_dllp(d), plain))
+    if fmt == "cxl-mem":
+        return cxl_mem_messages().map(lambda m: (encode_cxl_mem(m), plain))
+    return cxl_flits(kinds=st.sampled_from(["protocol", "control"])).filter(
+        lambda f: not isinstance(f, AllDataFlit)).map(
+        lambda f: (encode_cxl_flit(f), FormatOptions(direction=f.direction.value)))
