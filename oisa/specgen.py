@@ -20,7 +20,8 @@ from pathlib import Path
 
 from oisa.link import LinkConfig
 from oisa.link.states import ERRORS, TRANSITIONS, LinkInput, LinkState
-from oisa.wire import flit, message
+from oisa.wire import cxl, cxl_flit, cxl_slots, flit, message, pcie, pcie_dll
+from oisa.wire._cxl_bits import render_lsb_table
 from oisa.wire._schema import render_table
 from oisa.wire.opcodes import OPCODES, STATUS_MEANING, CollDtype, Status
 
@@ -45,6 +46,28 @@ def _enum_table(enum_type: type, meaning: Callable[[object], str], *, hex_values
         lines.append(f"| {value} | `{member.name}` | {meaning(member)} |")
     return "\n".join(lines) + "\n"
 
+
+
+def _tlp_kinds() -> str:
+    lines = ["| kind | mnemonic | Fmt | Type | header | data | class |", "|---|---|---|---|---|---|---|"]
+    for info in pcie.TLP_TYPES.values():
+        lines.append(f"| `{info.kind.name}` | {info.mnemonic} | {info.fmt:03b} | {info.type:05b} | "
+                     f"{info.header_size} B | {'yes' if info.has_data else 'no'} | {info.fc_class.name.lower()} |")
+    return "\n".join(lines) + "\n"
+
+
+def _dllp_kinds() -> str:
+    lines = ["| type byte | kind | layout |", "|---|---|---|"]
+    for info in pcie_dll.DLLP_TYPES.values():
+        lines.append(f"| 0x{int(info.kind):02x} | `{info.kind.name}` | {info.layout.name.lower()} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cxl_slot_tables() -> str:
+    parts = []
+    for (direction, fmt), table in cxl_slots.SLOT_FIELDS.items():
+        parts.append(f"**{fmt}, {direction.name}**\n\n" + render_lsb_table(table))
+    return "\n".join(parts)
 
 
 def _link_state_table() -> str:
@@ -99,6 +122,24 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "oisa-flit-header": lambda: render_table(flit.HEADER_FIELDS),
     "oisa-credit-entry": lambda: render_table(flit.CREDIT_FIELDS),
     "oisa-control-codes": lambda: _enum_table(flit.ControlCode, flit.CONTROL_MEANING.__getitem__),
+    "pcie-tlp-kinds": _tlp_kinds,
+    "pcie-dw0": lambda: render_table(pcie.TLP_DW0_FIELDS),
+    "pcie-request": lambda: render_table(pcie.REQUEST_FIELDS),
+    "pcie-request64": lambda: render_table(pcie.REQUEST64_FIELDS),
+    "pcie-io-request": lambda: render_table(pcie.IO_REQUEST_FIELDS),
+    "pcie-config": lambda: render_table(pcie.CONFIG_FIELDS),
+    "pcie-message": lambda: render_table(pcie.MESSAGE_FIELDS),
+    "pcie-completion": lambda: render_table(pcie.COMPLETION_FIELDS),
+    "pcie-dllp-kinds": _dllp_kinds,
+    "pcie-dllp-ack-nak": lambda: render_table(pcie_dll.ACK_NAK_FIELDS),
+    "pcie-dllp-flow-control": lambda: render_table(pcie_dll.FLOW_CONTROL_FIELDS),
+    "pcie-dll-sequence": lambda: render_table(pcie_dll.SEQUENCE_FIELDS),
+    "cxl-m2s-req": lambda: render_lsb_table(cxl.MESSAGE_FIELDS[cxl.MemClass.M2S_REQ]),
+    "cxl-m2s-rwd": lambda: render_lsb_table(cxl.MESSAGE_FIELDS[cxl.MemClass.M2S_RWD]),
+    "cxl-s2m-ndr": lambda: render_lsb_table(cxl.MESSAGE_FIELDS[cxl.MemClass.S2M_NDR]),
+    "cxl-s2m-drs": lambda: render_lsb_table(cxl.MESSAGE_FIELDS[cxl.MemClass.S2M_DRS]),
+    "cxl-flit": lambda: render_table(cxl_flit.FLIT_FIELDS),
+    "cxl-slots": _cxl_slot_tables,
     "link-state-table": _link_state_table,
     "link-state-diagram": _link_state_diagram,
     "link-inputs": _link_inputs,

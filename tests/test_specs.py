@@ -48,3 +48,43 @@ def flatten(obj, prefix=""):
 def test_p2p_json_keys_are_exactly_the_documented_ones():
     result = run_p2p(load_fabric("pair"), src=0, dst=1, size=4096, seed=3)
     assert flatten(p2p_json(result)) == documented_keys("`oisa run --workload p2p`")
+
+
+def test_golden_vectors_still_decode_and_encode_the_same():
+    from oisa.vectors import CASES, check
+
+    for fmt, cases in CASES.items():
+        assert cases and (ROOT / "specs" / "vectors" / f"{fmt}.json").exists(), fmt
+    assert not check(ROOT)
+
+
+def test_a_changed_vector_is_caught(tmp_path):
+    import json
+
+    from oisa.vectors import check
+
+    vectors = tmp_path / "specs" / "vectors"
+    vectors.mkdir(parents=True)
+    recorded = json.loads((ROOT / "specs" / "vectors" / "oisa-msg.json").read_text())
+    recorded[0]["fields"]["tag"] += 1
+    (vectors / "oisa-msg.json").write_text(json.dumps(recorded))
+    assert check(tmp_path) == [f"oisa-msg.json: {recorded[0]['name']}: decodes to other fields now"]
+
+
+def test_the_published_dllp_crc_vector_is_reproduced():
+    import json
+
+    [ack] = [v for v in json.loads((ROOT / "specs" / "vectors" / "pcie-dllp.json").read_text())
+             if v["name"].startswith("Ack, sequence 0")]
+    assert ack["hex"].endswith("b362")  # 0x62B3, little-endian
+
+
+def test_decoded_fields_of_every_vector_are_documented():
+    import json
+
+    text = (ROOT / "specs" / "cli-json.md").read_text().split("## `oisa decode` and `oisa encode`")[1]
+    rows = dict(re.findall(r"^\| `([\w-]+)` \| (.*) \|$", text, re.M))
+    for path in sorted((ROOT / "specs" / "vectors").glob("*.json")):
+        documented = set(re.findall(r"`(\w+)`", rows[path.stem]))
+        for vector in json.loads(path.read_text()):
+            assert set(vector["fields"]) <= documented, (path.stem, set(vector["fields"]) - documented)
