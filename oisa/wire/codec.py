@@ -34,28 +34,62 @@ _FLIT_HEADER = struct.Struct(">BBHHHHHHH")
 _CRC = struct.Struct(">I")
 _ENTRY = struct.Struct(">IH")
 _ADDRESS_MASK = (1 << 57) - 1
+# The flags and telemetry bytes, decoded once for every value they can take.
+_FLAGS = tuple((b >> 5, bool(b & 16), bool(b & 8), bool(b & 4), bool(b & 2), bool(b & 1)) for b in range(256))
+_TELEMETRY = tuple((b >> 5, b & 31) for b in range(256))
 
 
 def encode_message(m: Message) -> bytes:
-    check_message(m)
-    head = _MSG_HEADER.pack(
-        m.opcode,
-        m.tc << 5 | m.ns << 4 | m.ro << 3 | m.ido << 2 | m.ep << 1 | m.ec,
-        m.aux,
-        m.load << 5 | m.hops,
-        m.src, m.dst, m.tag, m.length, m.address,
-    )
+    info = OPCODES.get(m.opcode)
+    # The common case passes in one test; anything unusual (a collective, a value out of
+    # range) goes through check_message, which applies every rule and names the field.
+    if (info is None or m.coll is not None or (m.tc | m.load) >> 3 or m.hops >> 5 or m.address >> 57
+            or (m.ns | m.ro | m.ido | m.ep | m.ec) >> 1 or m.length not in info.lengths
+            or m.aux not in info.aux_values or len(m.payload) != (m.length if info.has_payload else 0)):
+        check_message(m)
+    try:
+        head = _MSG_HEADER.pack(
+            m.opcode,
+            m.tc << 5 | m.ns << 4 | m.ro << 3 | m.ido << 2 | m.ep << 1 | m.ec,
+            m.aux,
+            m.load << 5 | m.hops,
+            m.src, m.dst, m.tag, m.length, m.address,
+        )
+    except struct.error:
+        check_message(m)  # names the field that does not fit
+        raise
     if m.coll is not None:
         head += _COLL.pack(m.coll.group, m.coll.members, m.coll.op, m.coll.dtype, 0)
     return head + m.payload
 
 
-def decode_message(buf: bytes | memoryview, offset: int = 0) -> tuple[Message, int]:
+def decode_message(buf: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Message, int]:
     """Decode the message starting at ``offset``; return it and the offset just after it."""
     available = len(buf) - offset
     if available < HEADER_SIZE:
         raise FrameError(f"truncated: {available} bytes is shorter than the {HEADER_SIZE}-byte header",
                          fmt="oisa-msg", field=field_at(HEADER_FIELDS, available), offset=available)
+    opcode, flags, aux, tele, src, dst, tag, length, address = _MSG_HEADER.unpack_from(buf, offset)
+    info = OPCODES.get(opcode)
+    if (info is None or address >> 57 or info.opcode is Opcode.COLL_REDUCE or length not in info.lengths
+            or aux not in info.aux_values):
+        return _decode_checked(buf, offset)
+    position = offset + HEADER_SIZE
+    end = position + (length if info.has_payload else 0)
+    if end > len(buf):
+        raise FrameError(f"truncated: {len(buf) - offset} bytes is too short", fmt="oisa-msg", field="payload",
+                         offset=len(buf) - offset)
+    payload = buf[position:end]
+    if type(payload) is not bytes:
+        payload = bytes(payload)
+    tc, ns, ro, ido, ep, ec = _FLAGS[flags]
+    load, hops = _TELEMETRY[tele]
+    return Message(info.opcode, src, dst, tag, length, address, payload, tc, ns, ro, ido, ep, ec, aux, load,
+                   hops), end
+
+
+def _decode_checked(buf: bytes | bytearray | memoryview, offset: int) -> tuple[Message, int]:
+    """The slow path: every rule, through build_message, for collectives and bad frames."""
     opcode, flags, aux, tele, src, dst, tag, length, address = _MSG_HEADER.unpack_from(buf, offset)
     header = dict(opcode=opcode, tc=flags >> 5, ns=bool(flags & 16), ro=bool(flags & 8), ido=bool(flags & 4),
                   ep=bool(flags & 2), ec=bool(flags & 1), aux=aux, load=tele >> 5, hops=tele & 31, src=src,

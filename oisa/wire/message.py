@@ -162,6 +162,9 @@ def check_message(m: Message) -> None:
     info = OPCODES.get(m.opcode)
     if info is None:
         raise _fail(f"unknown opcode {m.opcode!r}", "opcode")
+    for name in ("ns", "ro", "ido", "ep", "ec"):
+        if getattr(m, name) not in (True, False):
+            raise _fail(f"{getattr(m, name)!r} is not true or false", name)
     for name, bits in (("tc", 3), ("load", 3), ("hops", 5), ("src", 16), ("dst", 16), ("tag", 16),
                        ("length", 16), ("aux", 8), ("address", ADDRESS_BITS)):
         value = getattr(m, name)
