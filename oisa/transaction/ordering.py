@@ -23,9 +23,9 @@ from __future__ import annotations
 import enum
 
 from oisa.wire.message import Message
-from oisa.wire.opcodes import OPCODES, FcClass
+from oisa.wire.opcodes import OPCODES, FcClass, Opcode
 
-__all__ = ["ORDERING", "Rule", "may_pass"]
+__all__ = ["ORDERING", "PATH_FREE", "Rule", "may_pass"]
 
 
 class Rule(enum.Enum):
@@ -65,3 +65,12 @@ def may_pass(later: Message, earlier: Message) -> bool:
             and (later.src, later.dst, later.tag) == (earlier.src, earlier.dst, earlier.tag)):
         return False  # completions of one request stay in address order
     return True
+
+
+# Messages whose order no rule ties to one another once they are on their way: DMA requests
+# (every one answered, placed by address), completions (matched by tag, placed by address),
+# loads and collective contributions. A fabric may send them over different equal paths;
+# everything else keeps to one path per source, destination and traffic class, because posted
+# writes must not be overtaken by later posted writes or by reads.
+PATH_FREE = frozenset({Opcode.DMA_WR, Opcode.DMA_RD, Opcode.CPL, Opcode.CPL_D, Opcode.CXL_NDR, Opcode.CXL_DRS,
+                       Opcode.COLL_REDUCE, Opcode.LOAD})

@@ -1,9 +1,19 @@
 """The requester side of the transaction layer, sans-IO.
 
-A requester turns operations (write these bytes there, read that range) into request messages,
-no larger than the negotiated sizes and never crossing a 4 KiB boundary (PCIe's rule, which
-lets a completer handle one page per request), and matches completions back to them by tag.
-It holds at most ``tags`` requests outstanding; the rest wait their turn in submission order.
+A requester turns operations (write these bytes there, read that range, add this to that
+word) into request messages and matches completions back to them by tag.
+
+* **Splitting.** Writes are cut at ``max_payload``, reads at ``max_read_request``, both never
+  across a 4 KiB boundary (PCIe's rule, which lets a completer handle one page per request);
+  an opcode with a smaller limit (loads and stores: 256 bytes; CXL.mem: exactly one 64-byte
+  line) cuts smaller.
+* **Tags.** At most ``tags`` non-posted requests are outstanding; the rest wait their turn in
+  submission order. Posted requests (MEM_WR, STORE) take no tag and complete as they are sent:
+  the requester cannot know more (a later read in the same traffic class is what proves they
+  landed, as in PCIe).
+* **Completion timeout.** A request not fully answered ``completion_timeout_ps`` after it went
+  out fails its operation, as PCIe's Completion Timeout does; a completion that turns up later
+  is dropped and counted, not treated as a protocol error.
 """
 
 from __future__ import annotations
@@ -15,9 +25,16 @@ from oisa.errors import RemoteProtocolError
 from oisa.wire.message import Message
 from oisa.wire.opcodes import OPCODES, Opcode, Status
 
-__all__ = ["Operation", "OperationCompleted", "OperationFailed", "Requester", "split_at_boundaries"]
+__all__ = [
+    "Operation",
+    "OperationCompleted",
+    "OperationFailed",
+    "Requester",
+    "split_at_boundaries",
+]
 
 PAGE = 4096
+_COMPLETION_STATUS = (Opcode.CPL, Opcode.CPL_D)
 
 
 def split_at_boundaries(address: int, length: int, max_size: int) -> list[tuple[int, int]]:
@@ -34,22 +51,22 @@ def split_at_boundaries(address: int, length: int, max_size: int) -> list[tuple[
 
 @dataclass(eq=False)
 class Operation:
-    """One read or write a requester was asked to perform, and how far it has got."""
+    """One operation a requester was asked to perform, and how far it has got."""
 
     op_id: int
     opcode: Opcode
     dst: int
     address: int
     length: int
-    data: bytes | None = None  # what to write
-    result: bytearray | None = None  # what was read
+    data: bytes | None = None  # what to write, or the operands of an atomic
+    result: bytearray | None = None  # what was read, or the old value an atomic returned
     remaining: int = 0  # bytes not yet completed
     status: Status | None = None
     pending: deque[tuple[int, int]] = field(default_factory=deque)  # pieces not yet issued
 
     @property
-    def done(self) -> bool:
-        return self.remaining == 0 or self.status not in (None, Status.SC)
+    def failed(self) -> bool:
+        return self.status not in (None, Status.SC)
 
 
 @dataclass(frozen=True)
@@ -60,20 +77,34 @@ class OperationCompleted:
 @dataclass(frozen=True)
 class OperationFailed:
     operation: Operation
-    status: Status
+    status: Status | None  # None: the completion timeout expired
     reason: str
+
+
+Event = OperationCompleted | OperationFailed
+
+
+@dataclass
+class _Outstanding:
+    operation: Operation
+    remaining: int
+    issued_ps: int
 
 
 class Requester:
     """Issues requests for submitted operations and matches their completions by tag."""
 
-    def __init__(self, node_id: int, *, max_payload: int, max_read_request: int, tags: int) -> None:
+    def __init__(self, node_id: int, *, max_payload: int, max_read_request: int, tags: int,
+                 completion_timeout_ps: int = 50_000_000) -> None:
         self.node_id = node_id
         self.max_payload = max_payload
         self.max_read_request = max_read_request
         self.tags = tags
+        self.completion_timeout_ps = completion_timeout_ps
+        self.late_completions = 0
         self._waiting: deque[Operation] = deque()
-        self._outstanding: dict[int, tuple[Operation, int]] = {}  # tag -> (operation, bytes outstanding)
+        self._outstanding: dict[int, _Outstanding] = {}
+        self._timed_out: set[int] = set()  # tags whose request timed out; held until their completion shows
         self._next_tag = 0
         self._next_op = 0
 
@@ -81,71 +112,101 @@ class Requester:
     def outstanding(self) -> int:
         return len(self._outstanding)
 
-    def submit_write(self, dst: int, address: int, data: bytes, *, opcode: Opcode = Opcode.DMA_WR) -> Operation:
-        op = self._new(opcode, dst, address, len(data), self.max_payload)
+    def submit_write(self, dst: int, address: int, data: bytes, *, opcode: Opcode = Opcode.DMA_WR,
+                     max_size: int | None = None) -> Operation:
+        """Write ``data`` at ``dst``'s ``address`` in requests of at most ``max_size`` bytes
+        (by default ``max_payload``)."""
+        op = self._new(opcode, dst, address, len(data), min(max_size or self.max_payload, self.max_payload))
         op.data = data
         return op
 
-    def submit_read(self, dst: int, address: int, length: int, *, opcode: Opcode = Opcode.DMA_RD) -> Operation:
-        op = self._new(opcode, dst, address, length, self.max_read_request)
+    def submit_read(self, dst: int, address: int, length: int, *, opcode: Opcode = Opcode.DMA_RD,
+                    max_size: int | None = None) -> Operation:
+        """Read ``length`` bytes at ``dst``'s ``address`` in requests of at most ``max_size``
+        bytes (by default ``max_read_request``)."""
+        op = self._new(opcode, dst, address, length,
+                       min(max_size or self.max_read_request, self.max_read_request))
         op.result = bytearray(length)
         return op
 
+    def submit_atomic(self, dst: int, address: int, operands: bytes, *, opcode: Opcode) -> Operation:
+        """FetchAdd or Swap (one operand of 4 or 8 bytes) or CAS (compare, then swap value)."""
+        size = len(operands) // 2 if opcode is Opcode.CAS else len(operands)
+        op = self._new(opcode, dst, address, len(operands), len(operands))
+        op.data, op.result, op.remaining = operands, bytearray(size), size
+        return op
+
     def _new(self, opcode: Opcode, dst: int, address: int, length: int, piece: int) -> Operation:
+        lengths = OPCODES[opcode].lengths
+        limit = min(piece, max(lengths))
+        if not isinstance(lengths, range) and address % limit:
+            raise ValueError(f"{opcode.name} needs addresses aligned to {limit} bytes, got {address:#x}")
         self._next_op += 1
         op = Operation(self._next_op, opcode, dst, address, length, remaining=length)
-        op.pending.extend(split_at_boundaries(address, length, piece))
+        op.pending.extend([(address, length)] if opcode in (Opcode.FETCH_ADD, Opcode.SWAP, Opcode.CAS)
+                          else split_at_boundaries(address, length, limit))
         self._waiting.append(op)
         return op
 
-    def next_requests(self) -> list[Message]:
-        """Requests that may be sent now: as many as free tags allow, oldest operation first."""
+    def next_requests(self, now: int) -> tuple[list[Message], list[Event]]:
+        """Requests that may be sent now (as many as free tags allow, oldest operation first),
+        and the posted operations that are complete because their last request is among them."""
         out: list[Message] = []
-        while self._waiting and len(self._outstanding) < self.tags:
+        events: list[Event] = []
+        while self._waiting:
             op = self._waiting[0]
+            info = OPCODES[op.opcode]
+            if info.expects_completion and len(self._outstanding) + len(self._timed_out) >= self.tags:
+                break
             address, length = op.pending.popleft()
             if not op.pending:
                 self._waiting.popleft()
-            tag = self._allocate_tag()
-            self._outstanding[tag] = (op, length)
+            tag = 0
+            if info.expects_completion:
+                tag = self._allocate_tag()
+                self._outstanding[tag] = _Outstanding(op, op.remaining if op.opcode in (
+                    Opcode.FETCH_ADD, Opcode.SWAP, Opcode.CAS) else length, now)
             payload = b""
-            if OPCODES[op.opcode].has_payload and op.data is not None:
+            if info.has_payload and op.data is not None:
                 start = address - op.address
                 payload = op.data[start:start + length]
             out.append(Message(op.opcode, self.node_id, op.dst, tag=tag, length=length, address=address,
                                payload=payload))
-        return out
+            if not info.expects_completion:
+                op.remaining -= length
+                if op.remaining == 0:
+                    op.status = Status.SC
+                    events.append(OperationCompleted(op))
+        return out, events
 
     def _allocate_tag(self) -> int:
-        while self._next_tag in self._outstanding:
+        while self._next_tag in self._outstanding or self._next_tag in self._timed_out:
             self._next_tag = (self._next_tag + 1) % self.tags
         tag = self._next_tag
         self._next_tag = (self._next_tag + 1) % self.tags
         return tag
 
-    def receive_completion(self, cpl: Message) -> list[OperationCompleted | OperationFailed]:
+    def receive_completion(self, cpl: Message) -> list[Event]:
         """Account for one completion; return what finished because of it."""
+        if cpl.dst == self.node_id and cpl.tag in self._timed_out:
+            self._timed_out.discard(cpl.tag)
+            self.late_completions += 1
+            return []
         entry = self._outstanding.get(cpl.tag)
         if entry is None or cpl.dst != self.node_id:
             raise RemoteProtocolError(f"unexpected completion: tag {cpl.tag} from {cpl.src} is not outstanding",
                                       code=Status.UR)
-        op, outstanding = entry
-        status = Status(cpl.aux) if cpl.opcode in (Opcode.CPL, Opcode.CPL_D) else Status.SC
-        failed_before = op.status not in (None, Status.SC)
+        op = entry.operation
+        status = Status(cpl.aux) if cpl.opcode in _COMPLETION_STATUS else Status.SC
         if status is not Status.SC or cpl.ep:
             del self._outstanding[cpl.tag]  # a non-successful completion ends its request
-            if failed_before:
-                return []
-            op.status = status if status is not Status.SC else Status.CA
-            self._cancel_pending(op)
-            return [OperationFailed(op, op.status, "poisoned data" if cpl.ep else f"completion status {status.name}")]
+            reason = "poisoned data" if cpl.ep else f"completion status {status.name}"
+            return self._fail(op, status if status is not Status.SC else Status.CA, reason)
         completed = self._account(op, cpl)
-        outstanding -= completed
-        if outstanding <= 0:
+        entry.remaining -= completed
+        if entry.remaining <= 0:
             del self._outstanding[cpl.tag]
-        else:
-            self._outstanding[cpl.tag] = (op, outstanding)
-        if failed_before:
+        if op.failed:
             return []
         op.remaining -= completed
         if op.remaining == 0:
@@ -155,8 +216,12 @@ class Requester:
 
     def _account(self, op: Operation, cpl: Message) -> int:
         """Store what a successful completion carries; return the bytes it completes."""
+        if op.opcode in (Opcode.FETCH_ADD, Opcode.SWAP, Opcode.CAS):
+            assert op.result is not None
+            op.result[:] = cpl.payload
+            return len(cpl.payload)
         if op.result is None:
-            return cpl.length
+            return cpl.length if cpl.opcode is Opcode.CPL else 64  # CXL NDR: one line written
         start = cpl.address - op.address
         if start < 0 or start + len(cpl.payload) > op.length:
             raise RemoteProtocolError(f"completion for tag {cpl.tag} carries bytes outside the request",
@@ -164,7 +229,27 @@ class Requester:
         op.result[start:start + len(cpl.payload)] = cpl.payload
         return len(cpl.payload)
 
-    def _cancel_pending(self, op: Operation) -> None:
+    def expire(self, now: int) -> list[Event]:
+        """Fail the operations of requests older than the completion timeout."""
+        events: list[Event] = []
+        for tag, entry in list(self._outstanding.items()):
+            if now - entry.issued_ps >= self.completion_timeout_ps:
+                del self._outstanding[tag]
+                self._timed_out.add(tag)
+                events += self._fail(entry.operation, None,
+                                     f"completion timeout: no answer to tag {tag} from node {entry.operation.dst} "
+                                     f"within {self.completion_timeout_ps / 1e6:g} us")
+        return events
+
+    def oldest_issue(self) -> int | None:
+        """When the oldest outstanding request went out (for arming the timeout)."""
+        return min((e.issued_ps for e in self._outstanding.values()), default=None)
+
+    def _fail(self, op: Operation, status: Status | None, reason: str) -> list[Event]:
+        if op.failed or op.status is Status.SC:
+            return []
+        op.status = status if status is not None else Status.CA
         op.pending.clear()
         if op in self._waiting:
             self._waiting.remove(op)
+        return [OperationFailed(op, status, reason)]
