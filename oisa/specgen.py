@@ -20,7 +20,10 @@ from pathlib import Path
 
 from oisa.link import LinkConfig
 from oisa.link.states import ERRORS, TRANSITIONS, LinkInput, LinkState
-from oisa.wire import cxl, cxl_flit, cxl_slots, flit, message, pcie, pcie_dll
+from oisa.transaction.cxl_bridge import cxl_bridge_markdown
+from oisa.transaction.pcie_bridge import pcie_bridge_markdown
+from oisa.transaction.vdesc_bridge import vdesc_bridge_markdown
+from oisa.wire import cxl, cxl_flit, cxl_slots, flit, message, pcie, pcie_dll, vdesc
 from oisa.wire._cxl_bits import render_lsb_table
 from oisa.wire._schema import render_table
 from oisa.wire.opcodes import OPCODES, STATUS_MEANING, CollDtype, Status
@@ -140,6 +143,10 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "cxl-s2m-drs": lambda: render_lsb_table(cxl.MESSAGE_FIELDS[cxl.MemClass.S2M_DRS]),
     "cxl-flit": lambda: render_table(cxl_flit.FLIT_FIELDS),
     "cxl-slots": _cxl_slot_tables,
+    **{name: (lambda name=name: vdesc.vdesc_tables()[name]) for name in vdesc.vdesc_tables()},
+    "bridge-pcie": pcie_bridge_markdown,
+    "bridge-cxl": cxl_bridge_markdown,
+    "bridge-vdesc": vdesc_bridge_markdown,
     "link-state-table": _link_state_table,
     "link-state-diagram": _link_state_diagram,
     "link-inputs": _link_inputs,

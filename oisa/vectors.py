@@ -31,7 +31,9 @@ from oisa.wire.cxl import (
     S2MNDROpcode,
     encode_cxl_mem,
 )
+from oisa.transaction.vdesc_bridge import message_to_vdesc
 from oisa.wire.cxl_pack import pack_cxl_mem
+from oisa.wire.vdesc import encode_vdesc
 from oisa.wire.flit import AckKind, ControlCode, CreditReturn, Flit, FlitKind
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.wire.message import CollExt, Message
@@ -117,6 +119,12 @@ CASES: dict[str, list[Case]] = {
                                                                   dev_load=DevLoad.LIGHT_LOAD))),
         ("S2M DRS MemData", lambda: encode_cxl_mem(S2MDRS(S2MDRSOpcode.MEM_DATA, tag=0x42,
                                                          data=bytes(64)))),
+    ],
+    "vdesc": [
+        ("COPY_WRITE of 8 bytes, early acknowledgement allowed", lambda: encode_vdesc(message_to_vdesc(Message(
+            Opcode.DMA_WR, 4, 12, tag=7, length=8, address=0x2000, payload=b"vdesc-ok", ec=True)))),
+        ("READ_RESPONSE of 4 bytes", lambda: encode_vdesc(message_to_vdesc(Message(
+            Opcode.CPL_D, 12, 4, tag=8, length=4, address=0x2000, payload=b"\x01\x02\x03\x04")))),
     ],
     "cxl-flit": [
         ("protocol flit carrying two M2S Req MemRd (host to device)", lambda: pack_cxl_mem([

@@ -32,7 +32,7 @@ def test_a_stale_table_is_detected():
 def documented_keys(section: str) -> set[str]:
     text = (ROOT / "specs" / "cli-json.md").read_text()
     body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([\w.]+)` \|", body, re.M))
+    return set(re.findall(r"^\| `([\w.\[\]]+)` \|", body, re.M))
 
 
 def flatten(obj, prefix=""):
@@ -48,6 +48,26 @@ def flatten(obj, prefix=""):
 def test_p2p_json_keys_are_exactly_the_documented_ones():
     result = run_p2p(load_fabric("pair"), src=0, dst=1, size=4096, seed=3)
     assert flatten(p2p_json(result)) == documented_keys("`oisa run --workload p2p`")
+
+
+def test_compare_json_keys_are_exactly_the_documented_ones():
+    from oisa.report import comparison_json
+
+    a = run_p2p(load_fabric("pair"), size=4096, mode="timing")
+    keys = flatten(comparison_json(a, a))
+    documented = documented_keys("`oisa compare FABRIC_A FABRIC_B --workload p2p`")
+    assert {k for k in keys if not k.startswith(("a.", "b."))} == documented - {"a", "b"}
+    assert {k[2:] for k in keys if k.startswith("a.")} == documented_keys("`oisa run --workload p2p`")
+
+
+def test_devices_json_keys_are_documented():
+    from oisa.report import device_listing
+
+    listing = device_listing()
+    documented = documented_keys("`oisa devices`")
+    for section in ("profiles", "adapters"):
+        for item in listing[section]:
+            assert {f"{section}[].{key}" for key in item} <= documented
 
 
 def test_golden_vectors_still_decode_and_encode_the_same():

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from oisa.testing._cxl import cxl_control_messages, cxl_flits, cxl_mem_messages, cxl_mem_streams
 from oisa.testing._pcie import dllps, tlps
+from oisa.testing._vdesc import vdescs
 from oisa.wire.codec import encode_flit, encode_message
 from oisa.wire.cxl import encode_cxl_mem
 from oisa.wire.cxl_flit import AllDataFlit, encode_cxl_flit
@@ -38,6 +39,7 @@ from oisa.wire.message import ADDRESS_BITS, CollExt, Message
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.wire.opcodes import OPCODES, CollDtype, CollOp, FcClass, Opcode
 from oisa.wire.pcie_codec import encode_dllp, encode_tlp
+from oisa.wire.vdesc import encode_vdesc
 
 __all__ = [
     "credit_returns",
@@ -52,6 +54,7 @@ __all__ = [
     "messages",
     "mutated_bytes",
     "tlps",
+    "vdescs",
 ]
 
 
@@ -175,6 +178,8 @@ def frames(fmt: str) -> st.SearchStrategy[tuple[bytes, FormatOptions]]:
         return dllps().map(lambda d: (encode_dllp(d), plain))
     if fmt == "cxl-mem":
         return cxl_mem_messages().map(lambda m: (encode_cxl_mem(m), plain))
+    if fmt == "vdesc":
+        return vdescs(max_length=st.just(512)).map(lambda d: (encode_vdesc(d), plain))
     return cxl_flits(kinds=st.sampled_from(["protocol", "control"])).filter(
         lambda f: not isinstance(f, AllDataFlit)).map(
         lambda f: (encode_cxl_flit(f), FormatOptions(direction=f.direction.value)))

@@ -43,7 +43,7 @@ def encode_message(m: Message) -> bytes:
     info = OPCODES.get(m.opcode)
     # The common case passes in one test; anything unusual (a collective, a value out of
     # range) goes through check_message, which applies every rule and names the field.
-    if (info is None or m.coll is not None or (m.tc | m.load) >> 3 or m.hops >> 5 or m.address >> 57
+    if (info is None or m.coll is not None or m.count != 1 or (m.tc | m.load) >> 3 or m.hops >> 5 or m.address >> 57
             or (m.ns | m.ro | m.ido | m.ep | m.ec) >> 1 or m.length not in info.lengths
             or m.aux not in info.aux_values or len(m.payload) != (m.length if info.has_payload else 0)):
         check_message(m)

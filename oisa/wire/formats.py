@@ -27,6 +27,7 @@ from oisa.wire.message import decode_message_construct, encode_message_construct
 from oisa.wire.pcie import decode_tlp_construct, encode_tlp_construct
 from oisa.wire.pcie_dll import decode_dllp_construct, encode_dllp_construct
 from oisa.wire.pcie_fields import tlp_from_fields, tlp_to_fields
+from oisa.wire.vdesc import decode_vdesc_construct, encode_vdesc_construct, vdesc_from_fields, vdesc_to_fields
 
 __all__ = ["FORMATS", "FormatOptions", "WireFormat"]
 
@@ -68,4 +69,7 @@ FORMATS: dict[str, WireFormat] = {f.name: f for f in (
     WireFormat("cxl-flit", "CXL 68-byte flit, sent in --direction (specs/cxl.md)",
                lambda data, o: cxl_flit_to_fields(decode_cxl_flit(data, o.direction)),
                lambda fields, o: encode_cxl_flit(cxl_flit_from_fields(fields))),
+    WireFormat("vdesc", "VDESC vendor DMA descriptor, the vendor-descriptor adapter's native frame (specs/vdesc.md)",
+               lambda data, o: vdesc_to_fields(decode_vdesc_construct(data)),
+               lambda fields, o: encode_vdesc_construct(vdesc_from_fields(fields))),
 )}

@@ -10,7 +10,7 @@ from :data:`HEADER` and :data:`COLL_EXT` below.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import construct as c
@@ -100,6 +100,10 @@ class Message:
 
     Mutable on purpose: switches update the telemetry fields (``load``, ``hops``) in place as
     a message crosses them.
+
+    ``count`` is 1 for a real message. In timing mode (no data) a message with ``count`` n
+    stands for n messages alike, each ``length`` bytes long, that travel back to back: a
+    segment, which moves through the fabric as one unit and never reaches a codec.
     """
 
     opcode: Opcode
@@ -119,6 +123,7 @@ class Message:
     load: int = 0
     hops: int = 0
     coll: CollExt | None = field(default=None)
+    count: int = 1
 
     @property
     def info(self) -> OpcodeInfo:
@@ -126,16 +131,14 @@ class Message:
 
     @property
     def wire_size(self) -> int:
-        return HEADER_SIZE + (COLL_EXT_SIZE if self.coll is not None else 0) + len(self.payload)
+        """Bytes of one message on the wire (of each, for a timing-mode segment)."""
+        return HEADER_SIZE + (COLL_EXT_SIZE if self.coll is not None else 0) + (
+            len(self.payload) if self.count == 1 else self.length * OPCODES[self.opcode].has_payload)
 
-    def to_fields(self) -> dict[str, Any]:
-        """Plain fields, named as the specification names them (payload as bytes)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "coll"}
-        out["opcode"] = Opcode(self.opcode)
-        if self.coll is not None:
-            out.update(group=self.coll.group, members=self.coll.members,
-                       op=CollOp(self.coll.op), dtype=CollDtype(self.coll.dtype))
-        return out
+    @property
+    def bytes_moved(self) -> int:
+        """Payload bytes this message carries: ``length`` of each of ``count`` messages."""
+        return self.count * (self.length if OPCODES[self.opcode].has_payload else 0)
 
 
 def message_size(header: bytes | memoryview) -> int:
@@ -159,6 +162,8 @@ def _fail(message: str, name: str) -> FrameError:
 
 def check_message(m: Message) -> None:
     """Raise :class:`FrameError` naming the first field that breaks the opcode table's rules."""
+    if m.count != 1:
+        raise _fail(f"a timing-mode segment of {m.count} messages has no bytes to encode", "opcode")
     info = OPCODES.get(m.opcode)
     if info is None:
         raise _fail(f"unknown opcode {m.opcode!r}", "opcode")
