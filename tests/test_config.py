@@ -1,5 +1,7 @@
 """TOML reading: every figure sourced, every key known, every error naming file and key."""
 
+from pathlib import Path
+
 import pytest
 
 from oisa.catalog import catalog_names
@@ -8,6 +10,8 @@ from oisa.device import load_profile
 from oisa.errors import CatalogError, ConfigError
 from oisa.fabric import load_fabric
 from oisa.units import parse_size
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def read_figure(text):
@@ -63,27 +67,27 @@ def test_unknown_catalog_names_list_the_known_ones():
         load_profile("b200-like")
 
 
-def test_a_fabric_naming_an_unknown_device_says_which_card(tmp_path):
-    path = tmp_path / "f.toml"
-    path.write_text('name = "f"\ndescription = "d"\n[[cards]]\nid = 0\ndevice = "abacus"\n')
-    with pytest.raises(ConfigError, match=r"cards\[0\]\.device: device 'abacus'"):
-        load_fabric(path)
+
+
+def profile_text(adapter_line: str, requires: str = "") -> str:
+    text = (ROOT / "devices" / "h100-like.toml").read_text()
+    text = text.replace('adapter = "pcie-tlp"', adapter_line)
+    return text.replace('requires = ["dma", "load_store"]', requires)
 
 
 @pytest.mark.parametrize(
-    ("links", "message"),
+    ("adapter_line", "requires", "message"),
     [
-        ("between = [0, 7]", "link end 7 is not a card"),
-        ("between = [0, 0]", "two different cards"),
-        ("between = [0]", "two card ids"),
+        ('adapter = "nvlink"', "", r"adapter: no device adapter named 'nvlink'"),
+        ('adapter = "pcie-tlp"', 'requires = ["collective_offload"]', r"requires: adapter 'pcie-tlp' lacks "
+                                                                       r"collective_offload"),
+        ('adapter = "cxl-mem"', "", r"adapter: adapter 'cxl-mem' speaks 'cxl'"),
+        ('adapter = "pcie-tlp"', 'requires = ["teleport"]', r"requires: 'teleport' is not a capability"),
     ],
 )
-def test_bad_links_are_named(tmp_path, links, message):
-    figures = ('lanes = { value = 1, source = "s" }\nlane_rate = { value = "1Gbps", source = "s" }\n'
-               'latency = { value = "1ns", source = "s" }\n')
-    text = ('name = "f"\ndescription = "d"\n[[cards]]\nid = 0\ndevice = "h100-like"\n'
-            '[[cards]]\nid = 1\ndevice = "h100-like"\n[[links]]\n' + links + "\n" + figures)
-    path = tmp_path / "f.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigError, match=message):
-        load_fabric(path)
+def test_profile_adapter_mistakes_name_the_file_and_key(tmp_path, adapter_line, requires, message):
+    path = tmp_path / "gpu.toml"
+    path.write_text(profile_text(adapter_line, requires))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_profile(path)
+    assert str(info.value).startswith(str(path))

@@ -2,23 +2,33 @@
 
 A card runs one task that serves its ports (requests addressed to it are executed against its
 memory by the transaction layer's completer; completions go to its requester) and one task per
-DMA engine, each taking transfer jobs from a shared queue. Workloads call :meth:`Card.dma_write`
-and :meth:`Card.dma_read` and get back when and how the transfer finished.
+DMA engine, each taking transfer jobs from a shared queue. Every message crossing the card's
+boundary goes through its device adapter (:mod:`oisa.device.adapter`), so the card speaks its
+native format on its side. Workloads call :meth:`Card.dma_write`, :meth:`Card.dma_read` and
+:meth:`Card.compute`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from oisa.device.adapter import DeviceAdapter
 from oisa.device.memory import SparseMemory
 from oisa.device.profile import DeviceProfile
-from oisa.errors import SimulationError
-from oisa.sim import Inbox, Kernel, LinkPort, Signal
+from oisa.device.registry import adapter as registered_adapter
+from oisa.device.timing import SEGMENT_BYTES, TimingTransfer, answer_segment, split
+from oisa.errors import SimulationError, UsageError
+from oisa.sim import Inbox, Kernel, LinkPort, Port, Signal
 from oisa.transaction import Completer, Operation, OperationCompleted, OperationFailed, Requester
+from oisa.transaction.ordering import PATH_FREE
+from oisa.units import S
 from oisa.wire.message import Message
 from oisa.wire.opcodes import Status
 
 __all__ = ["Card", "Transfer"]
+
+_FLUSH_BYTES = 4
 
 
 @dataclass(eq=False)
@@ -43,26 +53,45 @@ class Transfer:
 
 
 class Card:
-    """One emulated GPU with id ``node_id`` built from ``profile``."""
+    """One emulated GPU with id ``node_id`` built from ``profile``.
 
-    def __init__(self, kernel: Kernel, node_id: int, profile: DeviceProfile, name: str | None = None) -> None:
+    ``route`` picks the port a message leaves by (the fabric sets it, from ``routes``); until
+    then a card with one port uses that one. With ``timing``, copies move as segments and no
+    bytes (:mod:`oisa.device.timing`).
+    """
+
+    def __init__(self, kernel: Kernel, node_id: int, profile: DeviceProfile, name: str | None = None, *,
+                 timing: bool = False) -> None:
         self.kernel = kernel
         self.node_id = node_id
         self.profile = profile
         self.name = name or f"card{node_id}"
+        self.adapter: DeviceAdapter = registered_adapter(profile.adapter).cls(node_id, profile)
+        self.plan = self.adapter.transfer_plan()
         self.memory = SparseMemory(profile.capacity, f"{self.name} memory")
         self.requester = Requester(node_id, max_payload=int(profile.max_payload.value),
                                    max_read_request=int(profile.max_read_request.value),
                                    tags=int(profile.tags.value))
         self.completer = Completer(node_id, self.memory, max_payload=int(profile.max_payload.value))
-        self.ports: list[LinkPort] = []
-        self.routes: dict[int, LinkPort] = {}
-        self._arrivals: Inbox[tuple[LinkPort, list[Message]]] = Inbox(kernel, f"{self.name} ports")
+        self.timing = timing
+        self.ports: list[Port] = []
+        self.routes: dict[int, list[Port]] = {}
+        self.route: Callable[[Message], Port] = self._only_port
+        self._arrivals: Inbox[tuple[Port, list[Message]]] = Inbox(kernel, f"{self.name} ports")
+        self.messages_sent = 0  # messages (a timing-mode segment counts as all it stands for)
+        self._timing_tags: dict[int, TimingTransfer] = {}
+        self._timing_progress: dict[int, Signal[None]] = {}
+        self._next_timing_tag = 0
         self._jobs: Inbox[Transfer] = Inbox(kernel, f"{self.name} DMA queue")
         self._operations: dict[Operation, Transfer] = {}
+        self._flushes: set[Operation] = set()
+        self._timeout_armed = False
 
-    def attach(self, port: LinkPort) -> None:
-        port.on_messages = lambda port, messages: self._arrivals.put((port, messages))
+    def attach(self, port: Port) -> None:
+        if isinstance(port, LinkPort):
+            port.on_messages = lambda port, messages: self._arrivals.put((port, messages))
+        else:
+            port.on_arrival = lambda port, message, tail: self._arrivals.put((port, [message]))
         self.ports.append(port)
 
     def start(self) -> None:
@@ -74,12 +103,22 @@ class Card:
     # -- what workloads call -------------------------------------------------------------------
 
     async def dma_write(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
-        """Copy ``size`` bytes of local memory to ``peer``'s memory; return when all are acknowledged."""
+        """Copy ``size`` bytes of local memory to ``peer``'s memory; return when they have landed."""
         return await self._submit(Transfer("write", peer, remote_address, local_address, size))
 
     async def dma_read(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
         """Copy ``size`` bytes of ``peer``'s memory into local memory; return when all have arrived."""
         return await self._submit(Transfer("read", peer, remote_address, local_address, size))
+
+    async def compute(self, operations: float, dtype: str) -> int:
+        """Spend the time ``operations`` take at this card's rate for ``dtype``; return it (ps)."""
+        rates = self.profile.compute
+        if dtype not in rates:
+            raise UsageError(f"{self.name} ({self.profile.name}) has no {dtype} rate "
+                             f"(it has: {', '.join(sorted(rates))})")
+        duration = int(-(-operations * S // int(rates[dtype].value)))
+        await self.kernel.sleep(duration)
+        return duration
 
     async def _submit(self, transfer: Transfer) -> Transfer:
         transfer.submitted_ps = self.kernel.now
@@ -94,11 +133,17 @@ class Card:
         while True:
             transfer = await self._jobs.get()
             transfer.started_ps = self.kernel.now
+            if self.timing:
+                await self._timing_copy(transfer)
+                continue
+            plan = self.plan
             if transfer.kind == "write":
                 data = self.memory.read(transfer.local_address, transfer.size)
-                op = self.requester.submit_write(transfer.peer, transfer.remote_address, data)
+                op = self.requester.submit_write(transfer.peer, transfer.remote_address, data, opcode=plan.write,
+                                                 max_size=plan.max_write)
             else:
-                op = self.requester.submit_read(transfer.peer, transfer.remote_address, transfer.size)
+                op = self.requester.submit_read(transfer.peer, transfer.remote_address, transfer.size,
+                                                opcode=plan.read, max_size=plan.max_read)
             self._operations[op] = transfer
             self._issue()
             assert transfer.done is not None
@@ -115,6 +160,10 @@ class Card:
     def _receive(self, message: Message) -> None:
         if message.dst != self.node_id:
             raise SimulationError(f"{self.name} received a message for node {message.dst}; cards do not forward")
+        if self.timing:
+            self._receive_segment(message)
+            return
+        message = self.adapter.ingress(message)
         if message.info.is_request:
             for completion in self.completer.handle(message):
                 self.send(completion)
@@ -124,24 +173,111 @@ class Card:
 
     def _finish(self, event: OperationCompleted | OperationFailed) -> None:
         transfer = self._operations.pop(event.operation)
-        transfer.finished_ps = self.kernel.now
+        flushed = event.operation in self._flushes
+        self._flushes.discard(event.operation)
         if isinstance(event, OperationFailed):
-            transfer.status, transfer.error = event.status, event.reason
+            transfer.status, transfer.error = event.operation.status, event.reason
+        elif transfer.kind == "write" and self.plan.flush and not flushed:
+            # Posted writes give no completion: read the last bytes back; the read cannot pass
+            # the writes, so its completion proves they have landed.
+            size = min(_FLUSH_BYTES, transfer.size)
+            flush = self.requester.submit_read(transfer.peer, transfer.remote_address + transfer.size - size, size,
+                                               opcode=self.plan.read)
+            self._operations[flush] = transfer
+            self._flushes.add(flush)
+            return
         else:
             transfer.status = Status.SC
             if transfer.kind == "read":
                 assert event.operation.result is not None
                 self.memory.write(transfer.local_address, event.operation.result)
+        transfer.finished_ps = self.kernel.now
         assert transfer.done is not None
         transfer.done.set(None)
 
     def _issue(self) -> None:
-        for request in self.requester.next_requests():
-            self.send(request)
+        while True:  # finishing a posted write may submit its flush read: issue until quiet
+            requests, finished = self.requester.next_requests(self.kernel.now)
+            for request in requests:
+                self.send(request)
+            for event in finished:
+                self._finish(event)
+            if not requests and not finished:
+                break
+        self._arm_timeout()
+
+    def _arm_timeout(self) -> None:
+        oldest = self.requester.oldest_issue()
+        if oldest is not None and not self._timeout_armed:
+            self._timeout_armed = True
+            self.kernel.call_at(oldest + self.requester.completion_timeout_ps, self._check_timeouts)
+
+    def _check_timeouts(self) -> None:
+        self._timeout_armed = False
+        for event in self.requester.expire(self.kernel.now):
+            self._finish(event)
+        self._arm_timeout()
 
     def send(self, message: Message) -> None:
-        port = self.routes.get(message.dst)
-        if port is None:
-            raise SimulationError(f"{self.name} has no route to node {message.dst}")
-        port.send(message)
+        crossed = message if self.timing else self.adapter.egress(message)
+        self.messages_sent += crossed.count
+        if crossed.count > 1 and crossed.opcode in PATH_FREE and len(self.routes.get(crossed.dst, ())) > 1:
+            # a segment stands for messages that would each take their own path: spread it
+            for part in split(crossed, len(self.routes[crossed.dst])):
+                self.route(part).send(part)
+            return
+        self.route(crossed).send(crossed)
 
+    # -- timing mode -------------------------------------------------------------------------------
+
+    async def _timing_copy(self, transfer: Transfer) -> None:
+        """A copy as segments: the same requests, sizes and window as data mode, no bytes."""
+        plan = self.plan
+        write = transfer.kind == "write"
+        per_message = min(plan.max_write if write else plan.max_read,
+                          int(self.profile.max_payload.value if write else self.profile.max_read_request.value))
+        copy = TimingTransfer(plan.write if write else plan.read, self.node_id, transfer.peer,
+                              transfer.remote_address, transfer.size, per_message, window=0)
+        copy.window = max(1, int(self.profile.tags.value) * per_message // SEGMENT_BYTES)
+        progress: Signal[None] = Signal(self.kernel, f"{self.name} segments to card {transfer.peer}")
+        self._send_segments(copy, progress)
+        if not copy.done:
+            await progress.wait()
+        if write and plan.flush:
+            flush = TimingTransfer(plan.read, self.node_id, transfer.peer, transfer.remote_address, 4, 4, window=1)
+            progress = Signal(self.kernel, f"{self.name} flush to card {transfer.peer}")
+            self._send_segments(flush, progress)
+            await progress.wait()
+        transfer.status, transfer.finished_ps = Status.SC, self.kernel.now
+        assert transfer.done is not None
+        transfer.done.set(None)
+
+    def _send_segments(self, copy: TimingTransfer, progress: Signal[None]) -> None:
+        for segment in copy.next_segments():
+            segment.tag = self._next_timing_tag
+            self._next_timing_tag = (self._next_timing_tag + 1) % 65536
+            if not copy.posted:
+                copy.sent(segment)
+                self._timing_tags[segment.tag] = copy
+                self._timing_progress[segment.tag] = progress
+            self.send(segment)
+        if copy.done and not progress.is_set:
+            progress.set(None)
+
+    def _receive_segment(self, message: Message) -> None:
+        if message.info.is_request:
+            answer = answer_segment(message, self.node_id, int(self.profile.max_payload.value))
+            if answer is not None:
+                self.send(answer)
+            return
+        copy = self._timing_tags[message.tag]
+        progress = self._timing_progress[message.tag]
+        copy.answered(message)
+        if message.tag not in copy.outstanding:
+            del self._timing_tags[message.tag], self._timing_progress[message.tag]
+        self._send_segments(copy, progress)
+
+    def _only_port(self, message: Message) -> Port:
+        if len(self.ports) != 1:
+            raise SimulationError(f"{self.name} has {len(self.ports)} ports and no route to node {message.dst}")
+        return self.ports[0]

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from oisa import catalog
 from oisa.config import Figure, Table, load_toml
+from oisa.device import registry
+from oisa.device.adapter import Capability
+from oisa.errors import CatalogError
 from oisa.units import parse_flops, parse_rate, parse_size
 
 __all__ = ["DeviceProfile", "load_profile"]
@@ -43,6 +46,8 @@ class DeviceProfile:
     model: str
     description: str
     native: str
+    adapter: str
+    requires: frozenset[Capability]
     path: Path
     memory_capacity: Figure
     memory_bandwidth: Figure
@@ -54,6 +59,7 @@ class DeviceProfile:
     max_read_request: Figure
     tags: Figure
     dma_engines: Figure
+    ports: Figure
 
     @property
     def capacity(self) -> int:
@@ -66,25 +72,60 @@ class DeviceProfile:
             "interconnect.links": self.links, "interconnect.lanes_per_link": self.lanes_per_link,
             "interconnect.lane_rate": self.lane_rate, "oisa.max_payload": self.max_payload,
             "oisa.max_read_request": self.max_read_request, "oisa.tags": self.tags,
-            "oisa.dma_engines": self.dma_engines,
+            "oisa.dma_engines": self.dma_engines, "oisa.ports": self.ports,
         }
         out.update({f"compute.{dtype}": fig for dtype, fig in self.compute.items()})
         return out
 
 
 def load_profile(name_or_path: str | Path) -> DeviceProfile:
-    """Load a profile by catalog name (``"h100-like"``) or from a TOML file path."""
-    path = catalog.resolve("devices", name_or_path)
+    """Load a profile by name (the built-in catalog, then profiles plug-ins ship) or from a
+    TOML file path; check that its adapter exists and offers what the profile requires."""
+    try:
+        path = catalog.resolve("devices", name_or_path)
+    except CatalogError:
+        shipped = registry.plugin_profiles().get(str(name_or_path))
+        if shipped is None:
+            known = sorted(set(catalog.catalog_names("devices")) | set(registry.plugin_profiles()))
+            raise CatalogError(f"no device named {str(name_or_path)!r} (known: {', '.join(known)})") from None
+        path = shipped[0]
     doc = load_toml(path)
     profile = _read(doc, path)
     doc.finish()
     return profile
 
 
+def _check_adapter(doc: Table, native: str, requires: frozenset[Capability]) -> str:
+    name = doc.get("adapter", str)
+    try:
+        entry = registry.adapter(name)
+    except CatalogError as exc:
+        raise doc.error(str(exc), "adapter") from None
+    if entry.cls.native != native:
+        raise doc.error(f"adapter {name!r} speaks {entry.cls.native!r}, but the profile says native = "
+                        f"{native!r}", "adapter")
+    missing = sorted(requires - entry.cls.capabilities)
+    if missing:
+        raise doc.error(f"adapter {name!r} lacks {', '.join(missing)} (it offers "
+                        f"{', '.join(sorted(entry.cls.capabilities))})", "requires")
+    return name
+
+
+def _capabilities(doc: Table) -> frozenset[Capability]:
+    raw = doc.get("requires", list, [])
+    known = {c.value: c for c in Capability}
+    for item in raw:
+        if item not in known:
+            raise doc.error(f"{item!r} is not a capability (known: {', '.join(known)})", "requires")
+    return frozenset(known[item] for item in raw)
+
+
 def _read(doc: Table, path: Path) -> DeviceProfile:
     native = doc.get("native", str)
     if native not in _NATIVE:
         raise doc.error(f"{native!r} is not one of {', '.join(_NATIVE)}", "native")
+    requires = _capabilities(doc)
+    adapter = _check_adapter(doc, native, requires)
     memory = doc.table("memory")
     compute = doc.table("compute")
     links = doc.table("interconnect")
@@ -95,6 +136,8 @@ def _read(doc: Table, path: Path) -> DeviceProfile:
         model=doc.get("model", str),
         description=doc.get("description", str),
         native=native,
+        adapter=adapter,
+        requires=requires,
         path=path,
         memory_capacity=memory.figure("capacity", parse_size),
         memory_bandwidth=memory.figure("bandwidth", parse_rate),
@@ -106,6 +149,7 @@ def _read(doc: Table, path: Path) -> DeviceProfile:
         max_read_request=oisa.figure("max_read_request", _message_size),
         tags=oisa.figure("tags", _positive_int(65536)),
         dma_engines=oisa.figure("dma_engines", _positive_int(64)),
+        ports=oisa.figure("ports", _positive_int(64)),
     )
     if not profile.compute:
         raise compute.error("give at least one compute rate (for example bf16)")

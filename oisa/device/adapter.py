@@ -1,0 +1,134 @@
+"""The device-adapter interface: how a card's native transactions become OISA and back.
+
+A GPU vendor plugs its device into an OISA supernode by writing one :class:`DeviceAdapter`:
+the bytes its device puts on its native interface for each kind of transaction, how those
+bytes read as OISA messages, and which transactions it uses for bulk copies. The emulated card
+calls its adapter on every message that crosses its boundary, in both directions, so the
+adapter's codec and the limits of its native format act on all of the card's traffic:
+
+* a message the card sends is encoded into the native frame (:meth:`to_native`) and read back
+  as OISA (:meth:`from_native`) before it enters the fabric;
+* a message arriving for the card is encoded into the native frame the device would receive,
+  if its native format can carry it; operations the native format cannot express (a DMA write
+  with completion arriving at a PCIe device, say) end in the card's OISA endpoint, which does
+  them on the card's memory directly, as the OISA bridge chip in front of such a device would.
+
+Adapters are found by name through the ``oisa.devices`` entry-point group
+(:mod:`oisa.device.registry`); oisa's built-in adapters register there too.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from oisa.errors import BridgeError
+from oisa.wire.message import Message
+from oisa.wire.opcodes import OPCODES, Opcode
+
+if TYPE_CHECKING:
+    from oisa.device.profile import DeviceProfile
+
+__all__ = ["Capability", "DeviceAdapter", "TransferPlan"]
+
+
+class Capability(enum.StrEnum):
+    """What a card can start through its native interface."""
+
+    DMA = "dma"  # bulk copies to and from peers
+    LOAD_STORE = "load_store"  # fine-grained loads and stores to peer memory
+    ATOMICS = "atomics"  # FetchAdd, Swap, CAS on peer memory
+    CXL_MEM = "cxl_mem"  # CXL.mem line reads and writes
+    MESSAGES = "messages"  # PCIe-style messages
+    EARLY_COMPLETION = "early_completion"  # accepts completions given early by a switch
+    COLLECTIVE_OFFLOAD = "collective_offload"  # contributions to in-switch reductions
+
+
+@dataclass(frozen=True)
+class TransferPlan:
+    """How a card moves bulk data: which request it uses and how big each may be.
+
+    A posted write (MEM_WR) gives no completion; the card then reads the last word back
+    (``flush``), which cannot overtake the writes, to know they have landed.
+    """
+
+    write: Opcode
+    read: Opcode
+    max_write: int
+    max_read: int
+
+    @property
+    def flush(self) -> bool:
+        return not OPCODES[self.write].expects_completion
+
+
+class DeviceAdapter(ABC):
+    """One card's bridge between its native transactions and OISA messages.
+
+    Subclasses set the class attributes and implement the three methods. An instance serves
+    one card (``card_id``) and may keep state, such as the requests it has seen, that its
+    native format needs to rebuild completions.
+    """
+
+    name: ClassVar[str]
+    native: ClassVar[str]  # native protocol family: "pcie", "cxl", "vendor" or "oisa"
+    summary: ClassVar[str]
+    capabilities: ClassVar[frozenset[Capability]]
+    profiles: ClassVar[tuple[str, ...]] = ()  # TOML profiles a plug-in ships: "package:path/in/package.toml"
+
+    def __init__(self, card_id: int, profile: DeviceProfile) -> None:
+        self.card_id = card_id
+        self.profile = profile
+        self.frames_out = 0
+        self.frames_in = 0
+        self.native_bytes = 0
+        self.terminated = 0  # arriving messages its native format cannot carry, done by the endpoint
+
+    @abstractmethod
+    def transfer_plan(self) -> TransferPlan:
+        """Which requests this card uses for bulk copies, and their largest sizes."""
+
+    @abstractmethod
+    def to_native(self, message: Message) -> bytes:
+        """The native frame that carries ``message`` across this card's boundary.
+
+        Raises :class:`~oisa.errors.BridgeError` naming what cannot cross.
+        """
+
+    @abstractmethod
+    def from_native(self, frame: bytes) -> Message:
+        """The OISA message a native frame of this card stands for."""
+
+    # -- used by the card ---------------------------------------------------------------------
+
+    def egress(self, message: Message) -> Message:
+        """A message the card sends, as it leaves through the native interface.
+
+        A request the native format cannot carry is an error of the card (it cannot start
+        what it cannot say); a completion it cannot carry answers a request that ended in the
+        OISA endpoint, which sends the completion itself.
+        """
+        try:
+            frame = self.to_native(message)
+        except BridgeError:
+            if message.info.is_request:
+                raise
+            self.terminated += 1
+            return message
+        self.frames_out += 1
+        self.native_bytes += len(frame)
+        return self.from_native(frame)
+
+    def ingress(self, message: Message) -> Message:
+        """A message arriving for the card, as the device receives it natively, or as it is if
+        the native format cannot carry it (the endpoint then does it itself)."""
+        try:
+            frame = self.to_native(message)
+        except BridgeError:
+            self.terminated += 1
+            return message
+        self.frames_in += 1
+        self.native_bytes += len(frame)
+        return self.from_native(frame)
