@@ -16,11 +16,11 @@ import click
 
 from oisa.errors import OisaError, UsageError
 from oisa.fabric import load_fabric
-from oisa.report import p2p_json, p2p_text
+from oisa.report import comparison_json, comparison_text, device_listing, devices_text, p2p_json, p2p_text
 from oisa.sim.faults import FaultModel
 from oisa.units import parse_size, parse_time
 from oisa.wire.formats import FORMATS, FormatOptions
-from oisa.workload import run_p2p
+from oisa.workload import default_pair, run_p2p
 
 __all__ = ["main"]
 
@@ -78,36 +78,83 @@ def cli() -> None:
     """
 
 
+def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--workload", "-w", type=click.Choice(WORKLOADS), default="p2p", show_default=True,
+                     help="What to run. p2p: card SRC writes a random buffer into card DST, reads it back and "
+                          "compares."),
+        click.option("--size", "-s", type=Size(), default="1MiB", show_default=True,
+                     help="Bytes to move, with an optional unit (4096, 64KiB, 1MiB, 1GB)."),
+        click.option("--src", type=int, help="Card that starts the transfer (default: the first card)."),
+        click.option("--dst", type=int, help="Card at the other end (default: the first card in another server, "
+                                             "or the second card)."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed for every random choice of the run; the same seed gives the same output."),
+        click.option("--no-data", "no_data", is_flag=True,
+                     help="Timing only: move no bytes (fast for large sizes; nothing to verify, no faults)."),
+        click.option("--ber", type=Probability(), help="Bit error rate on every OISA link: real bits flipped, "
+                                                       "caught by CRC."),
+        click.option("--drop", type=Probability(), help="Probability that an OISA link loses a frame."),
+        click.option("--duplicate", type=Probability(), help="Probability that an OISA link delivers a frame "
+                                                             "twice."),
+        click.option("--control-drop", type=Probability(), help="Extra probability that a control flit is lost."),
+        click.option("--link-down-at", type=Time(), help="Virtual time at which every OISA link stops delivering "
+                                                         "(e.g. 5us)."),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _faults(ber: float | None, drop: float | None, duplicate: float | None, control_drop: float | None,
+            link_down_at: int | None) -> FaultModel | None:
+    """The fault options as one model for every link, or None to keep the fabric files' own."""
+    if all(v is None for v in (ber, drop, duplicate, control_drop, link_down_at)):
+        return None
+    return FaultModel(ber=ber or 0.0, drop=drop or 0.0, duplicate=duplicate or 0.0,
+                      control_drop=control_drop or 0.0, down_at=link_down_at)
+
+
 @cli.command()
 @click.argument("fabric", default=DEFAULT_FABRIC, metavar="[FABRIC]")
-@click.option("--workload", "-w", type=click.Choice(WORKLOADS), default="p2p", show_default=True,
-              help="What to run. p2p: card SRC writes a random buffer into card DST, reads it back and "
-                   "compares.")
-@click.option("--size", "-s", type=Size(), default="1MiB", show_default=True,
-              help="Bytes to move, with an optional unit (4096, 64KiB, 1MiB, 1GB).")
-@click.option("--src", type=int, default=0, show_default=True, help="Card that starts the transfer.")
-@click.option("--dst", type=int, default=1, show_default=True, help="Card at the other end.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for every random choice of the run; the same seed gives the same output.")
-@click.option("--ber", type=Probability(), help="Bit error rate on every link: real bits flipped, caught by CRC.")
-@click.option("--drop", type=Probability(), help="Probability that a link loses a frame.")
-@click.option("--duplicate", type=Probability(), help="Probability that a link delivers a frame twice.")
-@click.option("--control-drop", type=Probability(), help="Extra probability that a control flit is lost.")
-@click.option("--link-down-at", type=Time(), help="Virtual time at which every link stops delivering (e.g. 5us).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
-def run(fabric: str, workload: str, size: int, src: int, dst: int, seed: int, as_json: bool, ber: float | None,
-        drop: float | None, duplicate: float | None, control_drop: float | None, link_down_at: int | None) -> None:
+@_workload_options
+def run(fabric: str, workload: str, size: int, src: int | None, dst: int | None, seed: int, no_data: bool,
+        as_json: bool, **faults: Any) -> None:
     """Run a workload on FABRIC (default: pair) and report what happened.
 
-    Fault options replace the fault settings of every link in the fabric file.
+    Fault options replace the fault settings of every OISA link in the fabric file.
     """
-    spec = load_fabric(fabric)
-    faults = None
-    if any(v is not None for v in (ber, drop, duplicate, control_drop, link_down_at)):
-        faults = FaultModel(ber=ber or 0.0, drop=drop or 0.0, duplicate=duplicate or 0.0,
-                            control_drop=control_drop or 0.0, down_at=link_down_at)
-    result = run_p2p(spec, src=src, dst=dst, size=size, seed=seed, faults=faults)
+    result = run_p2p(load_fabric(fabric), src=src, dst=dst, size=size, seed=seed, faults=_faults(**faults),
+                     mode="timing" if no_data else "data")
     click.echo(json.dumps(p2p_json(result)) if as_json else p2p_text(result))
+
+
+@cli.command()
+@click.argument("first", metavar="FABRIC_A")
+@click.argument("second", metavar="FABRIC_B")
+@_workload_options
+def compare(first: str, second: str, workload: str, size: int, src: int | None, dst: int | None, seed: int,
+            no_data: bool, as_json: bool, **faults: Any) -> None:
+    """Run the same workload on FABRIC_A and FABRIC_B and print both, side by side, with ratios.
+
+    Both fabrics must have the cards the workload uses; by default the pair is chosen in
+    FABRIC_A (a pair in different servers where it says so).
+    """
+    spec_a, spec_b = load_fabric(first), load_fabric(second)
+    pair_src, pair_dst = default_pair(spec_a)
+    options = dict(src=pair_src if src is None else src, dst=pair_dst if dst is None else dst, size=size,
+                   seed=seed, faults=_faults(**faults), mode="timing" if no_data else "data")
+    results = (run_p2p(spec_a, **options), run_p2p(spec_b, **options))  # type: ignore[arg-type]
+    click.echo(json.dumps(comparison_json(*results)) if as_json else comparison_text(*results))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
+def devices(as_json: bool) -> None:
+    """List device profiles and the adapters that connect them, and where each comes from."""
+    listing = device_listing()
+    click.echo(json.dumps(listing) if as_json else devices_text(listing))
 
 
 _FORMAT_OPTIONS = [

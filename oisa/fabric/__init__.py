@@ -1,7 +1,9 @@
-"""Fabrics: cards joined by links, described in TOML (``fabrics/``) or in Python, and built
-inside a kernel."""
+"""Fabrics: cards, switches and NICs joined by links, described in TOML (``fabrics/``) or in
+Python, routed, and built inside a kernel."""
 
-from oisa.fabric.build import Fabric, Link, build
-from oisa.fabric.spec import CardSpec, FabricSpec, LinkSpec, load_fabric
+from oisa.fabric.build import Fabric, Link, Mode, build
+from oisa.fabric.loader import load_fabric
+from oisa.fabric.spec import CardSpec, FabricSpec, LinkKind, LinkSpec, NicSpec, SwitchSpec
 
-__all__ = ["CardSpec", "Fabric", "FabricSpec", "Link", "LinkSpec", "build", "load_fabric"]
+__all__ = ["CardSpec", "Fabric", "FabricSpec", "Link", "LinkKind", "LinkSpec", "Mode", "NicSpec", "SwitchSpec",
+           "build", "load_fabric"]

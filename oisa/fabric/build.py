@@ -1,39 +1,53 @@
-"""Building a running fabric inside a kernel from a :class:`~oisa.fabric.spec.FabricSpec`."""
+"""Building a running fabric inside a kernel from a :class:`~oisa.fabric.spec.FabricSpec`.
+
+Two fidelities share everything but the links:
+
+* ``data`` (the default): real bytes. OISA links run the link layer over flits (replay,
+  credits, faults); PCIe and Ethernet links carry messages as frames sized by their framing.
+* ``timing``: no bytes, for sizes data would take too long to move. Every link is a frame link
+  sized by its framing (OISA's included), and cards move segments of many messages at once
+  (see :class:`~oisa.wire.message.Message` ``count``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from oisa.device import Card
-from oisa.fabric.spec import FabricSpec, LinkSpec
+from oisa.errors import UsageError
+from oisa.fabric.framing import ethernet_frames, oisa_frames, pcie_frames
+from oisa.fabric.nodes import Forwarder
+from oisa.fabric.routing import PathChooser, next_hops
+from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
 from oisa.link import LinkConfig, LinkEndpoint
 from oisa.link.credits import DATA_CREDIT_BYTES, DATA_MODULUS, HDR_MODULUS, MAX_MESSAGE_CREDITS
-from oisa.sim import Kernel, LinkPort, Wire, connect
+from oisa.sim import FramePort, Kernel, LinkPort, Port, Wire, connect, connect_frames
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
+from oisa.wire.message import Message
 from oisa.wire.opcodes import FcClass
 
-__all__ = ["Fabric", "Link", "build"]
+__all__ = ["Fabric", "Link", "Mode", "build", "link_config"]
+
+Mode = Literal["data", "timing"]
+PCIE_MAX_PAYLOAD = 256  # bytes per TLP on the baseline's PCIe links (the GPUs' usual MPS, profiles cite it)
 
 
-@dataclass
-class Link:
-    """A built link: its spec and the port at each end."""
-
-    spec: LinkSpec
-    a: LinkPort
-    b: LinkPort
-
-    @property
-    def ports(self) -> tuple[LinkPort, LinkPort]:
-        return self.a, self.b
+def receive_buffer_credits(rate_bps: int, round_trip_ps: int) -> int:
+    """Data credits (16-byte units) of a receive buffer that keeps a link busy: twice what the
+    link carries in one credit round trip (the classic bandwidth-delay rule with headroom for
+    the consumer), at least 16 KiB, within what the 16-bit credit counters can track."""
+    bytes_needed = 2 * rate_bps * round_trip_ps // (8 * S)
+    credits = -(-max(bytes_needed, 16 * 1024) // DATA_CREDIT_BYTES)
+    return max(MAX_MESSAGE_CREDITS, min(credits, DATA_MODULUS // 2 - 1))
 
 
 def link_config(spec: LinkSpec, faults: FaultModel) -> LinkConfig:
-    """Link-layer timing for a link of this rate and latency.
+    """Link-layer timing and buffers for an OISA link of this rate and latency.
 
     An acknowledgement needs a round trip, the wait for a flit already on the reverse wire and
     the receiver's acknowledgement delay; the replay timer allows that plus a margin of 16 flit
@@ -58,50 +72,111 @@ def link_config(spec: LinkSpec, faults: FaultModel) -> LinkConfig:
     )
 
 
-def receive_buffer_credits(rate_bps: int, round_trip_ps: int) -> int:
-    """Data credits (16-byte units) of a receive buffer that keeps a link busy: twice what the
-    link carries in one credit round trip (the classic bandwidth-delay rule with headroom for
-    the consumer), at least 16 KiB, within what the 16-bit credit counters can track."""
-    bytes_needed = 2 * rate_bps * round_trip_ps // (8 * S)
-    credits = -(-max(bytes_needed, 16 * 1024) // DATA_CREDIT_BYTES)
-    return max(MAX_MESSAGE_CREDITS, min(credits, DATA_MODULUS // 2 - 1))
+@dataclass
+class Link:
+    """A built link: its spec and the port at each end."""
+
+    spec: LinkSpec
+    a: Port
+    b: Port
+
+    @property
+    def ports(self) -> tuple[Port, Port]:
+        return self.a, self.b
 
 
 class Fabric:
-    """Cards and links of one fabric, instantiated in ``kernel``.
+    """Cards, switches, NICs and links of one fabric, instantiated in ``kernel``.
 
-    ``faults`` applies to every link whose spec gives none of its own.
+    ``faults``, if given, applies to every OISA link instead of the fabric file's settings.
     """
 
-    def __init__(self, spec: FabricSpec, kernel: Kernel, faults: FaultModel | None = None) -> None:
+    def __init__(self, spec: FabricSpec, kernel: Kernel, faults: FaultModel | None = None,
+                 mode: Mode = "data") -> None:
+        if mode not in ("data", "timing"):
+            raise UsageError(f"mode is 'data' or 'timing', not {mode!r}")
+        if mode == "timing" and faults is not None and faults.active:
+            raise UsageError("faults need data mode: timing mode moves no bytes for bits to flip")
         self.spec = spec
         self.kernel = kernel
-        self.cards = {c.id: Card(kernel, c.id, c.device, c.name) for c in spec.cards}
+        self.mode = mode
+        self.chooser = PathChooser(kernel.seed)
+        self.cards = {c.id: Card(kernel, c.id, c.device, c.name, timing=mode == "timing") for c in spec.cards}
+        self.forwarders = {
+            **{s.id: Forwarder(kernel, s.id, s.name, latency_ps=int(s.latency.value), cut_through=s.cut_through,
+                               chooser=self.chooser, reduction=s.reduction, telemetry=s.kind is LinkKind.OISA)
+               for s in spec.switches},
+            **{n.id: Forwarder(kernel, n.id, n.name, latency_ps=int(n.latency.value), cut_through=False,
+                               chooser=self.chooser) for n in spec.nics},
+        }
+        self._mtu = {n.id: n.mtu for n in spec.nics}
         self._fault_seeds = np.random.SeedSequence(kernel.seed).spawn(2 * len(spec.links))
         self.links = [self._link(index, link, faults or link.faults) for index, link in enumerate(spec.links)]
+        self._route()
+
+    def _node(self, node_id: int) -> Card | Forwarder:
+        return self.cards[node_id] if node_id in self.cards else self.forwarders[node_id]
 
     def _link(self, index: int, spec: LinkSpec, faults: FaultModel) -> Link:
-        config = link_config(spec, faults)
-        ports = []
-        for direction, (here, there) in enumerate(((spec.a, spec.b), (spec.b, spec.a))):
-            name = f"{self.cards[here].name}->{self.cards[there].name}"
-            wire_faults = None
-            if faults.active:
-                rng = np.random.default_rng(self._fault_seeds[2 * index + direction])
-                wire_faults = WireFaults(faults, rng)
-            wire = Wire(self.kernel, rate_bps=spec.rate_bps, latency_ps=spec.latency_ps, name=name,
-                        faults=wire_faults)
-            port = LinkPort(self.kernel, LinkEndpoint(config, may_pass=may_pass, name=name), wire, name)
-            self.cards[here].attach(port)
-            self.cards[here].routes[there] = port
-            ports.append(port)
-        connect(ports[0], ports[1])
+        names = self.spec.node_names()
+        ports: list[Port] = []
+        if spec.kind is LinkKind.OISA and self.mode == "data":
+            config = link_config(spec, faults)
+            for direction, (here, there) in enumerate(((spec.a, spec.b), (spec.b, spec.a))):
+                name = f"{names[here]}->{names[there]}"
+                wire_faults = None
+                if faults.active:
+                    wire_faults = WireFaults(faults, np.random.default_rng(self._fault_seeds[2 * index + direction]))
+                wire = Wire(self.kernel, rate_bps=spec.rate_bps, latency_ps=spec.latency_ps, name=name,
+                            faults=wire_faults)
+                ports.append(LinkPort(self.kernel, LinkEndpoint(config, may_pass=may_pass, name=name), wire, name))
+            connect(ports[0], ports[1])  # type: ignore[arg-type]
+        else:
+            framing, head = self._framing(spec)
+            for here, there in ((spec.a, spec.b), (spec.b, spec.a)):
+                ports.append(FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=spec.latency_ps,
+                                       framing=framing, head_bytes=head, name=f"{names[here]}->{names[there]}"))
+            connect_frames(ports[0], ports[1])  # type: ignore[arg-type]
+        self._node(spec.a).attach(ports[0])  # type: ignore[arg-type]
+        self._node(spec.b).attach(ports[1])  # type: ignore[arg-type]
         return Link(spec, ports[0], ports[1])
+
+    def _framing(self, spec: LinkSpec):  # type: ignore[no-untyped-def]
+        """The framing function of a frame link, and the bytes a cut-through node must see first."""
+        if spec.kind is LinkKind.OISA:
+            return (lambda m: oisa_frames(m, spec.flit_size)), spec.flit_size
+        if spec.kind is LinkKind.PCIE:
+            return (lambda m: pcie_frames(m, PCIE_MAX_PAYLOAD)), 24
+        mtu = self._mtu.get(spec.a, self._mtu.get(spec.b, 4096))
+        return (lambda m: ethernet_frames(m, mtu)), 64
+
+    def _route(self) -> None:
+        port_of = {}
+        for index, link in enumerate(self.links):
+            port_of[(link.spec.a, index)] = link.a
+            port_of[(link.spec.b, index)] = link.b
+        for node_id, table in next_hops(self.spec).items():
+            routes = {dst: [port_of[(node_id, index)] for index in indices] for dst, indices in table.items()}
+            self._node(node_id).routes = routes
+        for card in self.cards.values():
+            card.route = self._card_route(card)
+
+    def _card_route(self, card: Card):  # type: ignore[no-untyped-def]
+        chooser = self.chooser
+
+        def route(message: Message) -> Port:
+            choices = card.routes.get(message.dst)
+            if not choices:
+                raise UsageError(f"{card.name} has no route to node {message.dst}")
+            return choices[chooser.choose(card.node_id, message, len(choices))]
+
+        return route
 
     def start(self) -> None:
         for link in self.links:
             for port in link.ports:
-                port.start()
+                if isinstance(port, LinkPort):
+                    port.start()
         for card in self.cards.values():
             card.start()
 
@@ -110,18 +185,23 @@ class Fabric:
         return self.cards[card_id]
 
     def wire_totals(self) -> tuple[int, int]:
-        """Frames and bytes put on every wire so far, both directions."""
-        wires = [port.wire for link in self.links for port in link.ports]
-        return sum(w.frames for w in wires), sum(w.bytes for w in wires)
-
+        """Frames and bytes put on every link so far, both directions."""
+        frames = total = 0
+        for link in self.links:
+            for port in link.ports:
+                carrier = port.wire if isinstance(port, LinkPort) else port
+                frames += carrier.frames
+                total += carrier.bytes
+        return frames, total
 
     def link_totals(self) -> dict[str, int]:
-        """Link-layer counters summed over every link end."""
+        """Link-layer counters summed over every OISA link end that runs the link layer."""
         totals: dict[str, int] = {}
         for link in self.links:
             for port in link.ports:
-                for key, value in port.endpoint.stats.as_dict().items():
-                    totals[key] = totals.get(key, 0) + value
+                if isinstance(port, LinkPort):
+                    for key, value in port.endpoint.stats.as_dict().items():
+                        totals[key] = totals.get(key, 0) + value
         return totals
 
     def fault_totals(self) -> dict[str, int]:
@@ -129,11 +209,12 @@ class Fabric:
         totals: dict[str, int] = {}
         for link in self.links:
             for port in link.ports:
-                if port.wire.faults is not None:
+                if isinstance(port, LinkPort) and port.wire.faults is not None:
                     for key, value in port.wire.faults.stats.as_dict().items():
                         totals[key] = totals.get(key, 0) + value
         return totals
 
 
-def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None = None) -> Fabric:
-    return Fabric(spec, kernel, faults)
+def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None = None, mode: Mode = "data") -> Fabric:
+    return Fabric(spec, kernel, faults, mode)
+

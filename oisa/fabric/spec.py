@@ -1,24 +1,56 @@
-"""Fabric descriptions: which cards, joined by which links, read from TOML or built in Python.
+"""Fabric descriptions: cards, switches and NICs, and the links between them, as plain data.
 
-A :class:`FabricSpec` is plain data; :func:`oisa.fabric.build` turns it into a running fabric
-inside a kernel. Every physical figure of a link (lanes, rate per lane, latency) carries its
-source or is marked as an assumption, as in device profiles.
+A :class:`FabricSpec` says what a fabric is made of; :func:`oisa.fabric.build` instantiates it
+in a kernel. Specs come from TOML files (:mod:`oisa.fabric.loader`), from topology builders
+such as the 64-card supernode (:mod:`oisa.fabric.topologies`), or from Python directly.
+
+Node ids share one space: cards first (their ids are the OISA card ids), then switches and
+NICs. Every physical figure (lanes, rate per lane, latency, switch port-to-port latency)
+carries its source or says it is an assumption.
 """
 
 from __future__ import annotations
 
+import enum
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from oisa import catalog
-from oisa.config import Figure, Table, load_toml
-from oisa.device.profile import DeviceProfile, load_profile
-from oisa.errors import ConfigError, OisaError
+from oisa.config import Figure
+from oisa.device.profile import DeviceProfile
+from oisa.errors import ConfigError
 from oisa.sim.faults import FaultModel
-from oisa.units import parse_rate, parse_time
-from oisa.wire.flit import check_flit_size
 
-__all__ = ["CardSpec", "FabricSpec", "LinkSpec", "load_fabric", "read_faults"]
+__all__ = [
+    "ENCODINGS",
+    "CardSpec",
+    "FabricSpec",
+    "LinkKind",
+    "LinkSpec",
+    "NicSpec",
+    "SwitchSpec",
+]
+
+
+class LinkKind(enum.StrEnum):
+    """What a link carries: OISA flits, PCIe TLPs, or Ethernet frames (RoCEv2)."""
+
+    OISA = "oisa"
+    PCIE = "pcie"
+    ETHERNET = "ethernet"
+
+
+# Line codes: the share of the signalling rate that carries data. Sources: PCIe 3.0-5.0 use
+# 128b/130b and PCIe 6.0 flit mode 1b/1b (protocol-facts §4.4); 200G/400G Ethernet lanes and
+# UALink's PCS transcode 256b/257b and protect with RS(544,514) "KP4" FEC (IEEE 802.3 clause
+# 119/172, protocol-facts §2); 64b/66b is 10G-100G Ethernet's; 8b/10b PCIe 1.x/2.x's.
+ENCODINGS: dict[str, float] = {
+    "none": 1.0,
+    "8b/10b": 8 / 10,
+    "64b/66b": 64 / 66,
+    "128b/130b": 128 / 130,
+    "256b/257b": 256 / 257,
+    "256b/257b+RS(544,514)": 256 / 257 * 514 / 544,
+}
 
 
 @dataclass(frozen=True)
@@ -26,24 +58,63 @@ class CardSpec:
     id: int
     name: str
     device: DeviceProfile
+    server: int | None = None
+
+
+@dataclass(frozen=True)
+class SwitchSpec:
+    """A switch: OISA switch chip, PCIe switch or Ethernet switch (``kind`` of its links).
+
+    ``latency`` is port to port. A cut-through switch starts forwarding once the head of a
+    frame is in; a store-and-forward one waits for its tail. ``reduction`` marks an OISA switch
+    that reduces collective contributions (``COLL_REDUCE``) itself.
+    """
+
+    id: int
+    name: str
+    kind: LinkKind
+    ports: int
+    latency: Figure
+    cut_through: bool = True
+    reduction: bool = False
+    server: int | None = None
+
+
+@dataclass(frozen=True)
+class NicSpec:
+    """An RDMA NIC: a PCIe port towards the cards and an Ethernet port towards the network.
+
+    ``latency`` is its processing time in each direction (work request, DMA set-up, packet
+    building); ``mtu`` the RDMA payload per packet.
+    """
+
+    id: int
+    name: str
+    latency: Figure
+    mtu: int = 4096
+    server: int | None = None
 
 
 @dataclass(frozen=True)
 class LinkSpec:
-    """An OISA link between two cards: ``lanes`` x ``lane_rate`` in each direction."""
+    """A link between two nodes' ports: ``lanes`` x ``lane_rate`` in each direction."""
 
     a: int
     b: int
+    kind: LinkKind
     lanes: Figure
     lane_rate: Figure
     latency: Figure
+    a_port: int | None = None
+    b_port: int | None = None
+    encoding: str = "none"
     flit_size: int = 256
     faults: FaultModel = field(default_factory=FaultModel)
 
     @property
     def rate_bps(self) -> int:
-        """Bits per second in each direction, after line coding."""
-        return int(self.lanes.value) * int(self.lane_rate.value)
+        """Data bits per second in each direction, after the line code."""
+        return int(int(self.lanes.value) * int(self.lane_rate.value) * ENCODINGS[self.encoding])
 
     @property
     def latency_ps(self) -> int:
@@ -52,96 +123,114 @@ class LinkSpec:
 
 @dataclass(frozen=True)
 class FabricSpec:
+    """A whole fabric. :meth:`check` is called by every loader; builders in Python call it too."""
+
     name: str
     description: str
     cards: tuple[CardSpec, ...]
     links: tuple[LinkSpec, ...]
+    switches: tuple[SwitchSpec, ...] = ()
+    nics: tuple[NicSpec, ...] = ()
     source: str = "<python>"
 
     def card(self, card_id: int) -> CardSpec:
         for card in self.cards:
             if card.id == card_id:
                 return card
-        raise ConfigError(f"no card {card_id} (cards: {', '.join(str(c.id) for c in self.cards)})",
+        raise ConfigError(f"no card {card_id} (cards: {_ranges(sorted(c.id for c in self.cards))})",
                           source=self.source)
 
+    def node_names(self) -> dict[int, str]:
+        return {n.id: n.name for n in (*self.cards, *self.switches, *self.nics)}
 
-def load_fabric(name_or_path: str | Path) -> FabricSpec:
-    """Load a fabric by catalog name (``"pair"``) or from a TOML file path."""
-    path = catalog.resolve("fabrics", name_or_path)
-    doc = load_toml(path)
-    spec = _read(doc, str(path))
-    doc.finish()
-    return spec
+    def servers(self) -> dict[int, list[int]]:
+        """Card ids by server, for fabrics that say which server a card sits in."""
+        out: dict[int, list[int]] = defaultdict(list)
+        for card in self.cards:
+            if card.server is not None:
+                out[card.server].append(card.id)
+        return dict(out)
+
+    def check(self) -> FabricSpec:
+        """Refuse inconsistent fabrics, naming the element: unknown nodes, ports used twice or
+        beyond a node's count, links of a kind a node cannot take, a graph in pieces."""
+        names = self.node_names()
+        seen: set[int] = set()
+        for node in (*self.cards, *self.switches, *self.nics):
+            if node.id in seen:
+                raise self._error(f"node id {node.id} is used twice", f"{node.name}.id")
+            if not 0 <= node.id <= 0xFFFF:
+                raise self._error(f"node id {node.id} is not 0 to 65535", f"{node.name}.id")
+            seen.add(node.id)
+        if not self.cards:
+            raise self._error("a fabric needs at least one card", "cards")
+        self._check_ports(names)
+        self._check_connected(names)
+        return self
+
+    def port_limit(self, node: int, kind: LinkKind) -> int:
+        """How many links of ``kind`` a node can take."""
+        for card in self.cards:
+            if card.id == node:
+                return int(card.device.ports.value) if kind is LinkKind.OISA else 1
+        for switch in self.switches:
+            if switch.id == node:
+                return switch.ports if kind is switch.kind else 0
+        for nic in self.nics:
+            if nic.id == node:
+                return 1 if kind in (LinkKind.PCIE, LinkKind.ETHERNET) else 0
+        return 0
+
+    def _check_ports(self, names: dict[int, str]) -> None:
+        used: dict[tuple[int, int], int] = {}
+        counts: dict[tuple[int, LinkKind], int] = defaultdict(int)
+        for index, link in enumerate(self.links):
+            where = f"links[{index}]"
+            for end, port in ((link.a, link.a_port), (link.b, link.b_port)):
+                if end not in names:
+                    raise self._error(f"node {end} is not a card, switch or NIC of this fabric", f"{where}.between")
+                counts[(end, link.kind)] += 1
+                if counts[(end, link.kind)] > self.port_limit(end, link.kind):
+                    raise self._error(f"{names[end]} cannot take {counts[(end, link.kind)]} {link.kind.value} "
+                                      f"links (it has {self.port_limit(end, link.kind)})", where)
+                if port is not None:
+                    if (end, port) in used:
+                        raise self._error(f"port {port} of {names[end]} is used by links[{used[(end, port)]}] "
+                                          f"and {where}", f"{where}.ports")
+                    used[(end, port)] = index
+            if link.a == link.b:
+                raise self._error("a link must join two different nodes", f"{where}.between")
+            if link.encoding not in ENCODINGS:
+                raise self._error(f"unknown encoding {link.encoding!r} (known: {', '.join(ENCODINGS)})",
+                                  f"{where}.encoding")
+
+    def _check_connected(self, names: dict[int, str]) -> None:
+        neighbours: dict[int, set[int]] = defaultdict(set)
+        for link in self.links:
+            neighbours[link.a].add(link.b)
+            neighbours[link.b].add(link.a)
+        start = self.cards[0].id
+        reached = {start}
+        queue = deque([start])
+        while queue:
+            for nxt in neighbours[queue.popleft()] - reached:
+                reached.add(nxt)
+                queue.append(nxt)
+        stranded = sorted(set(names) - reached)
+        if stranded:
+            cut_off = ", ".join(names[n] for n in stranded[:6]) + (" ..." if len(stranded) > 6 else "")
+            raise self._error(f"the fabric is not connected: {cut_off} cannot reach {names[start]}", "links")
+
+    def _error(self, message: str, key: str) -> ConfigError:
+        return ConfigError(message, source=self.source, key=key)
 
 
-def _lanes(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
-        raise ValueError(f"expected a whole number of lanes from 1 to 32, got {value!r}")
-    return value
-
-
-def _probability(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"expected a probability from 0 up to (not including) 1, got {value!r}")
-    return float(value)
-
-
-def read_faults(table: Table) -> FaultModel:
-    """A ``[faults]`` table: ``ber``, ``drop``, ``duplicate``, ``control_drop``, ``down_at``."""
-    model = FaultModel(
-        ber=table.parsed("ber", _probability, 0.0),
-        drop=table.parsed("drop", _probability, 0.0),
-        duplicate=table.parsed("duplicate", _probability, 0.0),
-        control_drop=table.parsed("control_drop", _probability, 0.0),
-        down_at=table.parsed("down_at", parse_time, None),
-    )
-    table.finish()
-    return model
-
-
-def _read(doc: Table, source: str) -> FabricSpec:
-    cards: list[CardSpec] = []
-    profiles: dict[str, DeviceProfile] = {}
-    default_faults = read_faults(doc.table("faults", optional=True))
-    for table in doc.tables("cards"):
-        card_id = table.get("id", int)
-        if any(c.id == card_id for c in cards):
-            raise table.error(f"card id {card_id} is used twice", "id")
-        if not 0 <= card_id <= 0xFFFF:
-            raise table.error(f"card id {card_id} is not 0 to 65535", "id")
-        device = table.get("device", str)
-        if device not in profiles:
-            try:
-                profiles[device] = load_profile(device)
-            except ConfigError as exc:
-                raise table.error(f"device {device!r}: {exc}", "device") from None
-        cards.append(CardSpec(card_id, table.get("name", str, f"card{card_id}"), profiles[device]))
-        table.finish()
-    ids = {c.id for c in cards}
-    links: list[LinkSpec] = []
-    for table in doc.tables("links", optional=True):
-        between = table.get("between", list)
-        if len(between) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in between):
-            raise table.error("expected two card ids, like [0, 1]", "between")
-        for end in between:
-            if end not in ids:
-                raise table.error(f"link end {end} is not a card of this fabric", "between")
-        if between[0] == between[1]:
-            raise table.error("a link must join two different cards", "between")
-        try:
-            flit_size = check_flit_size(table.get("flit_size", int, 256))
-        except OisaError as exc:
-            raise table.error(str(exc), "flit_size") from None
-        links.append(LinkSpec(
-            between[0], between[1],
-            lanes=table.figure("lanes", _lanes),
-            lane_rate=table.figure("lane_rate", parse_rate),
-            latency=table.figure("latency", parse_time),
-            flit_size=flit_size,
-            faults=read_faults(table.table("faults", optional=True)) if "faults" in table else default_faults,
-        ))
-        table.finish()
-    if not cards:
-        raise doc.error("a fabric needs at least one card", "cards")
-    return FabricSpec(doc.get("name", str), doc.get("description", str), tuple(cards), tuple(links), source)
+def _ranges(ids: list[int]) -> str:
+    """``0-63, 70`` for a sorted list of ids."""
+    parts: list[tuple[int, int]] = []
+    for value in ids:
+        if parts and value == parts[-1][1] + 1:
+            parts[-1] = (parts[-1][0], value)
+        else:
+            parts.append((value, value))
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts)

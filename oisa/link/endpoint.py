@@ -200,11 +200,13 @@ class LinkEndpoint:
         self._waiting: dict[int, dict[FcClass, deque[_Waiting]]] = {
             vc: {cls: deque() for cls in FcClass} for vc in range(self.config.vcs)}
         self._order = 0
+        self._waiting_bytes = 0
         self._packer = StreamPacker()
         self._unpacker = StreamUnpacker()
         self._tx = _Tx()
         self._rx = _Rx()
         self._control: deque[Flit] = deque()
+        self.committed: list[Message] = []  # messages put into the flit stream; the driver drains it
         self._init_deadline: int | None = None
         self._credit_deadline: int | None = None
         self._credit_due = False
@@ -231,6 +233,7 @@ class LinkEndpoint:
         vc = self.config.tc_to_vc[message.tc]
         self._order += 1
         self._waiting[vc][message.info.fc_class].append(_Waiting(self._order, message, hdr, data))
+        self._waiting_bytes += message.wire_size
 
     def release(self, message: Message, now: int) -> None:
         """The consumer is done with a received message: free its buffer space (credits return)."""
@@ -243,6 +246,11 @@ class LinkEndpoint:
     def waiting(self) -> int:
         """Messages queued and not yet committed to a flit."""
         return sum(len(q) for classes in self._waiting.values() for q in classes.values())
+
+    @property
+    def queued_bytes(self) -> int:
+        """Stream bytes waiting for a flit, and bytes of messages waiting for credits."""
+        return self._packer.queued_bytes + self._waiting_bytes
 
     @property
     def unacknowledged(self) -> int:
@@ -363,8 +371,10 @@ class LinkEndpoint:
             key = (vc, entry.message.info.fc_class)
             self._send_credits.consume(key, entry.hdr, entry.data)
             self._waiting[vc][key[1]].popleft()
+            self._waiting_bytes -= entry.message.wire_size
             encoded = encode_message(entry.message)
             self._packer.push(encoded)
+            self.committed.append(entry.message)
             self.stats.messages_sent += 1
             self.stats.message_bytes_sent += len(encoded)
             room -= len(encoded)

@@ -31,11 +31,12 @@ def p2p_json(result: P2PResult) -> dict[str, Any]:
         "src": result.src,
         "dst": result.dst,
         "size_bytes": result.size,
+        "mode": result.mode,
         "write": _phase(result.write),
         "read": _phase(result.read),
         "wire": {"frames": result.frames, "bytes": result.wire_bytes, "messages": result.messages},
         "end_time_ps": result.end_ps,
-        "link": {key: result.link[key] for key in LINK_KEYS},
+        "link": {key: result.link.get(key, 0) for key in LINK_KEYS},
         "faults": {key: result.faults.get(key, 0) for key in FAULT_KEYS},
         "verified": result.verified,
     }
@@ -44,13 +45,15 @@ def p2p_json(result: P2PResult) -> dict[str, Any]:
 def p2p_text(result: P2PResult) -> str:
     rows = [
         ("fabric", result.fabric),
-        ("workload", f"p2p, card {result.src} -> card {result.dst}, {format_size(result.size)}, seed {result.seed}"),
+        ("workload", f"p2p, card {result.src} -> card {result.dst}, {format_size(result.size)}, seed {result.seed}, "
+                     f"{result.mode} mode"),
         ("write", f"{format_time(result.write.time_ps)}   {result.write.bandwidth / 1e9:.2f} GB/s"),
         ("read back", f"{format_time(result.read.time_ps)}   {result.read.bandwidth / 1e9:.2f} GB/s"),
         ("on the wire", f"{result.frames} frames, {result.wire_bytes} bytes, {result.messages} messages"),
-        ("link layer", ", ".join(f"{result.link[key]} {key.replace('_', ' ')}" for key in LINK_KEYS)),
+        ("link layer", ", ".join(f"{result.link[key]} {key.replace('_', ' ')}" for key in LINK_KEYS)
+         if result.link else "none modelled on these links"),
         ("virtual time", format_time(result.end_ps)),
-        ("data", "verified" if result.verified else "MISMATCH"),
+        ("data", {True: "verified", None: "not moved (timing mode)"}[result.verified]),
     ]
     if any(result.faults.values()):
         rows.insert(-2, ("faults injected", ", ".join(f"{value} {key.replace('_', ' ')}"

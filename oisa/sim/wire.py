@@ -20,7 +20,7 @@ from oisa.errors import LinkDownError
 from oisa.link import LinkEndpoint, LinkState
 from oisa.sim._kernel import Kernel
 from oisa.sim.faults import WireFaults
-from oisa.units import format_time, serialisation_ps
+from oisa.units import S, format_time, serialisation_ps
 from oisa.wire.message import Message
 
 __all__ = ["LinkPort", "Wire", "connect"]
@@ -69,6 +69,7 @@ class LinkPort:
         self.wire = wire
         self.name = name
         self.on_messages: Callable[[LinkPort, list[Message]], None] = _unconnected
+        self.on_committed: Callable[[Message], None] = _nothing
         self._transmitting = False
         self._timer_at: int | None = None
 
@@ -77,9 +78,17 @@ class LinkPort:
         self.endpoint.start(self.kernel.now)
         self._poke()
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, tail_ready_ps: int | None = None) -> None:
+        """Queue ``message`` for the link layer. (A link port receives whole messages, so a
+        forwarding node never hands it one whose tail is still arriving: ``tail_ready_ps`` is
+        accepted for the common port interface and has nothing to wait for.)"""
         self.endpoint.queue(message)
         self._poke()
+
+    def queue_delay(self) -> int:
+        """About how long a message queued now waits before it starts to go out (ps)."""
+        waiting = self.endpoint.queued_bytes * 8 * S // self.wire.rate_bps
+        return max(0, self.wire.busy_until - self.kernel.now) + waiting
 
     def release(self, message: Message) -> None:
         self.endpoint.release(message, self.kernel.now)
@@ -106,6 +115,11 @@ class LinkPort:
 
     def _transmit_next(self) -> None:
         frame = self.endpoint.next_frame(self.kernel.now)
+        committed = self.endpoint.committed
+        if committed:
+            for message in committed:
+                self.on_committed(message)
+            committed.clear()
         if frame is None:
             self._transmitting = False
             return
@@ -117,6 +131,10 @@ class LinkPort:
         self._timer_at = None
         self.endpoint.on_timer(self.kernel.now)
         self._poke()
+
+
+def _nothing(message: Message) -> None:
+    return None
 
 
 def _unconnected(port: LinkPort, messages: list[Message]) -> None:

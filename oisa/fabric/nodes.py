@@ -1,0 +1,150 @@
+"""Switches and NICs: nodes that forward messages between their ports.
+
+Every forwarding node takes a message in on one port and, ``latency`` later, sends it out of
+the port its routing table picks. What differs is set by the spec:
+
+* an **OISA switch** chip is cut-through (it forwards once the head is in), raises the
+  message's telemetry (``hops``, and ``load`` to its egress queue's level: OISA's "intelligent
+  sensing"), and may reduce collective contributions addressed to it;
+* a **PCIe switch** is cut-through;
+* an **Ethernet switch** is cut-through or store-and-forward, as configured;
+* an **RDMA NIC** is store-and-forward between its PCIe side and its Ethernet side, with its
+  processing time as the latency; the packet overheads of RDMA are in the Ethernet framing.
+
+On OISA links an ingress buffer is freed (its credits go back upstream) only when the message
+has been committed to the egress link, so back-pressure travels hop by hop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from oisa.errors import SimulationError
+from oisa.fabric.routing import PathChooser
+from oisa.sim import FramePort, Kernel, LinkPort, Port
+from oisa.units import NS
+from oisa.wire.message import Message
+from oisa.wire.opcodes import CollDtype, CollOp, Opcode
+
+__all__ = ["Forwarder", "LOAD_STEP_PS", "Reduction"]
+
+LOAD_STEP_PS = 125 * NS  # one telemetry load level per 125 ns of egress queueing (level 7: 875 ns or more)
+
+_NUMPY = {CollDtype.INT8: np.int8, CollDtype.UINT8: np.uint8, CollDtype.FLOAT16: np.float16,
+          CollDtype.INT32: np.int32, CollDtype.FLOAT32: np.float32, CollDtype.INT64: np.int64,
+          CollDtype.FLOAT64: np.float64}
+_REDUCE: dict[CollOp, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    CollOp.SUM: np.add, CollOp.PROD: np.multiply, CollOp.MIN: np.minimum, CollOp.MAX: np.maximum}
+
+
+@dataclass
+class Reduction:
+    """Contributions gathered so far for one (group, address)."""
+
+    members: int
+    contributions: list[Message] = field(default_factory=list)
+    tail_ps: int = 0
+
+
+class Forwarder:
+    """A switch or NIC in the emulation."""
+
+    def __init__(self, kernel: Kernel, node_id: int, name: str, *, latency_ps: int, cut_through: bool,
+                 chooser: PathChooser, reduction: bool = False, telemetry: bool = False) -> None:
+        self.kernel = kernel
+        self.node_id = node_id
+        self.name = name
+        self.latency_ps = latency_ps
+        self.cut_through = cut_through
+        self.chooser = chooser
+        self.reduction = reduction
+        self.telemetry = telemetry
+        self.ports: list[Port] = []
+        self.routes: dict[int, list[Port]] = {}
+        self.groups: dict[int, list[int]] = {}  # collective group -> member cards (set by the workload)
+        self.forwarded = 0
+        self.reduced = 0
+        self._held: dict[int, tuple[Port, Message]] = {}
+        self._reductions: dict[tuple[int, int], Reduction] = {}
+
+    def attach(self, port: Port) -> None:
+        if isinstance(port, LinkPort):
+            port.on_messages = self._link_arrivals
+        else:
+            port.on_arrival = self._frame_arrival
+            port.forwards = True
+            port.cut_through = self.cut_through
+        port.on_committed = self._committed
+        self.ports.append(port)
+
+    def _link_arrivals(self, port: LinkPort, messages: list[Message]) -> None:
+        for message in messages:
+            self._arrived(port, message, self.kernel.now)
+
+    def _frame_arrival(self, port: FramePort, message: Message, tail_ps: int) -> None:
+        self._arrived(port, message, tail_ps)
+
+    def _arrived(self, port: Port, message: Message, tail_ps: int) -> None:
+        if message.dst == self.node_id:
+            if message.opcode is Opcode.COLL_REDUCE and self.reduction:
+                port.release(message)
+                self._contribute(message, tail_ps)
+                return
+            raise SimulationError(f"{self.name} received a {Opcode(message.opcode).name} addressed to itself, which "
+                                  f"it cannot serve")
+        egress = self._egress(message)
+        if self.telemetry:
+            message.hops = min(31, message.hops + 1)
+            message.load = max(message.load, min(7, egress.queue_delay() // LOAD_STEP_PS))
+        self._held[id(message)] = (port, message)
+        self.kernel.call_later(self.latency_ps, egress.send, message, tail_ps + self.latency_ps)
+        self.forwarded += 1
+
+    def _committed(self, message: Message) -> None:
+        held = self._held.pop(id(message), None)
+        if held is not None:
+            held[0].release(held[1])
+
+    def _egress(self, message: Message) -> Port:
+        choices = self.routes.get(message.dst)
+        if not choices:
+            raise SimulationError(f"{self.name} has no route to node {message.dst}")
+        return choices[self.chooser.choose(self.node_id, message, len(choices))]
+
+    # -- collective offload -----------------------------------------------------------------------
+
+    def _contribute(self, message: Message, tail_ps: int) -> None:
+        assert message.coll is not None
+        key = (message.coll.group, message.address)
+        reduction = self._reductions.setdefault(key, Reduction(message.coll.members))
+        reduction.contributions.append(message)
+        reduction.tail_ps = max(reduction.tail_ps, tail_ps)
+        if len(reduction.contributions) == reduction.members:
+            del self._reductions[key]
+            self._finish_reduction(reduction)
+
+    def _finish_reduction(self, reduction: Reduction) -> None:
+        first = reduction.contributions[0]
+        assert first.coll is not None
+        members = self.groups.get(first.coll.group)
+        if members is None:
+            raise SimulationError(f"{self.name}: collective group {first.coll.group} was never set up")
+        payload = b""
+        if first.count == 1:
+            dtype = _NUMPY.get(CollDtype(first.coll.dtype))
+            if dtype is None:
+                raise SimulationError(f"{self.name} cannot reduce {CollDtype(first.coll.dtype).name}")
+            arrays = [np.frombuffer(m.payload, dtype=dtype) for m in reduction.contributions]
+            total = arrays[0].copy()
+            for array in arrays[1:]:
+                total = _REDUCE[CollOp(first.coll.op)](total, array)
+            payload = total.astype(dtype).tobytes()
+        self.reduced += 1
+        for member in members:
+            result = Message(Opcode.MEM_WR, self.node_id, member, length=first.length, address=first.address,
+                             payload=payload, tc=first.tc, count=first.count, hops=first.hops)
+            egress = self._egress(result)
+            self.kernel.call_later(self.latency_ps, egress.send, result, reduction.tail_ps + self.latency_ps)

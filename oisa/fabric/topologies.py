@@ -1,0 +1,106 @@
+"""Topology builders: fabrics too regular to list node by node.
+
+Each builder reads the ``[parameters]`` of a fabric file and returns a :class:`FabricSpec`.
+They register under the ``oisa.fabrics`` entry-point group (see ``pyproject.toml``), the same
+way a plug-in's builder would.
+
+* ``supernode``: servers of cards, every card linked to each of ``planes`` OISA switch chips
+  (one switch tier: any two cards are one switch hop apart, over every plane at once), as in
+  OISA Gen1's 128 cards through 8 switch chips. Optional memory pools (CXL.mem devices) hang
+  off the planes too.
+* ``switched``: the conventional deployment of the same cards: in each server a PCIe switch
+  joins the cards and one RDMA NIC per card; the NICs meet at an Ethernet switch.
+* ``mesh``: cards linked directly, each to every other (AMD's 8-GPU platform shape).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from oisa.config import Table
+from oisa.fabric.loader import Profiles, read_faults, read_link, read_nic, read_switch
+from oisa.fabric.spec import CardSpec, FabricSpec, LinkSpec
+
+__all__ = ["mesh", "supernode", "switched"]
+
+
+def _count(table: Table, key: str, low: int, high: int) -> int:
+    value = table.get(key, int)
+    if not low <= value <= high:
+        raise table.error(f"{value} is not {low} to {high}", key)
+    return value
+
+
+def _names(table: Table, key: str) -> list[str]:
+    names = table.get(key, list)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise table.error("expected a non-empty list of device names", key)
+    return names
+
+
+def _template(params: Table, key: str) -> LinkSpec:
+    """The figures of one kind of link, read once and copied for every link of that kind."""
+    return read_link(params.table(key), -1, -1, faults=read_faults(params.table("faults", optional=True)))
+
+
+def _servers(params: Table, profiles: Profiles) -> list[CardSpec]:
+    servers = _count(params, "servers", 1, 512)
+    per_server = _count(params, "cards_per_server", 1, 64)
+    devices = _names(params, "devices")
+    cards = []
+    for server in range(servers):
+        device = profiles.get(params, "devices", devices[server % len(devices)])
+        for slot in range(per_server):
+            card_id = server * per_server + slot
+            cards.append(CardSpec(card_id, f"s{server}.gpu{slot}", device, server))
+    return cards
+
+
+def supernode(params: Table, profiles: Profiles, name: str, description: str) -> FabricSpec:
+    cards = _servers(params, profiles)
+    pools = [profiles.get(params, "memory_pools", pool) for pool in params.get("memory_pools", list, [])]
+    planes = _count(params, "planes", 1, 16)
+    link = _template(params, "link")
+    cards += [CardSpec(len(cards) + i, f"pool{i}", device) for i, device in enumerate(pools)]
+    switch_table = params.table("switch")
+    first_switch = len(cards)
+    switches = [read_switch(switch_table, first_switch, name="plane0")]
+    switches += [replace(switches[0], id=first_switch + p, name=f"plane{p}") for p in range(1, planes)]
+    links = []
+    for card in cards:
+        reach = range(planes) if card.server is not None else range(1)  # a pool hangs off plane 0
+        for plane in reach:
+            links.append(replace(link, a=card.id, b=first_switch + plane, a_port=plane, b_port=card.id))
+    return FabricSpec(name, description, tuple(cards), tuple(links), tuple(switches))
+
+
+def switched(params: Table, profiles: Profiles, name: str, description: str) -> FabricSpec:
+    cards = _servers(params, profiles)
+    servers = sorted({c.server for c in cards if c.server is not None})
+    pcie_link, ethernet_link = _template(params, "pcie_link"), _template(params, "ethernet_link")
+    first = len(cards)
+    pcie = read_switch(params.table("pcie_switch"), first)
+    pcie_switches = [replace(pcie, id=first + i, name=f"s{server}.pcie", server=server)
+                     for i, server in enumerate(servers)]
+    first += len(pcie_switches)
+    nic = read_nic(params.table("nic"), first)
+    nics = [replace(nic, id=first + i, name=f"{card.name}.nic", server=card.server) for i, card in enumerate(cards)]
+    ethernet = read_switch(params.table("ethernet_switch"), first + len(nics), name="leaf")
+    by_server = {switch.server: switch for switch in pcie_switches}
+    links = []
+    for card, card_nic in zip(cards, nics):
+        switch = by_server[card.server]
+        links.append(replace(pcie_link, a=card.id, b=switch.id))
+        links.append(replace(pcie_link, a=card_nic.id, b=switch.id))
+        links.append(replace(ethernet_link, a=card_nic.id, b=ethernet.id))
+    return FabricSpec(name, description, tuple(cards), tuple(links), (*pcie_switches, ethernet), tuple(nics))
+
+
+def mesh(params: Table, profiles: Profiles, name: str, description: str) -> FabricSpec:
+    count = _count(params, "cards", 2, 64)
+    device = profiles.get(params, "device", params.get("device", str))
+    link = _template(params, "link")
+    cards = [CardSpec(i, f"gpu{i}", device, 0) for i in range(count)]
+    links = [replace(link, a=a, b=b) for a in range(count) for b in range(a + 1, count)]
+    return FabricSpec(name, description, tuple(cards), tuple(links))
+
