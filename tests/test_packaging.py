@@ -6,9 +6,33 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+from importlib import metadata
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _dependency_modules(name: str) -> set[str]:
+    """Top-level files and directories of the distributions ``name`` needs, recursively."""
+    seen: set[str] = set()
+    modules: set[str] = set()
+    todo = list(metadata.requires(name) or [])
+    while todo:
+        requirement = Requirement(todo.pop())
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if requirement.name.lower() in seen:
+            continue
+        seen.add(requirement.name.lower())
+        dist = metadata.distribution(requirement.name)
+        for file in dist.files or []:
+            top = file.parts[0]
+            if not top.endswith((".dist-info", ".pth")) and top != "..":
+                modules.add(top)
+        todo += list(dist.requires or [])
+    return modules
 
 
 def test_the_wheel_ships_the_catalogs(tmp_path):
@@ -21,11 +45,16 @@ def test_the_wheel_ships_the_catalogs(tmp_path):
     python = env_dir / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)],
                    check=True, capture_output=True)
-    # The clean environment gets oisa's dependencies from ours, after its own site-packages,
-    # so the oisa it imports is the installed wheel and not this checkout.
+    # The clean environment gets oisa's dependencies (and theirs) from ours, linked one by one
+    # into a directory of their own, so that it imports the installed wheel and sees no other
+    # plug-in of this environment.
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
-    Path(site, "dependencies-from-test-runner.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    for top in sorted(_dependency_modules("oisa")):
+        (deps / top).symlink_to(Path(sysconfig.get_paths()["purelib"]) / top)
+    Path(site, "dependencies-from-test-runner.pth").write_text(f"{deps}\n")
     script = textwrap.dedent("""
         import json, oisa, oisa.catalog
         from oisa.fabric import load_fabric

@@ -15,7 +15,7 @@ def test_the_readme_gives_two_set_up_commands_and_ci_runs_the_test_one():
     commands = [block.strip() for block in shell_blocks() if block.strip().startswith("python3 -m venv")]
     assert len(commands) == 2
     install_and_run, install_and_test = commands
-    assert "oisa run" in install_and_run and "pytest" in install_and_test
+    assert "oisa compare supernode-64 switched-64" in install_and_run and "pytest" in install_and_test
     ci = (ROOT / ".ci" / "run").read_text()
     assert install_and_test in ci
 
