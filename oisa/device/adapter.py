@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -85,6 +86,7 @@ class DeviceAdapter(ABC):
         self.frames_in = 0
         self.native_bytes = 0
         self.terminated = 0  # arriving messages its native format cannot carry, done by the endpoint
+        self.on_frame: Callable[[bool, bytes], None] | None = None  # sees each native frame (outbound?, bytes)
 
     @abstractmethod
     def transfer_plan(self) -> TransferPlan:
@@ -119,6 +121,8 @@ class DeviceAdapter(ABC):
             return message
         self.frames_out += 1
         self.native_bytes += len(frame)
+        if self.on_frame is not None:
+            self.on_frame(True, frame)
         return self.from_native(frame)
 
     def ingress(self, message: Message) -> Message:
@@ -131,4 +135,6 @@ class DeviceAdapter(ABC):
             return message
         self.frames_in += 1
         self.native_bytes += len(frame)
+        if self.on_frame is not None:
+            self.on_frame(False, frame)
         return self.from_native(frame)

@@ -96,6 +96,10 @@ class Card:
 
     def start(self) -> None:
         """Start the card's tasks in the running kernel."""
+        observer = self.kernel.observer
+        if observer is not None:
+            self.adapter.on_frame = lambda outbound, frame: observer.native(
+                self.name, self.adapter.native, self.kernel.now, outbound, frame)
         self.kernel.spawn(self._serve_ports, name=f"{self.name}.ports")
         for engine in range(int(self.profile.dma_engines.value)):
             self.kernel.spawn(self._dma_engine, name=f"{self.name}.dma{engine}")
@@ -191,7 +195,12 @@ class Card:
             if transfer.kind == "read":
                 assert event.operation.result is not None
                 self.memory.write(transfer.local_address, event.operation.result)
+        self._done(transfer)
+
+    def _done(self, transfer: Transfer) -> None:
         transfer.finished_ps = self.kernel.now
+        if self.kernel.observer is not None:
+            self.kernel.observer.transfer(self.name, transfer)
         assert transfer.done is not None
         transfer.done.set(None)
 
@@ -248,9 +257,8 @@ class Card:
             progress = Signal(self.kernel, f"{self.name} flush to card {transfer.peer}")
             self._send_segments(flush, progress)
             await progress.wait()
-        transfer.status, transfer.finished_ps = Status.SC, self.kernel.now
-        assert transfer.done is not None
-        transfer.done.set(None)
+        transfer.status = Status.SC
+        self._done(transfer)
 
     def _send_segments(self, copy: TimingTransfer, progress: Signal[None]) -> None:
         for segment in copy.next_segments():

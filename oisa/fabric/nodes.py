@@ -102,6 +102,8 @@ class Forwarder:
         self._held[id(message)] = (port, message)
         self.kernel.call_later(self.latency_ps, egress.send, message, tail_ps + self.latency_ps)
         self.forwarded += 1
+        if self.kernel.observer is not None:
+            self.kernel.observer.forwarded(self.name, self.kernel.now, message)
 
     def _committed(self, message: Message) -> None:
         held = self._held.pop(id(message), None)

@@ -261,6 +261,10 @@ class LinkEndpoint:
         """Nothing left to send or to be acknowledged."""
         return not (self.waiting or self._packer.queued_bytes or self._tx.buffer or self._control)
 
+    def credit_keys(self) -> list[CreditKey]:
+        """The (virtual channel, class) pairs whose credits the peer has advertised."""
+        return sorted(self._send_credits.initial)
+
     def send_credits(self, key: CreditKey) -> tuple[float, float]:
         """Header and data credits we may still use towards the peer (inf where unlimited)."""
         return self._send_credits.available(key)

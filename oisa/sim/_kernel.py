@@ -12,6 +12,7 @@ import trio
 
 from oisa.errors import SimulationDeadlock
 from oisa.sim._clock import VirtualClock, in_wake_order
+from oisa.sim.observe import Observer
 from oisa.units import format_time
 
 __all__ = ["Kernel"]
@@ -54,6 +55,7 @@ class Kernel:
         self._nursery: trio.Nursery | None = None
         self._watchdog: trio.lowlevel.Task | None = None
         self._deadlock_report = ""
+        self.observer: Observer | None = None  # captures and timelines; None costs nothing
 
     # -- time -------------------------------------------------------------------------------
 

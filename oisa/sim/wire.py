@@ -51,8 +51,11 @@ class Wire:
         self.frames += 1
         self.bytes += len(frame)
         arrivals = [frame] if self.faults is None else self.faults.apply(frame, start)
+        observer = self.kernel.observer
         for arriving in arrivals:
             self.kernel.call_at(end + self.latency_ps, self.receiver, arriving)
+            if observer is not None:
+                observer.frame(self.name, start, end, end + self.latency_ps, arriving)
         return end
 
 
@@ -72,6 +75,7 @@ class LinkPort:
         self.on_committed: Callable[[Message], None] = _nothing
         self._transmitting = False
         self._timer_at: int | None = None
+        self._last_state: tuple[tuple[float, ...], int] | None = None
 
     def start(self) -> None:
         """The physical link is up: start the link layer (credit initialisation)."""
@@ -108,10 +112,25 @@ class LinkPort:
         if not self._transmitting:
             self._transmitting = True
             self.kernel.call_at(max(self.kernel.now, self.wire.busy_until), self._transmit_next)
+        if self.kernel.observer is not None:
+            self._observe()
         deadline = self.endpoint.next_deadline()
         if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
             self._timer_at = deadline
             self.kernel.call_at(max(deadline, self.kernel.now), self._timer_fired, deadline)
+
+    def _observe(self) -> None:
+        endpoint = self.endpoint
+        state: dict[str, float] = {}
+        for (vc, cls) in endpoint.credit_keys():
+            hdr, data = endpoint.send_credits((vc, cls))
+            state[f"vc{vc}.{cls.name.lower()}.hdr"] = hdr
+            state[f"vc{vc}.{cls.name.lower()}.data"] = data
+        snapshot = (tuple(state.values()), endpoint.unacknowledged)
+        if snapshot != self._last_state:
+            self._last_state = snapshot
+            assert self.kernel.observer is not None
+            self.kernel.observer.link_state(self.name, self.kernel.now, state, endpoint.unacknowledged)
 
     def _transmit_next(self) -> None:
         frame = self.endpoint.next_frame(self.kernel.now)
@@ -124,6 +143,8 @@ class LinkPort:
             self._transmitting = False
             return
         self.kernel.call_at(self.wire.transmit(frame), self._transmit_next)
+        if self.kernel.observer is not None:
+            self._observe()
 
     def _timer_fired(self, deadline: int) -> None:
         if self._timer_at != deadline:
