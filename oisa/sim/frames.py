@@ -66,6 +66,8 @@ class FramePort:
         self.bytes += size
         self.on_committed(message)
         tail = end + self.latency_ps
+        if self.kernel.observer is not None:
+            self.kernel.observer.message(self.name, start, end, tail, message, frames, size)
         if peer.forwards:
             first_frame = -(-size // frames)
             head_bytes = min(first_frame, self.head_bytes) if peer.cut_through else first_frame

@@ -22,6 +22,11 @@ class Observer:
         """A frame went on wire ``link`` (``"a->b"``) from ``start_ps`` to ``end_ps``; it arrives
         (if it arrives: faults may drop it) at ``arrival_ps``."""
 
+    def message(self, link: str, start_ps: int, end_ps: int, arrival_ps: int, message: Any, frames: int,
+                wire_bytes: int) -> None:
+        """A whole message went on frame link ``link`` (PCIe, Ethernet, or any link in timing
+        mode) as ``frames`` frames of ``wire_bytes`` in all; its tail arrives at ``arrival_ps``."""
+
     def link_state(self, link: str, time_ps: int, credits: dict[str, float], replay_occupancy: int) -> None:
         """Credits the sending end of ``link`` may still use, by ``"vc0.posted.hdr"``-style name, and
         the flits in its replay buffer, after a change."""
@@ -48,6 +53,10 @@ class Observers(Observer):
     def frame(self, *args: Any) -> None:
         for observer in self.observers:
             observer.frame(*args)
+
+    def message(self, *args: Any) -> None:
+        for observer in self.observers:
+            observer.message(*args)
 
     def link_state(self, *args: Any) -> None:
         for observer in self.observers:

@@ -16,6 +16,7 @@ from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec, Mode, build
 from oisa.sim import Kernel
 from oisa.sim.faults import FaultModel
+from oisa.sim.observe import Observer
 from oisa.units import S
 
 __all__ = ["P2PResult", "default_pair", "run_p2p"]
@@ -69,11 +70,12 @@ def default_pair(spec: FabricSpec) -> tuple[int, int]:
 
 
 def run_p2p(spec: FabricSpec, *, src: int | None = None, dst: int | None = None, size: int, seed: int = 0,
-            faults: FaultModel | None = None, mode: Mode = "data") -> P2PResult:
+            faults: FaultModel | None = None, mode: Mode = "data", observer: Observer | None = None) -> P2PResult:
     """Run the point-to-point workload on a fresh instance of ``spec``.
 
     ``src`` and ``dst`` default to :func:`default_pair`. ``faults``, if given, replaces the
     fault model of every link. In ``timing`` mode no bytes move and nothing is verified.
+    ``observer`` (a capture, a timeline) sees the run and is closed when it ends.
     """
     default_src, default_dst = default_pair(spec)
     src = default_src if src is None else src
@@ -83,8 +85,13 @@ def run_p2p(spec: FabricSpec, *, src: int | None = None, dst: int | None = None,
     for card_id in (src, dst):
         spec.card(card_id)
     kernel = Kernel(seed)
+    kernel.observer = observer
     fabric = build(spec, kernel, faults, mode)
-    return kernel.run(_p2p, fabric, src, dst, size)
+    try:
+        return kernel.run(_p2p, fabric, src, dst, size)
+    finally:
+        if observer is not None:
+            observer.close()
 
 
 async def _p2p(fabric: Fabric, src: int, dst: int, size: int) -> P2PResult:
