@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from oisa.device.adapter import DeviceAdapter
+from oisa.device.adapter import Capability, DeviceAdapter
+from oisa.device.landing import LandingWatches
 from oisa.device.memory import SparseMemory
 from oisa.device.profile import DeviceProfile
 from oisa.device.registry import adapter as registered_adapter
@@ -23,12 +24,15 @@ from oisa.sim import Inbox, Kernel, LinkPort, Port, Signal
 from oisa.transaction import Completer, Operation, OperationCompleted, OperationFailed, Requester
 from oisa.transaction.ordering import PATH_FREE
 from oisa.units import S
-from oisa.wire.message import Message
-from oisa.wire.opcodes import Status
+from oisa.wire.message import CollExt, Message
+from oisa.wire.opcodes import CollDtype, CollOp, Opcode, Status
 
 __all__ = ["Card", "Transfer"]
 
 _FLUSH_BYTES = 4
+_LOAD_STORE_BYTES = 256  # the most one LOAD or STORE carries
+_REDUCE_MESSAGE_BYTES = 4096  # the most one COLL_REDUCE carries
+_WRITES = frozenset({Opcode.MEM_WR, Opcode.STORE, Opcode.DMA_WR, Opcode.CXL_MEM_WR})
 
 
 @dataclass(eq=False)
@@ -50,6 +54,12 @@ class Transfer:
     @property
     def ok(self) -> bool:
         return self.status is Status.SC
+
+    async def wait(self) -> Transfer:
+        """Return this transfer once it has finished."""
+        assert self.done is not None, "the transfer was never submitted"
+        await self.done.wait()
+        return self
 
 
 class Card:
@@ -86,6 +96,7 @@ class Card:
         self._operations: dict[Operation, Transfer] = {}
         self._flushes: set[Operation] = set()
         self._timeout_armed = False
+        self._watches = LandingWatches(kernel)
 
     def attach(self, port: Port) -> None:
         if isinstance(port, LinkPort):
@@ -108,11 +119,25 @@ class Card:
 
     async def dma_write(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
         """Copy ``size`` bytes of local memory to ``peer``'s memory; return when they have landed."""
-        return await self._submit(Transfer("write", peer, remote_address, local_address, size))
+        return await self.post_write(peer, remote_address, local_address, size).wait()
 
     async def dma_read(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
         """Copy ``size`` bytes of ``peer``'s memory into local memory; return when all have arrived."""
-        return await self._submit(Transfer("read", peer, remote_address, local_address, size))
+        return await self._queue(Transfer("read", peer, remote_address, local_address, size)).wait()
+
+    def post_write(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
+        """Queue a DMA write and return at once; ``await transfer.wait()`` when it matters."""
+        return self._queue(Transfer("write", peer, remote_address, local_address, size))
+
+    async def load(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
+        """A fine-grained load (64-256 B) from ``peer``'s memory, as a core issues it: not queued
+        behind DMA copies. Returns when the data is in local memory."""
+        return await self._now(Transfer("load", peer, remote_address, local_address, size)).wait()
+
+    def store(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
+        """A fine-grained store (64-256 B) to ``peer``'s memory, issued at once. Stores are
+        posted: the transfer is done once sent; :meth:`watch` at the peer sees it land."""
+        return self._now(Transfer("store", peer, remote_address, local_address, size))
 
     async def compute(self, operations: float, dtype: str) -> int:
         """Spend the time ``operations`` take at this card's rate for ``dtype``; return it (ps)."""
@@ -124,11 +149,51 @@ class Card:
         await self.kernel.sleep(duration)
         return duration
 
-    async def _submit(self, transfer: Transfer) -> Transfer:
+    async def stream_memory(self, size: int) -> int:
+        """Spend the time moving ``size`` bytes through this card's memory takes (a local copy
+        or reduction reads and writes); return it (ps)."""
+        duration = int(-(-size * S // int(self.profile.memory_bandwidth.value)))
+        await self.kernel.sleep(duration)
+        return duration
+
+    def watch(self, address: int, size: int) -> Signal[None]:
+        """A signal set once peers have written ``size`` bytes into ``[address, address + size)``
+        of this card's memory: how a receiver learns that data has landed (as a flag polled by
+        a kernel would tell it). Watched ranges must not overlap."""
+        return self._watches.add(address, size, f"{self.name} waiting for {size} B at {address:#x}")
+
+    def contribute(self, switch: int, group: int, members: int, result_address: int, local_address: int,
+                   size: int, op: CollOp, dtype: CollDtype) -> None:
+        """Send ``size`` bytes of local memory to ``switch`` as contributions to an in-switch
+        reduction of ``group``; the switch writes the result to ``result_address`` of every member.
+
+        Only a card whose adapter declares ``collective_offload`` can start one.
+        """
+        if Capability.COLLECTIVE_OFFLOAD not in self.adapter.capabilities:
+            raise UsageError(f"{self.name} ({self.profile.name}, adapter {self.adapter.name}) cannot start in-switch "
+                             f"reductions: its adapter lacks the collective_offload capability")
+        extension = CollExt(group, members, op, dtype)
+        piece = _REDUCE_MESSAGE_BYTES - _REDUCE_MESSAGE_BYTES % dtype.itemsize
+        offset = 0
+        while offset < size:
+            length, count = min(piece, size - offset), 1
+            if self.timing and length == piece:  # a segment of whole messages, as for copies
+                count = min(max(1, SEGMENT_BYTES // piece), (size - offset) // piece)
+            payload = b"" if self.timing else self.memory.read(local_address + offset, length)
+            self.send(Message(Opcode.COLL_REDUCE, self.node_id, switch, length=length, address=result_address + offset,
+                              payload=payload, coll=extension, count=count))
+            offset += count * length
+
+    def _queue(self, transfer: Transfer) -> Transfer:
         transfer.submitted_ps = self.kernel.now
         transfer.done = Signal(self.kernel, f"{self.name} {transfer.kind} to card {transfer.peer}")
         self._jobs.put(transfer)
-        await transfer.done.wait()
+        return transfer
+
+    def _now(self, transfer: Transfer) -> Transfer:
+        transfer.submitted_ps = transfer.started_ps = self.kernel.now
+        transfer.done = Signal(self.kernel, f"{self.name} {transfer.kind} to card {transfer.peer}")
+        self._start(transfer)
         return transfer
 
     # -- tasks -----------------------------------------------------------------------------------
@@ -137,21 +202,30 @@ class Card:
         while True:
             transfer = await self._jobs.get()
             transfer.started_ps = self.kernel.now
-            if self.timing:
-                await self._timing_copy(transfer)
-                continue
-            plan = self.plan
-            if transfer.kind == "write":
-                data = self.memory.read(transfer.local_address, transfer.size)
-                op = self.requester.submit_write(transfer.peer, transfer.remote_address, data, opcode=plan.write,
-                                                 max_size=plan.max_write)
-            else:
-                op = self.requester.submit_read(transfer.peer, transfer.remote_address, transfer.size,
-                                                opcode=plan.read, max_size=plan.max_read)
-            self._operations[op] = transfer
-            self._issue()
+            self._start(transfer)
             assert transfer.done is not None
             await transfer.done.wait()
+
+    def _start(self, transfer: Transfer) -> None:
+        opcode, max_size = self._request_shape(transfer.kind)
+        if self.timing:
+            self.kernel.spawn(self._timing_copy, transfer, opcode, max_size, name=f"{self.name}.{transfer.kind}")
+            return
+        if transfer.kind in ("write", "store"):
+            data = self.memory.read(transfer.local_address, transfer.size)
+            op = self.requester.submit_write(transfer.peer, transfer.remote_address, data, opcode=opcode,
+                                             max_size=max_size)
+        else:
+            op = self.requester.submit_read(transfer.peer, transfer.remote_address, transfer.size, opcode=opcode,
+                                            max_size=max_size)
+        self._operations[op] = transfer
+        self._issue()
+
+    def _request_shape(self, kind: str) -> tuple[Opcode, int]:
+        """The request a transfer of ``kind`` is made of, and the most bytes one may carry."""
+        plan = self.plan
+        return {"write": (plan.write, plan.max_write), "read": (plan.read, plan.max_read),
+                "store": (Opcode.STORE, _LOAD_STORE_BYTES), "load": (Opcode.LOAD, _LOAD_STORE_BYTES)}[kind]
 
     async def _serve_ports(self) -> None:
         while True:
@@ -171,6 +245,8 @@ class Card:
         if message.info.is_request:
             for completion in self.completer.handle(message):
                 self.send(completion)
+            if message.opcode in _WRITES:
+                self._watches.landed(message.address, message.length)
             return
         for event in self.requester.receive_completion(message):
             self._finish(event)
@@ -192,7 +268,7 @@ class Card:
             return
         else:
             transfer.status = Status.SC
-            if transfer.kind == "read":
+            if transfer.kind in ("read", "load"):
                 assert event.operation.result is not None
                 self.memory.write(transfer.local_address, event.operation.result)
         self._done(transfer)
@@ -227,11 +303,14 @@ class Card:
             self._finish(event)
         self._arm_timeout()
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message, *, spread: bool = True) -> None:
+        """Send ``message`` towards its destination. A timing-mode segment stands for messages
+        that would each take their own path; with ``spread`` it is cut into one part per path
+        (a copy of few segments needs that to use every path; one of many spreads over the
+        paths segment by segment, and cutting would only cost events)."""
         crossed = message if self.timing else self.adapter.egress(message)
         self.messages_sent += crossed.count
-        if crossed.count > 1 and crossed.opcode in PATH_FREE and len(self.routes.get(crossed.dst, ())) > 1:
-            # a segment stands for messages that would each take their own path: spread it
+        if spread and crossed.count > 1 and crossed.opcode in PATH_FREE and len(self.routes.get(crossed.dst, ())) > 1:
             for part in split(crossed, len(self.routes[crossed.dst])):
                 self.route(part).send(part)
             return
@@ -239,21 +318,19 @@ class Card:
 
     # -- timing mode -------------------------------------------------------------------------------
 
-    async def _timing_copy(self, transfer: Transfer) -> None:
+    async def _timing_copy(self, transfer: Transfer, opcode: Opcode, max_size: int) -> None:
         """A copy as segments: the same requests, sizes and window as data mode, no bytes."""
-        plan = self.plan
-        write = transfer.kind == "write"
-        per_message = min(plan.max_write if write else plan.max_read,
-                          int(self.profile.max_payload.value if write else self.profile.max_read_request.value))
-        copy = TimingTransfer(plan.write if write else plan.read, self.node_id, transfer.peer,
-                              transfer.remote_address, transfer.size, per_message, window=0)
+        write = transfer.kind in ("write", "store")
+        per_message = min(max_size, int(self.profile.max_payload.value if write else self.profile.max_read_request.value))
+        copy = TimingTransfer(opcode, self.node_id, transfer.peer, transfer.remote_address, transfer.size, per_message,
+                              window=0)
         copy.window = max(1, int(self.profile.tags.value) * per_message // SEGMENT_BYTES)
         progress: Signal[None] = Signal(self.kernel, f"{self.name} segments to card {transfer.peer}")
         self._send_segments(copy, progress)
         if not copy.done:
             await progress.wait()
-        if write and plan.flush:
-            flush = TimingTransfer(plan.read, self.node_id, transfer.peer, transfer.remote_address, 4, 4, window=1)
+        if transfer.kind == "write" and self.plan.flush:
+            flush = TimingTransfer(self.plan.read, self.node_id, transfer.peer, transfer.remote_address, 4, 4, window=1)
             progress = Signal(self.kernel, f"{self.name} flush to card {transfer.peer}")
             self._send_segments(flush, progress)
             await progress.wait()
@@ -261,6 +338,7 @@ class Card:
         self._done(transfer)
 
     def _send_segments(self, copy: TimingTransfer, progress: Signal[None]) -> None:
+        spread = len(copy.segments) < 2 * len(self.routes.get(copy.dst, ()))
         for segment in copy.next_segments():
             segment.tag = self._next_timing_tag
             self._next_timing_tag = (self._next_timing_tag + 1) % 65536
@@ -268,7 +346,7 @@ class Card:
                 copy.sent(segment)
                 self._timing_tags[segment.tag] = copy
                 self._timing_progress[segment.tag] = progress
-            self.send(segment)
+            self.send(segment, spread=spread)
         if copy.done and not progress.is_set:
             progress.set(None)
 
@@ -276,7 +354,11 @@ class Card:
         if message.info.is_request:
             answer = answer_segment(message, self.node_id, int(self.profile.max_payload.value))
             if answer is not None:
-                self.send(answer)
+                # a request that could take any path was cut already, or is one of many; the
+                # answer to one pinned to a path (ordered) may still spread on its way back
+                self.send(answer, spread=message.opcode not in PATH_FREE)
+            if message.opcode in _WRITES:
+                self._watches.landed(message.address, message.count * message.length)
             return
         copy = self._timing_tags[message.tag]
         progress = self._timing_progress[message.tag]

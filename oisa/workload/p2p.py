@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from oisa.errors import UsageError, VerificationError
-from oisa.fabric import Fabric, FabricSpec, Mode, build
-from oisa.sim import Kernel
+from oisa.fabric import Fabric, FabricSpec, Mode
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
 from oisa.units import S
+from oisa.workload._run import run_on
 
 __all__ = ["P2PResult", "default_pair", "run_p2p"]
 
@@ -84,14 +84,7 @@ def run_p2p(spec: FabricSpec, *, src: int | None = None, dst: int | None = None,
         raise UsageError(f"--src and --dst are both {src}: point to point needs two cards")
     for card_id in (src, dst):
         spec.card(card_id)
-    kernel = Kernel(seed)
-    kernel.observer = observer
-    fabric = build(spec, kernel, faults, mode)
-    try:
-        return kernel.run(_p2p, fabric, src, dst, size)
-    finally:
-        if observer is not None:
-            observer.close()
+    return run_on(spec, _p2p, src, dst, size, seed=seed, faults=faults, mode=mode, observer=observer)
 
 
 async def _p2p(fabric: Fabric, src: int, dst: int, size: int) -> P2PResult:
