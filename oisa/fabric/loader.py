@@ -8,10 +8,11 @@ topology oisa does not know is a plug-in away.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from oisa import catalog
 from oisa.config import Table, load_toml
@@ -49,11 +50,21 @@ def builders() -> dict[str, Builder]:
     return {point.name: point.load() for point in metadata.entry_points(group=GROUP)}
 
 
-def load_fabric(name_or_path: str | Path) -> FabricSpec:
-    """Load a fabric by catalog name (``"supernode-64"``) or from a TOML file path."""
+def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None = None) -> FabricSpec:
+    """Load a fabric by catalog name (``"supernode-64"``) or from a TOML file path.
+
+    ``parameters`` replace top-level keys of a generated fabric's ``[parameters]`` (say
+    ``{"servers": 4}`` for a smaller supernode of the same make); they are checked like the
+    file's own, and the fabric's name says they were given.
+    """
     path = catalog.resolve("fabrics", name_or_path)
     doc = load_toml(path)
     name, description = doc.get("name", str), doc.get("description", str)
+    if parameters:
+        if "topology" not in doc:
+            raise doc.error("only a generated fabric (topology = ...) takes parameters", "parameters")
+        doc.data.setdefault("parameters", {}).update(parameters)
+        name += "[" + ",".join(f"{key}={value}" for key, value in parameters.items()) + "]"
     profiles = Profiles()
     if "topology" in doc:
         topology = doc.get("topology", str)

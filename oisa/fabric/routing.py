@@ -3,7 +3,8 @@
 Cards are endpoints: paths run through switches and NICs, never through a card. For every
 node and every destination card, :func:`next_hops` lists the links on a shortest path (fewest
 hops), so a card with one link to each of eight switch planes has eight equal ways to any card
-in another server.
+in another server. Switches that reduce are destinations too: collective contributions are
+addressed to them.
 
 :class:`PathChooser` picks among them. Requests and completions whose order does not matter
 (``PATH_FREE`` of the ordering rules: DMA, completions, collective contributions) are sprayed
@@ -18,23 +19,23 @@ from __future__ import annotations
 from collections import defaultdict, deque
 
 from oisa.fabric.spec import FabricSpec
-from oisa.wire.message import Message
 from oisa.transaction.ordering import PATH_FREE
+from oisa.wire.message import Message
 
 __all__ = ["PathChooser", "next_hops"]
 
-
-
 def next_hops(spec: FabricSpec) -> dict[int, dict[int, list[int]]]:
-    """``hops[node][card]``: indices into ``spec.links`` of the links ``node`` may send a
-    message for ``card`` on, along shortest paths, in link order."""
+    """``hops[node][target]``: indices into ``spec.links`` of the links ``node`` may send a
+    message for ``target`` (a card, or a switch that reduces) on, along shortest paths, in
+    link order."""
     cards = {c.id for c in spec.cards}
+    targets = cards | {s.id for s in spec.switches if s.reduction}
     links_of: dict[int, list[tuple[int, int]]] = defaultdict(list)  # node -> (neighbour, link index)
     for index, link in enumerate(spec.links):
         links_of[link.a].append((link.b, index))
         links_of[link.b].append((link.a, index))
     hops: dict[int, dict[int, list[int]]] = defaultdict(dict)
-    for target in sorted(cards):
+    for target in sorted(targets):
         distance = {target: 0}
         queue = deque([target])
         while queue:
