@@ -15,17 +15,23 @@ from typing import Any
 import click
 
 from oisa.errors import OisaError, UsageError
-from oisa.fabric import load_fabric
-from oisa.report import comparison_json, comparison_text, device_listing, devices_text, p2p_json, p2p_text
+from oisa.fabric import FabricSpec, load_fabric
+from oisa.report import comparison_json, comparison_text, device_listing, devices_text, headlines, result_json, \
+    result_text, sweep_csv, sweep_json, sweep_text
+from oisa.report.plot import plot_bars, plot_sweeps
+from oisa.report.progress import progress_bar, wanted
 from oisa.sim.faults import FaultModel
 from oisa.units import parse_size, parse_time
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import default_pair, run_p2p
+from oisa.workload.collectives import COLLECTIVES, DTYPES, OPS, run_collective
+from oisa.workload.sweep import sweep as run_sweep
+from oisa.workload.sweep import sweep_sizes
 
 __all__ = ["main"]
 
 DEFAULT_FABRIC = "pair"
-WORKLOADS = ("p2p",)
+WORKLOADS = ("p2p", *COLLECTIVES)
 
 
 class Size(click.ParamType):
@@ -69,6 +75,20 @@ class Time(click.ParamType):
             self.fail(str(exc).split(": ", 1)[-1], param, ctx)
 
 
+class CardList(click.ParamType):
+    """Card ids separated by commas: 0,4,8,12."""
+
+    name = "cards"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
+        if isinstance(value, list):
+            return value
+        try:
+            return [int(part) for part in str(value).split(",")]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of card ids (like 0,4,8)", param, ctx)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="oisa", message="%(prog)s %(version)s")
 def cli() -> None:
@@ -78,20 +98,48 @@ def cli() -> None:
     """
 
 
+def _options(options: list[Callable[..., Any]]) -> Callable[..., Any]:
+    """A decorator that adds ``options`` to a command, in the order listed."""
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
+
+
+_COLLECTIVE_OPTIONS = [
+    click.option("--algorithm", "-a", default="auto", show_default=True,
+                 help="Collectives: ring, tree, direct, in-switch (all-reduce where the switches reduce), or auto "
+                      "(in-switch where it can, else ring)."),
+    click.option("--dtype", type=click.Choice(list(DTYPES)), default="float32", show_default=True,
+                 help="Collectives: element type."),
+    click.option("--op", type=click.Choice(list(OPS)), default="sum", show_default=True,
+                 help="Collectives: reduction."),
+    click.option("--root", type=int, default=0, show_default=True, help="Broadcast: the rank that sends."),
+    click.option("--cards", type=CardList(), help="Collectives: the cards that take part, in ring order "
+                                                 "(default: every card that can copy, by id)."),
+]
+
+
 def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--workload", "-w", type=click.Choice(WORKLOADS), default="p2p", show_default=True,
                      help="What to run. p2p: card SRC writes a random buffer into card DST, reads it back and "
-                          "compares."),
+                          "compares. The collectives run on every card that can copy (or --cards), and check "
+                          "their results against numpy."),
         click.option("--size", "-s", type=Size(), default="1MiB", show_default=True,
-                     help="Bytes to move, with an optional unit (4096, 64KiB, 1MiB, 1GB)."),
-        click.option("--src", type=int, help="Card that starts the transfer (default: the first card)."),
-        click.option("--dst", type=int, help="Card at the other end (default: the first card in another server, "
-                                             "or the second card)."),
+                     help="Bytes to move, with an optional unit (4096, 64KiB, 1MiB, 1GB); for collectives, "
+                          "what nccl-tests calls the size."),
+        click.option("--src", type=int, help="p2p: card that starts the transfer (default: the first card)."),
+        click.option("--dst", type=int, help="p2p: card at the other end (default: the first card in another "
+                                             "server, or the second card)."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed for every random choice of the run; the same seed gives the same output."),
-        click.option("--no-data", "no_data", is_flag=True,
-                     help="Timing only: move no bytes (fast for large sizes; nothing to verify, no faults)."),
+        click.option("--data/--no-data", "data", default=None,
+                     help="Move real bytes and check them, or timing only (no bytes: fast for large sizes; "
+                          "nothing to verify, no faults). Default: data for p2p; for collectives, data when "
+                          "all cards' inputs together are at most 1 MiB."),
+        *_COLLECTIVE_OPTIONS,
         click.option("--ber", type=Probability(), help="Bit error rate on every OISA link: real bits flipped, "
                                                        "caught by CRC."),
         click.option("--drop", type=Probability(), help="Probability that an OISA link loses a frame."),
@@ -102,9 +150,7 @@ def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
                                                          "(e.g. 5us)."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md)."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return _options(options)(command)
 
 
 def _faults(ber: float | None, drop: float | None, duplicate: float | None, control_drop: float | None,
@@ -116,37 +162,118 @@ def _faults(ber: float | None, drop: float | None, duplicate: float | None, cont
                       control_drop=control_drop or 0.0, down_at=link_down_at)
 
 
+def _run_workload(spec: FabricSpec, workload: str, *, size: int, src: int | None, dst: int | None, seed: int,
+                  data: bool | None, faults: FaultModel | None, algorithm: str, dtype: str, op: str, root: int,
+                  cards: list[int] | None) -> Any:
+    """Run ``workload`` with the options that apply to it; options that do not are refused."""
+    if workload == "p2p":
+        given = [name for name, value in (("--algorithm", algorithm != "auto"), ("--cards", cards is not None),
+                                          ("--root", root != 0)) if value]
+        if given:
+            raise UsageError(f"{', '.join(given)} belong to collectives, not to p2p")
+        return run_p2p(spec, src=src, dst=dst, size=size, seed=seed, faults=faults,
+                       mode="timing" if data is False else "data")
+    if src is not None or dst is not None:
+        raise UsageError(f"--src and --dst belong to p2p; {workload} runs on --cards")
+    return run_collective(spec, workload, size=size, algorithm=algorithm, cards=cards, dtype=dtype, op=op, root=root,
+                          seed=seed, mode={None: "auto", True: "data", False: "timing"}[data], faults=faults)
+
+
+def _fault_options(options: dict[str, Any]) -> FaultModel | None:
+    return _faults(**{key: options.pop(key) for key in ("ber", "drop", "duplicate", "control_drop", "link_down_at")})
+
+
 @cli.command()
 @click.argument("fabric", default=DEFAULT_FABRIC, metavar="[FABRIC]")
 @_workload_options
-def run(fabric: str, workload: str, size: int, src: int | None, dst: int | None, seed: int, no_data: bool,
-        as_json: bool, **faults: Any) -> None:
+def run(fabric: str, workload: str, as_json: bool, **options: Any) -> None:
     """Run a workload on FABRIC (default: pair) and report what happened.
 
     Fault options replace the fault settings of every OISA link in the fabric file.
     """
-    result = run_p2p(load_fabric(fabric), src=src, dst=dst, size=size, seed=seed, faults=_faults(**faults),
-                     mode="timing" if no_data else "data")
-    click.echo(json.dumps(p2p_json(result)) if as_json else p2p_text(result))
+    faults = _fault_options(options)
+    result = _run_workload(load_fabric(fabric), workload, faults=faults, **options)
+    click.echo(json.dumps(result_json(result)) if as_json else result_text(result))
 
 
 @cli.command()
 @click.argument("first", metavar="FABRIC_A")
 @click.argument("second", metavar="FABRIC_B")
 @_workload_options
-def compare(first: str, second: str, workload: str, size: int, src: int | None, dst: int | None, seed: int,
-            no_data: bool, as_json: bool, **faults: Any) -> None:
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Also draw B's figures relative to A's "
+                                                                           "into this PNG file.")
+def compare(first: str, second: str, workload: str, as_json: bool, plot_path: str | None, **options: Any) -> None:
     """Run the same workload on FABRIC_A and FABRIC_B and print both, side by side, with ratios.
 
-    Both fabrics must have the cards the workload uses; by default the pair is chosen in
+    Both fabrics must have the cards the workload uses; by default the p2p pair is chosen in
     FABRIC_A (a pair in different servers where it says so).
     """
     spec_a, spec_b = load_fabric(first), load_fabric(second)
-    pair_src, pair_dst = default_pair(spec_a)
-    options = dict(src=pair_src if src is None else src, dst=pair_dst if dst is None else dst, size=size,
-                   seed=seed, faults=_faults(**faults), mode="timing" if no_data else "data")
-    results = (run_p2p(spec_a, **options), run_p2p(spec_b, **options))  # type: ignore[arg-type]
+    if workload == "p2p":
+        pair_src, pair_dst = default_pair(spec_a)
+        options["src"] = pair_src if options["src"] is None else options["src"]
+        options["dst"] = pair_dst if options["dst"] is None else options["dst"]
+    faults = _fault_options(options)
+    results = (_run_workload(spec_a, workload, faults=faults, **options),
+               _run_workload(spec_b, workload, faults=faults, **options))
+    if plot_path:
+        figures = list(zip(headlines(results[0]), headlines(results[1]), strict=True))
+        plot_bars(f"{workload}: {spec_b.name} relative to {spec_a.name}", [a.label for a, _ in figures],
+                  {spec_a.name: [1.0] * len(figures),
+                   spec_b.name: [b.value / a.value if a.value else 0.0 for a, b in figures]}, "B / A", plot_path)
     click.echo(json.dumps(comparison_json(*results)) if as_json else comparison_text(*results))
+
+
+@cli.command()
+@click.argument("fabrics", nargs=-1, required=True, metavar="FABRIC...")
+@click.option("--collective", "-c", type=click.Choice(list(COLLECTIVES)), default="allreduce", show_default=True)
+@click.option("--min", "-b", "min_size", type=Size(), default="8", show_default=True, help="Smallest size.")
+@click.option("--max", "-e", "max_size", type=Size(), default="256MiB", show_default=True, help="Largest size.")
+@click.option("--factor", "-f", type=int, default=2, show_default=True, help="Each size is this times the last.")
+@_options(_COLLECTIVE_OPTIONS)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
+@click.option("--data/--no-data", "data", default=None,
+              help="Move and check real bytes at every size, or at none (default: at sizes where all cards' inputs "
+                   "together are at most 1 MiB).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Also write the rows to this CSV file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Also draw bus bandwidth against size "
+                                                                           "into this PNG file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: int, factor: int, seed: int,
+          data: bool | None, as_json: bool, csv_path: str | None, plot_path: str | None, quiet: bool,
+          **options: Any) -> None:
+    """Run a collective over a range of sizes on each FABRIC and print the table nccl-tests prints.
+
+    Sizes run from --min to --max, times --factor each step (nccl-tests' -b, -e, -f). Times are
+    virtual; busbw is defined per collective as nccl-tests defines it.
+    """
+    specs = [load_fabric(fabric) for fabric in fabrics]
+    sizes = sweep_sizes(min_size, max_size, factor)
+    mode = {None: "auto", True: "data", False: "timing"}[data]
+    sweeps = []
+    with progress_bar(len(sizes) * len(specs), f"{collective}", enabled=wanted(quiet)) as step:
+        for spec in specs:
+            sweeps.append(run_sweep(spec, collective, min_size=min_size, max_size=max_size, factor=factor, seed=seed,
+                                    mode=mode, progress=lambda size, name=spec.name: step(f"{name} {size} B"),
+                                    **options))
+    if csv_path:
+        _write(csv_path, "".join(sweep_csv(s.results) if i == 0 else sweep_csv(s.results).split("\n", 1)[1]
+                                 for i, s in enumerate(sweeps)))
+    if plot_path:
+        plot_sweeps(sweeps, plot_path)
+    if as_json:
+        click.echo(json.dumps({"workload": "sweep", "sweeps": [sweep_json(s.results, s.skipped) for s in sweeps]}))
+    else:
+        click.echo("\n\n".join(sweep_text(s.results, s.skipped) for s in sweeps))
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @cli.command()
@@ -167,9 +294,7 @@ _FORMAT_OPTIONS = [
 
 
 def _format_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(_FORMAT_OPTIONS):
-        command = option(command)
-    return command
+    return _options(_FORMAT_OPTIONS)(command)
 
 
 def _convert_each(inputs: list[str], convert: Callable[[str], str]) -> None:

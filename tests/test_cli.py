@@ -109,3 +109,52 @@ def test_decode_reads_lines_reports_bad_ones_and_goes_on(capsys, monkeypatch):
 def test_encode_names_a_missing_field(capsys):
     code, out, _ = run(capsys, "encode", "-f", "pcie-dllp", '{"kind": "NAK"}')
     assert code == 1 and "'seq'" in json.loads(out)["error"] and "missing" in json.loads(out)["error"]
+
+
+def test_run_a_collective_checks_it_against_numpy(capsys):
+    status, out, err = run(capsys, "run", "mesh-8", "-w", "allreduce", "-s", "16KiB", "--algorithm", "direct")
+    assert status == 0 and err == ""
+    assert "allreduce (direct)" in out and "verified against numpy" in out and "busbw" in out
+
+
+def test_compare_a_collective_prints_ratios(capsys):
+    status, out, _ = run(capsys, "compare", "mesh-8", "mesh-8", "-w", "alltoall", "-s", "64KiB", "--json")
+    result = json.loads(out)
+    assert status == 0 and result["workload"] == "alltoall"
+    assert result["ratio_b_over_a"] == {"time": 1.0, "algbw": 1.0, "busbw": 1.0}
+
+
+def test_sweep_prints_the_nccl_tests_table_and_writes_csv_and_a_plot(capsys, tmp_path):
+    csv_path, png = tmp_path / "sweep.csv", tmp_path / "sweep.png"
+    status, out, err = run(capsys, "sweep", "mesh-8", "-c", "allgather", "-b", "8", "-e", "4KiB", "-f", "8",
+                           "--csv", str(csv_path), "--plot", str(png))
+    assert status == 0 and err == ""  # not a terminal: no progress bar
+    rows = [line.split() for line in out.splitlines() if not line.startswith("#")]
+    assert [int(row[0]) for row in rows] == [64, 512, 4096]  # 8 B holds no float per card on 8 cards
+    assert "# skipped 8 B" in out and "# Avg bus bandwidth" in out
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("fabric,collective,algorithm,ranks,size_bytes") and len(lines) == 4
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_of_two_fabrics_gives_one_sweep_each(capsys):
+    status, out, _ = run(capsys, "sweep", "mesh-8", "pair", "-b", "1KiB", "-e", "2KiB", "--json", "--no-data")
+    result = json.loads(out)
+    assert status == 0 and [s["fabric"] for s in result["sweeps"]] == ["mesh-8", "pair"]
+    assert all(row["mode"] == "timing" and row["wrong"] is None for s in result["sweeps"] for row in s["rows"])
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["run", "-w", "p2p", "--algorithm", "ring"], "--algorithm belong to collectives"),
+    (["run", "mesh-8", "-w", "allreduce", "--src", "1"], "--src and --dst belong to p2p"),
+    (["run", "mesh-8", "-w", "allreduce", "--cards", "0,x"], "comma-separated list"),
+    (["run", "mesh-8", "-w", "allreduce", "--cards", "0,99"], "99"),
+    (["sweep", "mesh-8", "-b", "1KiB", "-e", "8"], "--max at least --min"),
+    (["sweep", "mesh-8", "-f", "1"], "--factor 1"),
+    (["sweep", "mesh-8", "-e", "64", "--plot", "/nonexistent/dir/x.png"], "cannot write the plot"),
+    (["sweep", "mesh-8", "-e", "64", "--csv", "/nonexistent/dir/x.csv"], "cannot write /nonexistent/dir/x.csv"),
+])
+def test_collective_mistakes_are_one_line(capsys, argv, fragment):
+    status, out, err = run(capsys, *argv)
+    assert status != 0 and out == ""
+    assert err.startswith("oisa: error:") and fragment in err and err.count("\n") == 1

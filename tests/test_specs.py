@@ -108,3 +108,25 @@ def test_decoded_fields_of_every_vector_are_documented():
         documented = set(re.findall(r"`(\w+)`", rows[path.stem]))
         for vector in json.loads(path.read_text()):
             assert set(vector["fields"]) <= documented, (path.stem, set(vector["fields"]) - documented)
+
+
+def test_collective_json_keys_are_exactly_the_documented_ones():
+    from oisa.report import collective_json, comparison_json
+    from oisa.workload.collectives import run_collective
+
+    result = run_collective(load_fabric("mesh-8"), "allgather", size=1024, cards=[0, 1, 2, 3])
+    assert flatten(collective_json(result)) == documented_keys("`oisa run --workload COLLECTIVE`")
+    keys = flatten(comparison_json(result, result))
+    documented = documented_keys("`oisa compare FABRIC_A FABRIC_B --workload COLLECTIVE`")
+    assert {k for k in keys if not k.startswith(("a.", "b."))} == documented - {"a", "b"}
+
+
+def test_sweep_json_keys_are_exactly_the_documented_ones():
+    from oisa.report import sweep_json
+    from oisa.workload.sweep import sweep
+
+    done = sweep(load_fabric("mesh-8"), "allreduce", min_size=8, max_size=64, factor=8, cards=[0, 1])
+    one = sweep_json(done.results, done.skipped)
+    rows = {f"sweeps[].rows[].{key}" for key in one.pop("rows")[0]}
+    keys = {"workload"} | {f"sweeps[].{key}" for key in one} | rows
+    assert keys == documented_keys("`oisa sweep`")

@@ -1,7 +1,10 @@
 """Results for people (text tables) and for programs (JSON with documented keys)."""
 
-from oisa.report.compare import comparison_json, comparison_text
+from oisa.report.collectives import collective_json, collective_text, sweep_csv, sweep_json, sweep_text
+from oisa.report.compare import Headline, comparison_json, comparison_text, headlines, result_json, result_text
 from oisa.report.devices import device_listing, devices_text
 from oisa.report.p2p import p2p_json, p2p_text
 
-__all__ = ["comparison_json", "comparison_text", "device_listing", "devices_text", "p2p_json", "p2p_text"]
+__all__ = ["Headline", "collective_json", "collective_text", "comparison_json", "comparison_text", "device_listing",
+           "devices_text", "headlines", "p2p_json", "p2p_text", "result_json", "result_text",
+           "sweep_csv", "sweep_json", "sweep_text"]

@@ -1,53 +1,119 @@
-"""Two fabrics, one workload: the results side by side and their ratios."""
+"""Two fabrics, one workload: the results side by side and their ratios.
+
+Every kind of result names its headline figures (:func:`headlines`); the comparison lays them
+side by side with the ratio B / A, so one table serves every workload.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from oisa.report.p2p import p2p_json
+from oisa.report.collectives import collective_json, collective_text
+from oisa.report.p2p import p2p_json, p2p_text
 from oisa.units import format_size, format_time
 from oisa.workload import P2PResult
+from oisa.workload.collectives import CollectiveResult
 
-__all__ = ["comparison_json", "comparison_text"]
+__all__ = ["Headline", "comparison_json", "comparison_text", "headlines", "result_json", "result_text"]
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One figure worth comparing; ``key`` names it in ``ratio_b_over_a``."""
+
+    key: str
+    label: str
+    value: float
+    kind: Literal["time", "rate", "share"]
+
+    def formatted(self) -> str:
+        if self.kind == "time":
+            return format_time(self.value)
+        if self.kind == "rate":
+            return f"{self.value / 1e9:.2f} GB/s"
+        return f"{self.value:.1%}"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    to_json: Callable[[Any], dict[str, Any]]
+    to_text: Callable[[Any], str]
+    title: Callable[[Any], str]
+    headlines: Callable[[Any], list[Headline]]
+
+
+def _p2p_title(r: P2PResult) -> str:
+    return f"p2p, card {r.src} -> card {r.dst}, {format_size(r.size)}, seed {r.seed}, {r.mode} mode"
+
+
+def _p2p_headlines(r: P2PResult) -> list[Headline]:
+    return [Headline("write_time", "write time", r.write.time_ps, "time"),
+            Headline("write_bandwidth", "write bandwidth", r.write.bandwidth, "rate"),
+            Headline("read_time", "read time", r.read.time_ps, "time"),
+            Headline("read_bandwidth", "read bandwidth", r.read.bandwidth, "rate")]
+
+
+def _collective_title(r: CollectiveResult) -> str:
+    return (f"{r.collective} ({r.algorithm}), {format_size(r.size)} of {r.dtype}, {len(r.ranks)} cards, "
+            f"seed {r.seed}, {r.mode} mode")
+
+
+def _collective_headlines(r: CollectiveResult) -> list[Headline]:
+    return [Headline("time", "time", r.time_ps, "time"), Headline("algbw", "algbw", r.algbw, "rate"),
+            Headline("busbw", "busbw", r.busbw, "rate")]
+
+
+_KINDS: dict[type, _Kind] = {
+    P2PResult: _Kind(p2p_json, p2p_text, _p2p_title, _p2p_headlines),
+    CollectiveResult: _Kind(collective_json, collective_text, _collective_title, _collective_headlines),
+}
+
+
+def _kind(result: Any) -> _Kind:
+    return _KINDS[type(result)]
+
+
+def result_json(result: Any) -> dict[str, Any]:
+    return _kind(result).to_json(result)
+
+
+def result_text(result: Any) -> str:
+    return _kind(result).to_text(result)
+
+
+def headlines(result: Any) -> list[Headline]:
+    return _kind(result).headlines(result)
 
 
 def _ratio(b: float, a: float) -> float | None:
     return round(b / a, 6) if a else None
 
 
-def comparison_json(a: P2PResult, b: P2PResult) -> dict[str, Any]:
+def comparison_json(a: Any, b: Any) -> dict[str, Any]:
+    first, second = result_json(a), result_json(b)
     return {
-        "workload": "p2p",
-        "a": p2p_json(a),
-        "b": p2p_json(b),
-        "ratio_b_over_a": {
-            "write_time": _ratio(b.write.time_ps, a.write.time_ps),
-            "write_bandwidth": _ratio(b.write.bandwidth, a.write.bandwidth),
-            "read_time": _ratio(b.read.time_ps, a.read.time_ps),
-            "read_bandwidth": _ratio(b.read.bandwidth, a.read.bandwidth),
-        },
+        "workload": first["workload"],
+        "a": first,
+        "b": second,
+        "ratio_b_over_a": {ha.key: _ratio(hb.value, ha.value) for ha, hb in zip(headlines(a), headlines(b),
+                                                                                strict=True)},
     }
 
 
-def comparison_text(a: P2PResult, b: P2PResult) -> str:
-    rows = [
-        ("", a.fabric, b.fabric, f"{b.fabric} / {a.fabric}"),
-        ("write time", format_time(a.write.time_ps), format_time(b.write.time_ps),
-         f"{b.write.time_ps / a.write.time_ps:.2f}x"),
-        ("write bandwidth", f"{a.write.bandwidth / 1e9:.2f} GB/s", f"{b.write.bandwidth / 1e9:.2f} GB/s",
-         f"{b.write.bandwidth / a.write.bandwidth:.2f}x"),
-        ("read time", format_time(a.read.time_ps), format_time(b.read.time_ps),
-         f"{b.read.time_ps / a.read.time_ps:.2f}x"),
-        ("read bandwidth", f"{a.read.bandwidth / 1e9:.2f} GB/s", f"{b.read.bandwidth / 1e9:.2f} GB/s",
-         f"{b.read.bandwidth / a.read.bandwidth:.2f}x"),
-        ("frames on the wire", str(a.frames), str(b.frames), f"{b.frames / a.frames:.2f}x" if a.frames else "-"),
-        ("data", _data(a), _data(b), ""),
-    ]
+def comparison_text(a: Any, b: Any) -> str:
+    rows = [("", a.fabric, b.fabric, f"{b.fabric} / {a.fabric}")]
+    for ha, hb in zip(headlines(a), headlines(b), strict=True):
+        rows.append((ha.label, ha.formatted(), hb.formatted(), f"{hb.value / ha.value:.2f}x" if ha.value else "-"))
+    rows.append(("frames on the wire", str(a.frames), str(b.frames), f"{b.frames / a.frames:.2f}x" if a.frames
+                 else "-"))
+    rows.append(("data", _data(a.verified), _data(b.verified), ""))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    head = (f"p2p, card {a.src} -> card {a.dst}, {format_size(a.size)}, seed {a.seed}, {a.mode} mode")
-    return head + "\n" + "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in
-                                             enumerate(zip(row, widths))).rstrip() for row in rows)
+    return _kind(a).title(a) + "\n" + "\n".join(
+        "  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in rows)
 
 
-def _data(result: P2PResult) -> str:
-    return {True: "verified", None: "not moved"}[result.verified]
+def _data(verified: bool | None) -> str:
+    return {True: "verified", None: "not moved"}[verified]

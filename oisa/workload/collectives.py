@@ -38,15 +38,15 @@ from oisa.units import S
 from oisa.wire.opcodes import CollDtype, CollOp
 from oisa.workload._run import all_of, run_on
 
-__all__ = ["COLLECTIVES", "DTYPES", "OPS", "Collective", "CollectiveResult", "choose_algorithm", "collective_ranks",
-           "run_collective"]
+__all__ = ["COLLECTIVES", "DATA_LIMIT", "DTYPES", "OPS", "Collective", "CollectiveResult", "ModeChoice",
+           "choose_algorithm", "collective_ranks", "normalised_count", "run_collective"]
 
 INPUT = 0
 _ALIGN = 1 << 16  # regions start on 64 KiB boundaries
 _CHUNK_ALIGN = 64  # chunk boundaries inside a buffer, in bytes, as libraries align them
 _PIPELINE_CHUNK = 512 * 1024  # what a pipelined tree or chain moves per step
 _GROUP = 1  # the collective group in-switch reductions use
-DATA_LIMIT = 64 * 1024 * 1024  # "auto" moves real data up to this many input bytes over all ranks
+DATA_LIMIT = 1024 * 1024  # "auto" moves real data up to this many input bytes over all ranks (data mode is slow)
 
 DTYPES: dict[str, tuple[type[np.generic], CollDtype]] = {
     "int8": (np.int8, CollDtype.INT8), "uint8": (np.uint8, CollDtype.UINT8), "int32": (np.int32, CollDtype.INT32),
