@@ -23,7 +23,7 @@ from oisa.errors import SimulationError, UsageError
 from oisa.sim import Inbox, Kernel, LinkPort, Port, Signal
 from oisa.transaction import Completer, Operation, OperationCompleted, OperationFailed, Requester
 from oisa.transaction.ordering import PATH_FREE
-from oisa.units import S
+from oisa.units import S, serialisation_ps
 from oisa.wire.message import CollExt, Message
 from oisa.wire.opcodes import CollDtype, CollOp, Opcode, Status
 
@@ -152,7 +152,7 @@ class Card:
     async def stream_memory(self, size: int) -> int:
         """Spend the time moving ``size`` bytes through this card's memory takes (a local copy
         or reduction reads and writes); return it (ps)."""
-        duration = int(-(-size * S // int(self.profile.memory_bandwidth.value)))
+        duration = serialisation_ps(size, int(self.profile.memory_bandwidth.value))  # the figure is in bits/s
         await self.kernel.sleep(duration)
         return duration
 

@@ -20,6 +20,7 @@ from oisa.units import parse_flops, parse_rate, parse_size
 __all__ = ["DeviceProfile", "load_profile"]
 
 _NATIVE = ("pcie", "cxl", "vendor", "oisa")
+ROLES = ("accelerator", "host", "memory")  # only accelerators take part in workloads; the others serve memory
 
 
 def _positive_int(limit: int):  # type: ignore[no-untyped-def]
@@ -48,6 +49,7 @@ class DeviceProfile:
     native: str
     adapter: str
     requires: frozenset[Capability]
+    role: str  # "accelerator" (takes part in workloads), "host" or "memory" (serves memory only)
     path: Path
     memory_capacity: Figure
     memory_bandwidth: Figure
@@ -120,6 +122,13 @@ def _capabilities(doc: Table) -> frozenset[Capability]:
     return frozenset(known[item] for item in raw)
 
 
+def _role(doc: Table) -> str:
+    role = doc.get("role", str, "accelerator")
+    if role not in ROLES:
+        raise doc.error(f"{role!r} is not one of {', '.join(ROLES)}", "role")
+    return role
+
+
 def _read(doc: Table, path: Path) -> DeviceProfile:
     native = doc.get("native", str)
     if native not in _NATIVE:
@@ -138,6 +147,7 @@ def _read(doc: Table, path: Path) -> DeviceProfile:
         native=native,
         adapter=adapter,
         requires=requires,
+        role=_role(doc),
         path=path,
         memory_capacity=memory.figure("capacity", parse_size),
         memory_bandwidth=memory.figure("bandwidth", parse_rate),

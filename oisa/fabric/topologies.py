@@ -9,7 +9,8 @@ way a plug-in's builder would.
   OISA Gen1's 128 cards through 8 switch chips. Optional memory pools (CXL.mem devices) hang
   off the planes too.
 * ``switched``: the conventional deployment of the same cards: in each server a PCIe switch
-  joins the cards and one RDMA NIC per card; the NICs meet at an Ethernet switch.
+  joins the cards, one RDMA NIC per card and, optionally, the server's host (its CPU and
+  memory, where cards spill what does not fit); the NICs meet at an Ethernet switch.
 * ``mesh``: cards linked directly, each to every other (AMD's 8-GPU platform shape).
 """
 
@@ -77,6 +78,10 @@ def supernode(params: Table, profiles: Profiles, name: str, description: str) ->
 def switched(params: Table, profiles: Profiles, name: str, description: str) -> FabricSpec:
     cards = _servers(params, profiles)
     servers = sorted({c.server for c in cards if c.server is not None})
+    host_device = params.get("host", str, None)
+    if host_device is not None:
+        device = profiles.get(params, "host", host_device)
+        cards += [CardSpec(len(cards) + i, f"s{server}.host", device, server) for i, server in enumerate(servers)]
     pcie_link, ethernet_link = _template(params, "pcie_link"), _template(params, "ethernet_link")
     first = len(cards)
     pcie = read_switch(params.table("pcie_switch"), first)
@@ -84,11 +89,12 @@ def switched(params: Table, profiles: Profiles, name: str, description: str) -> 
                      for i, server in enumerate(servers)]
     first += len(pcie_switches)
     nic = read_nic(params.table("nic"), first)
-    nics = [replace(nic, id=first + i, name=f"{card.name}.nic", server=card.server) for i, card in enumerate(cards)]
+    gpus = [card for card in cards if card.device.role != "host"]
+    nics = [replace(nic, id=first + i, name=f"{card.name}.nic", server=card.server) for i, card in enumerate(gpus)]
     ethernet = read_switch(params.table("ethernet_switch"), first + len(nics), name="leaf")
     by_server = {switch.server: switch for switch in pcie_switches}
-    links = []
-    for card, card_nic in zip(cards, nics):
+    links = [replace(pcie_link, a=card.id, b=by_server[card.server].id) for card in cards if card.device.role == "host"]
+    for card, card_nic in zip(gpus, nics):
         switch = by_server[card.server]
         links.append(replace(pcie_link, a=card.id, b=switch.id))
         links.append(replace(pcie_link, a=card_nic.id, b=switch.id))

@@ -124,8 +124,8 @@ class CollectiveResult:
 
 
 def collective_ranks(spec: FabricSpec, cards: Sequence[int] | None = None) -> tuple[int, ...]:
-    """The cards that take part: those given, or every card that can start DMA copies (GPUs,
-    not memory devices), in id order, which is ring order."""
+    """The cards that take part: those given, or every accelerator (not hosts or memory devices),
+    in id order, which is ring order."""
     if cards is not None:
         for card in cards:
             spec.card(card)
@@ -133,7 +133,7 @@ def collective_ranks(spec: FabricSpec, cards: Sequence[int] | None = None) -> tu
             raise UsageError(f"--cards names a card twice: {', '.join(map(str, cards))}")
         ranks = tuple(cards)
     else:
-        ranks = tuple(c.id for c in spec.cards if Capability.DMA in _capabilities(spec, c.id))
+        ranks = tuple(c.id for c in spec.cards if c.device.role == "accelerator")
     if len(ranks) < 2:
         raise UsageError(f"a collective needs two cards or more; fabric {spec.name} gives {len(ranks)}")
     return ranks
