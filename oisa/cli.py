@@ -8,15 +8,19 @@ command-line mistakes, 1 for everything else. Tracebacks are for bugs in oisa on
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from oisa.errors import OisaError, UsageError
-from oisa.fabric import load_fabric
+from oisa.fabric import FabricSpec, load_fabric
 from oisa.report import comparison_json, comparison_text, device_listing, devices_text, p2p_json, p2p_text
+from oisa.report.capture import Capture, interface_names, link_selector
+from oisa.report.dissector import dissector_path, install_dissector
 from oisa.sim.faults import FaultModel
 from oisa.units import parse_size, parse_time
 from oisa.wire.formats import FORMATS, FormatOptions
@@ -101,6 +105,10 @@ def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--link-down-at", type=Time(), help="Virtual time at which every OISA link stops delivering "
                                                          "(e.g. 5us)."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md)."),
+        click.option("--pcap", type=click.Path(dir_okay=False), help="Write every frame to this pcapng file for "
+                     "Wireshark (`oisa wireshark-plugin`; compare writes FILE.<fabric>.pcapng per fabric)."),
+        click.option("--pcap-links", metavar="PATTERN[,PATTERN]", help="Capture only interfaces whose names match "
+                     "a glob: links 'card0->*', native frames 'card0:*' (default: all)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -116,17 +124,41 @@ def _faults(ber: float | None, drop: float | None, duplicate: float | None, cont
                       control_drop=control_drop or 0.0, down_at=link_down_at)
 
 
+def _captures(specs: list[FabricSpec], path: str | None, links: str | None, what: str) -> list[Capture | None]:
+    """One capture per fabric run (``--pcap``; with several fabrics, FILE.<fabric>.pcapng each)."""
+    if path is None:
+        if links is not None:
+            raise UsageError("--pcap-links needs --pcap FILE")
+        return [None] * len(specs)
+    select = link_selector(links.split(",") if links is not None else None,
+                           [name for spec in specs for name in interface_names(spec)])
+    if len(specs) == 1:
+        return [Capture(path, select=select, comment=f"{what} on {specs[0].name}")]
+    stem, suffix = os.path.splitext(path)
+    names = [spec.name.replace(os.sep, "_") for spec in specs]
+    if len(set(names)) < len(names):  # the same fabric twice: FILE.pair-a.pcapng, FILE.pair-b.pcapng
+        names = [f"{name}-{chr(ord('a') + i)}" for i, name in enumerate(names)]
+    return [Capture(f"{stem}.{name}{suffix or '.pcapng'}", select=select, comment=f"{what} on {spec.name}")
+            for name, spec in zip(names, specs)]
+
+
+def _what(workload: str, size: int, seed: int, no_data: bool) -> str:
+    return f"oisa {workload}, {size} bytes, seed {seed}, {'timing' if no_data else 'data'} mode"
+
+
 @cli.command()
 @click.argument("fabric", default=DEFAULT_FABRIC, metavar="[FABRIC]")
 @_workload_options
 def run(fabric: str, workload: str, size: int, src: int | None, dst: int | None, seed: int, no_data: bool,
-        as_json: bool, **faults: Any) -> None:
+        as_json: bool, pcap: str | None, pcap_links: str | None, **faults: Any) -> None:
     """Run a workload on FABRIC (default: pair) and report what happened.
 
     Fault options replace the fault settings of every OISA link in the fabric file.
     """
-    result = run_p2p(load_fabric(fabric), src=src, dst=dst, size=size, seed=seed, faults=_faults(**faults),
-                     mode="timing" if no_data else "data")
+    spec = load_fabric(fabric)
+    [capture] = _captures([spec], pcap, pcap_links, _what(workload, size, seed, no_data))
+    result = run_p2p(spec, src=src, dst=dst, size=size, seed=seed, faults=_faults(**faults),
+                     mode="timing" if no_data else "data", observer=capture)
     click.echo(json.dumps(p2p_json(result)) if as_json else p2p_text(result))
 
 
@@ -135,7 +167,7 @@ def run(fabric: str, workload: str, size: int, src: int | None, dst: int | None,
 @click.argument("second", metavar="FABRIC_B")
 @_workload_options
 def compare(first: str, second: str, workload: str, size: int, src: int | None, dst: int | None, seed: int,
-            no_data: bool, as_json: bool, **faults: Any) -> None:
+            no_data: bool, as_json: bool, pcap: str | None, pcap_links: str | None, **faults: Any) -> None:
     """Run the same workload on FABRIC_A and FABRIC_B and print both, side by side, with ratios.
 
     Both fabrics must have the cards the workload uses; by default the pair is chosen in
@@ -145,7 +177,9 @@ def compare(first: str, second: str, workload: str, size: int, src: int | None, 
     pair_src, pair_dst = default_pair(spec_a)
     options = dict(src=pair_src if src is None else src, dst=pair_dst if dst is None else dst, size=size,
                    seed=seed, faults=_faults(**faults), mode="timing" if no_data else "data")
-    results = (run_p2p(spec_a, **options), run_p2p(spec_b, **options))  # type: ignore[arg-type]
+    captures = _captures([spec_a, spec_b], pcap, pcap_links, _what(workload, size, seed, no_data))
+    results = (run_p2p(spec_a, **options, observer=captures[0]),  # type: ignore[arg-type]
+               run_p2p(spec_b, **options, observer=captures[1]))  # type: ignore[arg-type]
     click.echo(json.dumps(comparison_json(*results)) if as_json else comparison_text(*results))
 
 
@@ -155,6 +189,19 @@ def devices(as_json: bool) -> None:
     """List device profiles and the adapters that connect them, and where each comes from."""
     listing = device_listing()
     click.echo(json.dumps(listing) if as_json else devices_text(listing))
+
+
+@cli.command("wireshark-plugin")
+@click.option("--install", is_flag=True, help="Copy it into Wireshark's personal plugin folder "
+                                              "(~/.local/lib/wireshark/plugins), where Wireshark loads it at start.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="With --install: copy it into this folder instead.")
+def wireshark_plugin(install: bool, directory: Path | None) -> None:
+    """Print the path of oisa's Wireshark dissector, or install it.
+
+    It decodes captures written with --pcap: `tshark -X lua_script:$(oisa wireshark-plugin) -r FILE`.
+    """
+    click.echo(install_dissector(directory) if install else dissector_path())
 
 
 _FORMAT_OPTIONS = [
