@@ -18,22 +18,22 @@ arrived (its CRC then fails in Wireshark), a duplicated frame twice, a lost fram
 Packets are written in time order. A frame link may schedule a message to start after
 messages queued in front of it, so records wait in a heap and are written once the emulation's
 clock has passed them (every hook that carries the current time moves the mark); the rest are
-written on :meth:`Capture.close`. Writing uses python-pcapng's block classes.
+written on :meth:`Capture.close`. dpkt's pcapng block classes encode every block (little-endian);
+its ``Writer`` is not used, as it wants every interface before the first packet and stamps a
+packet at time zero with the wall clock, which would break determinism.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import heapq
-import warnings
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import pcapng
-from pcapng import blocks
-from pcapng.utils import pack_timestamp_resolution
+from dpkt import pcapng
 
 from oisa.errors import UsageError
 from oisa.sim.observe import Observer
@@ -77,8 +77,17 @@ LINKTYPES: dict[str, Linktype] = {t.name: t for t in (OISA_FLIT, PCIE_TLP, CXL_M
 NATIVE_LINKTYPES: dict[str, Linktype] = {"pcie": PCIE_TLP, "cxl": CXL_MEM, "vendor": VENDOR, "oisa": OISA_MSG}
 """The link type of each native family a device profile may declare."""
 
-_NS_RESOLUTION = pack_timestamp_resolution(10, 9)
+_NS_RESOLUTION = bytes([9])  # if_tsresol: 10**-9 s
 _INBOUND, _OUTBOUND = 1, 2  # epb_flags direction, as the card sees it
+_EPB_FLAGS = 2  # the option code of epb_flags
+
+
+def _options(*options: tuple[int, bytes]) -> list[pcapng.PcapngOptionLE]:
+    """A block's options, ended as pcapng requires (none at all: an empty list)."""
+    if not options:
+        return []
+    return [*(pcapng.PcapngOptionLE(code=code, data=data) for code, data in options),
+            pcapng.PcapngOptionLE(code=pcapng.PCAPNG_OPT_ENDOFOPT)]
 
 
 def native_interface(card: str, family: str) -> str:
@@ -119,7 +128,6 @@ class _Record:
     interface: str
     linktype: Linktype
     data: bytes
-    original_length: int
     comment: str | None = None
     direction: int | None = None
 
@@ -137,11 +145,10 @@ class Capture(Observer):
             self._file: BinaryIO | None = open(self.path, "wb")
         except OSError as exc:
             raise UsageError(f"cannot write capture {str(path)!r}: {exc.strerror or exc}") from None
-        options = {"shb_userappl": "oisa"}
+        options = [(pcapng.PCAPNG_OPT_SHB_USERAPPL, b"oisa")]
         if comment:
-            options["opt_comment"] = [comment]  # type: ignore[assignment]
-        self._section = blocks.SectionHeader(options=options)
-        self._writer = pcapng.FileWriter(self._file, self._section)
+            options.append((pcapng.PCAPNG_OPT_COMMENT, comment.encode()))
+        self._file.write(bytes(pcapng.SectionHeaderBlockLE(opts=_options(*options))))
         self._interfaces: dict[str, int] = {}
         self._pending: list[_Record] = []
         self._order = 0
@@ -154,7 +161,7 @@ class Capture(Observer):
         # a link port transmits as soon as its wire is free, so a flit starts now: move the mark
         self._advance(start_ps)
         if self.select(link):
-            self._add(start_ps, link, OISA_FLIT, frame, len(frame))
+            self._add(start_ps, link, OISA_FLIT, frame)
 
     def message(self, link: str, start_ps: int, end_ps: int, arrival_ps: int, message: Message, frames: int,
                 wire_bytes: int) -> None:
@@ -167,15 +174,14 @@ class Capture(Observer):
             comment += (f"; timing-mode segment: {message.count} messages like this one, "
                         f"{message.count * size} bytes; payload not captured")
         elif len(data) < size:
-            comment += "; timing mode: payload not captured"
-        self._add(start_ps, link, OISA_MSG, data, size, comment)
+            comment += f"; timing mode: {size}-byte message, payload not captured"
+        self._add(start_ps, link, OISA_MSG, data, comment)
 
     def native(self, card: str, native: str, time_ps: int, outbound: bool, frame: bytes) -> None:
         self._advance(time_ps)
         name = native_interface(card, native)
         if self.select(name):
-            self._add(time_ps, name, NATIVE_LINKTYPES[native], frame, len(frame),
-                      direction=_OUTBOUND if outbound else _INBOUND)
+            self._add(time_ps, name, NATIVE_LINKTYPES[native], frame, direction=_OUTBOUND if outbound else _INBOUND)
 
     def link_state(self, link: str, time_ps: int, credits: dict[str, float], replay_occupancy: int) -> None:
         self._advance(time_ps)
@@ -196,11 +202,10 @@ class Capture(Observer):
 
     # -- writing ------------------------------------------------------------------------------------
 
-    def _add(self, time_ps: int, interface: str, linktype: Linktype, data: bytes, original_length: int,
-             comment: str | None = None, direction: int | None = None) -> None:
+    def _add(self, time_ps: int, interface: str, linktype: Linktype, data: bytes, comment: str | None = None,
+             direction: int | None = None) -> None:
         self._order += 1
-        heapq.heappush(self._pending, _Record(time_ps, self._order, interface, linktype, data, original_length,
-                                              comment, direction))
+        heapq.heappush(self._pending, _Record(time_ps, self._order, interface, linktype, data, comment, direction))
 
     def _advance(self, now_ps: int) -> None:
         """The emulation's clock reached ``now_ps``: nothing later can be stamped earlier."""
@@ -216,26 +221,23 @@ class Capture(Observer):
 
     def _write(self, record: _Record) -> None:
         interface_id = self._interfaces.get(record.interface)
+        assert self._file is not None
         if interface_id is None:
             interface_id = self._interfaces[record.interface] = len(self._interfaces)
-            idb = self._section.new_member(
-                blocks.InterfaceDescription, link_type=record.linktype.number, snaplen=0,
-                options={"if_name": record.interface, "if_description": record.linktype.summary,
-                         "if_tsresol": _NS_RESOLUTION})
-            with warnings.catch_warnings():
-                # python-pcapng's own schema gives if_tsresol no type, and warns about itself
-                warnings.filterwarnings("ignore", 'Field type should not be "None"', DeprecationWarning)
-                self._writer.write_block(idb)
-        options: dict[str, Any] = {}
+            self._file.write(bytes(pcapng.InterfaceDescriptionBlockLE(
+                linktype=record.linktype.number, snaplen=0, opts=_options(
+                    (pcapng.PCAPNG_OPT_IF_NAME, record.interface.encode()),
+                    (pcapng.PCAPNG_OPT_IF_DESCRIPTION, record.linktype.summary.encode()),
+                    (pcapng.PCAPNG_OPT_IF_TSRESOL, _NS_RESOLUTION)))))
+        options = []
         if record.comment:
-            options["opt_comment"] = [record.comment]
+            options.append((pcapng.PCAPNG_OPT_COMMENT, record.comment.encode()))
         if record.direction is not None:
-            options["epb_flags"] = record.direction
+            options.append((_EPB_FLAGS, struct.pack("<I", record.direction)))
         ns = record.time_ps // 1000
-        self._writer.write_block(self._section.new_member(
-            blocks.EnhancedPacket, interface_id=interface_id, timestamp_high=ns >> 32,
-            timestamp_low=ns & 0xFFFFFFFF, packet_data=record.data, packet_len=record.original_length,
-            options=options))
+        self._file.write(bytes(pcapng.EnhancedPacketBlockLE(
+            iface_id=interface_id, ts_high=ns >> 32, ts_low=ns & 0xFFFFFFFF, pkt_data=record.data,
+            opts=_options(*options))))
         self.packets += 1
 
 
@@ -243,8 +245,9 @@ def message_bytes(message: Message) -> tuple[bytes, int]:
     """The bytes of ``message`` as the wire codec writes them, and its full length.
 
     A timing-mode message carries no payload (and a segment stands for ``count`` messages):
-    its header is written alone, with the length the message would have on the wire, as a
-    capture truncated by a snap length would be.
+    its header is written alone; its ``length`` field and the packet comment say what it stood
+    for. (dpkt writes a packet's original length as its captured length, so the pcapng field
+    that would say so cannot.)
     """
     payload = message.length if message.info.has_payload else 0
     if message.count == 1 and len(message.payload) == payload:

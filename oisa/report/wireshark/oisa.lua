@@ -637,6 +637,23 @@ local function add_crc(tree, tvb, offset, computed, little, pf, status_pf, bad)
   return good
 end
 
+local interface_name = Field.new("frame.interface_name")
+
+-- Source and destination columns: an interface named "a->b" is the wire from node a to node b;
+-- one named "card:family" is the card's adapter (the packet's direction is as the card sees it).
+local function set_ends(pinfo)
+  local field = interface_name()
+  local name = field and tostring(field()) or ""
+  local from, to = name:match("^(.-)%->(.*)$")
+  if not from then
+    local card = name:match("^(.-):")
+    if not card then return end
+    from, to = card, name
+    if pinfo.p2p_dir == 1 then from, to = to, from end
+  end
+  pinfo.cols.src, pinfo.cols.dst = from, to
+end
+
 local function name_of(values, v)
   return values[v] or string.format("0x%02x", v)
 end
@@ -681,6 +698,7 @@ end
 
 function oisa_msg.dissector(tvb, pinfo, tree)
   pinfo.cols.protocol = "OISA"
+  set_ends(pinfo)
   pinfo.cols.info = dissect_message(tvb, pinfo, tree, "OISA message")
 end
 
@@ -705,9 +723,12 @@ local function take(tvb, pinfo, seq, used, first)
   end
   if s.expected ~= nil and seq ~= s.expected then
     local behind = (s.expected - seq) % C.SEQ_MODULUS
-    local why = behind <= C.SEQ_MODULUS / 2 and "already received: a replay or a duplicate"
-      or "ahead of the next expected: discarded, replayed later"
-    return {accepted = false, reason = string.format("seq %d %s (expected %d)", seq, why, s.expected)}
+    if behind <= C.SEQ_MODULUS / 2 then
+      return {accepted = false, note = "already received",
+              reason = string.format("seq %d was already received (a replay or a duplicate)", seq)}
+    end
+    return {accepted = false, note = string.format("out of sequence, expected %d", s.expected),
+            reason = string.format("seq %d is ahead of the expected %d: discarded, replayed later", seq, s.expected)}
   end
   s.expected = (seq + 1) % C.SEQ_MODULUS
   local r = {accepted = true, messages = {}, continuation = 0, carried = 0}
@@ -770,6 +791,7 @@ end
 
 function oisa.dissector(tvb, pinfo, tree)
   pinfo.cols.protocol = "OISA"
+  set_ends(pinfo)
   local size = tvb:len()
   local t = tree:add(oisa, tvb(), string.format("OISA flit, %d bytes", size))
   if size < C.FLIT_HEADER_SIZE + C.FLIT_CRC_SIZE then
@@ -806,7 +828,7 @@ function oisa.dissector(tvb, pinfo, tree)
         results[pinfo.number] = take(tvb, pinfo, seq, used, first)
       else
         results[pinfo.number] = {accepted = false, reason = good and "malformed: the receiving end drops it"
-          or "bad CRC: the receiving end drops it"}
+          or "bad CRC: the receiving end drops it", note = good and "malformed" or nil}
       end
     end
     local r = results[pinfo.number]
@@ -814,7 +836,7 @@ function oisa.dissector(tvb, pinfo, tree)
       local item = t:add(PF["oisa.accepted"], r.accepted):set_generated()
       if not r.accepted then
         item:add_proto_expert_info(E.discarded, r.reason)
-        if good then table.insert(info, "[not taken: " .. r.reason .. "]") end
+        if r.note then table.insert(info, "[" .. r.note .. "]") end
       else
         if r.continuation > 0 then
           t:add(PF["oisa.continuation"], tvb(C.FLIT_HEADER_SIZE, r.continuation), r.continuation)
@@ -844,6 +866,7 @@ end
 
 function oisa_tlp.dissector(tvb, pinfo, tree)
   pinfo.cols.protocol = "PCIe"
+  set_ends(pinfo)
   local t = tree:add(oisa_tlp, tvb())
   if tvb:len() < 4 then return end
   add_layout(t, tvb, 0, "tlp_dw0")
@@ -876,6 +899,7 @@ end
 
 function oisa_cxl.dissector(tvb, pinfo, tree)
   pinfo.cols.protocol = "CXL.mem"
+  set_ends(pinfo)
   local t = tree:add(oisa_cxl, tvb())
   if tvb:len() < 1 then return end
   add_layout(t, tvb, 0, "cxl_class")
@@ -891,6 +915,7 @@ end
 
 function oisa_vdesc.dissector(tvb, pinfo, tree)
   pinfo.cols.protocol = "Vendor"
+  set_ends(pinfo)
   local t = tree:add(oisa_vdesc, tvb())
   if tvb:len() < C.VDESC_HEADER_SIZE + C.VDESC_CRC_SIZE or tvb(0, 2):le_uint() ~= C.VDESC_MAGIC then
     t:append_text(": not a VDESC descriptor (a plug-in's own format)")
