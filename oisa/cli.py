@@ -8,8 +8,10 @@ command-line mistakes, 1 for everything else. Tracebacks are for bugs in oisa on
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,7 +22,10 @@ from oisa.report import comparison_json, comparison_text, device_listing, device
     result_text, sweep_csv, sweep_json, sweep_text
 from oisa.report.plot import plot_bars, plot_sweeps
 from oisa.report.progress import progress_bar, wanted
+from oisa.report.capture import Capture, interface_names, link_selector
+from oisa.report.dissector import dissector_path, install_dissector
 from oisa.sim.faults import FaultModel
+from oisa.sim.observe import Observer
 from oisa.units import parse_size, parse_time
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import default_pair, run_p2p
@@ -149,6 +154,10 @@ def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--link-down-at", type=Time(), help="Virtual time at which every OISA link stops delivering "
                                                          "(e.g. 5us)."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md)."),
+        click.option("--pcap", type=click.Path(dir_okay=False), help="Write every frame to this pcapng file for "
+                     "Wireshark (`oisa wireshark-plugin`; compare writes FILE.<fabric>.pcapng per fabric)."),
+        click.option("--pcap-links", metavar="PATTERN[,PATTERN]", help="Capture only interfaces whose names match "
+                     "a glob: links 'card0->*', native frames 'card0:*' (default: all)."),
     ]
     return _options(options)(command)
 
@@ -164,7 +173,7 @@ def _faults(ber: float | None, drop: float | None, duplicate: float | None, cont
 
 def _run_workload(spec: FabricSpec, workload: str, *, size: int, src: int | None, dst: int | None, seed: int,
                   data: bool | None, faults: FaultModel | None, algorithm: str, dtype: str, op: str, root: int,
-                  cards: list[int] | None) -> Any:
+                  cards: list[int] | None, observer: Observer | None = None) -> Any:
     """Run ``workload`` with the options that apply to it; options that do not are refused."""
     if workload == "p2p":
         given = [name for name, value in (("--algorithm", algorithm != "auto"), ("--cards", cards is not None),
@@ -172,15 +181,38 @@ def _run_workload(spec: FabricSpec, workload: str, *, size: int, src: int | None
         if given:
             raise UsageError(f"{', '.join(given)} belong to collectives, not to p2p")
         return run_p2p(spec, src=src, dst=dst, size=size, seed=seed, faults=faults,
-                       mode="timing" if data is False else "data")
+                       mode="timing" if data is False else "data", observer=observer)
     if src is not None or dst is not None:
         raise UsageError(f"--src and --dst belong to p2p; {workload} runs on --cards")
     return run_collective(spec, workload, size=size, algorithm=algorithm, cards=cards, dtype=dtype, op=op, root=root,
-                          seed=seed, mode={None: "auto", True: "data", False: "timing"}[data], faults=faults)
+                          seed=seed, mode={None: "auto", True: "data", False: "timing"}[data], faults=faults,
+                          observer=observer)
 
 
 def _fault_options(options: dict[str, Any]) -> FaultModel | None:
     return _faults(**{key: options.pop(key) for key in ("ber", "drop", "duplicate", "control_drop", "link_down_at")})
+
+
+def _captures(specs: list[FabricSpec], path: str | None, links: str | None, what: str) -> list[Capture | None]:
+    """One capture per fabric run (``--pcap``; with several fabrics, FILE.<fabric>.pcapng each)."""
+    if path is None:
+        if links is not None:
+            raise UsageError("--pcap-links needs --pcap FILE")
+        return [None] * len(specs)
+    select = link_selector(links.split(",") if links is not None else None,
+                           [name for spec in specs for name in interface_names(spec)])
+    if len(specs) == 1:
+        return [Capture(path, select=select, comment=f"{what} on {specs[0].name}")]
+    stem, suffix = os.path.splitext(path)
+    names = [spec.name.replace(os.sep, "_") for spec in specs]
+    if len(set(names)) < len(names):  # the same fabric twice: FILE.pair-a.pcapng, FILE.pair-b.pcapng
+        names = [f"{name}-{chr(ord('a') + i)}" for i, name in enumerate(names)]
+    return [Capture(f"{stem}.{name}{suffix or '.pcapng'}", select=select, comment=f"{what} on {spec.name}")
+            for name, spec in zip(names, specs)]
+
+
+def _what(workload: str, options: dict[str, Any]) -> str:
+    return f"oisa {workload}, {options['size']} bytes, seed {options['seed']}"
 
 
 @cli.command()
@@ -191,8 +223,10 @@ def run(fabric: str, workload: str, as_json: bool, **options: Any) -> None:
 
     Fault options replace the fault settings of every OISA link in the fabric file.
     """
+    spec = load_fabric(fabric)
+    [capture] = _captures([spec], options.pop("pcap"), options.pop("pcap_links"), _what(workload, options))
     faults = _fault_options(options)
-    result = _run_workload(load_fabric(fabric), workload, faults=faults, **options)
+    result = _run_workload(spec, workload, faults=faults, observer=capture, **options)
     click.echo(json.dumps(result_json(result)) if as_json else result_text(result))
 
 
@@ -213,9 +247,10 @@ def compare(first: str, second: str, workload: str, as_json: bool, plot_path: st
         pair_src, pair_dst = default_pair(spec_a)
         options["src"] = pair_src if options["src"] is None else options["src"]
         options["dst"] = pair_dst if options["dst"] is None else options["dst"]
+    captures = _captures([spec_a, spec_b], options.pop("pcap"), options.pop("pcap_links"), _what(workload, options))
     faults = _fault_options(options)
-    results = (_run_workload(spec_a, workload, faults=faults, **options),
-               _run_workload(spec_b, workload, faults=faults, **options))
+    results = (_run_workload(spec_a, workload, faults=faults, observer=captures[0], **options),
+               _run_workload(spec_b, workload, faults=faults, observer=captures[1], **options))
     if plot_path:
         figures = list(zip(headlines(results[0]), headlines(results[1]), strict=True))
         plot_bars(f"{workload}: {spec_b.name} relative to {spec_a.name}", [a.label for a, _ in figures],
@@ -282,6 +317,19 @@ def devices(as_json: bool) -> None:
     """List device profiles and the adapters that connect them, and where each comes from."""
     listing = device_listing()
     click.echo(json.dumps(listing) if as_json else devices_text(listing))
+
+
+@cli.command("wireshark-plugin")
+@click.option("--install", is_flag=True, help="Copy it into Wireshark's personal plugin folder "
+                                              "(~/.local/lib/wireshark/plugins), where Wireshark loads it at start.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="With --install: copy it into this folder instead.")
+def wireshark_plugin(install: bool, directory: Path | None) -> None:
+    """Print the path of oisa's Wireshark dissector, or install it.
+
+    It decodes captures written with --pcap: `tshark -X lua_script:$(oisa wireshark-plugin) -r FILE`.
+    """
+    click.echo(install_dissector(directory) if install else dissector_path())
 
 
 _FORMAT_OPTIONS = [

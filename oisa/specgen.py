@@ -6,6 +6,9 @@ A Markdown file in ``specs/`` marks each generated block::
     ...
     <!-- end generated -->
 
+and the Wireshark dissector (:data:`DISSECTOR`, Lua) the same way in Lua comments
+(``-- generated: wireshark-layouts`` ... ``-- end generated``).
+
 ``python -m oisa.specgen`` rewrites every block from the code; ``python -m oisa.specgen --check``
 (and the test suite) fails if any block differs from what the code would write.
 """
@@ -20,6 +23,8 @@ from pathlib import Path
 
 from oisa.link import LinkConfig
 from oisa.link.states import ERRORS, TRANSITIONS, LinkInput, LinkState
+from oisa.report.capture import LINKTYPES
+from oisa.report.dissector import LUA_BLOCKS, fields_markdown
 from oisa.transaction.cxl_bridge import cxl_bridge_markdown
 from oisa.transaction.pcie_bridge import pcie_bridge_markdown
 from oisa.transaction.vdesc_bridge import vdesc_bridge_markdown
@@ -28,7 +33,9 @@ from oisa.wire._cxl_bits import render_lsb_table
 from oisa.wire._schema import render_table
 from oisa.wire.opcodes import OPCODES, STATUS_MEANING, CollDtype, Status
 
-__all__ = ["BLOCKS", "check", "render_file", "update"]
+__all__ = ["BLOCKS", "DISSECTOR", "check", "render_file", "update"]
+
+DISSECTOR = Path("oisa/report/wireshark/oisa.lua")
 
 
 def _opcode_table() -> str:
@@ -107,6 +114,13 @@ def _link_inputs() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _capture_linktypes() -> str:
+    lines = ["| link type | pcapng number | name | packets |", "|---|---|---|---|"]
+    for linktype in LINKTYPES.values():
+        lines.append(f"| {linktype.user} | {linktype.number} | `{linktype.name}` | {linktype.summary} |")
+    return "\n".join(lines) + "\n"
+
+
 def _link_defaults() -> str:
     config = LinkConfig()
     lines = ["| parameter | default |", "|---|---|"]
@@ -151,10 +165,14 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "link-state-diagram": _link_state_diagram,
     "link-inputs": _link_inputs,
     "link-defaults": _link_defaults,
+    "capture-linktypes": _capture_linktypes,
+    "wireshark-fields": fields_markdown,
+    **LUA_BLOCKS,
 }
 
 
-_BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+_BLOCK = re.compile(r"((?:<!-- |-- )generated: (?P<name>[\w-]+)(?: -->)?\n)(?P<body>.*?)((?:<!-- |-- )end generated(?: -->)?)",
+                    re.S)
 
 
 def render_file(text: str, source: str = "") -> str:
@@ -170,7 +188,8 @@ def render_file(text: str, source: str = "") -> str:
 
 
 def spec_files(root: Path) -> list[Path]:
-    return sorted((root / "specs").glob("*.md"))
+    """Files with generated blocks: the specification's pages and the Wireshark dissector."""
+    return [*sorted((root / "specs").glob("*.md")), root / DISSECTOR]
 
 
 def check(root: Path) -> list[Path]:

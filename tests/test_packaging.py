@@ -59,11 +59,13 @@ def test_the_wheel_ships_the_catalogs(tmp_path):
         import json, oisa, oisa.catalog
         from oisa.fabric import load_fabric
         from oisa.device import load_profile
+        from oisa.report.dissector import dissector_path
         print(json.dumps({
             "module": oisa.__file__,
             "devices": oisa.catalog.catalog_names("devices"),
             "fabrics": oisa.catalog.catalog_names("fabrics"),
             "pair": [c.device.name for c in load_fabric("pair").cards],
+            "dissector": str(dissector_path()) if dissector_path().is_file() else None,
         }))
     """)
     done = subprocess.run([str(python), "-c", script], cwd=tmp_path, check=True, capture_output=True, text=True)
@@ -71,3 +73,4 @@ def test_the_wheel_ships_the_catalogs(tmp_path):
     assert found["module"].startswith(str(env_dir))
     assert "h100-like" in found["devices"] and "pair" in found["fabrics"]
     assert found["pair"] == ["h100-like", "h100-like"]
+    assert found["dissector"].startswith(str(env_dir))  # the Wireshark dissector is package data

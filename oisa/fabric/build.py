@@ -118,12 +118,11 @@ class Fabric:
         return self.cards[node_id] if node_id in self.cards else self.forwarders[node_id]
 
     def _link(self, index: int, spec: LinkSpec, faults: FaultModel) -> Link:
-        names = self.spec.node_names()
+        wire_names = self.spec.wire_names(spec)
         ports: list[Port] = []
         if spec.kind is LinkKind.OISA and self.mode == "data":
             config = link_config(spec, faults)
-            for direction, (here, there) in enumerate(((spec.a, spec.b), (spec.b, spec.a))):
-                name = f"{names[here]}->{names[there]}"
+            for direction, name in enumerate(wire_names):
                 wire_faults = None
                 if faults.active:
                     wire_faults = WireFaults(faults, np.random.default_rng(self._fault_seeds[2 * index + direction]))
@@ -133,9 +132,9 @@ class Fabric:
             connect(ports[0], ports[1])  # type: ignore[arg-type]
         else:
             framing, head = self._framing(spec)
-            for here, there in ((spec.a, spec.b), (spec.b, spec.a)):
+            for name in wire_names:
                 ports.append(FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=spec.latency_ps,
-                                       framing=framing, head_bytes=head, name=f"{names[here]}->{names[there]}"))
+                                       framing=framing, head_bytes=head, name=name))
             connect_frames(ports[0], ports[1])  # type: ignore[arg-type]
         self._node(spec.a).attach(ports[0])  # type: ignore[arg-type]
         self._node(spec.b).attach(ports[1])  # type: ignore[arg-type]

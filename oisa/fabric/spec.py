@@ -143,6 +143,11 @@ class FabricSpec:
     def node_names(self) -> dict[int, str]:
         return {n.id: n.name for n in (*self.cards, *self.switches, *self.nics)}
 
+    def wire_names(self, link: LinkSpec) -> tuple[str, str]:
+        """The names of ``link``'s two directions, ``"a->b"`` and ``"b->a"`` (wires, captures)."""
+        names = self.node_names()
+        return f"{names[link.a]}->{names[link.b]}", f"{names[link.b]}->{names[link.a]}"
+
     def servers(self) -> dict[int, list[int]]:
         """Card ids by server, for fabrics that say which server a card sits in."""
         out: dict[int, list[int]] = defaultdict(list)
