@@ -75,7 +75,7 @@ class LinkPort:
         self.on_committed: Callable[[Message], None] = _nothing
         self._transmitting = False
         self._timer_at: int | None = None
-        self._last_state: tuple[tuple[float, ...], int] | None = None
+        self._last_state: tuple[tuple[tuple[float, float], ...], int] | None = None
 
     def start(self) -> None:
         """The physical link is up: start the link layer (credit initialisation)."""
@@ -120,17 +120,20 @@ class LinkPort:
             self.kernel.call_at(max(deadline, self.kernel.now), self._timer_fired, deadline)
 
     def _observe(self) -> None:
+        """Tell the observer the credits and replay occupancy of this end, if they changed
+        (called after every step of the link layer, so the common case must be cheap)."""
         endpoint = self.endpoint
+        keys = endpoint.credit_keys()
+        snapshot = (tuple(endpoint.send_credits(key) for key in keys), endpoint.unacknowledged)
+        if snapshot == self._last_state:
+            return
+        self._last_state = snapshot
         state: dict[str, float] = {}
-        for (vc, cls) in endpoint.credit_keys():
-            hdr, data = endpoint.send_credits((vc, cls))
+        for (vc, cls), (hdr, data) in zip(keys, snapshot[0]):
             state[f"vc{vc}.{cls.name.lower()}.hdr"] = hdr
             state[f"vc{vc}.{cls.name.lower()}.data"] = data
-        snapshot = (tuple(state.values()), endpoint.unacknowledged)
-        if snapshot != self._last_state:
-            self._last_state = snapshot
-            assert self.kernel.observer is not None
-            self.kernel.observer.link_state(self.name, self.kernel.now, state, endpoint.unacknowledged)
+        assert self.kernel.observer is not None
+        self.kernel.observer.link_state(self.name, self.kernel.now, state, endpoint.unacknowledged)
 
     def _transmit_next(self) -> None:
         frame = self.endpoint.next_frame(self.kernel.now)
