@@ -13,14 +13,15 @@ buffer for reduce-scatter. So do bus bandwidths (:data:`COLLECTIVES`, ``bus_fact
 algorithm bandwidth times the share of the data each rank must move over its links whatever
 the algorithm, so that figures compare with the links' speed.
 
-Buffers are symmetric: every rank keeps its input at :data:`INPUT`, its output just after, and
-scratch space after that, at the same addresses on every card.
+Buffers are symmetric: every rank keeps its input at the plan's base address (0 for a collective
+run on its own), its output just after, and scratch space after that, at the same addresses on
+every card.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,9 +40,8 @@ from oisa.wire.opcodes import CollDtype, CollOp
 from oisa.workload._run import all_of, run_on
 
 __all__ = ["COLLECTIVES", "DATA_LIMIT", "DTYPES", "OPS", "Collective", "CollectiveResult", "ModeChoice",
-           "choose_algorithm", "collective_ranks", "normalised_count", "run_collective"]
+           "choose_algorithm", "collective_ranks", "normalised_count", "rank_parts", "run_collective"]
 
-INPUT = 0
 _ALIGN = 1 << 16  # regions start on 64 KiB boundaries
 _CHUNK_ALIGN = 64  # chunk boundaries inside a buffer, in bytes, as libraries align them
 _PIPELINE_CHUNK = 512 * 1024  # what a pipelined tree or chain moves per step
@@ -242,6 +242,7 @@ class _Plan:
     dtype: str
     op: str
     root: int
+    base: int = 0  # where the input starts; the other regions follow it
 
     @property
     def n(self) -> int:
@@ -261,8 +262,12 @@ class _Plan:
         return self.count * self.itemsize
 
     @property
+    def input(self) -> int:
+        return self.base
+
+    @property
     def output(self) -> int:
-        return _aligned(INPUT + self.input_bytes)
+        return _aligned(self.input + self.input_bytes)
 
     @property
     def scratch(self) -> int:
@@ -275,6 +280,11 @@ class _Plan:
         if self.algorithm == "tree":
             return 2 * _aligned(self.input_bytes)
         return 0
+
+    @property
+    def end(self) -> int:
+        """The first address after every region of the plan, for whatever comes next."""
+        return _aligned(self.scratch + self.scratch_bytes)
 
     def chunks(self, total: int) -> tuple[tuple[int, int], ...]:
         """``total`` bytes as one (offset, size) chunk per rank: exact blocks for blocked
@@ -370,17 +380,37 @@ class _Ranks:
                     raise VerificationError(f"a {transfer.kind} to card {transfer.peer} failed: {transfer.error}")
 
 
+def rank_parts(fabric: Fabric, collective: str, *, algorithm: str, ranks: Sequence[int], count: int,
+               dtype: str = "float32", op: str = "sum", root: int = 0,
+               base: int = 0) -> tuple[list[Callable[[], Awaitable[None]]], int]:
+    """One collective inside a running fabric, for workloads made of several (a training step's
+    gradient buckets): each rank's part as a coroutine function to start when that rank is
+    ready, and the first address after the collective's buffers, where the next may start."""
+    kind = _collective(collective)
+    if algorithm not in kind.algorithms:
+        raise UsageError(f"{kind.name} has no algorithm {algorithm!r} (it has: {', '.join(kind.algorithms)})")
+    if algorithm == "in-switch":
+        _check_in_switch(fabric.spec, ranks)
+    plan = _Plan(kind, algorithm, tuple(ranks), count, dtype, op, root, base)
+    return _parts(_Ranks(fabric, plan)), plan.end
+
+
+def _parts(ranks: _Ranks) -> list[Callable[[], Awaitable[None]]]:
+    plan = ranks.plan
+    if plan.algorithm == "in-switch":
+        for switch in _reducing_switches(ranks.fabric.spec):
+            ranks.fabric.forwarders[switch].groups[_GROUP] = list(plan.ranks)
+    step = _ALGORITHMS[(plan.kind.name, plan.algorithm)]
+    return [functools.partial(step, ranks, rank) for rank in range(plan.n)]
+
+
 async def _collective_run(fabric: Fabric, plan: _Plan) -> CollectiveResult:
     kernel = fabric.kernel
     fabric.start()
     ranks = _Ranks(fabric, plan)
     inputs = _fill_inputs(ranks) if ranks.data else None
-    if plan.algorithm == "in-switch":
-        for switch in _reducing_switches(fabric.spec):
-            fabric.forwarders[switch].groups[_GROUP] = list(plan.ranks)
-    step = _ALGORITHMS[(plan.kind.name, plan.algorithm)]
     start = kernel.now
-    await all_of(kernel, [(step, (ranks, rank)) for rank in range(plan.n)])
+    await all_of(kernel, [(part, ()) for part in _parts(ranks)])
     elapsed = kernel.now - start
     verified = None
     if inputs is not None:
@@ -405,7 +435,7 @@ def _fill_inputs(ranks: _Ranks) -> list[np.ndarray]:
             info = np.iinfo(ranks.numpy_type)
             values = rng.integers(max(info.min, -100), min(info.max, 100), elements, endpoint=True).astype(
                 ranks.numpy_type)
-        card.memory.write(INPUT, values)
+        card.memory.write(plan.input, values)
         inputs.append(values)
     return inputs
 
@@ -468,11 +498,11 @@ async def _ring_reduce_scatter(ranks: _Ranks, r: int, shift: int, arrived: list[
     sent = []
     for s in range(n - 1):
         offset, size = chunks[(r + shift - s) % n]
-        source = (INPUT if s == 0 else plan.output) + offset
+        source = (plan.input if s == 0 else plan.output) + offset
         sent.append(ranks.write(r, nxt, _slot(plan, s), source, size))
         await arrived[s].wait()
         offset, size = chunks[(r + shift - 1 - s) % n]
-        await ranks.reduce(r, plan.output + offset, [INPUT + offset, _slot(plan, s)], size)
+        await ranks.reduce(r, plan.output + offset, [plan.input + offset, _slot(plan, s)], size)
     await ranks.settle(sent)
 
 
@@ -517,8 +547,8 @@ async def _allgather_ring(ranks: _Ranks, r: int) -> None:
     plan = ranks.plan
     gathered = _ring_gather_watches(ranks, r, r)
     offset, size = plan.chunks(plan.output_bytes)[r]
-    await ranks.copy(r, plan.output + offset, INPUT, size)
-    await _ring_gather(ranks, r, r, INPUT, gathered)
+    await ranks.copy(r, plan.output + offset, plan.input, size)
+    await _ring_gather(ranks, r, r, plan.input, gathered)
 
 
 def _direct_reduce_watches(ranks: _Ranks, r: int) -> list[Signal[None]]:
@@ -538,10 +568,10 @@ async def _direct_reduce(ranks: _Ranks, r: int, arrived: list[Signal[None]]) -> 
     for step in range(1, n):
         peer = (r + step) % n
         slot = r if r < peer else r - 1  # where peer keeps what this rank sends
-        sent.append(ranks.write(r, peer, _slot(plan, slot), INPUT + chunks[peer][0], chunks[peer][1]))
+        sent.append(ranks.write(r, peer, _slot(plan, slot), plan.input + chunks[peer][0], chunks[peer][1]))
     for signal in arrived:
         await signal.wait()
-    await ranks.reduce(r, plan.output + offset, [INPUT + offset] + [_slot(plan, i) for i in range(n - 1)], size)
+    await ranks.reduce(r, plan.output + offset, [plan.input + offset] + [_slot(plan, i) for i in range(n - 1)], size)
     await ranks.settle(sent)
     return offset, size
 
@@ -576,8 +606,8 @@ async def _allgather_direct(ranks: _Ranks, r: int) -> None:
     plan = ranks.plan
     gathered = _others_watches(ranks, r)
     offset, size = plan.chunks(plan.output_bytes)[r]
-    await ranks.copy(r, plan.output + offset, INPUT, size)
-    await _broadcast_from(ranks, r, offset, size, INPUT, gathered)
+    await ranks.copy(r, plan.output + offset, plan.input, size)
+    await _broadcast_from(ranks, r, offset, size, plan.input, gathered)
 
 
 async def _alltoall_direct(ranks: _Ranks, r: int) -> None:
@@ -585,9 +615,9 @@ async def _alltoall_direct(ranks: _Ranks, r: int) -> None:
     n = plan.n
     blocks = plan.chunks(plan.output_bytes)
     arrived = _others_watches(ranks, r)
-    sent = [ranks.write(r, (r + step) % n, plan.output + blocks[r][0], INPUT + blocks[(r + step) % n][0],
+    sent = [ranks.write(r, (r + step) % n, plan.output + blocks[r][0], plan.input + blocks[(r + step) % n][0],
                         blocks[r][1]) for step in range(1, n)]
-    await ranks.copy(r, plan.output + blocks[r][0], INPUT + blocks[r][0], blocks[r][1])
+    await ranks.copy(r, plan.output + blocks[r][0], plan.input + blocks[r][0], blocks[r][1])
     for signal in arrived:
         await signal.wait()
     await ranks.settle(sent)
@@ -596,7 +626,7 @@ async def _alltoall_direct(ranks: _Ranks, r: int) -> None:
 async def _sendrecv_direct(ranks: _Ranks, r: int) -> None:
     plan = ranks.plan
     arrived = ranks.expect(r, plan.output, plan.output_bytes)
-    sent = ranks.write(r, (r + 1) % plan.n, plan.output, INPUT, plan.output_bytes)
+    sent = ranks.write(r, (r + 1) % plan.n, plan.output, plan.input, plan.output_bytes)
     await arrived.wait()
     await ranks.settle([sent])
 
@@ -606,8 +636,8 @@ async def _broadcast_direct(ranks: _Ranks, r: int) -> None:
     if r != plan.root:
         await ranks.expect(r, plan.output, plan.output_bytes).wait()
         return
-    sent = [ranks.write(r, (r + step) % plan.n, plan.output, INPUT, plan.output_bytes) for step in range(1, plan.n)]
-    await ranks.copy(r, plan.output, INPUT, plan.output_bytes)
+    sent = [ranks.write(r, (r + step) % plan.n, plan.output, plan.input, plan.output_bytes) for step in range(1, plan.n)]
+    await ranks.copy(r, plan.output, plan.input, plan.output_bytes)
     await ranks.settle(sent)
 
 
@@ -630,10 +660,10 @@ async def _broadcast_ring(ranks: _Ranks, r: int) -> None:
         if position:
             await arrived[index].wait()
         if position < n - 1:
-            source = (INPUT if position == 0 else plan.output) + offset
+            source = (plan.input if position == 0 else plan.output) + offset
             sent.append(ranks.write(r, nxt, plan.output + offset, source, size))
     if position == 0:
-        await ranks.copy(r, plan.output, INPUT, plan.output_bytes)
+        await ranks.copy(r, plan.output, plan.input, plan.output_bytes)
     await ranks.settle(sent)
 
 
@@ -655,12 +685,12 @@ async def _allreduce_tree(ranks: _Ranks, r: int) -> None:
         for index, (offset, size) in enumerate(chunks):
             for arrivals in from_children:
                 await arrivals[index].wait()
-            sources = [INPUT + offset] + [plan.scratch + i * region + offset for i in range(len(children))]
+            sources = [plan.input + offset] + [plan.scratch + i * region + offset for i in range(len(children))]
             if children:
                 await ranks.reduce(r, plan.output + offset, sources, size)
             if parent is not None:
                 where = plan.scratch + (r - 1) % 2 * region + offset  # this rank's slot at its parent
-                sent.append(ranks.write(r, parent, where, (plan.output if children else INPUT) + offset, size))
+                sent.append(ranks.write(r, parent, where, (plan.output if children else plan.input) + offset, size))
             reduced[index].set(None)
 
     async def down() -> None:
@@ -682,7 +712,7 @@ async def _allreduce_in_switch(ranks: _Ranks, r: int) -> None:
     arrived = ranks.expect(r, plan.output, plan.input_bytes)
     for switch, (offset, size) in zip(switches, shares, strict=True):
         if size:
-            ranks.cards[r].contribute(switch, _GROUP, plan.n, plan.output + offset, INPUT + offset, size,
+            ranks.cards[r].contribute(switch, _GROUP, plan.n, plan.output + offset, plan.input + offset, size,
                                       OPS[plan.op][1], coll_dtype)
     await arrived.wait()
 
