@@ -30,13 +30,15 @@ from oisa.units import parse_size, parse_time
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import default_pair, run_p2p
 from oisa.workload.collectives import COLLECTIVES, DTYPES, OPS, run_collective
+from oisa.workload.loadstore import run_loadstore
 from oisa.workload.sweep import sweep as run_sweep
 from oisa.workload.sweep import sweep_sizes
 
 __all__ = ["main"]
 
 DEFAULT_FABRIC = "pair"
-WORKLOADS = ("p2p", *COLLECTIVES)
+WORKLOADS = ("p2p", *COLLECTIVES, "loadstore")
+DEFAULT_SIZE = {"loadstore": 64}  # bytes; every other workload moves 1 MiB unless told
 
 
 class Size(click.ParamType):
@@ -132,12 +134,18 @@ def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="What to run. p2p: card SRC writes a random buffer into card DST, reads it back and "
                           "compares. The collectives run on every card that can copy (or --cards), and check "
                           "their results against numpy."),
-        click.option("--size", "-s", type=Size(), default="1MiB", show_default=True,
+        click.option("--size", "-s", type=Size(),
                      help="Bytes to move, with an optional unit (4096, 64KiB, 1MiB, 1GB); for collectives, "
-                          "what nccl-tests calls the size."),
-        click.option("--src", type=int, help="p2p: card that starts the transfer (default: the first card)."),
-        click.option("--dst", type=int, help="p2p: card at the other end (default: the first card in another "
-                                             "server, or the second card)."),
+                          "what nccl-tests calls the size; for loadstore, bytes per access. [default: 1MiB; "
+                          "loadstore: 64]"),
+        click.option("--src", type=int, help="p2p, loadstore: card that starts the transfers (default: the first "
+                                             "card)."),
+        click.option("--dst", type=int, help="p2p, loadstore: card at the other end (default: the first card in "
+                                             "another server, or the second card)."),
+        click.option("--accesses", type=int, default=200, show_default=True,
+                     help="loadstore: loads, and as many stores, per phase."),
+        click.option("--background", type=int, default=3, show_default=True,
+                     help="loadstore: cards streaming DMA writes into DST during the loaded phase (0: idle only)."),
         click.option("--seed", type=int, default=0, show_default=True,
                      help="Seed for every random choice of the run; the same seed gives the same output."),
         click.option("--data/--no-data", "data", default=None,
@@ -173,20 +181,24 @@ def _faults(ber: float | None, drop: float | None, duplicate: float | None, cont
 
 def _run_workload(spec: FabricSpec, workload: str, *, size: int, src: int | None, dst: int | None, seed: int,
                   data: bool | None, faults: FaultModel | None, algorithm: str, dtype: str, op: str, root: int,
-                  cards: list[int] | None, observer: Observer | None = None) -> Any:
+                  cards: list[int] | None, accesses: int, background: int, observer: Observer | None = None) -> Any:
     """Run ``workload`` with the options that apply to it; options that do not are refused."""
-    if workload == "p2p":
+    mode = {None: "auto", True: "data", False: "timing"}[data]
+    if workload in ("p2p", "loadstore"):
         given = [name for name, value in (("--algorithm", algorithm != "auto"), ("--cards", cards is not None),
                                           ("--root", root != 0)) if value]
         if given:
-            raise UsageError(f"{', '.join(given)} belong to collectives, not to p2p")
+            raise UsageError(f"{', '.join(given)} belong to collectives, not to {workload}")
+    if workload == "p2p":
         return run_p2p(spec, src=src, dst=dst, size=size, seed=seed, faults=faults,
                        mode="timing" if data is False else "data", observer=observer)
+    if workload == "loadstore":
+        return run_loadstore(spec, src=src, dst=dst, size=size, accesses=accesses, background=background, seed=seed,
+                             mode=mode, faults=faults, observer=observer)
     if src is not None or dst is not None:
-        raise UsageError(f"--src and --dst belong to p2p; {workload} runs on --cards")
+        raise UsageError(f"--src and --dst belong to p2p and loadstore; {workload} runs on --cards")
     return run_collective(spec, workload, size=size, algorithm=algorithm, cards=cards, dtype=dtype, op=op, root=root,
-                          seed=seed, mode={None: "auto", True: "data", False: "timing"}[data], faults=faults,
-                          observer=observer)
+                          seed=seed, mode=mode, faults=faults, observer=observer)
 
 
 def _fault_options(options: dict[str, Any]) -> FaultModel | None:
@@ -224,6 +236,7 @@ def run(fabric: str, workload: str, as_json: bool, **options: Any) -> None:
     Fault options replace the fault settings of every OISA link in the fabric file.
     """
     spec = load_fabric(fabric)
+    options["size"] = options["size"] or DEFAULT_SIZE.get(workload, 1 << 20)
     [capture] = _captures([spec], options.pop("pcap"), options.pop("pcap_links"), _what(workload, options))
     faults = _fault_options(options)
     result = _run_workload(spec, workload, faults=faults, observer=capture, **options)
@@ -247,6 +260,7 @@ def compare(first: str, second: str, workload: str, as_json: bool, plot_path: st
         pair_src, pair_dst = default_pair(spec_a)
         options["src"] = pair_src if options["src"] is None else options["src"]
         options["dst"] = pair_dst if options["dst"] is None else options["dst"]
+    options["size"] = options["size"] or DEFAULT_SIZE.get(workload, 1 << 20)
     captures = _captures([spec_a, spec_b], options.pop("pcap"), options.pop("pcap_links"), _what(workload, options))
     faults = _fault_options(options)
     results = (_run_workload(spec_a, workload, faults=faults, observer=captures[0], **options),

@@ -130,3 +130,14 @@ def test_sweep_json_keys_are_exactly_the_documented_ones():
     rows = {f"sweeps[].rows[].{key}" for key in one.pop("rows")[0]}
     keys = {"workload"} | {f"sweeps[].{key}" for key in one} | rows
     assert keys == documented_keys("`oisa sweep`")
+
+
+def test_loadstore_json_keys_are_exactly_the_documented_ones():
+    from oisa.report import comparison_json, result_json
+    from oisa.workload.loadstore import run_loadstore
+
+    result = run_loadstore(load_fabric("mesh-8"), accesses=5, background=2)
+    assert flatten(result_json(result)) == documented_keys("`oisa run --workload loadstore`")
+    keys = flatten(comparison_json(result, result))
+    documented = documented_keys("`oisa compare FABRIC_A FABRIC_B --workload loadstore`")
+    assert {k for k in keys if not k.startswith(("a.", "b."))} == documented - {"a", "b"}

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from oisa.report.collectives import collective_json, collective_text
+from oisa.report.loadstore import loadstore_json, loadstore_text
 from oisa.report.p2p import p2p_json, p2p_text
 from oisa.units import format_size, format_time
 from oisa.workload import P2PResult
 from oisa.workload.collectives import CollectiveResult
+from oisa.workload.loadstore import LoadStoreResult
 
 __all__ = ["Headline", "comparison_json", "comparison_text", "headlines", "result_json", "result_text"]
 
@@ -65,9 +67,24 @@ def _collective_headlines(r: CollectiveResult) -> list[Headline]:
             Headline("busbw", "busbw", r.busbw, "rate")]
 
 
+def _loadstore_title(r: LoadStoreResult) -> str:
+    return (f"loadstore, card {r.src} -> card {r.dst}, {format_size(r.size)} accesses, {r.accesses} of each, "
+            f"{len(r.background)} background cards, seed {r.seed}, {r.mode} mode")
+
+
+def _loadstore_headlines(r: LoadStoreResult) -> list[Headline]:
+    busy = r.loaded or r.idle
+    phase = "loaded" if r.loaded else "idle"
+    return [Headline("load_p50_idle", "load p50, idle", r.idle["load"].p50_ps, "time"),
+            Headline("store_p50_idle", "store p50, idle", r.idle["store"].p50_ps, "time"),
+            Headline(f"load_p99_{phase}", f"load p99, {phase}", busy["load"].p99_ps, "time"),
+            Headline(f"store_p99_{phase}", f"store p99, {phase}", busy["store"].p99_ps, "time")]
+
+
 _KINDS: dict[type, _Kind] = {
     P2PResult: _Kind(p2p_json, p2p_text, _p2p_title, _p2p_headlines),
     CollectiveResult: _Kind(collective_json, collective_text, _collective_title, _collective_headlines),
+    LoadStoreResult: _Kind(loadstore_json, loadstore_text, _loadstore_title, _loadstore_headlines),
 }
 
 
