@@ -303,15 +303,20 @@ class Card:
             self._finish(event)
         self._arm_timeout()
 
-    def send(self, message: Message, *, spread: bool = True) -> None:
-        """Send ``message`` towards its destination. A timing-mode segment stands for messages
-        that would each take their own path; with ``spread`` it is cut into one part per path
-        (a copy of few segments needs that to use every path; one of many spreads over the
-        paths segment by segment, and cutting would only cost events)."""
+    def send(self, message: Message, *, parts: int | None = None) -> None:
+        """Send ``message`` towards its destination.
+
+        A timing-mode segment stands for messages that would each take their own path: it is cut
+        into up to ``parts`` parts (default: one per path) that the paths share out. A copy of
+        few segments needs that to use every path; one of many spreads over the paths segment
+        by segment, and cutting would only cost events.
+        """
         crossed = message if self.timing else self.adapter.egress(message)
         self.messages_sent += crossed.count
-        if spread and crossed.count > 1 and crossed.opcode in PATH_FREE and len(self.routes.get(crossed.dst, ())) > 1:
-            for part in split(crossed, len(self.routes[crossed.dst])):
+        paths = len(self.routes.get(crossed.dst, ()))
+        cut = paths if parts is None else min(parts, paths)
+        if cut > 1 and crossed.count > 1 and crossed.opcode in PATH_FREE:
+            for part in split(crossed, cut):
                 self.route(part).send(part)
             return
         self.route(crossed).send(crossed)
@@ -324,7 +329,7 @@ class Card:
         per_message = min(max_size, int(self.profile.max_payload.value if write else self.profile.max_read_request.value))
         copy = TimingTransfer(opcode, self.node_id, transfer.peer, transfer.remote_address, transfer.size, per_message,
                               window=0)
-        copy.window = max(1, int(self.profile.tags.value) * per_message // SEGMENT_BYTES)
+        copy.window = max(1, int(self.profile.tags.value) * per_message // copy.segment_bytes)
         progress: Signal[None] = Signal(self.kernel, f"{self.name} segments to card {transfer.peer}")
         self._send_segments(copy, progress)
         if not copy.done:
@@ -338,7 +343,7 @@ class Card:
         self._done(transfer)
 
     def _send_segments(self, copy: TimingTransfer, progress: Signal[None]) -> None:
-        spread = len(copy.segments) < 2 * len(self.routes.get(copy.dst, ()))
+        parts = -(-len(self.routes.get(copy.dst, ())) // len(copy.segments))  # enough for every path
         for segment in copy.next_segments():
             segment.tag = self._next_timing_tag
             self._next_timing_tag = (self._next_timing_tag + 1) % 65536
@@ -346,7 +351,7 @@ class Card:
                 copy.sent(segment)
                 self._timing_tags[segment.tag] = copy
                 self._timing_progress[segment.tag] = progress
-            self.send(segment, spread=spread)
+            self.send(segment, parts=parts)
         if copy.done and not progress.is_set:
             progress.set(None)
 
@@ -356,7 +361,7 @@ class Card:
             if answer is not None:
                 # a request that could take any path was cut already, or is one of many; the
                 # answer to one pinned to a path (ordered) may still spread on its way back
-                self.send(answer, spread=message.opcode not in PATH_FREE)
+                self.send(answer, parts=1 if message.opcode in PATH_FREE else None)
             if message.opcode in _WRITES:
                 self._watches.landed(message.address, message.count * message.length)
             return

@@ -5,7 +5,9 @@ In timing mode a card moves a copy as segments (:class:`~oisa.wire.message.Messa
 back. The target answers a segment with one segment of completions, as many as it would send
 for those messages one by one. The requester keeps at most as many segments in flight as its
 tags would allow messages, so the window is the same as in data mode; only the number of
-events shrinks.
+events shrinks. A copy is cut into at most :data:`MAX_SEGMENTS` segments of at least
+:data:`SEGMENT_BYTES`: the cost of a copy stays bounded whatever its size, and the segments
+still pipeline through store-and-forward hops frame by frame (:mod:`oisa.sim.frames`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from oisa.wire.opcodes import OPCODES, Opcode
 
 __all__ = ["SEGMENT_BYTES", "TimingTransfer", "answer_segment", "answered_bytes", "split"]
 
-SEGMENT_BYTES = 64 * 1024  # what one segment moves; small enough to keep links' pipelining honest
+SEGMENT_BYTES = 64 * 1024  # the least one segment moves (unless the copy is smaller)
+MAX_SEGMENTS = 8  # the most segments one copy is cut into: larger copies get larger segments
 
 _COMPLETIONS = {
     Opcode.DMA_WR: Opcode.CPL, Opcode.CXL_MEM_WR: Opcode.CXL_NDR,
@@ -53,12 +56,14 @@ class TimingTransfer:
     per_message: int
     window: int  # segments in flight at most
     segments: list[Message] = field(default_factory=list)
+    segment_bytes: int = 0  # what a whole segment moves (set from the size)
     outstanding: dict[int, int] = field(default_factory=dict)  # tag -> bytes not yet answered
     next_index: int = 0
 
     def __post_init__(self) -> None:
-        per_segment = max(1, SEGMENT_BYTES // self.per_message)
         whole, rest = divmod(self.size, self.per_message)
+        per_segment = max(1, SEGMENT_BYTES // self.per_message, -(-whole // MAX_SEGMENTS))
+        self.segment_bytes = per_segment * self.per_message
         address = self.address
         while whole:
             count = min(per_segment, whole)
