@@ -52,13 +52,16 @@ class TransferPlan:
     """How a card moves bulk data: which request it uses and how big each may be.
 
     A posted write (MEM_WR) gives no completion; the card then reads the last word back
-    (``flush``), which cannot overtake the writes, to know they have landed.
+    (``flush``), which cannot overtake the writes, to know they have landed. With ``relaxed``
+    the writes carry relaxed ordering (PCIe Attr RO, as GPUs set it on bulk copies), so they may
+    pass one another and take every equal path; the card then flushes every path.
     """
 
     write: Opcode
     read: Opcode
     max_write: int
     max_read: int
+    relaxed: bool = False
 
     @property
     def flush(self) -> bool:

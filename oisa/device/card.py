@@ -22,7 +22,7 @@ from oisa.device.timing import SEGMENT_BYTES, TimingTransfer, answer_segment, sp
 from oisa.errors import SimulationError, UsageError
 from oisa.sim import Inbox, Kernel, LinkPort, Port, Signal
 from oisa.transaction import Completer, Operation, OperationCompleted, OperationFailed, Requester
-from oisa.transaction.ordering import PATH_FREE
+from oisa.transaction.ordering import path_free
 from oisa.units import S, serialisation_ps
 from oisa.wire.message import CollExt, Message
 from oisa.wire.opcodes import CollDtype, CollOp, Opcode, Status
@@ -94,7 +94,8 @@ class Card:
         self._next_timing_tag = 0
         self._jobs: Inbox[Transfer] = Inbox(kernel, f"{self.name} DMA queue")
         self._operations: dict[Operation, Transfer] = {}
-        self._flushes: set[Operation] = set()
+        self._flushes: dict[Operation, int | None] = {}  # flush read -> the path it must take (None: any)
+        self._flushes_left: dict[int, int] = {}  # id(transfer) -> flush reads not yet answered
         self._timeout_armed = False
         self._watches = LandingWatches(kernel)
 
@@ -127,11 +128,15 @@ class Card:
 
     async def dma_read(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
         """Copy ``size`` bytes of ``peer``'s memory into local memory; return when all have arrived."""
-        return await self._queue(Transfer("read", peer, remote_address, local_address, size)).wait()
+        return await self.post_read(peer, remote_address, local_address, size).wait()
 
     def post_write(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
         """Queue a DMA write and return at once; ``await transfer.wait()`` when it matters."""
         return self._queue(Transfer("write", peer, remote_address, local_address, size))
+
+    def post_read(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
+        """Queue a DMA read and return at once; ``await transfer.wait()`` when it matters."""
+        return self._queue(Transfer("read", peer, remote_address, local_address, size))
 
     async def load(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
         """A fine-grained load (64-256 B) from ``peer``'s memory, as a core issues it: not queued
@@ -218,7 +223,7 @@ class Card:
         if transfer.kind in ("write", "store"):
             data = self.memory.read(transfer.local_address, transfer.size)
             op = self.requester.submit_write(transfer.peer, transfer.remote_address, data, opcode=opcode,
-                                             max_size=max_size)
+                                             max_size=max_size, relaxed=self.plan.relaxed and opcode is self.plan.write)
         else:
             op = self.requester.submit_read(transfer.peer, transfer.remote_address, transfer.size, opcode=opcode,
                                             max_size=max_size)
@@ -261,19 +266,28 @@ class Card:
     def _finish(self, event: OperationCompleted | OperationFailed) -> None:
         transfer = self._operations.pop(event.operation)
         flushed = event.operation in self._flushes
-        self._flushes.discard(event.operation)
+        self._flushes.pop(event.operation, None)
         if isinstance(event, OperationFailed):
+            self._flushes_left.pop(id(transfer), None)
             transfer.status, transfer.error = event.operation.status, event.reason
         elif transfer.kind == "write" and self.plan.flush and not flushed:
-            # Posted writes give no completion: read the last bytes back; the read cannot pass
-            # the writes, so its completion proves they have landed.
+            # Posted writes give no completion: read the last bytes back down every path the
+            # writes may have taken; a read cannot pass the writes before it on its path, so
+            # the completions prove they have all landed.
             size = min(_FLUSH_BYTES, transfer.size)
-            flush = self.requester.submit_read(transfer.peer, transfer.remote_address + transfer.size - size, size,
-                                               opcode=self.plan.read)
-            self._operations[flush] = transfer
-            self._flushes.add(flush)
+            paths = self._flush_paths(transfer.peer)
+            self._flushes_left[id(transfer)] = paths
+            for path in range(paths):
+                flush = self.requester.submit_read(transfer.peer, transfer.remote_address + transfer.size - size, size,
+                                                   opcode=self.plan.read)
+                self._operations[flush] = transfer
+                self._flushes[flush] = path if paths > 1 else None
+            return
+        elif flushed and self._flushes_left.get(id(transfer), 1) > 1:
+            self._flushes_left[id(transfer)] -= 1
             return
         else:
+            self._flushes_left.pop(id(transfer), None)
             transfer.status = Status.SC
             if transfer.kind in ("read", "load"):
                 assert event.operation.result is not None
@@ -291,7 +305,8 @@ class Card:
         while True:  # finishing a posted write may submit its flush read: issue until quiet
             requests, finished = self.requester.next_requests(self.kernel.now)
             for request in requests:
-                self.send(request)
+                operation = self.requester.operation(request.tag) if self._flushes else None
+                self.send(request, path=None if operation is None else self._flushes.get(operation))
             for event in finished:
                 self._finish(event)
             if not requests and not finished:
@@ -310,8 +325,9 @@ class Card:
             self._finish(event)
         self._arm_timeout()
 
-    def send(self, message: Message, *, parts: int | None = None) -> None:
-        """Send ``message`` towards its destination.
+    def send(self, message: Message, *, parts: int | None = None, path: int | None = None) -> None:
+        """Send ``message`` towards its destination, down the ``path``-th of the equal paths if
+        given (a flush read), else down the one the fabric's chooser picks.
 
         A timing-mode segment stands for messages that would each take their own path: it is cut
         into up to ``parts`` parts (default: one per path) that the paths share out. A copy of
@@ -320,9 +336,12 @@ class Card:
         """
         crossed = message if self.timing else self.adapter.egress(message)
         self.messages_sent += crossed.count
+        if path is not None:
+            self.routes[crossed.dst][path].send(crossed)
+            return
         paths = len(self.routes.get(crossed.dst, ()))
         cut = paths if parts is None else min(parts, paths)
-        if cut > 1 and crossed.count > 1 and crossed.opcode in PATH_FREE:
+        if cut > 1 and crossed.count > 1 and path_free(crossed):
             for part in split(crossed, cut):
                 self.route(part).send(part)
             return
@@ -335,22 +354,32 @@ class Card:
         write = transfer.kind in ("write", "store")
         per_message = min(max_size, int(self.profile.max_payload.value if write else self.profile.max_read_request.value))
         copy = TimingTransfer(opcode, self.node_id, transfer.peer, transfer.remote_address, transfer.size, per_message,
-                              window=0)
+                              window=0, ro=self.plan.relaxed and opcode is self.plan.write)
         copy.window = max(1, int(self.profile.tags.value) * per_message // copy.segment_bytes)
         progress: Signal[None] = Signal(self.kernel, f"{self.name} segments to card {transfer.peer}")
         self._send_segments(copy, progress)
         if not copy.done:
             await progress.wait()
         if transfer.kind == "write" and self.plan.flush:
-            flush = TimingTransfer(self.plan.read, self.node_id, transfer.peer, transfer.remote_address, 4, 4, window=1)
-            progress = Signal(self.kernel, f"{self.name} flush to card {transfer.peer}")
-            self._send_segments(flush, progress)
-            await progress.wait()
+            flushed = []
+            paths = self._flush_paths(transfer.peer)
+            for path in range(paths):
+                flush = TimingTransfer(self.plan.read, self.node_id, transfer.peer, transfer.remote_address, 4, 4,
+                                       window=1)
+                flushed.append(Signal(self.kernel, f"{self.name} flush to card {transfer.peer}"))
+                self._send_segments(flush, flushed[-1], path=path if paths > 1 else None)
+            for progress in flushed:
+                await progress.wait()
         transfer.status = Status.SC
         self._done(transfer)
 
-    def _send_segments(self, copy: TimingTransfer, progress: Signal[None]) -> None:
-        parts = -(-len(self.routes.get(copy.dst, ())) // len(copy.segments))  # enough for every path
+    def _flush_paths(self, peer: int) -> int:
+        """How many flush reads a posted write to ``peer`` needs: one per path it may have taken."""
+        return max(1, len(self.routes.get(peer, ()))) if self.plan.relaxed else 1
+
+    def _send_segments(self, copy: TimingTransfer, progress: Signal[None], path: int | None = None) -> None:
+        in_flight = len(copy.segments) if copy.posted else min(copy.window, len(copy.segments))
+        parts = -(-len(self.routes.get(copy.dst, ())) // in_flight)  # enough to keep every path busy
         for segment in copy.next_segments():
             segment.tag = self._next_timing_tag
             self._next_timing_tag = (self._next_timing_tag + 1) % 65536
@@ -358,7 +387,7 @@ class Card:
                 copy.sent(segment)
                 self._timing_tags[segment.tag] = copy
                 self._timing_progress[segment.tag] = progress
-            self.send(segment, parts=parts)
+            self.send(segment, parts=parts, path=path)
         if copy.done and not progress.is_set:
             progress.set(None)
 
@@ -368,7 +397,7 @@ class Card:
             if answer is not None:
                 # a request that could take any path was cut already, or is one of many; the
                 # answer to one pinned to a path (ordered) may still spread on its way back
-                self.send(answer, parts=1 if message.opcode in PATH_FREE else None)
+                self.send(answer, parts=1 if path_free(message) else None)
             if message.opcode in _WRITES:
                 self._watches.landed(message.address, message.count * message.length)
             return

@@ -55,6 +55,7 @@ class TimingTransfer:
     size: int
     per_message: int
     window: int  # segments in flight at most
+    ro: bool = False  # the requests carry relaxed ordering
     segments: list[Message] = field(default_factory=list)
     segment_bytes: int = 0  # what a whole segment moves (set from the size)
     outstanding: dict[int, int] = field(default_factory=dict)  # tag -> bytes not yet answered
@@ -68,11 +69,11 @@ class TimingTransfer:
         while whole:
             count = min(per_segment, whole)
             self.segments.append(Message(self.opcode, self.src, self.dst, length=self.per_message, address=address,
-                                         count=count))
+                                         count=count, ro=self.ro))
             address += count * self.per_message
             whole -= count
         if rest:
-            self.segments.append(Message(self.opcode, self.src, self.dst, length=rest, address=address))
+            self.segments.append(Message(self.opcode, self.src, self.dst, length=rest, address=address, ro=self.ro))
 
     @property
     def posted(self) -> bool:

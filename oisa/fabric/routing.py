@@ -7,7 +7,8 @@ in another server. Switches that reduce are destinations too: collective contrib
 addressed to them.
 
 :class:`PathChooser` picks among them. Requests and completions whose order does not matter
-(``PATH_FREE`` of the ordering rules: DMA, completions, collective contributions) are sprayed
+(``path_free`` in the ordering rules: DMA, completions, collective contributions, posted writes
+with relaxed ordering) are sprayed
 over the equal paths in turn, so one transfer uses every plane; everything else keeps to one
 path per (source, destination, traffic class), chosen by a seeded hash, because PCIe ordering
 forbids a read or a later write from overtaking an earlier posted write, which different paths
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 
 from oisa.fabric.spec import FabricSpec
-from oisa.transaction.ordering import PATH_FREE
+from oisa.transaction.ordering import path_free
 from oisa.wire.message import Message
 
 __all__ = ["PathChooser", "next_hops"]
@@ -66,7 +67,7 @@ class PathChooser:
         """Index, among ``count`` equal next hops, for ``message`` leaving ``node``."""
         if count == 1:
             return 0
-        if message.opcode in PATH_FREE:
+        if path_free(message):
             key = (node, message.dst)
             turn = self._turn[key]
             self._turn[key] = turn + 1

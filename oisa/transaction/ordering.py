@@ -25,7 +25,7 @@ import enum
 from oisa.wire.message import Message
 from oisa.wire.opcodes import OPCODES, FcClass, Opcode
 
-__all__ = ["ORDERING", "PATH_FREE", "Rule", "may_pass"]
+__all__ = ["ORDERING", "PATH_FREE", "Rule", "may_pass", "path_free"]
 
 
 class Rule(enum.Enum):
@@ -74,3 +74,10 @@ def may_pass(later: Message, earlier: Message) -> bool:
 # writes must not be overtaken by later posted writes or by reads.
 PATH_FREE = frozenset({Opcode.DMA_WR, Opcode.DMA_RD, Opcode.CPL, Opcode.CPL_D, Opcode.CXL_NDR, Opcode.CXL_DRS,
                        Opcode.COLL_REDUCE, Opcode.LOAD})
+
+
+def path_free(message: Message) -> bool:
+    """True if ``message`` may take any of several equal paths: it is :data:`PATH_FREE`, or a
+    posted write with relaxed ordering, which later posted writes may pass anyway (PCIe Attr
+    RO). Whoever needs to know such writes have landed must then flush every path."""
+    return message.opcode in PATH_FREE or (message.opcode is Opcode.MEM_WR and message.ro)

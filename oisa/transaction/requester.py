@@ -13,7 +13,10 @@ word) into request messages and matches completions back to them by tag.
   landed, as in PCIe).
 * **Completion timeout.** A request not fully answered ``completion_timeout_ps`` after it went
   out fails its operation, as PCIe's Completion Timeout does; a completion that turns up later
-  is dropped and counted, not treated as a protocol error.
+  is dropped and counted, not treated as a protocol error. The default, 50 ms, is the top of
+  PCIe's default range (Device Control 2, Completion Timeout Value 0000b: 50 us to 50 ms): the
+  clock starts when a request is handed to the port, and a port may hold megabytes of queued
+  copies ahead of it, so the bottom of the range would fail healthy large transfers.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class Operation:
     remaining: int = 0  # bytes not yet completed
     status: Status | None = None
     pending: deque[tuple[int, int]] = field(default_factory=deque)  # pieces not yet issued
+    ro: bool = False  # its requests carry relaxed ordering
 
     @property
     def failed(self) -> bool:
@@ -91,11 +95,14 @@ class _Outstanding:
     issued_ps: int
 
 
+COMPLETION_TIMEOUT_PS = 50_000_000_000  # 50 ms
+
+
 class Requester:
     """Issues requests for submitted operations and matches their completions by tag."""
 
     def __init__(self, node_id: int, *, max_payload: int, max_read_request: int, tags: int,
-                 completion_timeout_ps: int = 50_000_000) -> None:
+                 completion_timeout_ps: int = COMPLETION_TIMEOUT_PS) -> None:
         self.node_id = node_id
         self.max_payload = max_payload
         self.max_read_request = max_read_request
@@ -113,12 +120,17 @@ class Requester:
         return len(self._outstanding)
 
     def submit_write(self, dst: int, address: int, data: bytes, *, opcode: Opcode = Opcode.DMA_WR,
-                     max_size: int | None = None) -> Operation:
+                     max_size: int | None = None, relaxed: bool = False) -> Operation:
         """Write ``data`` at ``dst``'s ``address`` in requests of at most ``max_size`` bytes
-        (by default ``max_payload``)."""
+        (by default ``max_payload``), with relaxed ordering if ``relaxed``."""
         op = self._new(opcode, dst, address, len(data), min(max_size or self.max_payload, self.max_payload))
-        op.data = data
+        op.data, op.ro = data, relaxed
         return op
+
+    def operation(self, tag: int) -> Operation | None:
+        """The operation an outstanding request of ``tag`` belongs to."""
+        entry = self._outstanding.get(tag)
+        return None if entry is None else entry.operation
 
     def submit_read(self, dst: int, address: int, length: int, *, opcode: Opcode = Opcode.DMA_RD,
                     max_size: int | None = None) -> Operation:
@@ -171,7 +183,7 @@ class Requester:
                 start = address - op.address
                 payload = op.data[start:start + length]
             out.append(Message(op.opcode, self.node_id, op.dst, tag=tag, length=length, address=address,
-                               payload=payload))
+                               payload=payload, ro=op.ro))
             if not info.expects_completion:
                 op.remaining -= length
                 if op.remaining == 0:

@@ -51,7 +51,7 @@ class PcieTlpAdapter(DeviceAdapter):
 
     def transfer_plan(self) -> TransferPlan:
         return TransferPlan(Opcode.MEM_WR, Opcode.MEM_RD, int(self.profile.max_payload.value),
-                            int(self.profile.max_read_request.value))
+                            int(self.profile.max_read_request.value), relaxed=True)
 
     def to_native(self, message: Message) -> bytes:
         if message.opcode not in (Opcode.MSG, Opcode.MSG_D):
