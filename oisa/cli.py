@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from oisa.errors import OisaError, UsageError
-from oisa.fabric import load_fabric
+from oisa.fabric import FabricSpec, load_fabric
 from oisa.report import comparison_json, comparison_text, device_listing, devices_text, p2p_json, p2p_text
 from oisa.sim.faults import FaultModel
+from oisa.sim.observe import Observer
 from oisa.units import parse_size, parse_time
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import default_pair, run_p2p
@@ -101,6 +103,9 @@ def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--link-down-at", type=Time(), help="Virtual time at which every OISA link stops delivering "
                                                          "(e.g. 5us)."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md)."),
+        click.option("--trace", type=click.Path(dir_okay=False),
+                     help="Write a Perfetto timeline of the run to this file, to open at ui.perfetto.dev (compare "
+                          "writes one per fabric: t.perfetto -> t.FABRIC.perfetto)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -116,17 +121,29 @@ def _faults(ber: float | None, drop: float | None, duplicate: float | None, cont
                       control_drop=control_drop or 0.0, down_at=link_down_at)
 
 
+def _timelines(trace: str | None, specs: list[FabricSpec]) -> list[Observer | None]:
+    """With --trace, a Perfetto timeline for the run on each fabric (one file per fabric when
+    there are several), all opened before any run starts; else no observers."""
+    if not trace:
+        return [None] * len(specs)
+    from oisa.report.timeline import Timeline, trace_paths  # Perfetto's protos take 0.2 s to import: only if asked
+
+    paths = trace_paths(trace, [spec.name for spec in specs]) if len(specs) > 1 else [Path(trace)]
+    return [Timeline(path, spec) for path, spec in zip(paths, specs)]
+
+
 @cli.command()
 @click.argument("fabric", default=DEFAULT_FABRIC, metavar="[FABRIC]")
 @_workload_options
 def run(fabric: str, workload: str, size: int, src: int | None, dst: int | None, seed: int, no_data: bool,
-        as_json: bool, **faults: Any) -> None:
+        as_json: bool, trace: str | None, **faults: Any) -> None:
     """Run a workload on FABRIC (default: pair) and report what happened.
 
     Fault options replace the fault settings of every OISA link in the fabric file.
     """
-    result = run_p2p(load_fabric(fabric), src=src, dst=dst, size=size, seed=seed, faults=_faults(**faults),
-                     mode="timing" if no_data else "data")
+    spec = load_fabric(fabric)
+    result = run_p2p(spec, src=src, dst=dst, size=size, seed=seed, faults=_faults(**faults),
+                     mode="timing" if no_data else "data", observer=_timelines(trace, [spec])[0])
     click.echo(json.dumps(p2p_json(result)) if as_json else p2p_text(result))
 
 
@@ -135,17 +152,21 @@ def run(fabric: str, workload: str, size: int, src: int | None, dst: int | None,
 @click.argument("second", metavar="FABRIC_B")
 @_workload_options
 def compare(first: str, second: str, workload: str, size: int, src: int | None, dst: int | None, seed: int,
-            no_data: bool, as_json: bool, **faults: Any) -> None:
+            no_data: bool, as_json: bool, trace: str | None, **faults: Any) -> None:
     """Run the same workload on FABRIC_A and FABRIC_B and print both, side by side, with ratios.
 
     Both fabrics must have the cards the workload uses; by default the pair is chosen in
-    FABRIC_A (a pair in different servers where it says so).
+    FABRIC_A (a pair in different servers where it says so). With --trace out.perfetto the
+    timelines go to out.FABRIC_A.perfetto and out.FABRIC_B.perfetto (fabric names; -a and -b
+    added when both are the same).
     """
     spec_a, spec_b = load_fabric(first), load_fabric(second)
     pair_src, pair_dst = default_pair(spec_a)
     options = dict(src=pair_src if src is None else src, dst=pair_dst if dst is None else dst, size=size,
                    seed=seed, faults=_faults(**faults), mode="timing" if no_data else "data")
-    results = (run_p2p(spec_a, **options), run_p2p(spec_b, **options))  # type: ignore[arg-type]
+    specs = [spec_a, spec_b]
+    results = [run_p2p(spec, observer=timeline, **options)  # type: ignore[arg-type]
+               for spec, timeline in zip(specs, _timelines(trace, specs))]
     click.echo(json.dumps(comparison_json(*results)) if as_json else comparison_text(*results))
 
 
