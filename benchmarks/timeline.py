@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             for variant in VARIANTS:  # interleaved, so drift in the machine's load hits all three
                 child = subprocess.run([sys.executable, __file__, "--one", variant, "--fabric", args.fabric, "--size",
                                         args.size, "--trace", str(trace)] + (["--no-data"] if args.no_data else []),
-                                       check=True, capture_output=True, text=True)
+                                       capture_output=True, text=True)
+                if child.returncode:
+                    last = (child.stderr.strip().splitlines() or ["no output"])[-1]
+                    raise SystemExit(f"the {variant} run failed: {last}")
                 runs[variant].append(json.loads(child.stdout))
 
     best = {key: {variant: min(r[key] for r in results) for variant, results in runs.items()}

@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.artist import Artist
 
 from oisa.fabric import load_fabric
 from oisa.report.timeline import Timeline
@@ -30,26 +31,28 @@ COLOURS = {"DMA write": "tab:orange", "DMA read": "tab:green", "data": "tab:blue
            "corrupt": "black", "duplicate": "tab:purple"}
 
 
-def rows(tables: TimelineTables) -> list[int]:
-    """Track uuids to draw, in the trace's tree order: device, then the links it sends on."""
+def rows(tables: TimelineTables) -> tuple[list[int], set[int]]:
+    """Track uuids to draw, in the trace's tree order (device, then the links it sends on), and
+    which of them are devices."""
     busy = {s.track for s in tables.slices if s.name not in START_UP}
     root = next(t for t in tables.tracks.values() if t.parent is None)
-    order = []
+    order: list[int] = []
+    devices: set[int] = set()
     for device in tables.children(root.uuid):
         links = [t.uuid for t in tables.children(device.uuid) if t.uuid in busy]
         if device.uuid in busy or links:
             order += [device.uuid, *links]
-    return order
+            devices.add(device.uuid)
+    return order, devices
 
 
 def draw(tables: TimelineTables, title: str, out: Path) -> None:
-    order = rows(tables)
+    order, devices = rows(tables)
     by_track: dict[int, list[Slice]] = {uuid: [] for uuid in order}
     for s in tables.slices:
         if s.track in by_track:
             by_track[s.track].append(s)
-    busiest = max((t for t in order if tables.tracks[t].parent != tables.tracks[order[0]].parent),
-                  key=lambda t: len(by_track[t]))
+    busiest = max((t for t in order if t not in devices), key=lambda t: len(by_track[t]))
     counters = [c for c in tables.children(busiest)
                 if c.name.endswith(("replay buffer", "credits vc0.posted.data")) and c.uuid in tables.counters]
     height = len(order) + 2 * len(counters)
@@ -68,7 +71,7 @@ def draw(tables: TimelineTables, title: str, out: Path) -> None:
         if first.track in y_of and second.track in y_of:
             axes.annotate("", xy=(second.ts, y_of[second.track]), xytext=(first.ts + first.dur, y_of[first.track]),
                           arrowprops=dict(arrowstyle="->", color="tab:gray", alpha=0.35, linewidth=0.6))
-    labels = {y: tables.tracks[uuid].name for uuid, y in y_of.items()}
+    labels: dict[float, str] = {y: tables.tracks[uuid].name for uuid, y in y_of.items()}
     end = max(s.ts + s.dur for s in tables.slices)
     for index, counter in enumerate(counters):
         base = 2 * (len(counters) - index) - 1.6
@@ -78,15 +81,15 @@ def draw(tables: TimelineTables, title: str, out: Path) -> None:
         axes.step([t for t, _ in points], [base + v * scale for v in values], where="post", color="tab:olive")
         labels[base + 0.75] = f"{counter.name} (0 to {max(values):.0f})"
     axes.set_yticks(list(labels), list(labels.values()), fontsize=7)
-    devices = {tables.tracks[uuid].name for uuid in order if tables.tracks[uuid].parent == tables.tracks[order[0]].parent}
+    bold = {tables.tracks[uuid].name for uuid in devices}
     for label in axes.get_yticklabels():
-        label.set_fontweight("bold" if label.get_text() in devices else "normal")
+        label.set_fontweight("bold" if label.get_text() in bold else "normal")
     axes.set_xlabel("virtual time (ns)", fontsize=8)
     axes.set_ylim(0, height + 1)
     axes.set_title(title, fontsize=9)
     kinds = Counter(s.name for s in tables.slices)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colour) for name, colour in COLOURS.items() if kinds[name]]
     names = [name for name in COLOURS if kinds[name]]
+    handles: list[Artist] = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[name]) for name in names]
     handles += [plt.Rectangle((0, 0), 1, 1, color="0.6"), plt.Line2D([], [], color="tab:brown"),
                 plt.Line2D([], [], color="tab:gray"), plt.Line2D([], [], color="tab:olive")]
     names += ["control flit (INIT_FC, ACK, CREDIT)", "message forwarded by a switch", "flow: one message, hop to hop",

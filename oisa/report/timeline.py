@@ -119,17 +119,16 @@ class _Wire:
 class Timeline(Observer):
     """Writes the run it observes to ``path`` as a Perfetto trace; ``spec`` is the fabric run.
 
-    The file is opened at once, so an unwritable path fails before the run starts, with a
-    :class:`~oisa.errors.UsageError` naming it. :meth:`close` (``run_p2p`` calls it, even when
-    the run fails) writes what is left.
+    The file is created at once, so an unwritable path fails before the run starts, with a
+    :class:`~oisa.errors.UsageError` naming it; it is held open only once there is something to
+    write. :meth:`close` (``run_p2p`` calls it, even when the run fails) writes what is left.
     """
 
     def __init__(self, path: str | Path, spec: FabricSpec, *, chunk_packets: int = CHUNK_PACKETS) -> None:
         self.path = Path(path)
-        try:
-            self._file: IO[bytes] | None = open(self.path, "wb")  # closed by close()
-        except OSError as exc:
-            raise UsageError(f"cannot write the trace to {path}: {exc.strerror or exc}") from None
+        self._open("wb").close()  # fail now, not after the run, if the path cannot be written
+        self._file: IO[bytes] | None = None  # opened when the first chunk is ready, so a run refused
+        self._closed = False  # before it starts leaves no file open
         self.spec = spec
         self.packets = 0
         self._chunk_packets = chunk_packets
@@ -137,7 +136,7 @@ class Timeline(Observer):
         self._buffered = 0
         self._names = spec.node_names()
         self._node_by_name = {name: node for node, name in self._names.items()}
-        self._node_rank = {node.id: rank for rank, node in enumerate((*spec.cards, *spec.switches, *spec.nics))}
+        self._node_rank = {node: rank for rank, node in enumerate(self._names)}  # cards, switches, NICs
         self._directions: dict[str, _Direction] = {}
         for index, link in enumerate(spec.links):
             about = (f"{link.kind.value} link, {format_rate(link.rate_bps / 8)}, {format_time(link.latency_ps)} latency"
@@ -230,11 +229,12 @@ class Timeline(Observer):
         self._slice(track, transfer.submitted_ps, transfer.finished_ps, f"DMA {transfer.kind}", args, (), ())
 
     def close(self) -> None:
-        if self._file is None:
+        if self._closed:
             return
         self._flush()
-        self._file.close()
-        self._file = None
+        if self._file is not None:
+            self._file.close()
+        self._closed = True
 
     # -- flows ---------------------------------------------------------------------------------
 
@@ -353,8 +353,14 @@ class Timeline(Observer):
             entry.name = text
         return iid
 
+    def _open(self, mode: str) -> IO[bytes]:
+        try:
+            return open(self.path, mode)  # the caller closes it
+        except OSError as exc:
+            raise UsageError(f"cannot write the trace to {self.path}: {exc.strerror or exc}") from None
+
     def _packet(self) -> TracePacket:
-        if self._file is None:
+        if self._closed:
             raise UsageError(f"the trace {self.path} is closed")
         if self._buffered >= self._chunk_packets:
             self._flush()
@@ -370,8 +376,9 @@ class Timeline(Observer):
         return packet
 
     def _flush(self) -> None:
-        assert self._file is not None
         if self._buffered:
+            if self._file is None:
+                self._file = self._open("ab")
             self._file.write(self._builder.serialize())
             self._builder = TraceProtoBuilder()
             self._buffered = 0

@@ -75,19 +75,19 @@ def run_p2p(spec: FabricSpec, *, src: int | None = None, dst: int | None = None,
 
     ``src`` and ``dst`` default to :func:`default_pair`. ``faults``, if given, replaces the
     fault model of every link. In ``timing`` mode no bytes move and nothing is verified.
-    ``observer`` (a capture, a timeline) sees the run and is closed when it ends, or fails.
+    ``observer`` (a capture, a timeline) sees the run and is closed when it ends.
     """
+    default_src, default_dst = default_pair(spec)
+    src = default_src if src is None else src
+    dst = default_dst if dst is None else dst
+    if src == dst:
+        raise UsageError(f"--src and --dst are both {src}: point to point needs two cards")
+    for card_id in (src, dst):
+        spec.card(card_id)
+    kernel = Kernel(seed)
+    kernel.observer = observer
+    fabric = build(spec, kernel, faults, mode)
     try:
-        default_src, default_dst = default_pair(spec)
-        src = default_src if src is None else src
-        dst = default_dst if dst is None else dst
-        if src == dst:
-            raise UsageError(f"--src and --dst are both {src}: point to point needs two cards")
-        for card_id in (src, dst):
-            spec.card(card_id)
-        kernel = Kernel(seed)
-        kernel.observer = observer
-        fabric = build(spec, kernel, faults, mode)
         return kernel.run(_p2p, fabric, src, dst, size)
     finally:
         if observer is not None:

@@ -175,6 +175,13 @@ def test_an_unwritable_trace_path_is_one_line(tmp_path, capsys, where, status, f
     assert out == "" and err.count("\n") == 1 and err.startswith("oisa: error: ") and fragment in err
 
 
+def test_a_refused_run_leaves_an_empty_trace_and_no_file_open(tmp_path, capsys):
+    path = tmp_path / "refused.perfetto"
+    assert main(["run", "pair", "--src", "0", "--dst", "0", "--trace", str(path)]) == 1
+    assert "both 0" in capsys.readouterr().err
+    assert path.read_bytes() == b"" and read_timeline(path).slices == []
+
+
 def test_errors_name_the_file(tmp_path):
     with pytest.raises(UsageError, match="cannot write the trace to"):
         Timeline(tmp_path / "missing" / "t.perfetto", load_fabric("pair"))
