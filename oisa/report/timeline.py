@@ -64,7 +64,7 @@ from oisa.wire.opcodes import Opcode
 __all__ = ["CHUNK_PACKETS", "SEQUENCE_ID", "Timeline", "timestamp_ns", "trace_paths"]
 
 SEQUENCE_ID = 1  # every packet is on one sequence: the interned strings are shared by all
-CHUNK_PACKETS = 4096  # packets held before a chunk goes to the file
+CHUNK_PACKETS = 1024  # packets held before a chunk goes to the file (about 1 KiB of memory each)
 _HALF = SEQ_MODULUS // 2
 _BEGIN, _END, _INSTANT, _COUNTER = (TrackEvent.TYPE_SLICE_BEGIN, TrackEvent.TYPE_SLICE_END, TrackEvent.TYPE_INSTANT,
                                    TrackEvent.TYPE_COUNTER)
