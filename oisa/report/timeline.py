@@ -29,8 +29,8 @@ order) and the hop into the destination ends it. Event order is deterministic in
 so the numbers are too. On link-layer links the flow joins the flit in which the message ends.
 
 Size: strings are interned (event and argument names are sent once), and packets go to the file
-a chunk at a time (one ``TraceProtoBuilder`` per chunk, serialised and dropped), so memory stays
-flat however long the run; a concatenation of serialised ``Trace`` messages is a ``Trace``.
+a chunk at a time (one ``TraceProtoBuilder`` per chunk, serialised and dropped), so the trace
+is never held in memory; a concatenation of serialised ``Trace`` messages is a ``Trace``.
 """
 
 from __future__ import annotations

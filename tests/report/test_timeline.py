@@ -8,6 +8,7 @@ reading also checks that nothing in the file breaks those rules (``problems``).
 """
 
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 
@@ -145,6 +146,20 @@ def test_packets_reach_the_file_during_the_run_not_all_at_the_end(tmp_path):
     (packets_then, bytes_then), _ = sizes
     assert packets_then > 64 and bytes_then > 0
     assert path.stat().st_size > bytes_then
+
+
+def test_transfers_that_overlap_go_to_lanes_of_their_own(tmp_path):
+    path = tmp_path / "lanes.perfetto"
+    timeline = Timeline(path, load_fabric("pair"))
+    for submitted, finished in ((0, 5000), (1000, 7000), (6000, 9000)):  # reported as they finish
+        timeline.transfer("card0", SimpleNamespace(kind="write", peer=1, size=64, submitted_ps=submitted,
+                                                   started_ps=submitted, finished_ps=finished, ok=True))
+    timeline.close()
+    tables = read_timeline(path)
+    assert tables.problems == []
+    assert [(s.ts, s.dur) for s in tables.on("card0")] == [(0, 5), (6, 3)]
+    assert [(s.ts, s.dur) for s in tables.on("card0 DMA lane 2")] == [(1, 6)]
+    assert tables.track("card0 DMA lane 2").parent == tables.track("card0").uuid
 
 
 def test_cli_run_writes_a_trace_and_the_same_report(tmp_path, capsys):
