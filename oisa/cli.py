@@ -25,7 +25,7 @@ from oisa.report.progress import progress_bar, wanted
 from oisa.report.capture import Capture, interface_names, link_selector
 from oisa.report.dissector import dissector_path, install_dissector
 from oisa.sim.faults import FaultModel
-from oisa.sim.observe import Observer
+from oisa.sim.observe import Observer, Observers
 from oisa.units import parse_size, parse_time
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import default_pair, run_p2p
@@ -166,6 +166,9 @@ def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      "Wireshark (`oisa wireshark-plugin`; compare writes FILE.<fabric>.pcapng per fabric)."),
         click.option("--pcap-links", metavar="PATTERN[,PATTERN]", help="Capture only interfaces whose names match "
                      "a glob: links 'card0->*', native frames 'card0:*' (default: all)."),
+        click.option("--trace", type=click.Path(dir_okay=False),
+                     help="Write a Perfetto timeline of the run to this file, to open at ui.perfetto.dev (compare "
+                          "writes one per fabric: t.perfetto -> t.FABRIC.perfetto)."),
     ]
     return _options(options)(command)
 
@@ -227,6 +230,25 @@ def _what(workload: str, options: dict[str, Any]) -> str:
     return f"oisa {workload}, {options['size']} bytes, seed {options['seed']}"
 
 
+def _observers(specs: list[FabricSpec], workload: str, options: dict[str, Any]) -> list[Observer | None]:
+    """What watches the run on each fabric: its capture (--pcap), its timeline (--trace), both or
+    neither. Takes those options out of ``options``."""
+    captures = _captures(specs, options.pop("pcap"), options.pop("pcap_links"), _what(workload, options))
+    timelines = _timelines(options.pop("trace"), specs)
+    return [Observers([c, t]) if c and t else c or t for c, t in zip(captures, timelines)]
+
+
+def _timelines(trace: str | None, specs: list[FabricSpec]) -> list[Observer | None]:
+    """With --trace, a Perfetto timeline for the run on each fabric (one file per fabric when
+    there are several), all opened before any run starts; else no observers."""
+    if not trace:
+        return [None] * len(specs)
+    from oisa.report.timeline import Timeline, trace_paths  # Perfetto's protos take 0.2 s to import: only if asked
+
+    paths = trace_paths(trace, [spec.name for spec in specs]) if len(specs) > 1 else [Path(trace)]
+    return [Timeline(path, spec) for path, spec in zip(paths, specs)]
+
+
 @cli.command()
 @click.argument("fabric", default=DEFAULT_FABRIC, metavar="[FABRIC]")
 @_workload_options
@@ -237,9 +259,9 @@ def run(fabric: str, workload: str, as_json: bool, **options: Any) -> None:
     """
     spec = load_fabric(fabric)
     options["size"] = options["size"] or DEFAULT_SIZE.get(workload, 1 << 20)
-    [capture] = _captures([spec], options.pop("pcap"), options.pop("pcap_links"), _what(workload, options))
+    [observer] = _observers([spec], workload, options)
     faults = _fault_options(options)
-    result = _run_workload(spec, workload, faults=faults, observer=capture, **options)
+    result = _run_workload(spec, workload, faults=faults, observer=observer, **options)
     click.echo(json.dumps(result_json(result)) if as_json else result_text(result))
 
 
@@ -253,7 +275,9 @@ def compare(first: str, second: str, workload: str, as_json: bool, plot_path: st
     """Run the same workload on FABRIC_A and FABRIC_B and print both, side by side, with ratios.
 
     Both fabrics must have the cards the workload uses; by default the p2p pair is chosen in
-    FABRIC_A (a pair in different servers where it says so).
+    FABRIC_A (a pair in different servers where it says so). --pcap and --trace write one file
+    per fabric: out.perfetto becomes out.FABRIC_A.perfetto and out.FABRIC_B.perfetto (-a and -b
+    added when both are the same).
     """
     spec_a, spec_b = load_fabric(first), load_fabric(second)
     if workload == "p2p":
@@ -261,10 +285,10 @@ def compare(first: str, second: str, workload: str, as_json: bool, plot_path: st
         options["src"] = pair_src if options["src"] is None else options["src"]
         options["dst"] = pair_dst if options["dst"] is None else options["dst"]
     options["size"] = options["size"] or DEFAULT_SIZE.get(workload, 1 << 20)
-    captures = _captures([spec_a, spec_b], options.pop("pcap"), options.pop("pcap_links"), _what(workload, options))
+    observers = _observers([spec_a, spec_b], workload, options)
     faults = _fault_options(options)
-    results = (_run_workload(spec_a, workload, faults=faults, observer=captures[0], **options),
-               _run_workload(spec_b, workload, faults=faults, observer=captures[1], **options))
+    results = (_run_workload(spec_a, workload, faults=faults, observer=observers[0], **options),
+               _run_workload(spec_b, workload, faults=faults, observer=observers[1], **options))
     if plot_path:
         figures = list(zip(headlines(results[0]), headlines(results[1]), strict=True))
         plot_bars(f"{workload}: {spec_b.name} relative to {spec_a.name}", [a.label for a, _ in figures],

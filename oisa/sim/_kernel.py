@@ -143,7 +143,8 @@ class Kernel:
     def run(self, async_fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``async_fn(*args)`` to completion in virtual time and return its result.
 
-        Background tasks started with :meth:`spawn` are cancelled when it returns. An error in
+        Background tasks started with :meth:`spawn` are cancelled when it returns, and
+        :attr:`observer` is detached then (it saw the whole run). An error in
         any task ends the run and is raised here as itself (not wrapped in a group) when it is
         the only one.
         """
@@ -154,6 +155,9 @@ class Kernel:
                 self._nursery = nursery
                 nursery.start_soon(self._run_watchdog, name="oisa.watchdog")
                 result.append(await async_fn(*args))
+                # The run is over: callbacks that still fire while trio winds the tasks down
+                # (an ACK due later, say) are not part of it, and observers must not see them.
+                self.observer = None
                 nursery.cancel_scope.cancel()
 
         try:
