@@ -20,6 +20,8 @@ from pathlib import Path
 
 from oisa.link import LinkConfig
 from oisa.link.states import ERRORS, TRANSITIONS, LinkInput, LinkState
+from oisa.testing.conformance import spec_tables as conformance_tables
+from oisa.testing.fuzz import targets_markdown as fuzz_targets
 from oisa.transaction.cxl_bridge import cxl_bridge_markdown
 from oisa.transaction.pcie_bridge import pcie_bridge_markdown
 from oisa.transaction.vdesc_bridge import vdesc_bridge_markdown
@@ -151,6 +153,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "link-state-diagram": _link_state_diagram,
     "link-inputs": _link_inputs,
     "link-defaults": _link_defaults,
+    **{name: (lambda name=name: conformance_tables()[name]) for name in conformance_tables()},
+    "fuzz-targets": fuzz_targets,
 }
 
 
