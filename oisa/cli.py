@@ -26,6 +26,7 @@ from oisa.report.capture import Capture, interface_names, link_selector
 from oisa.report.dissector import dissector_path, install_dissector
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
+from oisa.testing import CONFORMANCE_EXAMPLES, FUZZ_EXAMPLES
 from oisa.units import parse_size, parse_time
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import default_pair, run_p2p
@@ -370,6 +371,83 @@ def wireshark_plugin(install: bool, directory: Path | None) -> None:
     click.echo(install_dissector(directory) if install else dissector_path())
 
 
+@cli.command()
+@click.argument("name", metavar="ADAPTER")
+@click.option("--profile", metavar="NAME_OR_PATH", help="Device profile of the adapter's cards (default: the first "
+                                                        "profile that selects it).")
+@click.option("--examples", "-n", type=click.IntRange(min=1), default=CONFORMANCE_EXAMPLES, show_default=True,
+              help="Generated examples per case (the end-to-end cases run at most 4 fabrics).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated examples.")
+@click.option("--case", "cases", multiple=True, metavar="ID", help="Run only this case (repeatable).")
+@click.option("--junit-xml", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write a JUnit XML report to FILE.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
+def conformance(name: str, profile: str | None, examples: int, seed: int, cases: tuple[str, ...],
+                junit_path: str | None, as_json: bool) -> None:
+    """Run the adapter conformance kit against the registered device adapter ADAPTER.
+
+    Prints each case (ID, MUST or SHOULD, rule) with its outcome; the exit status is 1 if any
+    MUST case fails. The cases are listed in specs/conformance.md.
+    """
+    # imported here, not at the top: the kit imports Hypothesis, which other commands do without
+    from oisa.testing.conformance import conformance_json, conformance_text, junit_xml, run_conformance
+
+    report = run_conformance(name, profile=profile, examples=examples, seed=seed, cases=cases or None)
+    if junit_path is not None:
+        _write(junit_path, junit_xml(report))
+    click.echo(json.dumps(conformance_json(report)) if as_json else conformance_text(report))
+    if not report.conforms:
+        raise ReportedFailure(f"{name} fails MUST cases")
+
+
+@cli.command()
+@click.option("--target", "-t", "target_name", metavar="TARGET",
+              help="What to fuzz: wire:FMT (FMT: " + ", ".join(sorted(FORMATS)) + "), link, or adapter:NAME.")
+@click.option("--examples", "-n", type=click.IntRange(min=1), default=FUZZ_EXAMPLES, show_default=True,
+              help="Generated inputs to try.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed; the same seed tries the same inputs.")
+@click.option("--profile", metavar="NAME_OR_PATH", help="Device profile for adapter:NAME (default: the first that "
+                                                        "selects it).")
+@click.option("--save", type=click.Path(dir_okay=False), default="oisa-fuzz-failure.json", show_default=True,
+              metavar="FILE", help="Where a failure's minimal input is saved.")
+@click.option("--replay", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Rerun the input saved in FILE: exit status 1 if it still fails, 0 if it passes now.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
+def fuzz(target_name: str | None, examples: int, seed: int, profile: str | None, save: str, replay: str | None,
+         as_json: bool) -> None:
+    """Fuzz a decoder, the link layer or a device adapter with Hypothesis.
+
+    A failure is shrunk to a minimal input, printed, and saved to FILE (--save), which
+    --replay FILE reruns. The exit status is 1 if a failure is found (or still replays).
+    """
+    from oisa.testing import fuzz as fuzzing  # imported here: see conformance
+
+    if (target_name is None) == (replay is None):
+        raise click.UsageError("give --target TARGET to fuzz, or --replay FILE to rerun a saved failure (one of them)")
+    if replay is not None:
+        record = fuzzing.load_record(replay)
+        error = fuzzing.replay(record)
+        outcome = {"target": record["target"], "seed": record.get("seed"), "examples": 1, "passed": error is None,
+                   "error": error, "input": record["input"], "saved": None, "replayed": replay}
+        text = (f"{record['target']}: the input saved in {replay} " +
+                (f"still fails: {error}" if error else "passes now"))
+    else:
+        result = fuzzing.fuzz(target_name, examples=examples, seed=seed, profile=profile)
+        outcome = {"target": result.target, "seed": seed, "examples": result.examples,
+                   "passed": result.failure is None, "error": None, "input": None, "saved": None, "replayed": None}
+        text = f"{result.target}: {result.examples} examples passed (seed {seed})"
+        if result.failure is not None:
+            _write(save, json.dumps(fuzzing.failure_record(result), indent=2) + "\n")
+            outcome.update(error=result.failure.error, input=result.failure.example, saved=save)
+            text = "\n".join([f"{result.target}: FAILED at example {result.examples} (seed {seed})",
+                              f"  error: {result.failure.error}",
+                              f"  minimal input: {json.dumps(result.failure.example)}",
+                              f"  saved to {save}; rerun it with: oisa fuzz --replay {save}"])
+    click.echo(json.dumps(outcome) if as_json else text)
+    if not outcome["passed"]:
+        raise ReportedFailure(outcome["error"] or "failed")
+
+
 _FORMAT_OPTIONS = [
     click.option("--format", "-f", "fmt", type=click.Choice(sorted(FORMATS)), required=True,
                  help="Byte format: " + "; ".join(f"{name}: {f.summary}" for name, f in sorted(FORMATS.items()))),
@@ -447,10 +525,18 @@ def _parse_hex(text: str) -> bytes:
         raise UsageError(f"not a hex string: {text.strip()[:40]!r}") from None
 
 
-class ConversionFailed(click.ClickException):
-    """Some inputs of decode/encode were bad; each already printed its own error line."""
+class ReportedFailure(click.ClickException):
+    """The command found something wrong and has printed it in its output: exit status 1,
+    with no ``oisa: error:`` line (nothing was wrong with how it was asked)."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "failed") -> None:
+        super().__init__(message)
+
+
+class ConversionFailed(ReportedFailure):
+    """Some inputs of decode/encode were bad; each already printed its own error line."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -460,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("oisa: interrupted", err=True)
         return 130
-    except ConversionFailed:
+    except ReportedFailure:
         return 1
     except click.ClickException as exc:
         click.echo(f"oisa: error: {_one_line(exc.format_message())}", err=True)

@@ -25,6 +25,8 @@ from oisa.link import LinkConfig
 from oisa.link.states import ERRORS, TRANSITIONS, LinkInput, LinkState
 from oisa.report.capture import LINKTYPES
 from oisa.report.dissector import LUA_BLOCKS, fields_markdown
+from oisa.testing.conformance import spec_tables as conformance_tables
+from oisa.testing.fuzz import targets_markdown as fuzz_targets
 from oisa.transaction.cxl_bridge import cxl_bridge_markdown
 from oisa.transaction.pcie_bridge import pcie_bridge_markdown
 from oisa.transaction.vdesc_bridge import vdesc_bridge_markdown
@@ -168,6 +170,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "capture-linktypes": _capture_linktypes,
     "wireshark-fields": fields_markdown,
     **LUA_BLOCKS,
+    **{name: (lambda name=name: conformance_tables()[name]) for name in conformance_tables()},
+    "fuzz-targets": fuzz_targets,
 }
 
 

@@ -141,3 +141,20 @@ def test_loadstore_json_keys_are_exactly_the_documented_ones():
     keys = flatten(comparison_json(result, result))
     documented = documented_keys("`oisa compare FABRIC_A FABRIC_B --workload loadstore`")
     assert {k for k in keys if not k.startswith(("a.", "b."))} == documented - {"a", "b"}
+
+
+def test_conformance_json_keys_are_exactly_the_documented_ones():
+    from oisa.testing.conformance import conformance_json, run_conformance
+
+    report = conformance_json(run_conformance("cxl-mem", examples=2, cases=["ADP-DECL-001", "ADP-E2E-001"]))
+    keys = set(report) | {f"cases[].{key}" for case in report["cases"] for key in case}
+    assert keys == documented_keys("`oisa conformance ADAPTER`")
+
+
+def test_fuzz_json_keys_are_exactly_the_documented_ones(capsys):
+    import json
+
+    from oisa.cli import main
+
+    assert main(["fuzz", "--target", "wire:pcie-dllp", "--examples", "2", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == documented_keys("`oisa fuzz`")

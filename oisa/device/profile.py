@@ -17,9 +17,9 @@ from oisa.device.adapter import Capability
 from oisa.errors import CatalogError
 from oisa.units import parse_flops, parse_rate, parse_size
 
-__all__ = ["DeviceProfile", "load_profile"]
+__all__ = ["NATIVE_FAMILIES", "DeviceProfile", "load_profile"]
 
-_NATIVE = ("pcie", "cxl", "vendor", "oisa")
+NATIVE_FAMILIES = ("pcie", "cxl", "vendor", "oisa")  # what an adapter's and a profile's `native` may say
 ROLES = ("accelerator", "host", "memory")  # only accelerators take part in workloads; the others serve memory
 
 
@@ -131,8 +131,8 @@ def _role(doc: Table) -> str:
 
 def _read(doc: Table, path: Path) -> DeviceProfile:
     native = doc.get("native", str)
-    if native not in _NATIVE:
-        raise doc.error(f"{native!r} is not one of {', '.join(_NATIVE)}", "native")
+    if native not in NATIVE_FAMILIES:
+        raise doc.error(f"{native!r} is not one of {', '.join(NATIVE_FAMILIES)}", "native")
     requires = _capabilities(doc)
     adapter = _check_adapter(doc, native, requires)
     memory = doc.table("memory")

@@ -86,3 +86,10 @@ def test_cxl_memory_serves_many_cards_under_tags_of_its_own():
 def test_capabilities_are_declared():
     assert Capability.COLLECTIVE_OFFLOAD in make("vendor-descriptor").capabilities
     assert make("cxl-mem").capabilities == {Capability.CXL_MEM}
+
+
+def test_a_cxl_frame_with_a_tag_the_adapter_never_gave_out_is_refused():
+    memory = make("cxl-mem", card=64)
+    frame = memory.to_native(Message(Opcode.CXL_MEM_RD, 1, 64, tag=5, length=64, address=0x40))
+    with pytest.raises(BridgeError, match="device-side tag 0 was given to no request"):
+        make("cxl-mem", card=64).from_native(frame)  # another adapter: it never handed out tag 0

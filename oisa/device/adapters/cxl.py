@@ -68,7 +68,11 @@ class CxlMemAdapter(DeviceAdapter):
         return encode_cxl_mem(message_to_cxl(message, self._lds, outstanding=self._to_cxl))
 
     def from_native(self, frame: bytes) -> Message:
-        message = cxl_to_message(decode_cxl_mem(frame), self._lds, outstanding=self._from_cxl)
+        native = decode_cxl_mem(frame)
+        if native.tag not in self._asked:  # checked first: converting records the request
+            raise BridgeError(f"CXL.mem field 'tag': device-side tag {native.tag} was given to no request that "
+                              f"crossed this adapter")
+        message = cxl_to_message(native, self._lds, outstanding=self._from_cxl)
         card, tag = self._asked[message.tag]
         if message.info.is_request:
             return replace(message, src=card, tag=tag)
