@@ -22,6 +22,7 @@ from oisa.report import comparison_json, comparison_text, device_listing, device
     result_text, sweep_csv, sweep_json, sweep_text
 from oisa.report.plot import plot_bars, plot_sweeps
 from oisa.report.progress import progress_bar, wanted
+from oisa.report.scenario import article_json, article_text
 from oisa.report.capture import Capture, interface_names, link_selector
 from oisa.report.dissector import dissector_path, install_dissector
 from oisa.sim.faults import FaultModel
@@ -34,11 +35,13 @@ from oisa.workload.collectives import COLLECTIVES, DTYPES, OPS, run_collective
 from oisa.workload.loadstore import run_loadstore
 from oisa.workload.sweep import sweep as run_sweep
 from oisa.workload.sweep import sweep_sizes
+from oisa.workload.scenario import article_steps, run_article
+from oisa.workload.training import MODELS, run_training
 
 __all__ = ["main"]
 
 DEFAULT_FABRIC = "pair"
-WORKLOADS = ("p2p", *COLLECTIVES, "loadstore")
+WORKLOADS = ("p2p", *COLLECTIVES, "loadstore", "training")
 DEFAULT_SIZE = {"loadstore": 64}  # bytes; every other workload moves 1 MiB unless told
 
 
@@ -129,6 +132,23 @@ _COLLECTIVE_OPTIONS = [
 ]
 
 
+_TRAINING_OPTIONS = [
+    click.option("--model", type=click.Choice(list(MODELS)), default="llama-7b", show_default=True,
+                 help="training: the model each card holds (its sources: specs/cli-json.md)."),
+    click.option("--tokens", type=int, default=4096, show_default=True,
+                 help="training: tokens per card per step, on average (cards get shares by compute rate)."),
+    click.option("--buckets", type=int, default=4, show_default=True,
+                 help="training: gradient buckets, each all-reduced while the next is computed."),
+    click.option("--spill", type=click.Choice(["auto", "host", "peers"]), default="auto", show_default=True,
+                 help="training: where state a card cannot hold goes: its server's host over PCIe, or peers' and "
+                      "pools' memory over the fabric (auto: host where the fabric has hosts)."),
+    click.option("--shard", is_flag=True, help="training: split gradients and optimizer state over the cards "
+                                               "(ZeRO stage 2)."),
+    click.option("--precision", default="bf16", show_default=True,
+                 help="training: the compute rate used, by the names in the device profiles (bf16, fp8, ...)."),
+]
+
+
 def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--workload", "-w", type=click.Choice(WORKLOADS), default="p2p", show_default=True,
@@ -154,6 +174,7 @@ def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
                           "nothing to verify, no faults). Default: data for p2p; for collectives, data when "
                           "all cards' inputs together are at most 1 MiB."),
         *_COLLECTIVE_OPTIONS,
+        *_TRAINING_OPTIONS,
         click.option("--ber", type=Probability(), help="Bit error rate on every OISA link: real bits flipped, "
                                                        "caught by CRC."),
         click.option("--drop", type=Probability(), help="Probability that an OISA link loses a frame."),
@@ -183,26 +204,42 @@ def _faults(ber: float | None, drop: float | None, duplicate: float | None, cont
                       control_drop=control_drop or 0.0, down_at=link_down_at)
 
 
-def _run_workload(spec: FabricSpec, workload: str, *, size: int, src: int | None, dst: int | None, seed: int,
+def _run_workload(spec: FabricSpec, workload: str, *, size: int | None, src: int | None, dst: int | None, seed: int,
                   data: bool | None, faults: FaultModel | None, algorithm: str, dtype: str, op: str, root: int,
-                  cards: list[int] | None, accesses: int, background: int, observer: Observer | None = None) -> Any:
+                  cards: list[int] | None, accesses: int, background: int, model: str, tokens: int, buckets: int,
+                  spill: str, shard: bool, precision: str, observer: Observer | None = None) -> Any:
     """Run ``workload`` with the options that apply to it; options that do not are refused."""
     mode = {None: "auto", True: "data", False: "timing"}[data]
-    if workload in ("p2p", "loadstore"):
-        given = [name for name, value in (("--algorithm", algorithm != "auto"), ("--cards", cards is not None),
-                                          ("--root", root != 0)) if value]
-        if given:
-            raise UsageError(f"{', '.join(given)} belong to collectives, not to {workload}")
+    _refuse(workload, {"--algorithm": algorithm != "auto" and workload in ("p2p", "loadstore"),
+                       "--cards": cards is not None and workload in ("p2p", "loadstore"),
+                       "--root": root != 0 and workload != "broadcast",
+                       "--src/--dst": (src, dst) != (None, None) and workload not in ("p2p", "loadstore"),
+                       "--size": size is not None and workload == "training",
+                       "--data": data is True and workload == "training",
+                       "fault options": faults is not None and workload == "training",
+                       "--dtype/--op": (dtype, op) != ("float32", "sum") and workload not in COLLECTIVES,
+                       "training options": workload != "training" and (
+                           (model, tokens, buckets, spill, shard, precision) !=
+                           ("llama-7b", 4096, 4, "auto", False, "bf16"))})
+    size = size or DEFAULT_SIZE.get(workload, 1 << 20)
     if workload == "p2p":
         return run_p2p(spec, src=src, dst=dst, size=size, seed=seed, faults=faults,
                        mode="timing" if data is False else "data", observer=observer)
     if workload == "loadstore":
         return run_loadstore(spec, src=src, dst=dst, size=size, accesses=accesses, background=background, seed=seed,
                              mode=mode, faults=faults, observer=observer)
-    if src is not None or dst is not None:
-        raise UsageError(f"--src and --dst belong to p2p and loadstore; {workload} runs on --cards")
+    if workload == "training":
+        return run_training(spec, model, tokens=tokens, dtype=precision, cards=cards, algorithm=algorithm,
+                            buckets=buckets, spill=spill, shard=shard, seed=seed, observer=observer)
     return run_collective(spec, workload, size=size, algorithm=algorithm, cards=cards, dtype=dtype, op=op, root=root,
                           seed=seed, mode=mode, faults=faults, observer=observer)
+
+
+def _refuse(workload: str, given: dict[str, bool]) -> None:
+    """A usage error naming the options given that ``workload`` does not take."""
+    wrong = [name for name, present in given.items() if present]
+    if wrong:
+        raise UsageError(f"{', '.join(wrong)} do not apply to {workload}")
 
 
 def _fault_options(options: dict[str, Any]) -> FaultModel | None:
@@ -228,7 +265,10 @@ def _captures(specs: list[FabricSpec], path: str | None, links: str | None, what
 
 
 def _what(workload: str, options: dict[str, Any]) -> str:
-    return f"oisa {workload}, {options['size']} bytes, seed {options['seed']}"
+    if workload == "training":
+        return f"oisa training, {options['model']}, seed {options['seed']}"
+    size = options["size"] or DEFAULT_SIZE.get(workload, 1 << 20)
+    return f"oisa {workload}, {size} bytes, seed {options['seed']}"
 
 
 def _observers(specs: list[FabricSpec], workload: str, options: dict[str, Any]) -> list[Observer | None]:
@@ -259,7 +299,6 @@ def run(fabric: str, workload: str, as_json: bool, **options: Any) -> None:
     Fault options replace the fault settings of every OISA link in the fabric file.
     """
     spec = load_fabric(fabric)
-    options["size"] = options["size"] or DEFAULT_SIZE.get(workload, 1 << 20)
     [observer] = _observers([spec], workload, options)
     faults = _fault_options(options)
     result = _run_workload(spec, workload, faults=faults, observer=observer, **options)
@@ -285,7 +324,6 @@ def compare(first: str, second: str, workload: str, as_json: bool, plot_path: st
         pair_src, pair_dst = default_pair(spec_a)
         options["src"] = pair_src if options["src"] is None else options["src"]
         options["dst"] = pair_dst if options["dst"] is None else options["dst"]
-    options["size"] = options["size"] or DEFAULT_SIZE.get(workload, 1 << 20)
     observers = _observers([spec_a, spec_b], workload, options)
     faults = _fault_options(options)
     results = (_run_workload(spec_a, workload, faults=faults, observer=observers[0], **options),
@@ -340,6 +378,27 @@ def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: in
         click.echo(json.dumps({"workload": "sweep", "sweeps": [sweep_json(s.results, s.skipped) for s in sweeps]}))
     else:
         click.echo("\n\n".join(sweep_text(s.results, s.skipped) for s in sweeps))
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(["article"]))
+@click.option("--model", type=click.Choice(list(MODELS)), default="gpt2-xl", show_default=True,
+              help="The model of every step (one each card holds).")
+@click.option("--big-model", type=click.Choice(list(MODELS)), default="llama-7b", show_default=True,
+              help="The model one card cannot hold, for (b).")
+@click.option("--max-cards", type=click.IntRange(min=2), help="Stop (c) at this many cards (default: every "
+                                                               "accelerator of the fabrics, 64).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def scenario(name: str, model: str, big_model: str, max_cards: int | None, seed: int, as_json: bool,
+             quiet: bool) -> None:
+    """Run a named scenario. `article`: the published OISA claims (20%+ lost across servers, 240%
+    for two linked cards, 60-70% of compute for conventional clusters) beside the figures our
+    model gives for them, each saying whether they agree. The full run takes a few minutes."""
+    with progress_bar(article_steps(max_cards), name, enabled=wanted(quiet)) as step:
+        result = run_article(model=model, big_model=big_model, max_cards=max_cards, seed=seed, progress=step)
+    click.echo(json.dumps(article_json(result)) if as_json else article_text(result))
 
 
 def _write(path: str, text: str) -> None:

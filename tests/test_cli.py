@@ -145,8 +145,12 @@ def test_sweep_of_two_fabrics_gives_one_sweep_each(capsys):
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
-    (["run", "-w", "p2p", "--algorithm", "ring"], "--algorithm belong to collectives"),
-    (["run", "mesh-8", "-w", "allreduce", "--src", "1"], "--src and --dst belong to p2p"),
+    (["run", "-w", "p2p", "--algorithm", "ring"], "--algorithm do not apply to p2p"),
+    (["run", "mesh-8", "-w", "allreduce", "--src", "1"], "--src/--dst do not apply to allreduce"),
+    (["run", "-w", "training", "--size", "4KiB"], "--size do not apply to training"),
+    (["run", "-w", "training", "--ber", "1e-6"], "fault options do not apply to training"),
+    (["run", "-w", "p2p", "--shard"], "training options do not apply to p2p"),
+    (["run", "-w", "training", "--model", "gpt2-xl", "--precision", "int4"], "has no int4 rate"),
     (["run", "mesh-8", "-w", "allreduce", "--cards", "0,x"], "comma-separated list"),
     (["run", "mesh-8", "-w", "allreduce", "--cards", "0,99"], "99"),
     (["sweep", "mesh-8", "-b", "1KiB", "-e", "8"], "--max at least --min"),

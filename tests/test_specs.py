@@ -158,3 +158,25 @@ def test_fuzz_json_keys_are_exactly_the_documented_ones(capsys):
 
     assert main(["fuzz", "--target", "wire:pcie-dllp", "--examples", "2", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)) == documented_keys("`oisa fuzz`")
+
+
+def test_training_json_keys_are_exactly_the_documented_ones():
+    from oisa.report import comparison_json, result_json
+    from oisa.workload.training import run_training
+
+    result = run_training(load_fabric("mesh-8"), "gpt2-xl", cards=[0, 1])
+    one = result_json(result)
+    cards = {f"cards[].{key}" for key in one["cards"][0]}
+    assert flatten(one) | cards == documented_keys("`oisa run --workload training`")
+    keys = flatten(comparison_json(result, result))
+    documented = documented_keys("`oisa compare FABRIC_A FABRIC_B --workload training`")
+    assert {k for k in keys if not k.startswith(("a.", "b."))} == documented - {"a", "b"}
+
+
+def test_article_json_keys_are_exactly_the_documented_ones():
+    from oisa.report.scenario import article_json
+    from oisa.workload.scenario import run_article
+
+    one = article_json(run_article(max_cards=2))
+    rows = {f"{name}[].{key}" for name in ("findings", "scaling") for key in one[name][0]}
+    assert set(one) | rows == documented_keys("`oisa scenario article`")

@@ -13,10 +13,12 @@ from typing import Any, Literal
 from oisa.report.collectives import collective_json, collective_text
 from oisa.report.loadstore import loadstore_json, loadstore_text
 from oisa.report.p2p import p2p_json, p2p_text
+from oisa.report.training import training_json, training_text, training_title
 from oisa.units import format_size, format_time
 from oisa.workload import P2PResult
 from oisa.workload.collectives import CollectiveResult
 from oisa.workload.loadstore import LoadStoreResult
+from oisa.workload.training import TrainingResult
 
 __all__ = ["Headline", "comparison_json", "comparison_text", "headlines", "result_json", "result_text"]
 
@@ -28,13 +30,15 @@ class Headline:
     key: str
     label: str
     value: float
-    kind: Literal["time", "rate", "share"]
+    kind: Literal["time", "rate", "share", "per_s"]
 
     def formatted(self) -> str:
         if self.kind == "time":
             return format_time(self.value)
         if self.kind == "rate":
             return f"{self.value / 1e9:.2f} GB/s"
+        if self.kind == "per_s":
+            return f"{self.value:,.0f}/s"
         return f"{self.value:.1%}"
 
 
@@ -81,10 +85,19 @@ def _loadstore_headlines(r: LoadStoreResult) -> list[Headline]:
             Headline(f"store_p99_{phase}", f"store p99, {phase}", busy["store"].p99_ps, "time")]
 
 
+def _training_headlines(r: TrainingResult) -> list[Headline]:
+    return [Headline("step_time", "step time", r.step_ps, "time"),
+            Headline("tokens_per_s", "tokens", r.tokens_per_s, "per_s"),
+            Headline("exposed_communication", "exposed communication", r.exposed_comm_ps, "time"),
+            Headline("scaling_efficiency", "scaling efficiency", r.scaling_efficiency, "share"),
+            Headline("peak_share", "share of peak", r.peak_share, "share")]
+
+
 _KINDS: dict[type, _Kind] = {
     P2PResult: _Kind(p2p_json, p2p_text, _p2p_title, _p2p_headlines),
     CollectiveResult: _Kind(collective_json, collective_text, _collective_title, _collective_headlines),
     LoadStoreResult: _Kind(loadstore_json, loadstore_text, _loadstore_title, _loadstore_headlines),
+    TrainingResult: _Kind(training_json, training_text, training_title, _training_headlines),
 }
 
 

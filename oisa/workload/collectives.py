@@ -123,9 +123,9 @@ class CollectiveResult:
         return self.algbw * COLLECTIVES[self.collective].bus_factor(len(self.ranks))
 
 
-def collective_ranks(spec: FabricSpec, cards: Sequence[int] | None = None) -> tuple[int, ...]:
+def collective_ranks(spec: FabricSpec, cards: Sequence[int] | None = None, *, least: int = 2) -> tuple[int, ...]:
     """The cards that take part: those given, or every accelerator (not hosts or memory devices),
-    in id order, which is ring order."""
+    in id order, which is ring order; at least ``least`` of them."""
     if cards is not None:
         for card in cards:
             spec.card(card)
@@ -134,8 +134,8 @@ def collective_ranks(spec: FabricSpec, cards: Sequence[int] | None = None) -> tu
         ranks = tuple(cards)
     else:
         ranks = tuple(c.id for c in spec.cards if c.device.role == "accelerator")
-    if len(ranks) < 2:
-        raise UsageError(f"a collective needs two cards or more; fabric {spec.name} gives {len(ranks)}")
+    if len(ranks) < least:
+        raise UsageError(f"a collective needs {least} cards or more; fabric {spec.name} gives {len(ranks)}")
     return ranks
 
 

@@ -1,0 +1,307 @@
+"""A data-parallel training step: compute from the cards' rates, gradient all-reduce overlapped
+with the backward pass, and what happens when a card's memory is too small.
+
+Every card holds the whole model and trains on its own tokens; with ``balance`` (the default)
+a card's share of the step's tokens follows its compute rate, so that cards of different
+vendors finish their backward passes together instead of all waiting for the slowest (as
+heterogeneity-aware data parallelism does). A step is the forward pass, the
+backward pass cut into gradient buckets, each all-reduced as soon as it is ready while the
+next is computed (as PyTorch DDP does), then the optimizer. Compute takes the FLOPs of
+:data:`FLOPS_PER_PARAMETER_TOKEN` at the card's rate for ``dtype`` times an efficiency
+(:data:`COMPUTE_EFFICIENCY`); the optimizer streams the model's state through memory. A card
+whose memory cannot hold the state (:data:`STATE_BYTES_PER_PARAMETER`) spills the rest: each
+step it reads the spilled part in and writes it back, over PCIe from its server's host in a
+switched deployment, or from peers with memory to spare (or a memory pool) over the fabric in
+a supernode. With ``shard`` the cards split the gradients and optimizer state between them
+(ZeRO stage 2: each keeps its bf16 weights and 1/N of the rest), which moves the same bytes
+as the all-reduce (a reduce-scatter, then an all-gather of the updated weights) but lets N
+cards hold a model none could hold alone. Everything is timed in the emulation (timing mode:
+no bytes move).
+
+Scaling efficiency compares the step with one card that holds everything and talks to no
+one: the cards' tokens per second against the sum of what each would do alone on its share. The share of peak is the
+useful FLOPs of a step over what the cards' peak rates could do in the step's time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from oisa.device.card import Card
+from oisa.errors import UsageError, VerificationError
+from oisa.fabric import Fabric, FabricSpec
+from oisa.sim import Signal
+from oisa.sim.observe import Observer
+from oisa.units import S
+from oisa.workload._run import all_of, run_on
+from oisa.workload.collectives import choose_algorithm, collective_ranks, rank_parts
+
+__all__ = ["COMPUTE_EFFICIENCY", "FLOPS_PER_PARAMETER_TOKEN", "MODELS", "STATE_BYTES_PER_PARAMETER", "Model",
+           "TrainingResult", "run_training"]
+
+FLOPS_PER_PARAMETER_TOKEN = 6  # forward 2, backward 4: C = 6ND (Kaplan et al. 2020, arXiv 2001.08361, section 2.1)
+GRADIENT_BYTES = 2  # bf16 gradients, all-reduced (Rajbhandari et al. 2020, ZeRO, arXiv 1910.02054, section 3.1)
+STATE_BYTES_PER_PARAMETER = 16  # bf16 weights and gradients, fp32 master weights, momentum, variance (ZeRO, 3.1)
+WEIGHT_BYTES = 2  # bf16 weights, which every card keeps whole even when the rest is sharded (ZeRO stage 2, 5.2)
+COMPUTE_EFFICIENCY = 0.462  # model FLOPs utilisation PaLM 540B reached (Chowdhery et al. 2022, arXiv 2204.02311, table 3)
+OPTIMIZER_PASSES = 2  # the optimizer reads the state and writes it back: assumption (Adam touches every state once)
+_SPILL_AT = 1 << 40  # where spilled state lives in its donor (timing mode: addresses only name ranges)
+_SPILL_STRIPES = 8  # donors a card's spill is spread over, at most: assumption, as striping over planes
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    parameters: int
+    source: str
+
+
+MODELS: dict[str, Model] = {m.name: m for m in (
+    Model("llama-7b", 6_738_415_616, "LLaMA 7B (Touvron et al. 2023, arXiv 2302.13971, table 2)"),
+    Model("llama-13b", 13_015_864_320, "LLaMA 13B (Touvron et al. 2023, arXiv 2302.13971, table 2)"),
+    Model("llama-70b", 68_976_648_192, "Llama 2 70B (Touvron et al. 2023, arXiv 2307.09288, table 1)"),
+    Model("gpt2-xl", 1_557_611_200, "GPT-2 XL, 1.5B (Radford et al. 2019, table 2)"),
+)}
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    fabric: str
+    seed: int
+    model: str
+    parameters: int
+    tokens: dict[int, int]  # per rank: the tokens it trains on in the step
+    dtype: str
+    ranks: tuple[int, ...]
+    algorithm: str
+    buckets: int
+    shard: bool
+    held_bytes: int  # state each card holds, spilled part included
+    step_ps: int  # until the last card has finished its optimizer
+    compute_ps: int  # forward and backward of the slowest card
+    optimizer_ps: int  # optimizer of the slowest card, spill included
+    spill_bytes: int  # the most any card spills
+    spill_to: str  # "host", "peers" or "none"
+    exposed_comm_ps: int  # what the step spends beyond compute and optimizer: communication not hidden
+    alone_ps: dict[int, int]  # per rank: a step of that card alone, holding everything
+    useful_flops: int
+    peak_flops_per_s: int  # the cards' peak rates for dtype, summed
+    frames: int
+    wire_bytes: int
+    end_ps: int
+
+    @property
+    def verified(self) -> None:
+        """Nothing to verify: a training step runs in timing mode, no bytes move."""
+        return None
+
+    @property
+    def tokens_per_s(self) -> float:
+        return sum(self.tokens.values()) * S / self.step_ps
+
+    @property
+    def scaling_efficiency(self) -> float:
+        """Tokens per second of all cards over what each would do alone, summed."""
+        return self.tokens_per_s / sum(self.tokens[r] * S / t for r, t in self.alone_ps.items())
+
+    @property
+    def peak_share(self) -> float:
+        """Useful FLOPs per second over the cards' summed peak rate."""
+        return self.useful_flops * S / self.step_ps / self.peak_flops_per_s
+
+
+def run_training(spec: FabricSpec, model: str = "llama-7b", *, tokens: int = 4096, dtype: str = "bf16",
+                 cards: Sequence[int] | None = None, algorithm: str = "auto", buckets: int = 4, spill: str = "auto",
+                 balance: bool = True, shard: bool = False, seed: int = 0,
+                 observer: Observer | None = None) -> TrainingResult:
+    """One data-parallel step of ``model`` on ``tokens`` tokens per card on average (timing mode).
+
+    ``spill`` says where cards put the state they cannot hold: ``host`` (their server's host,
+    over PCIe), ``peers`` (accelerators with memory to spare, training or idle, then memory
+    devices, over the fabric) or ``auto`` (host where the fabric has hosts, peers otherwise).
+    """
+    if model not in MODELS:
+        raise UsageError(f"unknown model {model!r} (known: {', '.join(MODELS)})")
+    if tokens < 1 or buckets < 1:
+        raise UsageError(f"--tokens {tokens} and --buckets {buckets} must both be 1 or more")
+    if spill not in ("auto", "host", "peers"):
+        raise UsageError(f"--spill is auto, host or peers, not {spill!r}")
+    ranks = collective_ranks(spec, cards, least=1)  # one card trains alone: no all-reduce
+    rates = {}
+    for rank in ranks:
+        device = spec.card(rank).device
+        if dtype not in device.compute:
+            raise UsageError(f"{spec.card(rank).name} ({device.name}) has no {dtype} rate "
+                             f"(it has: {', '.join(sorted(device.compute))})")
+        rates[rank] = int(device.compute[dtype].value)
+    if len(ranks) == 1:
+        algorithm = "none"
+    elif algorithm == "auto":
+        algorithm = choose_algorithm(spec, "allreduce", ranks)
+    if spill == "auto":
+        spill = "host" if any(c.device.role == "host" for c in spec.cards) else "peers"
+    held = _state_bytes(MODELS[model], len(ranks), shard)
+    shares = _balanced(spec, MODELS[model], tokens * len(ranks), rates, held) if balance else \
+        {rank: tokens for rank in ranks}
+    plan = _StepPlan(MODELS[model], shares, dtype, ranks, algorithm, buckets, shard, held,
+                     _spills(spec, held, ranks, spill))
+    return run_on(spec, _step, plan, seed=seed, faults=None, mode="timing", observer=observer)
+
+
+@dataclass(frozen=True)
+class _StepPlan:
+    model: Model
+    tokens: dict[int, int]  # rank -> its tokens
+    dtype: str
+    ranks: tuple[int, ...]
+    algorithm: str
+    buckets: int
+    shard: bool
+    held: int  # state bytes each card must hold
+    spills: dict[int, list[tuple[int, int]]]  # rank -> [(donor card, bytes)]
+
+
+def _balanced(spec: FabricSpec, model: Model, total: int, rates: dict[int, int], held: int) -> dict[int, int]:
+    """Share ``total`` tokens so that every card's compute and optimizer end together, from the
+    rates alone (what spilling costs is not known before the run): card r gets
+    (T - optimizer_r) x rate_r x efficiency / (6 x parameters) tokens, T chosen to use them all."""
+    per_token = FLOPS_PER_PARAMETER_TOKEN * model.parameters / COMPUTE_EFFICIENCY  # FLOPs at full rate
+    optimizer = {r: OPTIMIZER_PASSES * held * 8 / int(spec.card(r).device.memory_bandwidth.value) for r in rates}
+    end = (total * per_token + sum(optimizer[r] * rates[r] for r in rates)) / sum(rates.values())
+    return {r: max(1, round((end - optimizer[r]) * rates[r] / per_token)) for r in rates}
+
+
+def _state_bytes(model: Model, cards: int = 1, shard: bool = False) -> int:
+    """What one of ``cards`` cards holds: everything, or with ``shard`` its weights and its
+    share of the rest."""
+    if not shard:
+        return model.parameters * STATE_BYTES_PER_PARAMETER
+    return model.parameters * WEIGHT_BYTES + -(-model.parameters * (STATE_BYTES_PER_PARAMETER - WEIGHT_BYTES) // cards)
+
+
+def _spills(spec: FabricSpec, need: int, ranks: tuple[int, ...], policy: str) -> dict[int, list[tuple[int, int]]]:
+    """Where each card puts what it cannot hold of the ``need`` bytes: [(donor, bytes)], empty
+    if it fits."""
+    short = {r: need - spec.card(r).device.capacity for r in ranks if need > spec.card(r).device.capacity}
+    spills: dict[int, list[tuple[int, int]]] = {r: [] for r in ranks}
+    if not short:
+        return spills
+    if policy == "host":
+        hosts = {c.server: c for c in spec.cards if c.device.role == "host"}
+        for rank, missing in short.items():
+            host = hosts.get(spec.card(rank).server)
+            if host is None:
+                raise UsageError(f"{spec.card(rank).name} must spill {missing} B and its server has no host "
+                                 f"(--spill peers, or a fabric with hosts)")
+            spills[rank].append((host.id, missing))
+        return spills
+    # Peers first (each has its own links): cards that train and have room to spare, and
+    # accelerators that do not train, whose whole memory is free; memory pools only when peers
+    # are full. Every card stripes what it spills over several donors, so that its reads take
+    # several paths.
+    spare = {c.id: c.device.capacity - (need if c.id in ranks else 0) for c in spec.cards
+             if c.device.role != "host" and (c.id not in ranks or need < c.device.capacity)}
+    pools = {c.id for c in spec.cards if c.device.role == "memory"}
+    for rank, missing in short.items():
+        stripe = -(-missing // _SPILL_STRIPES)
+        while missing > 0:
+            donor = max(spare, key=lambda card: (card not in pools, spare[card], -card), default=None)
+            if donor is None or spare[donor] <= 0:
+                raise UsageError(f"the cards' and pools' spare memory cannot hold what {spec.card(rank).name} must "
+                                 f"spill ({missing} B more)")
+            taken = min(missing, spare[donor], stripe)
+            spills[rank].append((donor, taken))
+            spare[donor] -= taken
+            missing -= taken
+    return spills
+
+
+async def _step(fabric: Fabric, plan: _StepPlan) -> TrainingResult:
+    kernel = fabric.kernel
+    fabric.start()
+    model, n = plan.model, len(plan.ranks)
+    gradient_bytes = model.parameters * GRADIENT_BYTES
+    count = gradient_bytes // 2 // plan.buckets  # float16-sized elements per bucket
+    parts_of, base = [], 0
+    for _ in range(plan.buckets if n > 1 else 0):
+        parts, base = rank_parts(fabric, "allreduce", algorithm=plan.algorithm, ranks=plan.ranks, count=count,
+                                 dtype="float16", base=base)
+        parts_of.append(parts)
+    compute = [0] * n
+    optimizer = [0] * n
+
+    async def rank_step(r: int) -> None:
+        card = fabric.card(plan.ranks[r])
+        flops = FLOPS_PER_PARAMETER_TOKEN * model.parameters * plan.tokens[plan.ranks[r]]
+        forward = await card.compute(flops / 3 / COMPUTE_EFFICIENCY, plan.dtype)
+        reduced: list[Signal[None]] = []
+        backward = 0
+        for bucket in range(plan.buckets):
+            backward += await card.compute(flops * 2 / 3 / plan.buckets / COMPUTE_EFFICIENCY, plan.dtype)
+            if parts_of:
+                done: Signal[None] = Signal(kernel, f"rank {r} bucket {bucket}")
+                kernel.spawn(_then, parts_of[bucket][r], done, name=f"rank{r}.bucket{bucket}")
+                reduced.append(done)
+        for done in reduced:
+            await done.wait()
+        compute[r] = forward + backward
+        started = kernel.now
+        await _optimizer(card, plan.spills[plan.ranks[r]], plan.held)
+        optimizer[r] = kernel.now - started
+
+    start = kernel.now
+    await all_of(kernel, [(rank_step, (r,)) for r in range(n)])
+    step = kernel.now - start
+    frames, wire_bytes = fabric.wire_totals()
+    alone = {rank: _alone_ps(fabric.card(rank), plan) for rank in plan.ranks}
+    spill_bytes = max((sum(b for _, b in spills) for spills in plan.spills.values()), default=0)
+    return TrainingResult(
+        fabric=fabric.spec.name, seed=kernel.seed, model=model.name, parameters=model.parameters,
+        tokens=plan.tokens, dtype=plan.dtype, ranks=plan.ranks, algorithm=plan.algorithm,
+        buckets=plan.buckets, shard=plan.shard, held_bytes=plan.held, step_ps=step, compute_ps=max(compute), optimizer_ps=max(optimizer),
+        spill_bytes=spill_bytes, spill_to=_where(fabric.spec, plan), exposed_comm_ps=step - max(
+            c + o for c, o in zip(compute, optimizer)), alone_ps=alone,
+        useful_flops=FLOPS_PER_PARAMETER_TOKEN * model.parameters * sum(plan.tokens.values()),
+        peak_flops_per_s=sum(int(fabric.card(r).profile.compute[plan.dtype].value) for r in plan.ranks),
+        frames=frames, wire_bytes=wire_bytes, end_ps=kernel.now)
+
+
+async def _then(part, done: Signal[None]) -> None:  # type: ignore[no-untyped-def]
+    await part()
+    done.set(None)
+
+
+async def _optimizer(card: Card, spills: list[tuple[int, int]], state: int) -> None:
+    """The optimizer over the state this card holds, and over what it spilled: read in, updated,
+    written back."""
+    resident = state - sum(size for _, size in spills)
+    await card.stream_memory(OPTIMIZER_PASSES * resident)
+    reads = [card.post_read(donor, _SPILL_AT, _SPILL_AT, size) for donor, size in spills]
+    for transfer in reads:
+        await _ok(transfer)
+    await card.stream_memory(OPTIMIZER_PASSES * sum(size for _, size in spills))
+    writes = [card.post_write(donor, _SPILL_AT, _SPILL_AT, size) for donor, size in spills]
+    for transfer in writes:
+        await _ok(transfer)
+
+
+async def _ok(transfer) -> None:  # type: ignore[no-untyped-def]
+    await transfer.wait()
+    if not transfer.ok:
+        raise VerificationError(f"a spill {transfer.kind} with card {transfer.peer} failed: {transfer.error}")
+
+
+def _alone_ps(card: Card, plan: _StepPlan) -> int:
+    """A step of ``card`` alone, holding everything: compute and the optimizer, from its rates."""
+    rate = int(card.profile.compute[plan.dtype].value)
+    flops = FLOPS_PER_PARAMETER_TOKEN * plan.model.parameters * plan.tokens[card.node_id] / COMPUTE_EFFICIENCY
+    memory_bps = int(card.profile.memory_bandwidth.value)
+    return int(flops * S / rate) + OPTIMIZER_PASSES * _state_bytes(plan.model) * 8 * S // memory_bps
+
+
+def _where(spec: FabricSpec, plan: _StepPlan) -> str:
+    donors = {donor for spills in plan.spills.values() for donor, _ in spills}
+    if not donors:
+        return "none"
+    return "host" if all(spec.card(d).device.role == "host" for d in donors) else "peers"
