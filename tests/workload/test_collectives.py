@@ -124,7 +124,7 @@ def test_the_same_seed_gives_the_same_result(mesh):
     ({"op": "avg"}, "unknown reduction"),
     ({"collective": "allgather", "size": 8}, "the least is 32 B"),
     ({"collective": "broadcast", "root": 8}, "not a rank"),
-    ({"cards": [0]}, "two cards or more"),
+    ({"cards": [0]}, "needs 2 cards or more"),
     ({"cards": [0, 0]}, "names a card twice"),
     ({"size": 1 << 40, "mode": "timing"}, "needs .* of memory"),
 ])
