@@ -1,0 +1,40 @@
+"""The collectives benchmark runs end to end on a small fabric: its table has every column, its
+figures are computed and positive, and its counting observer agrees with the fabric."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "collectives.py"
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    spec = importlib.util.spec_from_file_location("collectives_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_prints_a_table_and_writes_json(benchmark, tmp_path, capsys):
+    out = tmp_path / "run.json"
+    assert benchmark.main(["--fabrics", "mesh-8", "--sizes", "64KiB", "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[1].split()
+    for column in ("fabric", "cards", "size", "virtual", "busbw", "wall", "cpu", "mem", "frames", "segments",
+                   "messages", "events", "frames/s", "target"):
+        assert column in header
+    assert lines[3].split()[:3] == ["mesh-8", "8", "64KiB"]
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["cards"] == 8 and run["size"] == 64 * 1024 and run["target"] == "PASS"
+    for key in ("time_ps", "busbw_GBps", "wall_s", "cpu_s", "peak_MiB", "frames", "segments", "messages", "events",
+                "frames_per_s", "events_per_s"):
+        assert run[key] > 0, key
+    assert run["messages"] >= run["segments"]
+
+
+def test_counter_sees_the_frames_the_fabric_counts(benchmark):
+    figures = benchmark.one("counted", "mesh-8", 64 * 1024, "ring", 0)
+    assert figures["frames"] > 0 and figures["events"] >= figures["segments"] > 0
