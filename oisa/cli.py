@@ -386,18 +386,21 @@ def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: in
               help="The model of every step (one each card holds).")
 @click.option("--big-model", type=click.Choice(list(MODELS)), default="llama-7b", show_default=True,
               help="The model one card cannot hold, for (b).")
+@click.option("--tokens", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Tokens per card per step, on average.")
 @click.option("--max-cards", type=click.IntRange(min=2), help="Stop (c) at this many cards (default: every "
                                                                "accelerator of the fabrics, 64).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def scenario(name: str, model: str, big_model: str, max_cards: int | None, seed: int, as_json: bool,
+def scenario(name: str, model: str, big_model: str, tokens: int, max_cards: int | None, seed: int, as_json: bool,
              quiet: bool) -> None:
     """Run a named scenario. `article`: the published OISA claims (20%+ lost across servers, 240%
     for two linked cards, 60-70% of compute for conventional clusters) beside the figures our
     model gives for them, each saying whether they agree. The full run takes a few minutes."""
     with progress_bar(article_steps(max_cards), name, enabled=wanted(quiet)) as step:
-        result = run_article(model=model, big_model=big_model, max_cards=max_cards, seed=seed, progress=step)
+        result = run_article(model=model, big_model=big_model, tokens=tokens, max_cards=max_cards, seed=seed,
+                             progress=step)
     click.echo(json.dumps(article_json(result)) if as_json else article_text(result))
 
 

@@ -20,6 +20,7 @@ def article_json(result: ArticleResult) -> dict[str, Any]:
         "scenario": "article",
         "model": result.model,
         "big_model": result.big_model,
+        "tokens": result.tokens,
         "seed": result.seed,
         "findings": [{"claim": f.claim.key, "claim_text": f.claim.text, "claim_low": f.claim.low,
                       "claim_high": f.claim.high, "claim_source": f.claim.source, "label": f.label,
@@ -32,7 +33,7 @@ def article_json(result: ArticleResult) -> dict[str, Any]:
 
 def article_text(result: ArticleResult) -> str:
     lines = [f"the article's claims beside the model (training steps of {result.model}, and {result.big_model} where "
-             f"memory matters; seed {result.seed})", ""]
+             f"memory matters; {result.tokens} tokens per card; seed {result.seed})", ""]
     for key in dict.fromkeys(f.claim.key for f in result.findings):
         findings = [f for f in result.findings if f.claim.key == key]
         lines.append(f"({key}) claim: {findings[0].claim.text}")

@@ -91,6 +91,7 @@ class ScalingRow:
 class ArticleResult:
     model: str
     big_model: str
+    tokens: int  # per card per step, on average
     seed: int
     findings: list[Finding]
     scaling: list[ScalingRow]
@@ -114,14 +115,15 @@ def article_steps(max_cards: int | None = None) -> int:
 _FIXED_STEPS = 6  # (a): two; (b): two models, one card and two
 
 
-def run_article(*, model: str = "gpt2-xl", big_model: str = "llama-7b", max_cards: int | None = None, seed: int = 0,
+def run_article(*, model: str = "gpt2-xl", big_model: str = "llama-7b", tokens: int = 4096,
+                max_cards: int | None = None, seed: int = 0,
                 progress: Callable[[str], None] | None = None) -> ArticleResult:
     """Run the three parts; ``progress`` hears of each training step once it is done."""
     switched, supernode, direct = (load_fabric(name) for name in (SWITCHED, SUPERNODE, DIRECT))
     counts = {spec.name: scaling_counts(spec, max_cards) for spec in (supernode, switched)}
 
     def step(spec: FabricSpec, cards: list[int], name: str = model, *, shard: bool = False) -> TrainingResult:
-        result = run_training(spec, name, cards=cards, shard=shard, seed=seed)
+        result = run_training(spec, name, tokens=tokens, cards=cards, shard=shard, seed=seed)
         if progress is not None:
             progress(f"{name}, {len(cards)} cards of {spec.name}")
         return result
@@ -135,7 +137,7 @@ def run_article(*, model: str = "gpt2-xl", big_model: str = "llama-7b", max_card
                             conventional.scaling_efficiency,
                             f"{model}: scaling efficiency (tokens/s against each card alone) at the largest count; "
                             f"{SUPERNODE} reaches {_most_cards(scaling, SUPERNODE).scaling_efficiency:.1%} on as many cards"))
-    return ArticleResult(model, big_model, seed, findings, scaling)
+    return ArticleResult(model, big_model, tokens, seed, findings, scaling)
 
 
 def _most_cards(scaling: list[ScalingRow], fabric: str) -> ScalingRow:
