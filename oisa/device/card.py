@@ -18,7 +18,7 @@ from oisa.device.landing import LandingWatches
 from oisa.device.memory import SparseMemory
 from oisa.device.profile import DeviceProfile
 from oisa.device.registry import adapter as registered_adapter
-from oisa.device.timing import SEGMENT_BYTES, TimingTransfer, answer_segment, split
+from oisa.device.timing import MAX_SEGMENTS, SEGMENT_BYTES, TimingTransfer, answer_segment, split
 from oisa.errors import SimulationError, UsageError
 from oisa.sim import Inbox, Kernel, LinkPort, Port, Signal
 from oisa.transaction import Completer, Operation, OperationCompleted, OperationFailed, Requester
@@ -353,8 +353,10 @@ class Card:
         """A copy as segments: the same requests, sizes and window as data mode, no bytes."""
         write = transfer.kind in ("write", "store")
         per_message = min(max_size, int(self.profile.max_payload.value if write else self.profile.max_read_request.value))
+        # segments times the parts they are cut into (one per path) stay within MAX_SEGMENTS
+        max_segments = max(1, MAX_SEGMENTS // max(1, len(self.routes.get(transfer.peer, ()))))
         copy = TimingTransfer(opcode, self.node_id, transfer.peer, transfer.remote_address, transfer.size, per_message,
-                              window=0, ro=self.plan.relaxed and opcode is self.plan.write)
+                              window=0, ro=self.plan.relaxed and opcode is self.plan.write, max_segments=max_segments)
         copy.window = max(1, int(self.profile.tags.value) * per_message // copy.segment_bytes)
         progress: Signal[None] = Signal(self.kernel, f"{self.name} segments to card {transfer.peer}")
         self._send_segments(copy, progress)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from oisa.wire.message import Message
 from oisa.wire.opcodes import OPCODES, Opcode
 
-__all__ = ["SEGMENT_BYTES", "TimingTransfer", "answer_segment", "answered_bytes", "split"]
+__all__ = ["MAX_SEGMENTS", "SEGMENT_BYTES", "TimingTransfer", "answer_segment", "answered_bytes", "split"]
 
 SEGMENT_BYTES = 64 * 1024  # the least one segment moves (unless the copy is smaller)
 MAX_SEGMENTS = 8  # the most segments one copy is cut into: larger copies get larger segments
@@ -56,6 +56,7 @@ class TimingTransfer:
     per_message: int
     window: int  # segments in flight at most
     ro: bool = False  # the requests carry relaxed ordering
+    max_segments: int = MAX_SEGMENTS  # fewer where each segment is cut into parts, one per path
     segments: list[Message] = field(default_factory=list)
     segment_bytes: int = 0  # what a whole segment moves (set from the size)
     outstanding: dict[int, int] = field(default_factory=dict)  # tag -> bytes not yet answered
@@ -63,7 +64,7 @@ class TimingTransfer:
 
     def __post_init__(self) -> None:
         whole, rest = divmod(self.size, self.per_message)
-        per_segment = max(1, SEGMENT_BYTES // self.per_message, -(-whole // MAX_SEGMENTS))
+        per_segment = max(1, SEGMENT_BYTES // self.per_message, -(-whole // self.max_segments))
         self.segment_bytes = per_segment * self.per_message
         address = self.address
         while whole:
