@@ -122,7 +122,8 @@ def _pairs(draw: st.DrawFn, shape: str, cards: Sequence[int], max_flows: int) ->
     if shape == "permutation":
         order = draw(st.permutations(cards))
         return [(src, order[(index + 1) % len(order)]) for index, src in enumerate(order)]  # a derangement
-    pair = st.tuples(st.sampled_from(cards), st.sampled_from(cards)).filter(lambda p: p[0] != p[1])
+    pair = st.sampled_from(cards).flatmap(
+        lambda src: st.tuples(st.just(src), st.sampled_from([c for c in cards if c != src])))
     if shape == "hotspot":
         target = draw(st.sampled_from(cards))
         into = st.sampled_from([c for c in cards if c != target]).map(lambda src: (src, target))
