@@ -12,6 +12,12 @@ strategy, so callers narrow what is generated without reimplementing it::
 
 Everything generated is valid for the specification; feed it through
 :func:`mutated_bytes` to get frames that are almost valid.
+
+Beyond single frames, the strategies draw whole experiments as plain data: requester
+operations (:func:`transactions`), patterns of copies between cards (:func:`traffic_patterns`),
+small fabrics built by the loader (:func:`topologies`, :func:`topology_pairs`), mixes of vendors'
+devices (:func:`device_mixes`) and link faults (:func:`fault_schedules`). The property tests in
+``tests/properties`` run random traffic on random fabrics with them.
 """
 
 from __future__ import annotations
@@ -21,6 +27,16 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from oisa.testing._fabrics import (
+    LAYOUTS,
+    accelerator_profiles,
+    device_mixes,
+    fault_schedules,
+    link_down_times,
+    topologies,
+    topology_pairs,
+)
+from oisa.testing._traffic import SHAPES, Flow, Transaction, seeded_bytes, traffic_patterns, transactions
 from oisa.testing._cxl import cxl_control_messages, cxl_flits, cxl_mem_messages, cxl_mem_streams
 from oisa.testing._pcie import dllps, tlps
 from oisa.testing._vdesc import vdescs
@@ -45,19 +61,32 @@ from oisa.wire.pcie_codec import encode_dllp, encode_tlp
 from oisa.wire.vdesc import encode_vdesc
 
 __all__ = [
+    "LAYOUTS",
+    "SHAPES",
+    "Flow",
+    "Transaction",
+    "accelerator_profiles",
     "credit_returns",
     "cxl_control_messages",
     "cxl_flits",
     "cxl_mem_messages",
     "cxl_mem_streams",
+    "device_mixes",
     "dllps",
     "encoded_frames",
+    "fault_schedules",
     "flit_sizes",
     "flits",
     "frames",
+    "link_down_times",
     "messages",
     "mutated_bytes",
+    "seeded_bytes",
     "tlps",
+    "topologies",
+    "topology_pairs",
+    "traffic_patterns",
+    "transactions",
     "vdescs",
 ]
 

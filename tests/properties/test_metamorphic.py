@@ -1,0 +1,52 @@
+"""Metamorphic properties of time (timing mode): making links faster or shorter never makes
+a pattern finish later, and doubling a large copy roughly doubles how long it takes."""
+
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from oisa.testing import strategies as oisa_st
+from oisa.workload import run_p2p
+
+from .support import KNOWN_FAILURE, accelerators, run_traffic, scaled
+
+
+FASTER = st.sampled_from([{"rate": 2.0}, {"rate": 4.0}, {"latency": 0.5}, {"latency": 0.0},
+                          {"rate": 2.0, "latency": 0.5}])
+
+
+@given(spec=oisa_st.topologies(), data=st.data(), change=FASTER)
+def test_more_bandwidth_or_less_latency_never_makes_a_pattern_finish_later(spec, data, change):
+    """The whole pattern, that is. One copy among many may finish a few ns later: when the
+    others move sooner they can be on a shared link at the moment it needs it (first come,
+    first served), as in any real network; the event counts how often."""
+    flows = data.draw(oisa_st.traffic_patterns(cards=st.just(accelerators(spec)), sizes=st.integers(64, 1 << 20)))
+    before = run_traffic(spec, flows, mode="timing")
+    after = run_traffic(scaled(spec, **change), flows, mode="timing")
+    assert after.end_ps <= before.end_ps, f"{change} made the pattern finish later"
+    later = sum(a > b for b, a in zip(before.finish_ps(), after.finish_ps()))
+    event(f"one copy among several finished later: {bool(later)}")
+
+
+@given(spec=oisa_st.topologies(), data=st.data(), change=FASTER,
+       size=st.integers(1, 1 << 20), kind=st.sampled_from(["write", "read"]))
+def test_more_bandwidth_or_less_latency_never_makes_a_lone_copy_slower(spec, data, change, size, kind):
+    src, dst = data.draw(st.permutations(accelerators(spec)))[:2]
+    flows = [oisa_st.Flow(src, dst, kind, size)]
+    before = run_traffic(spec, flows, mode="timing")
+    after = run_traffic(scaled(spec, **change), flows, mode="timing")
+    assert after.end_ps <= before.end_ps, f"{change} made a lone {kind} of {size} B slower"
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "found by this property, not yet investigated: in timing mode a doubled 4-16 MiB copy was seen "
+    "to take from 1.73x to 2.26x as long; more than 2x cannot come from fixed latency, so suspect "
+    "how timing mode cuts copies into segments"))
+@KNOWN_FAILURE
+@given(spec=oisa_st.topologies(), data=st.data(), size=st.integers(4 << 20, 16 << 20))
+def test_doubling_a_large_copy_roughly_doubles_its_time(spec, data, size):
+    src, dst = data.draw(st.permutations(accelerators(spec)))[:2]
+    once, twice = (run_p2p(spec, src=src, dst=dst, size=n, mode="timing") for n in (size, 2 * size))
+    for phase in ("write", "read"):
+        ratio = getattr(twice, phase).time_ps / getattr(once, phase).time_ps
+        assert 1.8 <= ratio <= 2.0 + 1e-3, f"doubling a {size} B {phase} took {ratio:.3f}x as long"
