@@ -114,6 +114,10 @@ class LinkPort:
             self.kernel.call_at(max(self.kernel.now, self.wire.busy_until), self._transmit_next)
         if self.kernel.observer is not None:
             self._observe()
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        """Have :meth:`_timer_fired` run at the endpoint's next deadline, if none runs earlier."""
         deadline = self.endpoint.next_deadline()
         if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
             self._timer_at = deadline
@@ -148,6 +152,9 @@ class LinkPort:
         self.kernel.call_at(self.wire.transmit(frame), self._transmit_next)
         if self.kernel.observer is not None:
             self._observe()
+        # sending may start a timer (the replay timer of a first data flit, a credit poll):
+        # without this, a flit whose ACK is lost would wait for the next frame to arrive
+        self._arm_timer()
 
     def _timer_fired(self, deadline: int) -> None:
         if self._timer_at != deadline:
