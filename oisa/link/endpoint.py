@@ -39,7 +39,7 @@ from oisa.link.credits import (
     credits_needed,
 )
 from oisa.link.framing import StreamPacker, StreamUnpacker
-from oisa.link.states import Action, LinkInput, LinkState, transition
+from oisa.link.states import LinkInput, LinkState, transition
 from oisa.wire.codec import decode_flit, encode_flit, encode_message
 from oisa.wire.flit import (
     FLIT_OVERHEAD,
@@ -77,9 +77,9 @@ class LinkConfig:
     completions, which an endpoint reserves room for when it asks).
 
     ``credit_poll_ps`` is for links that can lose control flits: a sender that has waited that
-    long for credits sends CREDIT_POLL, and the peer answers with all its allocations, so a lost
-    credit return cannot stall the link for good (PCIe sends UpdateFC periodically for the same
-    reason). Unanswered or fruitless polls back off, doubling up to 16 times the interval. On a
+    long for credits, or has been owed some that long, sends CREDIT_POLL, and the peer answers
+    with all its allocations, so a lost credit return can neither stall the link for good nor
+    leave credits missing (PCIe sends UpdateFC periodically for the same reason). Unanswered or fruitless polls back off, doubling up to 16 times the interval. On a
     link that loses nothing it stays off, and a sender blocked for good is a deadlock the
     emulation reports.
     """
@@ -313,7 +313,7 @@ class LinkEndpoint:
                 self.stats.replay_stalls += 1
             return None
         self._commit(self.capacity - self._packer.queued_bytes)
-        if self._stalled and self.config.credit_poll_ps and self._poll_deadline is None:
+        if self.config.credit_poll_ps and self._poll_deadline is None and (self._stalled or self._owed()):
             self._poll_deadline = now + self.config.credit_poll_ps * self._poll_backoff
         if not self._packer.queued_bytes:
             return None
@@ -535,10 +535,18 @@ class LinkEndpoint:
         if self._credit_deadline is not None and now >= self._credit_deadline:
             self._credit_deadline, self._credit_due = None, True
 
+    def _owed(self) -> bool:
+        """Some credits we used have not come back (yet, or because their return was lost)."""
+        credits = self._send_credits
+        return any(start and left != start for key, initial in credits.initial.items()
+                   for left, start in zip(credits.available(key), initial))
+
     def _poll(self, now: int) -> None:
-        """Still waiting for credits: ask for them, and wait longer before asking again."""
+        """Still waiting for credits, or still owed some: ask for them, and wait longer before
+        asking again. Owed credits alone are worth asking for too: their return may have been
+        lost while nothing else was going to make the peer send its allocations again."""
         self._poll_deadline = None
-        if not self._stalled or self.state is not LinkState.ACTIVE:
+        if not (self._stalled or self._owed()) or self.state is not LinkState.ACTIVE:
             self._poll_backoff = 1
             return
         self._control.append(Flit(FlitKind.CONTROL, ControlCode.CREDIT_POLL))
