@@ -7,9 +7,9 @@ in another server. Switches that reduce are destinations too: collective contrib
 addressed to them.
 
 :class:`PathChooser` picks among them. Requests and completions whose order does not matter
-(``path_free`` in the ordering rules: DMA, completions, collective contributions, posted writes
-with relaxed ordering) are sprayed
-over the equal paths in turn, so one transfer uses every plane; everything else keeps to one
+(``path_free`` in the ordering rules: DMA, completions, collective contributions, and posted
+writes with relaxed ordering at the card that sends them) are sprayed over the equal paths in
+turn, so one transfer uses every plane; everything else keeps to one
 path per (source, destination, traffic class), chosen by a seeded hash, because PCIe ordering
 forbids a read or a later write from overtaking an earlier posted write, which different paths
 could allow.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 
 from oisa.fabric.spec import FabricSpec
-from oisa.transaction.ordering import path_free
+from oisa.transaction.ordering import PATH_FREE, path_free
 from oisa.wire.message import Message
 
 __all__ = ["PathChooser", "next_hops"]
@@ -67,7 +67,9 @@ class PathChooser:
         """Index, among ``count`` equal next hops, for ``message`` leaving ``node``."""
         if count == 1:
             return 0
-        if path_free(message):
+        # A relaxed posted write spreads only where it starts: its source flushes each of its own
+        # paths with a read, so further on it must keep to the path that read will take.
+        if message.opcode in PATH_FREE or (node == message.src and path_free(message)):
             key = (node, message.dst)
             turn = self._turn[key]
             self._turn[key] = turn + 1
