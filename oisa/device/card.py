@@ -357,7 +357,10 @@ class Card:
         max_segments = max(1, MAX_SEGMENTS // max(1, len(self.routes.get(transfer.peer, ()))))
         copy = TimingTransfer(opcode, self.node_id, transfer.peer, transfer.remote_address, transfer.size, per_message,
                               window=0, ro=self.plan.relaxed and opcode is self.plan.write, max_segments=max_segments)
-        copy.window = max(1, int(self.profile.tags.value) * per_message // copy.segment_bytes)
+        # Segments in flight: as many as the tags cover, and never fewer than two, so that a
+        # segment larger than the tags' reach still streams behind the one before it instead of
+        # waiting a round trip (the tags themselves would be recycled as completions return).
+        copy.window = max(2, int(self.profile.tags.value) * per_message // copy.segment_bytes)
         progress: Signal[None] = Signal(self.kernel, f"{self.name} segments to card {transfer.peer}")
         self._send_segments(copy, progress)
         if not copy.done:
