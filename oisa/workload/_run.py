@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from oisa.fabric import Fabric, FabricSpec, Mode, build
+from oisa.fabric import FabricSpec, Mode, build
 from oisa.sim import Kernel, Signal
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer

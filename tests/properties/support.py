@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from hypothesis import Phase, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from oisa.config import Figure
@@ -33,8 +33,6 @@ FAULTS = st.none() | fault_schedules(ber=st.floats(0, 1e-5), drop=st.floats(0, 0
 DATA_MODE = settings(max_examples=max(5, settings.default.max_examples // 4))
 """Data-mode properties run a quarter of the profile's examples: each moves real bytes through
 the link layer, and the timing-mode ones cover the shapes at the full count."""
-KNOWN_FAILURE = settings(DATA_MODE, phases=[Phase.explicit, Phase.reuse, Phase.generate])
-"""For properties marked xfail: stop at the first counterexample instead of shrinking it."""
 REGION = 1 << 20  # each flow's bytes sit at flow index x 1 MiB, at both ends: regions never overlap
 SETTLE_PS = 200 * US  # after the last copy: long enough for ACKs, credit returns and polls to land
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from oisa.testing import strategies as oisa_st
 
-from .support import accelerators, cross_server, run_traffic
+from .support import cross_server, run_traffic
 
 
 @given(pair=oisa_st.topology_pairs(layouts=st.sampled_from([l for l in oisa_st.LAYOUTS if l[0] > 1])),
