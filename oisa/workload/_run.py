@@ -11,7 +11,7 @@ from oisa.sim import Kernel, Signal
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
 
-__all__ = ["all_of", "run_on"]
+__all__ = ["all_of", "run_on", "then_set"]
 
 T = TypeVar("T")
 
@@ -39,11 +39,12 @@ async def all_of(kernel: Kernel, tasks: Sequence[tuple[Callable[..., Awaitable[A
     for index, (async_fn, args) in enumerate(tasks):
         done: Signal[None] = Signal(kernel, f"task {index} of {len(tasks)}")
         finished.append(done)
-        kernel.spawn(_then_set, async_fn, args, done, name=f"workload.{index}")
+        kernel.spawn(then_set, async_fn, args, done, name=f"workload.{index}")
     for done in finished:
         await done.wait()
 
 
-async def _then_set(async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], done: Signal[None]) -> None:
+async def then_set(async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], done: Signal[None]) -> None:
+    """Run ``async_fn(*args)``, then set ``done``: a task others can wait for."""
     await async_fn(*args)
     done.set(None)

@@ -133,10 +133,11 @@ def run_article(*, model: str = "gpt2-xl", big_model: str = "llama-7b", tokens: 
                for spec in (supernode, switched) for n in counts[spec.name]
                for r in [step(spec, _accelerators(spec)[:n])]]
     conventional = _most_cards(scaling, SWITCHED)
+    supernode_share = _most_cards(scaling, SUPERNODE).scaling_efficiency
     findings.append(Finding(CLAIMS["c"], f"share of compute, {conventional.cards} cards of {SWITCHED}",
                             conventional.scaling_efficiency,
                             f"{model}: scaling efficiency (tokens/s against each card alone) at the largest count; "
-                            f"{SUPERNODE} reaches {_most_cards(scaling, SUPERNODE).scaling_efficiency:.1%} on as many cards"))
+                            f"{SUPERNODE} reaches {supernode_share:.1%} on as many cards"))
     return ArticleResult(model, big_model, tokens, seed, findings, scaling)
 
 

@@ -28,13 +28,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from oisa.device.card import Card
+from oisa.device.card import Card, Transfer
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec
 from oisa.sim import Signal
 from oisa.sim.observe import Observer
-from oisa.units import S
-from oisa.workload._run import all_of, run_on
+from oisa.units import S, serialisation_ps
+from oisa.workload._run import then_set, all_of, run_on
 from oisa.workload.collectives import choose_algorithm, collective_ranks, rank_parts
 
 __all__ = ["COMPUTE_EFFICIENCY", "FLOPS_PER_PARAMETER_TOKEN", "MODELS", "STATE_BYTES_PER_PARAMETER", "Model",
@@ -45,7 +45,7 @@ GRADIENT_BYTES = 2  # bf16 gradients, all-reduced (Rajbhandari et al. 2020, ZeRO
 STATE_BYTES_PER_PARAMETER = 16  # bf16 weights and gradients, fp32 master weights, momentum, variance (ZeRO, 3.1)
 WEIGHT_BYTES = 2  # bf16 weights, which every card keeps whole even when the rest is sharded (ZeRO stage 2, 5.2)
 COMPUTE_EFFICIENCY = 0.462  # model FLOPs utilisation PaLM 540B reached (Chowdhery et al. 2022, arXiv 2204.02311, table 3)
-OPTIMIZER_PASSES = 2  # the optimizer reads the state and writes it back: assumption (Adam touches every state once)
+OPTIMIZER_PASSES = 2  # the optimizer reads the state and writes it back: assumption (Adam touches each state once)
 _SPILL_AT = 1 << 40  # where spilled state lives in its donor (timing mode: addresses only name ranges)
 _SPILL_STRIPES = 8  # donors a card's spill is spread over, at most: assumption, as striping over planes
 
@@ -241,7 +241,7 @@ async def _step(fabric: Fabric, plan: _StepPlan) -> TrainingResult:
             backward += await card.compute(flops * 2 / 3 / plan.buckets / COMPUTE_EFFICIENCY, plan.dtype)
             if parts_of:
                 done: Signal[None] = Signal(kernel, f"rank {r} bucket {bucket}")
-                kernel.spawn(_then, parts_of[bucket][r], done, name=f"rank{r}.bucket{bucket}")
+                kernel.spawn(then_set, parts_of[bucket][r], (), done, name=f"rank{r}.bucket{bucket}")
                 reduced.append(done)
         for done in reduced:
             await done.wait()
@@ -259,17 +259,12 @@ async def _step(fabric: Fabric, plan: _StepPlan) -> TrainingResult:
     return TrainingResult(
         fabric=fabric.spec.name, seed=kernel.seed, model=model.name, parameters=model.parameters,
         tokens=plan.tokens, dtype=plan.dtype, ranks=plan.ranks, algorithm=plan.algorithm,
-        buckets=plan.buckets, shard=plan.shard, held_bytes=plan.held, step_ps=step, compute_ps=max(compute), optimizer_ps=max(optimizer),
-        spill_bytes=spill_bytes, spill_to=_where(fabric.spec, plan), exposed_comm_ps=step - max(
-            c + o for c, o in zip(compute, optimizer)), alone_ps=alone,
+        buckets=plan.buckets, shard=plan.shard, held_bytes=plan.held, step_ps=step, compute_ps=max(compute),
+        optimizer_ps=max(optimizer), spill_bytes=spill_bytes, spill_to=_where(fabric.spec, plan),
+        exposed_comm_ps=step - max(c + o for c, o in zip(compute, optimizer)), alone_ps=alone,
         useful_flops=FLOPS_PER_PARAMETER_TOKEN * model.parameters * sum(plan.tokens.values()),
         peak_flops_per_s=sum(int(fabric.card(r).profile.compute[plan.dtype].value) for r in plan.ranks),
         frames=frames, wire_bytes=wire_bytes, end_ps=kernel.now)
-
-
-async def _then(part, done: Signal[None]) -> None:  # type: ignore[no-untyped-def]
-    await part()
-    done.set(None)
 
 
 async def _optimizer(card: Card, spills: list[tuple[int, int]], state: int) -> None:
@@ -286,7 +281,7 @@ async def _optimizer(card: Card, spills: list[tuple[int, int]], state: int) -> N
         await _ok(transfer)
 
 
-async def _ok(transfer) -> None:  # type: ignore[no-untyped-def]
+async def _ok(transfer: Transfer) -> None:
     await transfer.wait()
     if not transfer.ok:
         raise VerificationError(f"a spill {transfer.kind} with card {transfer.peer} failed: {transfer.error}")
@@ -297,7 +292,7 @@ def _alone_ps(card: Card, plan: _StepPlan) -> int:
     rate = int(card.profile.compute[plan.dtype].value)
     flops = FLOPS_PER_PARAMETER_TOKEN * plan.model.parameters * plan.tokens[card.node_id] / COMPUTE_EFFICIENCY
     memory_bps = int(card.profile.memory_bandwidth.value)
-    return int(flops * S / rate) + OPTIMIZER_PASSES * _state_bytes(plan.model) * 8 * S // memory_bps
+    return int(flops * S / rate) + serialisation_ps(OPTIMIZER_PASSES * _state_bytes(plan.model), memory_bps)
 
 
 def _where(spec: FabricSpec, plan: _StepPlan) -> str:
