@@ -44,7 +44,10 @@ FLOPS_PER_PARAMETER_TOKEN = 6  # forward 2, backward 4: C = 6ND (Kaplan et al. 2
 GRADIENT_BYTES = 2  # bf16 gradients, all-reduced (Rajbhandari et al. 2020, ZeRO, arXiv 1910.02054, section 3.1)
 STATE_BYTES_PER_PARAMETER = 16  # bf16 weights and gradients, fp32 master weights, momentum, variance (ZeRO, 3.1)
 WEIGHT_BYTES = 2  # bf16 weights, which every card keeps whole even when the rest is sharded (ZeRO stage 2, 5.2)
-COMPUTE_EFFICIENCY = 0.462  # model FLOPs utilisation PaLM 540B reached (Chowdhery et al. 2022, arXiv 2204.02311, table 3)
+# The share of peak the compute kernels reach: PaLM 540B's model FLOPs utilisation (Chowdhery et
+# al. 2022, arXiv 2204.02311, table 3). That figure includes PaLM's own communication, so for
+# compute alone it is a floor: an assumption on the cautious side.
+COMPUTE_EFFICIENCY = 0.462
 OPTIMIZER_PASSES = 2  # the optimizer reads the state and writes it back: assumption (Adam touches each state once)
 _SPILL_AT = 1 << 40  # where spilled state lives in its donor (timing mode: addresses only name ranges)
 _SPILL_STRIPES = 8  # donors a card's spill is spread over, at most: assumption, as striping over planes
