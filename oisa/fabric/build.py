@@ -159,6 +159,11 @@ class Fabric:
             self._node(node_id).routes = routes
         for card in self.cards.values():
             card.route = self._card_route(card)
+        served = {nic.id: nic.card for nic in self.spec.nics if nic.card is not None}
+        for link in self.links:  # the switches on either side of a NIC learn which card it serves
+            for node_id, port, nic in ((link.spec.a, link.a, link.spec.b), (link.spec.b, link.b, link.spec.a)):
+                if nic in served and node_id in self.forwarders:
+                    self.forwarders[node_id].nic_of[served[nic]] = port
 
     def _card_route(self, card: Card):  # type: ignore[no-untyped-def]
         chooser = self.chooser

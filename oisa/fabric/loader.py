@@ -186,6 +186,6 @@ def read_nic(table: Table, node_id: int, *, name: str | None = None, server: int
     if mtu not in (256, 512, 1024, 2048, 4096):
         raise table.error(f"RDMA MTU {mtu} is not 256, 512, 1024, 2048 or 4096", "mtu")
     spec = NicSpec(node_id, name or table.get("name", str, f"nic{node_id}"), table.figure("latency", parse_time),
-                   mtu, server if server is not None else table.get("server", int, None))
+                   mtu, server if server is not None else table.get("server", int, None), table.get("card", int, None))
     table.finish()
     return spec

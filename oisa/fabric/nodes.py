@@ -64,6 +64,7 @@ class Forwarder:
         self.telemetry = telemetry
         self.ports: list[Port] = []
         self.routes: dict[int, list[Port]] = {}
+        self.nic_of: dict[int, Port] = {}  # card -> the port towards the NIC that serves it, if adjacent
         self.groups: dict[int, list[int]] = {}  # collective group -> member cards (set by the workload)
         self.forwarded = 0
         self.reduced = 0
@@ -114,6 +115,13 @@ class Forwarder:
         choices = self.routes.get(message.dst)
         if not choices:
             raise SimulationError(f"{self.name} has no route to node {message.dst}")
+        if len(choices) > 1 and self.nic_of:
+            # leaving a server through the source card's NIC, or entering it through the
+            # destination card's: the pairing a NIC's ``card`` declares
+            for card in (message.src, message.dst):
+                port = self.nic_of.get(card)
+                if port is not None and port in choices:
+                    return port
         return choices[self.chooser.choose(self.node_id, message, len(choices))]
 
     # -- collective offload -----------------------------------------------------------------------

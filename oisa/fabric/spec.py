@@ -85,7 +85,9 @@ class NicSpec:
     """An RDMA NIC: a PCIe port towards the cards and an Ethernet port towards the network.
 
     ``latency`` is its processing time in each direction (work request, DMA set-up, packet
-    building); ``mtu`` the RDMA payload per packet.
+    building); ``mtu`` the RDMA payload per packet. ``card`` is the card it serves, if any: that
+    card's traffic leaves and enters its server through this NIC (as NCCL pairs each GPU with
+    its nearest NIC for GPUDirect RDMA), not through whichever NIC a path hash picks.
     """
 
     id: int
@@ -93,6 +95,7 @@ class NicSpec:
     latency: Figure
     mtu: int = 4096
     server: int | None = None
+    card: int | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,11 @@ class FabricSpec:
             seen.add(node.id)
         if not self.cards:
             raise self._error("a fabric needs at least one card", "cards")
+        cards = {card.id for card in self.cards}
+        for nic in self.nics:
+            if nic.card is not None and nic.card not in cards:
+                raise self._error(f"{nic.name} serves node {nic.card}, which is not a card of this fabric",
+                                  f"{nic.name}.card")
         self._check_ports(names)
         self._check_connected(names)
         return self

@@ -90,7 +90,8 @@ def switched(params: Table, profiles: Profiles, name: str, description: str) -> 
     first += len(pcie_switches)
     nic = read_nic(params.table("nic"), first)
     gpus = [card for card in cards if card.device.role != "host"]
-    nics = [replace(nic, id=first + i, name=f"{card.name}.nic", server=card.server) for i, card in enumerate(gpus)]
+    nics = [replace(nic, id=first + i, name=f"{card.name}.nic", server=card.server, card=card.id)
+            for i, card in enumerate(gpus)]
     ethernet = read_switch(params.table("ethernet_switch"), first + len(nics), name="leaf")
     by_server = {switch.server: switch for switch in pcie_switches}
     links = [replace(pcie_link, a=card.id, b=by_server[card.server].id) for card in cards if card.device.role == "host"]

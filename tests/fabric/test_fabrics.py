@@ -32,6 +32,24 @@ def test_supernode_cards_reach_each_other_over_every_plane_in_one_switch_hop(sup
     assert len(hops[0][pool]) == 1  # the memory pool hangs off plane 0 only
 
 
+def test_each_card_leaves_and_enters_its_server_through_its_own_nic(switched):
+    """Whatever the hash would pick, and whether the card's writes may spread (DMA) or not."""
+    seen = _NicsUsed()
+    for src, dst in ((0, 4), (4, 8)):  # an h100-like card (posted writes), an mi300x-like one (DMA)
+        assert run_p2p(switched, src=src, dst=dst, size=64 * 1024, seed=1, mode="timing", observer=seen).write
+    nic = {n.card: n.name for n in switched.nics}
+    assert seen.requests == {(0, 4): {nic[0], nic[4]}, (4, 8): {nic[4], nic[8]}}
+
+
+class _NicsUsed(Observer):
+    def __init__(self) -> None:
+        self.requests: dict[tuple[int, int], set[str]] = {}
+
+    def forwarded(self, node: str, time_ps: int, message: Message) -> None:
+        if node.endswith(".nic") and message.info.is_request:
+            self.requests.setdefault((message.src, message.dst), set()).add(node)
+
+
 def test_switched_cards_in_other_servers_go_through_the_nics(switched):
     hops = next_hops(switched)
     pcie_switch = next(s.id for s in switched.switches if s.server == 0)

@@ -37,6 +37,8 @@ def link(a, b, extra=""):
          "card0 cannot take 2 pcie links"),
         ('topology = "torus"\n[parameters]\n', "unknown topology 'torus'"),
         (cards(0, 1) + link(0, 1, 'encoding = "4b/5b"\n'), "unknown encoding '4b/5b'"),
+        (cards(0, 1) + link(0, 1) + '[[nics]]\nid = 5\ncard = 9\nlatency = { value = "1ns", source = "s" }\n'
+         + link(5, 0, 'kind = "pcie"\n'), "nic5 serves node 9, which is not a card of this fabric"),
     ],
 )
 def test_mistakes_name_the_element_and_the_file(tmp_path, body, message):
@@ -63,6 +65,7 @@ def test_switched_64_puts_a_pcie_switch_in_each_server_and_a_nic_per_card():
     assert kinds == {LinkKind.PCIE, LinkKind.ETHERNET}
     assert len([s for s in spec.switches if s.kind is LinkKind.PCIE]) == 16
     assert len(spec.nics) == 64
+    assert {nic.card for nic in spec.nics} == {c.id for c in spec.cards if c.device.role == "accelerator"}
     pcie = next(link for link in spec.links if link.kind is LinkKind.PCIE)
     assert pcie.rate_bps == int(16 * 32e9 * 128 / 130)  # PCIe Gen5 x16: 63 GB/s
 
