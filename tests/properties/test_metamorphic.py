@@ -10,21 +10,26 @@ from oisa.workload import run_p2p
 from .support import DATA_MODE, accelerators, run_traffic, scaled
 
 
+ANOMALY = 0.03  # how much later a faster fabric may finish a whole pattern (see below)
 FASTER = st.sampled_from([{"rate": 2.0}, {"rate": 4.0}, {"latency": 0.5}, {"latency": 0.0},
                           {"rate": 2.0, "latency": 0.5}])
 
 
 @given(spec=oisa_st.topologies(), data=st.data(), change=FASTER)
-def test_more_bandwidth_or_less_latency_never_makes_a_pattern_finish_later(spec, data, change):
-    """The whole pattern, that is. One copy among many may finish a few ns later: when the
-    others move sooner they can be on a shared link at the moment it needs it (first come,
-    first served), as in any real network; the event counts how often."""
+def test_more_bandwidth_or_less_latency_never_makes_a_pattern_finish_notably_later(spec, data, change):
+    """Queues served first come, first served have scheduling anomalies (Graham 1969): when
+    some copies move sooner they can take a shared port just before another needs it, and one
+    copy, or even the whole pattern, can end a little later. The long profile found a pattern
+    that ended 1.3% later with zero link latency, so the whole pattern is held to
+    :data:`ANOMALY` of its time; a lone copy, which has no one to race, is held to never
+    (below). The events count how often anything ends later at all."""
     flows = data.draw(oisa_st.traffic_patterns(cards=st.just(accelerators(spec)), sizes=st.integers(64, 1 << 20)))
     before = run_traffic(spec, flows, mode="timing")
     after = run_traffic(scaled(spec, **change), flows, mode="timing")
-    assert after.end_ps <= before.end_ps, f"{change} made the pattern finish later"
+    assert after.end_ps <= before.end_ps * (1 + ANOMALY), f"{change} made the pattern finish later"
     later = sum(a > b for b, a in zip(before.finish_ps(), after.finish_ps()))
     event(f"one copy among several finished later: {bool(later)}")
+    event(f"the whole pattern finished later: {after.end_ps > before.end_ps}")
 
 
 @given(spec=oisa_st.topologies(), data=st.data(), change=FASTER,
@@ -44,4 +49,6 @@ def test_doubling_a_large_copy_roughly_doubles_its_time(spec, data, size):
     once, twice = (run_p2p(spec, src=src, dst=dst, size=n, mode="timing") for n in (size, 2 * size))
     for phase in ("write", "read"):
         ratio = getattr(twice, phase).time_ps / getattr(once, phase).time_ps
-        assert 1.8 <= ratio <= 2.0 + 1e-3, f"doubling a {size} B {phase} took {ratio:.3f}x as long"
+        # above 2 only by quantisation: a copy's segments are shared out over the paths whole,
+        # so a path may carry one segment more than its share (2.005x seen on two planes)
+        assert 1.8 <= ratio <= 2.02, f"doubling a {size} B {phase} took {ratio:.3f}x as long"
