@@ -381,7 +381,7 @@ def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: in
 
 
 @cli.command()
-@click.argument("name", type=click.Choice(["article"]))
+@click.argument("name", type=click.Choice(["article"]), metavar="NAME")
 @click.option("--model", type=click.Choice(list(MODELS)), default="gpt2-xl", show_default=True,
               help="The model of every step (one each card holds).")
 @click.option("--big-model", type=click.Choice(list(MODELS)), default="llama-7b", show_default=True,

@@ -212,7 +212,7 @@ def _spills(spec: FabricSpec, need: int, ranks: tuple[int, ...], policy: str) ->
             donor = max(spare, key=lambda card: (card not in pools, spare[card], -card), default=None)
             if donor is None or spare[donor] <= 0:
                 raise UsageError(f"the cards' and pools' spare memory cannot hold what {spec.card(rank).name} must "
-                                 f"spill ({missing} B more)")
+                                 f"spill ({missing} B more); --shard splits the state over the cards")
             taken = min(missing, spare[donor], stripe)
             spills[rank].append((donor, taken))
             spare[donor] -= taken
