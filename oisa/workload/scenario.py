@@ -128,7 +128,7 @@ def run_article(*, model: str = "gpt2-xl", big_model: str = "llama-7b", tokens: 
             progress(f"{name}, {len(cards)} cards of {spec.name}")
         return result
 
-    findings = [*_across_servers(switched, step), *_direct_pair(direct, big_model, step)]
+    findings = [*_across_servers(switched, step, seed), *_direct_pair(direct, (model, big_model), step)]
     scaling = [ScalingRow(spec.name, n, r.step_ps, r.scaling_efficiency, r.peak_share)
                for spec in (supernode, switched) for n in counts[spec.name]
                for r in [step(spec, _accelerators(spec)[:n])]]
@@ -149,7 +149,7 @@ def _accelerators(spec: FabricSpec) -> list[int]:
     return [c.id for c in spec.cards if c.device.role == "accelerator"]
 
 
-def _across_servers(spec: FabricSpec, step: Callable[..., TrainingResult]) -> list[Finding]:
+def _across_servers(spec: FabricSpec, step: Callable[..., TrainingResult], seed: int) -> list[Finding]:
     first = spec.card(_accelerators(spec)[0])
     mates = [c.id for c in spec.cards if c.device == first.device and c.id != first.id]
     near = next(c for c in mates if spec.card(c).server == first.server)
@@ -160,19 +160,20 @@ def _across_servers(spec: FabricSpec, step: Callable[..., TrainingResult]) -> li
                       f"{same.model}, two {first.device.name} cards: {same.scaling_efficiency:.1%} in one server "
                       f"(cards {first.id}, {near}), {apart.scaling_efficiency:.1%} in two (cards {first.id}, {far})")
     near_bw, far_bw = (run_collective(spec, "allreduce", size=_SMALL_ALLREDUCE, cards=[first.id, mate],
-                                      mode="timing").busbw for mate in (near, far))
+                                      mode="timing", seed=seed).busbw for mate in (near, far))
     reduced = Finding(CLAIMS["a"], f"1 MiB all-reduce bandwidth lost across servers on {spec.name}",
                       1 - far_bw / near_bw, f"busbw {near_bw / 1e9:.1f} GB/s in one server, {far_bw / 1e9:.1f} "
                       f"GB/s in two (the same cards)")
     return [trained, reduced]
 
 
-def _direct_pair(spec: FabricSpec, big_model: str, step: Callable[..., TrainingResult]) -> list[Finding]:
+def _direct_pair(spec: FabricSpec, models: tuple[str, str], step: Callable[..., TrainingResult]) -> list[Finding]:
+    """Two cards against one, for a model that fits and (sharded over the two) one that does not."""
     cards = _accelerators(spec)[:2]
     findings = []
-    for name, shard in ((None, False), (big_model, True)):
-        one = step(spec, cards[:1], *([name] if name else []))
-        two = step(spec, cards, *([name] if name else []), shard=shard)
+    for name, shard in zip(models, (False, True)):
+        one = step(spec, cards[:1], name)
+        two = step(spec, cards, name, shard=shard)
         held = ("one card holds it" if one.spill_to == "none" else
                 f"one card spills {one.spill_bytes / 1e9:.1f} GB to its neighbour's memory each step; two shard it")
         findings.append(Finding(CLAIMS["b"], f"two linked cards against one, {one.model}",
