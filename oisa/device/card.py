@@ -50,6 +50,7 @@ class Transfer:
     status: Status | None = None
     error: str | None = None
     done: Signal[None] | None = field(default=None, repr=False)
+    flushes_left: int = field(default=0, repr=False)  # a posted write's flush reads not yet answered
 
     @property
     def ok(self) -> bool:
@@ -95,7 +96,6 @@ class Card:
         self._jobs: Inbox[Transfer] = Inbox(kernel, f"{self.name} DMA queue")
         self._operations: dict[Operation, Transfer] = {}
         self._flushes: dict[Operation, int | None] = {}  # flush read -> the path it must take (None: any)
-        self._flushes_left: dict[int, int] = {}  # id(transfer) -> flush reads not yet answered
         self._timeout_armed = False
         self._watches = LandingWatches(kernel)
 
@@ -268,7 +268,6 @@ class Card:
         flushed = event.operation in self._flushes
         self._flushes.pop(event.operation, None)
         if isinstance(event, OperationFailed):
-            self._flushes_left.pop(id(transfer), None)
             transfer.status, transfer.error = event.operation.status, event.reason
         elif transfer.kind == "write" and self.plan.flush and not flushed:
             # Posted writes give no completion: read the last bytes back down every path the
@@ -276,18 +275,17 @@ class Card:
             # the completions prove they have all landed.
             size = min(_FLUSH_BYTES, transfer.size)
             paths = self._flush_paths(transfer.peer)
-            self._flushes_left[id(transfer)] = paths
+            transfer.flushes_left = paths
             for path in range(paths):
                 flush = self.requester.submit_read(transfer.peer, transfer.remote_address + transfer.size - size, size,
                                                    opcode=self.plan.read)
                 self._operations[flush] = transfer
                 self._flushes[flush] = path if paths > 1 else None
             return
-        elif flushed and self._flushes_left.get(id(transfer), 1) > 1:
-            self._flushes_left[id(transfer)] -= 1
+        elif flushed and transfer.flushes_left > 1:
+            transfer.flushes_left -= 1
             return
         else:
-            self._flushes_left.pop(id(transfer), None)
             transfer.status = Status.SC
             if transfer.kind in ("read", "load"):
                 assert event.operation.result is not None

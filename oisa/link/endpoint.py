@@ -79,9 +79,9 @@ class LinkConfig:
     ``credit_poll_ps`` is for links that can lose control flits: a sender that has waited that
     long for credits, or has been owed some that long, sends CREDIT_POLL, and the peer answers
     with all its allocations, so a lost credit return can neither stall the link for good nor
-    leave credits missing (PCIe sends UpdateFC periodically for the same reason). Unanswered or fruitless polls back off, doubling up to 16 times the interval. On a
-    link that loses nothing it stays off, and a sender blocked for good is a deadlock the
-    emulation reports.
+    leave credits missing (PCIe sends UpdateFC periodically for the same reason). Unanswered or
+    fruitless polls back off, doubling up to 16 times the interval. On a link that loses nothing
+    it stays off, and a sender blocked for good is a deadlock the emulation reports.
     """
 
     flit_size: int = 256
