@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from oisa.errors import OisaError, UsageError
 from oisa.fabric import FabricSpec, load_fabric
@@ -210,17 +211,18 @@ def _run_workload(spec: FabricSpec, workload: str, *, size: int | None, src: int
                   spill: str, shard: bool, precision: str, observer: Observer | None = None) -> Any:
     """Run ``workload`` with the options that apply to it; options that do not are refused."""
     mode = {None: "auto", True: "data", False: "timing"}[data]
-    _refuse(workload, {"--algorithm": algorithm != "auto" and workload in ("p2p", "loadstore"),
-                       "--cards": cards is not None and workload in ("p2p", "loadstore"),
-                       "--root": root != 0 and workload != "broadcast",
-                       "--src/--dst": (src, dst) != (None, None) and workload not in ("p2p", "loadstore"),
-                       "--size": size is not None and workload == "training",
+    given = _given()
+    pointwise = workload in ("p2p", "loadstore")
+    _refuse(workload, {"--algorithm": given("algorithm") and pointwise,
+                       "--cards": given("cards") and pointwise,
+                       "--root": given("root") and workload != "broadcast",
+                       "--src/--dst": (given("src") or given("dst")) and not pointwise,
+                       "--size": given("size") and workload == "training",
                        "--data": data is True and workload == "training",
                        "fault options": faults is not None and workload == "training",
-                       "--dtype/--op": (dtype, op) != ("float32", "sum") and workload not in COLLECTIVES,
-                       "training options": workload != "training" and (
-                           (model, tokens, buckets, spill, shard, precision) !=
-                           ("llama-7b", 4096, 4, "auto", False, "bf16"))})
+                       "--dtype/--op": (given("dtype") or given("op")) and workload not in COLLECTIVES,
+                       "training options": workload != "training" and any(
+                           given(name) for name in ("model", "tokens", "buckets", "spill", "shard", "precision"))})
     size = size or DEFAULT_SIZE.get(workload, 1 << 20)
     if workload == "p2p":
         return run_p2p(spec, src=src, dst=dst, size=size, seed=seed, faults=faults,
@@ -233,6 +235,12 @@ def _run_workload(spec: FabricSpec, workload: str, *, size: int | None, src: int
                             buckets=buckets, spill=spill, shard=shard, seed=seed, observer=observer)
     return run_collective(spec, workload, size=size, algorithm=algorithm, cards=cards, dtype=dtype, op=op, root=root,
                           seed=seed, mode=mode, faults=faults, observer=observer)
+
+
+def _given() -> Callable[[str], bool]:
+    """Whether the user gave an option on the command line (not left it at its default)."""
+    context = click.get_current_context()
+    return lambda name: context.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
 
 
 def _refuse(workload: str, given: dict[str, bool]) -> None:
