@@ -10,6 +10,7 @@ themselves (legal opcodes, lengths, reserved bits) live once, in :func:`build_me
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 
@@ -37,57 +38,87 @@ _ADDRESS_MASK = (1 << 57) - 1
 # The flags and telemetry bytes, decoded once for every value they can take.
 _FLAGS = tuple((b >> 5, bool(b & 16), bool(b & 8), bool(b & 4), bool(b & 2), bool(b & 1)) for b in range(256))
 _TELEMETRY = tuple((b >> 5, b & 31) for b in range(256))
-# Opcodes whose messages take the decoder's fast path, by their byte: a collective carries an
-# extension and goes the checked way.
-_FAST_DECODE = {int(op): info for op, info in OPCODES.items() if op is not Opcode.COLL_REDUCE}
+# The opcode table's rules in the shapes the hot paths test fastest. A collective carries an
+# extension and goes the checked way in both directions, so it has no entry here.
+_FAST_OPCODES = [info for op, info in OPCODES.items() if op is not Opcode.COLL_REDUCE]
+
+
+@functools.cache
+def _payload_sizes(lengths: range | tuple[int, ...], has_payload: bool) -> dict[int, int]:
+    """Every legal ``length`` of an opcode mapped to the payload bytes that must follow it: one
+    lookup answers both "is this length legal" and "is the payload the right size". Opcodes
+    with the same rule share one table."""
+    return {n: n if has_payload else 0 for n in lengths}
+
+
+# Encoding looks up the message's Opcode member, decoding the byte it read: each dict is keyed
+# the way it is asked, which spares an enum-to-int comparison on every lookup.
+_ENCODE_RULES = {info.opcode: (_payload_sizes(info.lengths, info.has_payload), frozenset(info.aux_values))
+                 for info in _FAST_OPCODES}
+_DECODE_RULES = {int(op): (*rules, op) for op, rules in _ENCODE_RULES.items()}
+_new_message = object.__new__
 
 
 def encode_message(m: Message) -> bytes:
-    info = OPCODES.get(m.opcode)
+    rules = _ENCODE_RULES.get(m.opcode)
+    ns, ro, ido, ep, ec = m.ns, m.ro, m.ido, m.ep, m.ec
+    length, payload, hops = m.length, m.payload, m.hops
     # The common case passes in one test; anything unusual (a collective, a value out of
-    # range) goes through check_message, which applies every rule and names the field.
-    if (info is None or m.coll is not None or m.count != 1 or (m.tc | m.load) >> 3 or m.hops >> 5 or m.address >> 57
-            or (m.ns | m.ro | m.ido | m.ep | m.ec) >> 1 or m.length not in info.lengths
-            or m.aux not in info.aux_values or len(m.payload) != (m.length if info.has_payload else 0)):
+    # range) goes through check_message, which applies every rule and names the field. Fields
+    # that fill their bytes need no test here, nor do tc and load: struct refuses a value that
+    # overflows its byte.
+    if (rules is None or m.count != 1 or (ns | ro | ido | ep | ec) >> 1 or hops >> 5 or m.address >> 57
+            or m.aux not in rules[1] or len(payload) != rules[0].get(length, -1)):
         check_message(m)
     try:
-        head = _MSG_HEADER.pack(
-            m.opcode,
-            m.tc << 5 | m.ns << 4 | m.ro << 3 | m.ido << 2 | m.ep << 1 | m.ec,
-            m.aux,
-            m.load << 5 | m.hops,
-            m.src, m.dst, m.tag, m.length, m.address,
-        )
+        head = _MSG_HEADER.pack(m.opcode, m.tc << 5 | ns << 4 | ro << 3 | ido << 2 | ep << 1 | ec, m.aux,
+                                m.load << 5 | hops, m.src, m.dst, m.tag, length, m.address)
     except struct.error:
         check_message(m)  # names the field that does not fit
         raise
     if m.coll is not None:
         head += _COLL.pack(m.coll.group, m.coll.members, m.coll.op, m.coll.dtype, 0)
-    return head + m.payload
+    return head + payload
 
 
 def decode_message(buf: bytes | bytearray | memoryview, offset: int = 0) -> tuple[Message, int]:
     """Decode the message starting at ``offset``; return it and the offset just after it."""
-    available = len(buf) - offset
-    if available < HEADER_SIZE:
+    try:
+        opcode, flags, aux, tele, src, dst, tag, length, address = _MSG_HEADER.unpack_from(buf, offset)
+    except struct.error:
+        available = len(buf) - offset
         raise FrameError(f"truncated: {available} bytes is shorter than the {HEADER_SIZE}-byte header",
-                         fmt="oisa-msg", field=field_at(HEADER_FIELDS, available), offset=available)
-    opcode, flags, aux, tele, src, dst, tag, length, address = _MSG_HEADER.unpack_from(buf, offset)
-    info = _FAST_DECODE.get(opcode)
-    if info is None or address >> 57 or length not in info.lengths or aux not in info.aux_values:
+                         fmt="oisa-msg", field=field_at(HEADER_FIELDS, available), offset=available) from None
+    rules = _DECODE_RULES.get(opcode)
+    size = rules and rules[0].get(length)
+    if size is None or address >> 57 or aux not in rules[1]:
         return _decode_checked(buf, offset)
     position = offset + HEADER_SIZE
-    end = position + (length if info.has_payload else 0)
-    if end > len(buf):
+    end = position + size
+    payload = buf[position:end]
+    if len(payload) != size:
         raise FrameError(f"truncated: {len(buf) - offset} bytes is too short", fmt="oisa-msg", field="payload",
                          offset=len(buf) - offset)
-    payload = buf[position:end]
     if type(payload) is not bytes:
         payload = bytes(payload)
-    tc, ns, ro, ido, ep, ec = _FLAGS[flags]
-    load, hops = _TELEMETRY[tele]
-    return Message(info.opcode, src, dst, tag, length, address, payload, tc, ns, ro, ido, ep, ec, aux, load,
-                   hops), end
+    # Slot by slot rather than through Message(...): passing eighteen arguments to the
+    # dataclass's __init__ costs more than everything else this function does. The
+    # differential tests compare every field of what comes out, so a field added to Message
+    # and forgotten here fails them.
+    m = _new_message(Message)
+    m.opcode = rules[2]
+    m.src = src
+    m.dst = dst
+    m.tag = tag
+    m.length = length
+    m.address = address
+    m.payload = payload
+    m.tc, m.ns, m.ro, m.ido, m.ep, m.ec = _FLAGS[flags]
+    m.aux = aux
+    m.load, m.hops = _TELEMETRY[tele]
+    m.coll = None
+    m.count = 1
+    return m, end
 
 
 def _decode_checked(buf: bytes | bytearray | memoryview, offset: int) -> tuple[Message, int]:

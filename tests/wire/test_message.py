@@ -83,6 +83,17 @@ def test_reserved_address_bits_are_refused():
         (dma_write(address=1 << 57), "address"),
         (Message(Opcode.LOAD, 0, 1, length=300), "length"),
         (Message(Opcode.CPL, 0, 1, aux=3), "aux"),
+        # The fast encoder leaves these to struct's own range checks, then to check_message
+        (dma_write(tc=8), "tc"),
+        (dma_write(load=8), "load"),
+        (dma_write(src=1 << 16), "src"),
+        (dma_write(tag=-1), "tag"),
+        # and tests these itself, since they would slip into a neighbouring bit field
+        (dma_write(hops=32), "hops"),
+        (dma_write(ro=2), "ro"),
+        (dma_write(count=2), "opcode"),
+        (Message(Opcode.COLL_REDUCE, 0, 1, length=8, payload=bytes(8)), "coll.group"),
+        (Message(0xEE, 0, 1), "opcode"),  # type: ignore[arg-type]
     ],
 )
 def test_encoders_refuse_what_decoders_would_refuse(message, field):
