@@ -84,7 +84,16 @@ class CrcError(FrameError):
 
 
 class BridgeError(OisaError):
-    """A field or operation that cannot cross a protocol bridge (say, PCIe to OISA)."""
+    """A field or operation that cannot cross a protocol bridge (say, PCIe to OISA).
+
+    ``field`` names the field that cannot cross, as the side it comes from names it, so that a
+    caller can tell refusals apart without reading the message; it is None where no one field
+    is to blame (a vendor adapter refusing a whole operation, say).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        self.field = field
+        super().__init__(message)
 
 
 class ProtocolError(OisaError):

@@ -92,7 +92,8 @@ def refuse(what: str, row: Row[K], side: Side, field: str, detail: str = "") -> 
     """The :class:`BridgeError` for ``field`` of ``what`` (say ``"PCIe MRd"``), worded as the
     row's refusal, with ``detail`` (the offending value) after it."""
     why = row.refusal(side, field).why
-    return BridgeError(f"{what} cannot cross: field {field!r}: {why}" + (f" ({detail})" if detail else ""))
+    return BridgeError(f"{what} cannot cross: field {field!r}: {why}" + (f" ({detail})" if detail else ""),
+                       field=field)
 
 
 def _cell(parts: Iterable[str]) -> str:
@@ -139,7 +140,8 @@ class Outstanding(Generic[R]):
 
     def _open(self, requester: int, tag: int, request: R, what: str) -> None:
         if (requester, tag) in self._requests:
-            raise BridgeError(f"{what} cannot cross: field 'tag': card {requester} already has tag {tag} outstanding")
+            raise BridgeError(f"{what} cannot cross: field 'tag': card {requester} already has tag {tag} outstanding",
+                              field="tag")
         self._requests[(requester, tag)] = request
 
     def _update(self, requester: int, tag: int, request: R | None) -> None:

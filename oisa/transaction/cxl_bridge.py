@@ -308,7 +308,7 @@ def cxl_to_message(message: CxlMemMessage, lds: LdMap, *,
     cards = lds.cards_of(message.ld_id)
     if cards is None:
         raise BridgeError(f"{what} cannot cross: field 'ld_id': LD-ID {message.ld_id} is bound to no cards in the "
-                          f"LdMap")
+                          f"LdMap", field="ld_id")
     host, device = cards
     state = OutstandingCxlRequests() if outstanding is None else outstanding
     if isinstance(message, (M2SReq, M2SRwD)):
@@ -361,7 +361,7 @@ def message_to_cxl(message: Message, lds: LdMap, *,
     ld_id = lds.ld_id_of(message.src, message.dst)
     if ld_id is None:
         raise BridgeError(f"{what} cannot cross: field 'dst': no LD-ID binds host card {message.src} to device card "
-                          f"{message.dst} in the LdMap")
+                          f"{message.dst} in the LdMap", field="dst")
     state._open(message.src, message.tag, PendingCxlRequest(opcode, message.address, message.tc, message.load,
                                                             message.hops), what)
     if opcode is Opcode.CXL_MEM_WR:
@@ -388,7 +388,7 @@ def _response(message: Message, opcode: Opcode, row: Row[CxlKind], lds: LdMap, s
     ld_id = lds.ld_id_of(message.dst, message.src)
     if ld_id is None:
         raise BridgeError(f"{what} cannot cross: field 'src': no LD-ID binds device card {message.src} to host card "
-                          f"{message.dst} in the LdMap")
+                          f"{message.dst} in the LdMap", field="src")
     state._update(message.dst, message.tag, None)
     dev_load = dev_load_of(message.load)
     if opcode is Opcode.CXL_DRS:

@@ -118,14 +118,15 @@ class IdTable:
 def _card(ids: IdMap, value: int, name: str, what: str) -> int:
     card = ids.card_of(value)
     if card is None:
-        raise BridgeError(f"{what} cannot cross: field {name!r}: PCIe id {value:#06x} has no card id in the IdMap")
+        raise BridgeError(f"{what} cannot cross: field {name!r}: PCIe id {value:#06x} has no card id in the IdMap",
+                          field=name)
     return card
 
 
 def _pcie(ids: IdMap, card: int, name: str, what: str) -> int:
     value = ids.pcie_id_of(card)
     if value is None:
-        raise BridgeError(f"{what} cannot cross: field {name!r}: card {card} has no PCIe id in the IdMap")
+        raise BridgeError(f"{what} cannot cross: field {name!r}: card {card} has no PCIe id in the IdMap", field=name)
     return value
 
 

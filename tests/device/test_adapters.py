@@ -91,5 +91,6 @@ def test_capabilities_are_declared():
 def test_a_cxl_frame_with_a_tag_the_adapter_never_gave_out_is_refused():
     memory = make("cxl-mem", card=64)
     frame = memory.to_native(Message(Opcode.CXL_MEM_RD, 1, 64, tag=5, length=64, address=0x40))
-    with pytest.raises(BridgeError, match="device-side tag 0 was given to no request"):
+    with pytest.raises(BridgeError, match="device-side tag 0 was given to no request") as info:
         make("cxl-mem", card=64).from_native(frame)  # another adapter: it never handed out tag 0
+    assert info.value.field == "tag"

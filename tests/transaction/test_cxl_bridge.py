@@ -373,8 +373,9 @@ def test_each_refusal_raises_a_bridge_error_naming_the_field(row, data):
     for refusal in row.refusals:
         value, cross = subjects_by_side[refusal.side]
         mutated = _mutation(row, refusal.side, refusal.field)(replace(value), data.draw)  # type: ignore[misc]
-        with pytest.raises(BridgeError, match=re.escape(f"field {refusal.field!r}: {refusal.why}")):
+        with pytest.raises(BridgeError, match=re.escape(f"field {refusal.field!r}: {refusal.why}")) as info:
             cross(mutated)
+        assert info.value.field == refusal.field
     if row.crosses:  # unmutated, each subject crosses: the mutations made the refusals
         for value, cross in subjects_by_side.values():
             cross(value)
@@ -412,17 +413,20 @@ def test_an_ld_table_must_be_one_to_one():
 @given(data=st.data())
 def test_who_the_ld_map_does_not_know_cannot_cross(data):
     request = data.draw(crossing_cxl((MemClass.M2S_REQ, M2SReqOpcode.MEM_RD)))
-    with pytest.raises(BridgeError, match="field 'ld_id'.*LD-ID 7"):
+    with pytest.raises(BridgeError, match="field 'ld_id'.*LD-ID 7") as info:
         cxl_to_message(replace(request, ld_id=7), LDS)
+    assert info.value.field == "ld_id"
     write = data.draw(crossing_requests(Opcode.CXL_MEM_WR))
     write.src, write.dst = 11, 21  # host 11 is bound to device 22 only
-    with pytest.raises(BridgeError, match="field 'dst'"):
+    with pytest.raises(BridgeError, match="field 'dst'") as info:
         message_to_cxl(write, LDS)
+    assert info.value.field == "dst"
     exchange = data.draw(exchanges(Opcode.CXL_NDR))
     response = data.draw(oisa_responses(exchange, Opcode.CXL_NDR))
     response.src = 999
-    with pytest.raises(BridgeError, match="field 'src'"):
+    with pytest.raises(BridgeError, match="field 'src'") as info:
         message_to_cxl(response, LDS, outstanding=exchange.to_oisa)
+    assert info.value.field == "src"
 
 
 def test_a_cxl_write_crosses_and_its_completion_reports_the_load():
@@ -445,12 +449,14 @@ def test_a_tag_cannot_be_outstanding_twice_and_a_forgotten_request_is_gone():
     outstanding = OutstandingCxlRequests()
     read = M2SReq(M2SReqOpcode.MEM_RD, 0x80, tag=9, ld_id=5)
     cxl_to_message(read, LDS, outstanding=outstanding)
-    with pytest.raises(BridgeError, match="field 'tag'.*already has tag 9"):
+    with pytest.raises(BridgeError, match="field 'tag'.*already has tag 9") as info:
         cxl_to_message(read, LDS, outstanding=outstanding)
+    assert info.value.field == "tag"
     assert outstanding.get(11, 9) == PendingCxlRequest(Opcode.CXL_MEM_RD, 0x80, 0)
     outstanding.forget(11, 9)
-    with pytest.raises(BridgeError, match="field 'tag'"):
+    with pytest.raises(BridgeError, match="field 'tag'") as info:
         cxl_to_message(S2MDRS(S2MDRSOpcode.MEM_DATA, 9, bytes(64), ld_id=5), LDS, outstanding=outstanding)
+    assert info.value.field == "tag"
 
 
 def test_a_message_without_its_data_is_a_frame_error():

@@ -505,8 +505,9 @@ def test_each_refusal_raises_a_bridge_error_naming_the_field(row, data):
         subject = subjects_by_side[refusal.side]
         value = replace(subject.value)
         _mutation(row, refusal.side, refusal.field)(value, data.draw, subject)  # type: ignore[misc]
-        with pytest.raises(BridgeError, match=re.escape(f"field {refusal.field!r}: {refusal.why}")):
+        with pytest.raises(BridgeError, match=re.escape(f"field {refusal.field!r}: {refusal.why}")) as info:
             subject.cross(value)
+        assert info.value.field == refusal.field
     if row.crosses:  # unmutated, each subject crosses: the mutations made the refusals
         for subject in subjects_by_side.values():
             subject.cross(subject.value)
@@ -533,20 +534,24 @@ def test_an_id_table_must_be_one_to_one():
 def test_ids_the_map_does_not_know_cannot_cross(data):
     tlp = data.draw(crossing_tlps(TlpType.MWR_32))
     tlp.requester_id = 0x7777
-    with pytest.raises(BridgeError, match="field 'requester_id'.*0x7777"):
+    with pytest.raises(BridgeError, match="field 'requester_id'.*0x7777") as info:
         tlp_to_message(tlp, IDS, dst=0)
+    assert info.value.field == "requester_id"
     msg = data.draw(crossing_tlps(TlpType.MSG))
     msg.message_data = b"\x77\x77" + msg.message_data[2:]
-    with pytest.raises(BridgeError, match="field 'message_data'"):
+    with pytest.raises(BridgeError, match="field 'message_data'") as info:
         tlp_to_message(msg, IDS)
+    assert info.value.field == "message_data"
     message = data.draw(crossing_messages(Opcode.MEM_WR))
     message.src = 999
-    with pytest.raises(BridgeError, match="field 'src'.*999"):
+    with pytest.raises(BridgeError, match="field 'src'.*999") as info:
         message_to_tlp(message, IDS)
+    assert info.value.field == "src"
     message = data.draw(crossing_messages(Opcode.MSG))
     message.dst = 999
-    with pytest.raises(BridgeError, match="field 'dst'.*999"):
+    with pytest.raises(BridgeError, match="field 'dst'.*999") as info:
         message_to_tlp(message, IDS)
+    assert info.value.field == "dst"
 
 
 def test_dst_is_given_exactly_for_kinds_routed_by_address():
@@ -564,15 +569,17 @@ def test_a_tag_cannot_be_outstanding_twice_and_a_forgotten_request_is_gone():
     state = OutstandingRequests()
     read = Message(Opcode.MEM_RD, 10, 20, tag=5, length=8, address=0x100)
     message_to_tlp(read, IDS, outstanding=state)
-    with pytest.raises(BridgeError, match="field 'tag'.*already has tag 5"):
+    with pytest.raises(BridgeError, match="field 'tag'.*already has tag 5") as info:
         message_to_tlp(read, IDS, outstanding=state)
+    assert info.value.field == "tag"
     assert state.get(10, 5) == PendingRequest(Opcode.MEM_RD, 0x100, 8, 0x100)
     state.forget(10, 5)
     assert len(state) == 0
     late = Tlp(TlpType.CPLD, length=2, completer_id=pcie_id(2, 3, 1), requester_id=pcie_id(1, 0, 0), tag=5,
                byte_count=8, data=bytes(8))
-    with pytest.raises(BridgeError, match="field 'tag'"):
+    with pytest.raises(BridgeError, match="field 'tag'") as info:
         tlp_to_message(late, IDS, outstanding=state)
+    assert info.value.field == "tag"
 
 
 def test_completion_padding_is_not_carried():

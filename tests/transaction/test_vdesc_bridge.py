@@ -179,8 +179,9 @@ def test_each_refusal_raises_a_bridge_error_naming_the_field(row, data):
         value, cross = subject[refusal.side]
         mutated = _copy(value)
         MUTATIONS[(refusal.side, refusal.field)](mutated, data.draw)
-        with pytest.raises(BridgeError, match=re.escape(f"field {refusal.field!r}: {refusal.why}")):
+        with pytest.raises(BridgeError, match=re.escape(f"field {refusal.field!r}: {refusal.why}")) as info:
             cross(mutated)
+        assert info.value.field == refusal.field
     if row.crosses:  # unmutated, both cross: the mutations made the refusals
         for value, cross in subject.values():
             cross(value)

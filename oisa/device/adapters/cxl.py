@@ -63,7 +63,7 @@ class CxlMemAdapter(DeviceAdapter):
             tag = self._tag_of.get((message.dst, message.tag))
             if tag is None:
                 raise BridgeError(f"OISA {Opcode(message.opcode).name}: field 'tag' {message.tag} answers no "
-                                  f"request this device was asked")
+                                  f"request this device was asked", field="tag")
             message = replace(message, dst=_HOST, tag=tag)
         return encode_cxl_mem(message_to_cxl(message, self._lds, outstanding=self._to_cxl))
 
@@ -71,7 +71,7 @@ class CxlMemAdapter(DeviceAdapter):
         native = decode_cxl_mem(frame)
         if native.tag not in self._asked:  # checked first: converting records the request
             raise BridgeError(f"CXL.mem field 'tag': device-side tag {native.tag} was given to no request that "
-                              f"crossed this adapter")
+                              f"crossed this adapter", field="tag")
         message = cxl_to_message(native, self._lds, outstanding=self._from_cxl)
         card, tag = self._asked[message.tag]
         if message.info.is_request:
@@ -84,7 +84,7 @@ class CxlMemAdapter(DeviceAdapter):
         if (card, tag) in self._tag_of:
             return self._tag_of[(card, tag)]
         if len(self._asked) >= _TAGS:
-            raise BridgeError("field 'tag': all 65536 device-side tags are in use")
+            raise BridgeError("field 'tag': all 65536 device-side tags are in use", field="tag")
         while self._next_tag in self._asked:
             self._next_tag = (self._next_tag + 1) % _TAGS
         local = self._next_tag

@@ -60,7 +60,7 @@ class PcieTlpAdapter(DeviceAdapter):
             owner = message.dst if message.info.is_request else message.src
             if message.address > _WINDOW_MASK:
                 raise BridgeError(f"OISA {Opcode(message.opcode).name}: field 'address' {message.address:#x} is "
-                                  f"beyond a card's {WINDOW_BITS}-bit PCIe window")
+                                  f"beyond a card's {WINDOW_BITS}-bit PCIe window", field="address")
             message = replace(message, address=(owner << WINDOW_BITS) | message.address)
         return encode_tlp(message_to_tlp(message, outstanding=self._to_pcie))
 
