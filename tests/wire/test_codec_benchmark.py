@@ -2,23 +2,16 @@
 layout: it writes the codec's bytes and reads back every field, or the benchmark refuses to time
 it."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from oisa.wire import Message, Opcode
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "codec.py"
-
 
 @pytest.fixture(scope="module")
-def benchmark():
-    spec = importlib.util.spec_from_file_location("codec_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def benchmark(load_benchmark):
+    return load_benchmark("codec")
 
 
 def test_prints_a_table_and_writes_json(benchmark, tmp_path, capsys):

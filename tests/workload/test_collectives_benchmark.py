@@ -1,21 +1,14 @@
 """The collectives benchmark runs end to end on a small fabric: its table has every column, its
 figures are computed and positive, and its counting observer agrees with the fabric."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "collectives.py"
-
 
 @pytest.fixture(scope="module")
-def benchmark():
-    spec = importlib.util.spec_from_file_location("collectives_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def benchmark(load_benchmark):
+    return load_benchmark("collectives")
 
 
 def test_prints_a_table_and_writes_json(benchmark, tmp_path, capsys):
