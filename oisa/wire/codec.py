@@ -38,9 +38,6 @@ _ADDRESS_MASK = (1 << 57) - 1
 # The flags and telemetry bytes, decoded once for every value they can take.
 _FLAGS = tuple((b >> 5, bool(b & 16), bool(b & 8), bool(b & 4), bool(b & 2), bool(b & 1)) for b in range(256))
 _TELEMETRY = tuple((b >> 5, b & 31) for b in range(256))
-# The opcode table's rules in the shapes the hot paths test fastest. A collective carries an
-# extension and goes the checked way in both directions, so it has no entry here.
-_FAST_OPCODES = [info for op, info in OPCODES.items() if op is not Opcode.COLL_REDUCE]
 
 
 @functools.cache
@@ -51,24 +48,28 @@ def _payload_sizes(lengths: range | tuple[int, ...], has_payload: bool) -> dict[
     return {n: n if has_payload else 0 for n in lengths}
 
 
-# Encoding looks up the message's Opcode member, decoding the byte it read: each dict is keyed
-# the way it is asked, which spares an enum-to-int comparison on every lookup.
-_ENCODE_RULES = {info.opcode: (_payload_sizes(info.lengths, info.has_payload), frozenset(info.aux_values))
-                 for info in _FAST_OPCODES}
-_DECODE_RULES = {int(op): (*rules, op) for op, rules in _ENCODE_RULES.items()}
+# The opcode table's rules in the shapes the hot paths test fastest. A collective carries an
+# extension and goes the checked way in both directions, so it has no entry here.
+_RULES = {op: (_payload_sizes(info.lengths, info.has_payload).get, frozenset(info.aux_values))
+          for op, info in OPCODES.items() if op is not Opcode.COLL_REDUCE}
+# Encoding looks up the message's Opcode member, decoding the byte it read: each table is keyed
+# the way it is asked, which spares an enum-to-int comparison on every lookup. Both keep bound
+# ``get`` methods, which saves two method lookups per message.
+_encode_rules_of = _RULES.get
+_decode_rules_of = {int(op): (*rules, op) for op, rules in _RULES.items()}.get
 _new_message = object.__new__
 
 
 def encode_message(m: Message) -> bytes:
-    rules = _ENCODE_RULES.get(m.opcode)
+    rules = _encode_rules_of(m.opcode)
     ns, ro, ido, ep, ec = m.ns, m.ro, m.ido, m.ep, m.ec
-    length, payload, hops = m.length, m.payload, m.hops
+    length, payload, hops, coll = m.length, m.payload, m.hops, m.coll
     # The common case passes in one test; anything unusual (a collective, a value out of
     # range) goes through check_message, which applies every rule and names the field. Fields
     # that fill their bytes need no test here, nor do tc and load: struct refuses a value that
     # overflows its byte.
-    if (rules is None or m.count != 1 or (ns | ro | ido | ep | ec) >> 1 or hops >> 5 or m.address >> 57
-            or m.aux not in rules[1] or len(payload) != rules[0].get(length, -1)):
+    if (rules is None or coll is not None or m.count != 1 or (ns | ro | ido | ep | ec) >> 1 or hops >> 5 or m.address >> 57
+            or m.aux not in rules[1] or len(payload) != rules[0](length, -1)):
         check_message(m)
     try:
         head = _MSG_HEADER.pack(m.opcode, m.tc << 5 | ns << 4 | ro << 3 | ido << 2 | ep << 1 | ec, m.aux,
@@ -76,8 +77,8 @@ def encode_message(m: Message) -> bytes:
     except struct.error:
         check_message(m)  # names the field that does not fit
         raise
-    if m.coll is not None:
-        head += _COLL.pack(m.coll.group, m.coll.members, m.coll.op, m.coll.dtype, 0)
+    if coll is not None:
+        head += _COLL.pack(coll.group, coll.members, coll.op, coll.dtype, 0)
     return head + payload
 
 
@@ -89,8 +90,8 @@ def decode_message(buf: bytes | bytearray | memoryview, offset: int = 0) -> tupl
         available = len(buf) - offset
         raise FrameError(f"truncated: {available} bytes is shorter than the {HEADER_SIZE}-byte header",
                          fmt="oisa-msg", field=field_at(HEADER_FIELDS, available), offset=available) from None
-    rules = _DECODE_RULES.get(opcode)
-    size = rules and rules[0].get(length)
+    rules = _decode_rules_of(opcode)
+    size = rules and rules[0](length)
     if size is None or address >> 57 or aux not in rules[1]:
         return _decode_checked(buf, offset)
     position = offset + HEADER_SIZE

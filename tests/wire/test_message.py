@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from oisa.errors import FrameError
 from oisa.testing import strategies as oisa_st
-from oisa.wire import Message, Opcode, decode_message, decode_messages, encode_message
-from oisa.wire.message import decode_message_construct, encode_message_construct
+from oisa.wire import CollDtype, CollOp, Message, Opcode, decode_message, decode_messages, encode_message
+from oisa.wire.message import CollExt, decode_message_construct, encode_message_construct
 
 
 @given(oisa_st.messages())
@@ -93,6 +93,7 @@ def test_reserved_address_bits_are_refused():
         (dma_write(ro=2), "ro"),
         (dma_write(count=2), "opcode"),
         (Message(Opcode.COLL_REDUCE, 0, 1, length=8, payload=bytes(8)), "coll.group"),
+        (dma_write(coll=CollExt(1, 2, CollOp.SUM, CollDtype.INT32)), "coll.group"),
         (Message(0xEE, 0, 1), "opcode"),  # type: ignore[arg-type]
     ],
 )
