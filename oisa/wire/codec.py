@@ -15,6 +15,7 @@ import struct
 import zlib
 
 from oisa.errors import CrcError, FrameError
+from oisa.wire._schema import field_at
 from oisa.wire.flit import FLIT_HEADER_SIZE, FLIT_OVERHEAD, Flit, build_flit, check_flit, check_frame_length
 from oisa.wire.message import (
     COLL_EXT_SIZE,
@@ -25,7 +26,6 @@ from oisa.wire.message import (
     check_message,
 )
 from oisa.wire.opcodes import OPCODES, Opcode
-from oisa.wire._schema import field_at
 
 __all__ = ["decode_flit", "decode_message", "decode_messages", "encode_flit", "encode_message"]
 
@@ -68,8 +68,8 @@ def encode_message(m: Message) -> bytes:
     # range) goes through check_message, which applies every rule and names the field. Fields
     # that fill their bytes need no test here, nor do tc and load: struct refuses a value that
     # overflows its byte.
-    if (rules is None or coll is not None or m.count != 1 or (ns | ro | ido | ep | ec) >> 1 or hops >> 5 or m.address >> 57
-            or m.aux not in rules[1] or len(payload) != rules[0](length, -1)):
+    if (rules is None or coll is not None or m.count != 1 or (ns | ro | ido | ep | ec) >> 1 or hops >> 5
+            or m.address >> 57 or m.aux not in rules[1] or len(payload) != rules[0](length, -1)):
         check_message(m)
     try:
         head = _MSG_HEADER.pack(m.opcode, m.tc << 5 | ns << 4 | ro << 3 | ido << 2 | ep << 1 | ec, m.aux,
