@@ -22,6 +22,7 @@ from oisa.report.capture import Capture
 from oisa.sim.observe import Observer
 from oisa.units import parse_size
 from oisa.workload import run_p2p
+from oisa.workload import Run
 
 
 def best_wall(run: Callable[[], object], repeat: int) -> float:
@@ -48,12 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         def captured() -> None:
             nonlocal packets
             capture = Capture(path)
-            run_p2p(spec, size=size, seed=1, observer=capture)
+            run_p2p(spec, Run(seed=1, observer=capture), size=size)
             packets = capture.packets
 
         walls = {
-            "no observer": best_wall(lambda: run_p2p(spec, size=size, seed=1), args.repeat),
-            "observer that does nothing": best_wall(lambda: run_p2p(spec, size=size, seed=1, observer=Observer()),
+            "no observer": best_wall(lambda: run_p2p(spec, Run(seed=1), size=size), args.repeat),
+            "observer that does nothing": best_wall(lambda: run_p2p(spec, Run(seed=1, observer=Observer()), size=size),
                                                     args.repeat),
             "pcapng capture, every frame": best_wall(captured, args.repeat),
         }

@@ -41,6 +41,7 @@ from oisa.fabric import load_fabric
 from oisa.sim.observe import Observer
 from oisa.units import format_size, parse_size
 from oisa.workload.collectives import run_collective
+from oisa.workload import Run
 
 WALL_TARGET_S = 60.0
 MEMORY_TARGET_MIB = 1024.0
@@ -78,8 +79,7 @@ def one(variant: str, fabric: str, size: int, algorithm: str, seed: int) -> dict
     before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     counter = WireCounter() if variant == "counted" else None
     start, cpu = time.perf_counter(), time.process_time()
-    result = run_collective(spec, "allreduce", size=size, algorithm=algorithm, mode="timing", seed=seed,
-                            observer=counter)
+    result = run_collective(spec, "allreduce", Run(engine="timing", seed=seed, observer=counter), size=size, algorithm=algorithm)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     figures: dict[str, Any] = {

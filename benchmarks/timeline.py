@@ -29,6 +29,7 @@ from oisa.fabric import load_fabric
 from oisa.sim.observe import Observer
 from oisa.units import parse_size
 from oisa.workload import run_p2p
+from oisa.workload import Run
 
 VARIANTS = ("off", "hooks", "timeline")
 
@@ -44,7 +45,7 @@ def one(variant: str, fabric: str, size: int, mode: str, trace: Path) -> dict[st
 
         observer = Timeline(trace, spec)
     start, cpu = time.perf_counter(), time.process_time()
-    result = run_p2p(spec, size=size, mode=mode, observer=observer)  # type: ignore[arg-type]
+    result = run_p2p(spec, Run(engine=mode, observer=observer), size=size)  # type: ignore[arg-type]
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"wall_s": wall, "cpu_s": cpu, "frames": result.frames,
             "peak_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

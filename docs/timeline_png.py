@@ -25,6 +25,7 @@ from oisa.report.timeline import Timeline
 from oisa.report.timeline_read import Slice, TimelineTables, read_timeline
 from oisa.units import parse_size
 from oisa.workload import run_p2p
+from oisa.workload import Run
 
 START_UP = {"INIT_FC1", "INIT_FC2"}
 COLOURS = {"DMA write": "tab:orange", "DMA read": "tab:green", "data": "tab:blue", "replay": "tab:red",
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = load_fabric(args.fabric)
     with tempfile.TemporaryDirectory() as scratch:
         trace = Path(scratch, "run.perfetto")
-        result = run_p2p(spec, size=parse_size(args.size), observer=Timeline(trace, spec))
+        result = run_p2p(spec, Run(observer=Timeline(trace, spec)), size=parse_size(args.size))
         tables = read_timeline(trace)
     title = (f"oisa run {args.fabric} --size {args.size} --trace run.perfetto: card {result.src} writes to card "
              f"{result.dst} and reads back\nmatplotlib rendering of the trace file's tracks, slices, flows and "

@@ -18,7 +18,7 @@ import click
 from click.core import ParameterSource
 
 from oisa.errors import OisaError, UsageError
-from oisa.fabric import FabricSpec, load_fabric
+from oisa.fabric import FabricSpec, LinkKind, load_fabric
 from oisa.report import comparison_json, comparison_text, device_listing, devices_text, headlines, result_json, \
     result_text, sweep_csv, sweep_json, sweep_text
 from oisa.report.plot import plot_bars, plot_sweeps
@@ -29,21 +29,29 @@ from oisa.report.dissector import dissector_path, install_dissector
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
 from oisa.testing import CONFORMANCE_EXAMPLES, FUZZ_EXAMPLES
-from oisa.units import parse_size, parse_time
+from oisa.units import format_size, parse_size, parse_time
 from oisa.wire.formats import FORMATS, FormatOptions
-from oisa.workload import default_pair, run_p2p
-from oisa.workload.collectives import COLLECTIVES, DTYPES, OPS, run_collective
-from oisa.workload.loadstore import run_loadstore
+from oisa.workload import ENGINES, Run, default_pair
+from oisa.workload.collectives import COLLECTIVE_OPTIONS, COLLECTIVES
+from oisa.workload.registry import CARDS, CHOICE, FLAG, SIZE, Option, Workload, find, workloads
+from oisa.workload.run import AUTO
 from oisa.workload.sweep import sweep as run_sweep
 from oisa.workload.sweep import sweep_sizes
 from oisa.workload.scenario import article_steps, run_article
-from oisa.workload.training import MODELS, run_training
+from oisa.workload.training import MODELS
 
-__all__ = ["main"]
+__all__ = ["flag", "main"]
 
 DEFAULT_FABRIC = "pair"
-WORKLOADS = ("p2p", *COLLECTIVES, "loadstore", "training")
-DEFAULT_SIZE = {"loadstore": 64}  # bytes; every other workload moves 1 MiB unless told
+DEFAULT_WORKLOAD = "p2p"
+# Flags whose names are not the keyword they set, for errors that name keywords (UsageError.parameter).
+_FLAG_OF = {"min_size": "--min", "max_size": "--max", "spec": "FABRIC", "faults": "the fault options",
+            "workload": "--workload", "collective": "--collective"}
+
+
+def flag(parameter: str) -> str:
+    """The command-line flag that sets the keyword argument ``parameter``."""
+    return _FLAG_OF.get(parameter, "--" + parameter.replace("_", "-"))
 
 
 class Size(click.ParamType):
@@ -110,6 +118,39 @@ def cli() -> None:
     """
 
 
+# -- run options: how to run, whatever runs ----------------------------------------------------------
+
+_FAULT_FLAGS = ("ber", "drop", "duplicate", "control_drop", "link_down_at")
+
+_RUN_OPTIONS = [
+    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Seed for every random choice of the run; the same seed gives the same output."),
+    click.option("--engine", type=click.Choice([*ENGINES, AUTO]), default=None,
+                 help="What executes the run: " + "; ".join(f"{e.name}: {e.summary}" for e in ENGINES.values()) +
+                      f"; {AUTO}: the workload picks (the default). --data and --no-data are --engine data and "
+                      f"--engine timing."),
+    click.option("--data/--no-data", "data", default=None,
+                 help="Move real bytes and check them (the data engine), or timing only (the timing engine: no "
+                      "bytes, fast for large sizes; nothing to verify, no faults). Default: data for p2p; for "
+                      "collectives, data when all cards' inputs together are at most 1 MiB."),
+    click.option("--ber", type=Probability(), help="Bit error rate on every OISA link: real bits flipped, caught by "
+                                                   "CRC."),
+    click.option("--drop", type=Probability(), help="Probability that an OISA link loses a frame."),
+    click.option("--duplicate", type=Probability(), help="Probability that an OISA link delivers a frame twice."),
+    click.option("--control-drop", type=Probability(), help="Extra probability that a control flit is lost."),
+    click.option("--link-down-at", type=Time(), help="Virtual time at which every OISA link stops delivering "
+                                                     "(e.g. 5us)."),
+    click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md)."),
+    click.option("--pcap", type=click.Path(dir_okay=False), help="Write every frame to this pcapng file for "
+                 "Wireshark (`oisa wireshark-plugin`; compare writes FILE.<fabric>.pcapng per fabric)."),
+    click.option("--pcap-links", metavar="PATTERN[,PATTERN]", help="Capture only interfaces whose names match "
+                 "a glob: links 'card0->*', native frames 'card0:*' (default: all)."),
+    click.option("--trace", type=click.Path(dir_okay=False),
+                 help="Write a Perfetto timeline of the run to this file, to open at ui.perfetto.dev (compare "
+                      "writes one per fabric: t.perfetto -> t.FABRIC.perfetto)."),
+]
+
+
 def _options(options: list[Callable[..., Any]]) -> Callable[..., Any]:
     """A decorator that adds ``options`` to a command, in the order listed."""
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -119,81 +160,129 @@ def _options(options: list[Callable[..., Any]]) -> Callable[..., Any]:
     return decorate
 
 
-_COLLECTIVE_OPTIONS = [
-    click.option("--algorithm", "-a", default="auto", show_default=True,
-                 help="Collectives: ring, tree, direct, in-switch (all-reduce where the switches reduce), or auto "
-                      "(in-switch where it can, else ring)."),
-    click.option("--dtype", type=click.Choice(list(DTYPES)), default="float32", show_default=True,
-                 help="Collectives: element type."),
-    click.option("--op", type=click.Choice(list(OPS)), default="sum", show_default=True,
-                 help="Collectives: reduction."),
-    click.option("--root", type=int, default=0, show_default=True, help="Broadcast: the rank that sends."),
-    click.option("--cards", type=CardList(), help="Collectives: the cards that take part, in ring order "
-                                                 "(default: every card that can copy, by id)."),
-]
+# -- workload options: built from the registry ------------------------------------------------------------
 
 
-_TRAINING_OPTIONS = [
-    click.option("--model", type=click.Choice(list(MODELS)), default="llama-7b", show_default=True,
-                 help="training: the model each card holds (its sources: specs/cli-json.md)."),
-    click.option("--tokens", type=int, default=4096, show_default=True,
-                 help="training: tokens per card per step, on average (cards get shares by compute rate)."),
-    click.option("--buckets", type=int, default=4, show_default=True,
-                 help="training: gradient buckets, each all-reduced while the next is computed."),
-    click.option("--spill", type=click.Choice(["auto", "host", "peers"]), default="auto", show_default=True,
-                 help="training: where state a card cannot hold goes: its server's host over PCIe, or peers' and "
-                      "pools' memory over the fabric (auto: host where the fabric has hosts)."),
-    click.option("--shard", is_flag=True, help="training: split gradients and optimizer state over the cards "
-                                               "(ZeRO stage 2)."),
-    click.option("--precision", default="bf16", show_default=True,
-                 help="training: the compute rate used, by the names in the device profiles (bf16, fp8, ...)."),
-]
+def _click_type(kind_name: str, declarations: list[Option]) -> Any:
+    if kind_name == "size":
+        return Size()
+    if kind_name == "count":
+        return click.IntRange(min=min((o.minimum for o in declarations if o.minimum is not None), default=None))
+    if kind_name == "card":
+        return click.IntRange(min=0)
+    if kind_name == "cards":
+        return CardList()
+    if kind_name == "choice":
+        return click.Choice(list(dict.fromkeys(c for o in declarations for c in o.choices)))
+    return str
+
+
+def _shown(option: Option, value: Any) -> str:
+    if value is None:
+        return "see above"
+    if option.kind is SIZE:
+        return format_size(value)
+    if option.kind is CARDS:
+        return ",".join(map(str, value))
+    return str(value).lower() if option.kind is FLAG else str(value)
+
+
+def _names(takers: list[Workload]) -> str:
+    """Workload names for help, the collectives as one word when all of them are there."""
+    names = [t.name for t in takers]
+    if set(COLLECTIVES) <= set(names):
+        first = names.index(next(iter(COLLECTIVES)))
+        names = [n for n in names if n not in COLLECTIVES]
+        names.insert(first, "collectives")
+    return ", ".join(names)
+
+
+def _help(name: str, takers: list[Workload]) -> str:
+    """The help of a workload option: what it is for each workload that takes it, and each one's
+    default."""
+    by_help: dict[str, list[Workload]] = {}
+    by_default: dict[str, list[Workload]] = {}
+    for taker in takers:
+        option = taker.option(name)
+        by_help.setdefault(option.help, []).append(taker)
+        by_default.setdefault(_shown(option, taker.defaults[name]), []).append(taker)
+    everyone = len(takers) == len(workloads())
+    if len(by_help) == 1:
+        text = ("" if everyone else f"{_names(takers)}: ") + next(iter(by_help)) + "."
+    else:
+        text = "; ".join(f"{_names(who)}: {help_}" for help_, who in by_help.items()) + "."
+    if len(by_default) == 1:
+        shown = next(iter(by_default))
+        return text + ("" if shown == "see above" else f" [default: {shown}]")
+    return text + " [default: " + "; ".join(f"{_names(who)}: {shown}" for shown, who in by_default.items()) + "]"
+
+
+def _workload_option_decorators() -> list[Callable[..., Any]]:
+    """A click option for every option any registered workload declares, in declaration order."""
+    takers: dict[str, list[Workload]] = {}
+    for declared in workloads().values():
+        for option in declared.options:
+            takers.setdefault(option.name, []).append(declared)
+    decorators = []
+    for name, who in takers.items():
+        declarations = [w.option(name) for w in who]
+        first = declarations[0]
+        names = [flag(name)] + ([f"-{first.short}"] if first.short else [])
+        if first.kind is FLAG:
+            decorators.append(click.option(f"{flag(name)}/--no-{name.replace('_', '-')}", name, default=None,
+                                           help=_help(name, who)))
+            continue
+        metavar = first.kind.metavar if first.kind is not CHOICE else None
+        decorators.append(click.option(*names, name, type=_click_type(first.kind.name, declarations), default=None,
+                                       metavar=metavar, help=_help(name, who)))
+    return decorators
 
 
 def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    names = sorted(workloads(), key=lambda name: name != DEFAULT_WORKLOAD)
     options = [
-        click.option("--workload", "-w", type=click.Choice(WORKLOADS), default="p2p", show_default=True,
-                     help="What to run. p2p: card SRC writes a random buffer into card DST, reads it back and "
-                          "compares. The collectives run on every card that can copy (or --cards), and check "
-                          "their results against numpy."),
-        click.option("--size", "-s", type=Size(),
-                     help="Bytes to move, with an optional unit (4096, 64KiB, 1MiB, 1GB); for collectives, "
-                          "what nccl-tests calls the size; for loadstore, bytes per access. [default: 1MiB; "
-                          "loadstore: 64]"),
-        click.option("--src", type=int, help="p2p, loadstore: card that starts the transfers (default: the first "
-                                             "card)."),
-        click.option("--dst", type=int, help="p2p, loadstore: card at the other end (default: the first card in "
-                                             "another server, or the second card)."),
-        click.option("--accesses", type=int, default=200, show_default=True,
-                     help="loadstore: loads, and as many stores, per phase."),
-        click.option("--background", type=int, default=3, show_default=True,
-                     help="loadstore: cards streaming DMA writes into DST during the loaded phase (0: idle only)."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed for every random choice of the run; the same seed gives the same output."),
-        click.option("--data/--no-data", "data", default=None,
-                     help="Move real bytes and check them, or timing only (no bytes: fast for large sizes; "
-                          "nothing to verify, no faults). Default: data for p2p; for collectives, data when "
-                          "all cards' inputs together are at most 1 MiB."),
-        *_COLLECTIVE_OPTIONS,
-        *_TRAINING_OPTIONS,
-        click.option("--ber", type=Probability(), help="Bit error rate on every OISA link: real bits flipped, "
-                                                       "caught by CRC."),
-        click.option("--drop", type=Probability(), help="Probability that an OISA link loses a frame."),
-        click.option("--duplicate", type=Probability(), help="Probability that an OISA link delivers a frame "
-                                                             "twice."),
-        click.option("--control-drop", type=Probability(), help="Extra probability that a control flit is lost."),
-        click.option("--link-down-at", type=Time(), help="Virtual time at which every OISA link stops delivering "
-                                                         "(e.g. 5us)."),
-        click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md)."),
-        click.option("--pcap", type=click.Path(dir_okay=False), help="Write every frame to this pcapng file for "
-                     "Wireshark (`oisa wireshark-plugin`; compare writes FILE.<fabric>.pcapng per fabric)."),
-        click.option("--pcap-links", metavar="PATTERN[,PATTERN]", help="Capture only interfaces whose names match "
-                     "a glob: links 'card0->*', native frames 'card0:*' (default: all)."),
-        click.option("--trace", type=click.Path(dir_okay=False),
-                     help="Write a Perfetto timeline of the run to this file, to open at ui.perfetto.dev (compare "
-                          "writes one per fabric: t.perfetto -> t.FABRIC.perfetto)."),
+        click.option("--workload", "-w", type=click.Choice(names), default=DEFAULT_WORKLOAD, show_default=True,
+                     help="What to run: " + "; ".join(f"{w.name}: {w.summary}" for w in workloads().values()) + "."),
+        *_workload_option_decorators(),
+        *_RUN_OPTIONS,
     ]
     return _options(options)(command)
+
+
+def _given(names: Any) -> dict[str, Any]:
+    """The options among ``names`` the user gave on the command line (not left at their default)."""
+    context = click.get_current_context()
+    return {name: context.params[name] for name in names
+            if context.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)}
+
+
+def _workload_arguments(declared: Workload, options: dict[str, Any]) -> dict[str, Any]:
+    """The workload options the user gave, refusing those ``declared`` does not take."""
+    every = {option.name for w in workloads().values() for option in w.options}
+    given = _given(every)
+    wrong = [name for name in given if name not in declared.option_names]
+    if wrong:
+        takes = ", ".join(flag(name) for name in declared.option_names) or "no options"
+        raise UsageError(f"{', '.join(flag(name) for name in wrong)}: not an option of {declared.name} (it takes "
+                         f"{takes})")
+    for name in every:
+        options.pop(name, None)
+    return given
+
+
+def _run_value(specs: list[FabricSpec], options: dict[str, Any], observers: list[Observer | None]) -> list[Run]:
+    """The Run of each fabric, from the run options (taken out of ``options``)."""
+    seed, engine, data = options.pop("seed"), options.pop("engine"), options.pop("data")
+    if data is not None:
+        if engine is not None and engine != ("data" if data else "timing"):
+            raise UsageError(f"--engine {engine} and --{'data' if data else 'no-data'} contradict each other")
+        engine = "data" if data else "timing"
+    faults = _faults(**{key: options.pop(key) for key in _FAULT_FLAGS})
+    if faults is not None:
+        for spec in specs:
+            if not any(link.kind is LinkKind.OISA for link in spec.links):
+                raise UsageError(f"fabric {spec.name} has no OISA link for them to act on", parameter="faults")
+    return [Run(seed=seed, engine=engine or AUTO, faults=faults, observer=observer) for observer in observers]
 
 
 def _faults(ber: float | None, drop: float | None, duplicate: float | None, control_drop: float | None,
@@ -203,55 +292,6 @@ def _faults(ber: float | None, drop: float | None, duplicate: float | None, cont
         return None
     return FaultModel(ber=ber or 0.0, drop=drop or 0.0, duplicate=duplicate or 0.0,
                       control_drop=control_drop or 0.0, down_at=link_down_at)
-
-
-def _run_workload(spec: FabricSpec, workload: str, *, size: int | None, src: int | None, dst: int | None, seed: int,
-                  data: bool | None, faults: FaultModel | None, algorithm: str, dtype: str, op: str, root: int,
-                  cards: list[int] | None, accesses: int, background: int, model: str, tokens: int, buckets: int,
-                  spill: str, shard: bool, precision: str, observer: Observer | None = None) -> Any:
-    """Run ``workload`` with the options that apply to it; options that do not are refused."""
-    mode = {None: "auto", True: "data", False: "timing"}[data]
-    given = _given()
-    pointwise = workload in ("p2p", "loadstore")
-    _refuse(workload, {"--algorithm": given("algorithm") and pointwise,
-                       "--cards": given("cards") and pointwise,
-                       "--root": given("root") and workload != "broadcast",
-                       "--src/--dst": (given("src") or given("dst")) and not pointwise,
-                       "--size": given("size") and workload == "training",
-                       "--data": data is True and workload == "training",
-                       "fault options": faults is not None and workload == "training",
-                       "--dtype/--op": (given("dtype") or given("op")) and workload not in COLLECTIVES,
-                       "training options": workload != "training" and any(
-                           given(name) for name in ("model", "tokens", "buckets", "spill", "shard", "precision"))})
-    size = size or DEFAULT_SIZE.get(workload, 1 << 20)
-    if workload == "p2p":
-        return run_p2p(spec, src=src, dst=dst, size=size, seed=seed, faults=faults,
-                       mode="timing" if data is False else "data", observer=observer)
-    if workload == "loadstore":
-        return run_loadstore(spec, src=src, dst=dst, size=size, accesses=accesses, background=background, seed=seed,
-                             mode=mode, faults=faults, observer=observer)
-    if workload == "training":
-        return run_training(spec, model, tokens=tokens, dtype=precision, cards=cards, algorithm=algorithm,
-                            buckets=buckets, spill=spill, shard=shard, seed=seed, observer=observer)
-    return run_collective(spec, workload, size=size, algorithm=algorithm, cards=cards, dtype=dtype, op=op, root=root,
-                          seed=seed, mode=mode, faults=faults, observer=observer)
-
-
-def _given() -> Callable[[str], bool]:
-    """Whether the user gave an option on the command line (not left it at its default)."""
-    context = click.get_current_context()
-    return lambda name: context.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
-
-
-def _refuse(workload: str, given: dict[str, bool]) -> None:
-    """A usage error naming the options given that ``workload`` does not take."""
-    wrong = [name for name, present in given.items() if present]
-    if wrong:
-        raise UsageError(f"{', '.join(wrong)} do not apply to {workload}")
-
-
-def _fault_options(options: dict[str, Any]) -> FaultModel | None:
-    return _faults(**{key: options.pop(key) for key in ("ber", "drop", "duplicate", "control_drop", "link_down_at")})
 
 
 def _captures(specs: list[FabricSpec], path: str | None, links: str | None, what: str) -> list[Capture | None]:
@@ -272,17 +312,16 @@ def _captures(specs: list[FabricSpec], path: str | None, links: str | None, what
             for name, spec in zip(names, specs)]
 
 
-def _what(workload: str, options: dict[str, Any]) -> str:
-    if workload == "training":
-        return f"oisa training, {options['model']}, seed {options['seed']}"
-    size = options["size"] or DEFAULT_SIZE.get(workload, 1 << 20)
-    return f"oisa {workload}, {size} bytes, seed {options['seed']}"
+def _what(declared: Workload, given: dict[str, Any], seed: int) -> str:
+    if "size" not in declared.option_names:
+        return f"oisa {declared.name}, {given.get('model', declared.defaults.get('model'))}, seed {seed}"
+    return f"oisa {declared.name}, {given.get('size', declared.defaults['size'])} bytes, seed {seed}"
 
 
-def _observers(specs: list[FabricSpec], workload: str, options: dict[str, Any]) -> list[Observer | None]:
+def _observers(specs: list[FabricSpec], what: str, options: dict[str, Any]) -> list[Observer | None]:
     """What watches the run on each fabric: its capture (--pcap), its timeline (--trace), both or
     neither. Takes those options out of ``options``."""
-    captures = _captures(specs, options.pop("pcap"), options.pop("pcap_links"), _what(workload, options))
+    captures = _captures(specs, options.pop("pcap"), options.pop("pcap_links"), what)
     timelines = _timelines(options.pop("trace"), specs)
     return [Observers([c, t]) if c and t else c or t for c, t in zip(captures, timelines)]
 
@@ -298,6 +337,15 @@ def _timelines(trace: str | None, specs: list[FabricSpec]) -> list[Observer | No
     return [Timeline(path, spec) for path, spec in zip(paths, specs)]
 
 
+def _prepared(specs: list[FabricSpec], workload_name: str, options: dict[str, Any]) -> tuple[Workload, dict[str, Any],
+                                                                                               list[Run]]:
+    """The workload, the options given for it, and each fabric's Run, all checked before anything runs."""
+    declared = find(workload_name)
+    given = _workload_arguments(declared, options)
+    observers = _observers(specs, _what(declared, given, options["seed"]), options)
+    return declared, given, _run_value(specs, options, observers)
+
+
 @cli.command()
 @click.argument("fabric", default=DEFAULT_FABRIC, metavar="[FABRIC]")
 @_workload_options
@@ -307,9 +355,8 @@ def run(fabric: str, workload: str, as_json: bool, **options: Any) -> None:
     Fault options replace the fault settings of every OISA link in the fabric file.
     """
     spec = load_fabric(fabric)
-    [observer] = _observers([spec], workload, options)
-    faults = _fault_options(options)
-    result = _run_workload(spec, workload, faults=faults, observer=observer, **options)
+    declared, given, [run_value] = _prepared([spec], workload, options)
+    result = declared(spec, run_value, **given)
     click.echo(json.dumps(result_json(result)) if as_json else result_text(result))
 
 
@@ -327,21 +374,34 @@ def compare(first: str, second: str, workload: str, as_json: bool, plot_path: st
     per fabric: out.perfetto becomes out.FABRIC_A.perfetto and out.FABRIC_B.perfetto (-a and -b
     added when both are the same).
     """
+    if plot_path:
+        _check_writable(plot_path, "--plot")
     spec_a, spec_b = load_fabric(first), load_fabric(second)
-    if workload == "p2p":
-        pair_src, pair_dst = default_pair(spec_a)
-        options["src"] = pair_src if options["src"] is None else options["src"]
-        options["dst"] = pair_dst if options["dst"] is None else options["dst"]
-    observers = _observers([spec_a, spec_b], workload, options)
-    faults = _fault_options(options)
-    results = (_run_workload(spec_a, workload, faults=faults, observer=observers[0], **options),
-               _run_workload(spec_b, workload, faults=faults, observer=observers[1], **options))
+    declared, given, runs = _prepared([spec_a, spec_b], workload, options)
+    if {"src", "dst"} <= set(declared.option_names) and ("src" not in given or "dst" not in given):
+        pair_src, pair_dst = default_pair(spec_a)  # the same two cards on both fabrics
+        given = {"src": pair_src, "dst": pair_dst, **given}
+    results = (declared(spec_a, runs[0], **given), declared(spec_b, runs[1], **given))
+    click.echo(json.dumps(comparison_json(*results)) if as_json else comparison_text(*results))
     if plot_path:
         figures = list(zip(headlines(results[0]), headlines(results[1]), strict=True))
         plot_bars(f"{workload}: {spec_b.name} relative to {spec_a.name}", [a.label for a, _ in figures],
                   {spec_a.name: [1.0] * len(figures),
                    spec_b.name: [b.value / a.value if a.value else 0.0 for a, b in figures]}, "B / A", plot_path)
-    click.echo(json.dumps(comparison_json(*results)) if as_json else comparison_text(*results))
+
+
+def _collective_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of the collectives but their size, which a sweep sets."""
+    takers = [w for w in workloads().values() if w.name in COLLECTIVES]
+    decorators = []
+    for option in COLLECTIVE_OPTIONS:
+        if option.name == "size":
+            continue
+        who = [w for w in takers if option.name in w.option_names]
+        names = [flag(option.name)] + ([f"-{option.short}"] if option.short else [])
+        decorators.append(click.option(*names, option.name, type=_click_type(option.kind.name, [option]),
+                                       default=None, help=_help(option.name, who)))
+    return _options(decorators)(command)
 
 
 @cli.command()
@@ -350,8 +410,10 @@ def compare(first: str, second: str, workload: str, as_json: bool, plot_path: st
 @click.option("--min", "-b", "min_size", type=Size(), default="8", show_default=True, help="Smallest size.")
 @click.option("--max", "-e", "max_size", type=Size(), default="256MiB", show_default=True, help="Largest size.")
 @click.option("--factor", "-f", type=int, default=2, show_default=True, help="Each size is this times the last.")
-@_options(_COLLECTIVE_OPTIONS)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
+@_collective_options
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every run.")
+@click.option("--engine", type=click.Choice([*ENGINES, AUTO]), default=None,
+              help="What executes each run (as for oisa run); --data and --no-data are --engine data and timing.")
 @click.option("--data/--no-data", "data", default=None,
               help="Move and check real bytes at every size, or at none (default: at sizes where all cards' inputs "
                    "together are at most 1 MiB).")
@@ -360,32 +422,36 @@ def compare(first: str, second: str, workload: str, as_json: bool, plot_path: st
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Also draw bus bandwidth against size "
                                                                            "into this PNG file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: int, factor: int, seed: int,
-          data: bool | None, as_json: bool, csv_path: str | None, plot_path: str | None, quiet: bool,
-          **options: Any) -> None:
+def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: int, factor: int, as_json: bool,
+          csv_path: str | None, plot_path: str | None, quiet: bool, **options: Any) -> None:
     """Run a collective over a range of sizes on each FABRIC and print the table nccl-tests prints.
 
     Sizes run from --min to --max, times --factor each step (nccl-tests' -b, -e, -f). Times are
     virtual; busbw is defined per collective as nccl-tests defines it.
     """
+    for path, option in ((csv_path, "--csv"), (plot_path, "--plot")):
+        if path:
+            _check_writable(path, option)
     specs = [load_fabric(fabric) for fabric in fabrics]
     sizes = sweep_sizes(min_size, max_size, factor)
-    mode = {None: "auto", True: "data", False: "timing"}[data]
+    given = _given(option.name for option in COLLECTIVE_OPTIONS if option.name != "size")
+    for name in given:
+        options.pop(name)
+    runs = _run_value(specs, {**options, **{key: None for key in _FAULT_FLAGS}}, [None] * len(specs))
     sweeps = []
     with progress_bar(len(sizes) * len(specs), f"{collective}", enabled=wanted(quiet)) as step:
-        for spec in specs:
-            sweeps.append(run_sweep(spec, collective, min_size=min_size, max_size=max_size, factor=factor, seed=seed,
-                                    mode=mode, progress=lambda size, name=spec.name: step(f"{name} {size} B"),
-                                    **options))
+        for spec, run_value in zip(specs, runs):
+            sweeps.append(run_sweep(spec, collective, run_value, min_size=min_size, max_size=max_size, factor=factor,
+                                    progress=lambda size, name=spec.name: step(f"{name} {size} B"), **given))
+    if as_json:
+        click.echo(json.dumps({"workload": "sweep", "sweeps": [sweep_json(s.results, s.skipped) for s in sweeps]}))
+    else:
+        click.echo("\n\n".join(sweep_text(s.results, s.skipped) for s in sweeps))
     if csv_path:
         _write(csv_path, "".join(sweep_csv(s.results) if i == 0 else sweep_csv(s.results).split("\n", 1)[1]
                                  for i, s in enumerate(sweeps)))
     if plot_path:
         plot_sweeps(sweeps, plot_path)
-    if as_json:
-        click.echo(json.dumps({"workload": "sweep", "sweeps": [sweep_json(s.results, s.skipped) for s in sweeps]}))
-    else:
-        click.echo("\n\n".join(sweep_text(s.results, s.skipped) for s in sweeps))
 
 
 @cli.command()
@@ -398,7 +464,7 @@ def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: in
               help="Tokens per card per step, on average.")
 @click.option("--max-cards", type=click.IntRange(min=2), help="Stop (c) at this many cards (default: every "
                                                                "accelerator of the fabrics, 64).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every run.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every run.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def scenario(name: str, model: str, big_model: str, tokens: int, max_cards: int | None, seed: int, as_json: bool,
@@ -407,9 +473,21 @@ def scenario(name: str, model: str, big_model: str, tokens: int, max_cards: int 
     for two linked cards, 60-70% of compute for conventional clusters) beside the figures our
     model gives for them, each saying whether they agree. The full run takes a few minutes."""
     with progress_bar(article_steps(max_cards), name, enabled=wanted(quiet)) as step:
-        result = run_article(model=model, big_model=big_model, tokens=tokens, max_cards=max_cards, seed=seed,
+        result = run_article(Run(seed=seed), model=model, big_model=big_model, tokens=tokens, max_cards=max_cards,
                              progress=step)
     click.echo(json.dumps(article_json(result)) if as_json else article_text(result))
+
+
+def _check_writable(path: str, option: str) -> None:
+    """Refuse, before anything runs, an output path that cannot be written."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{option} {path}: is a directory, not a file")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: no such directory {str(folder)!r}")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"{option} {path}: not writable")
 
 
 def _write(path: str, text: str) -> None:
@@ -621,6 +699,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         click.echo(f"oisa: error: {_one_line(exc.format_message())}", err=True)
         return exc.exit_code
+    except UsageError as exc:
+        click.echo(f"oisa: error: {_one_line(exc.describe(flag))}", err=True)
+        return 1
     except OisaError as exc:
         click.echo(f"oisa: error: {_one_line(str(exc))}", err=True)
         return 1

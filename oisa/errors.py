@@ -11,6 +11,8 @@ configuration, the option for command-line input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = [
     "BridgeError",
     "CatalogError",
@@ -20,6 +22,7 @@ __all__ = [
     "FrameError",
     "LinkDownError",
     "LocalProtocolError",
+    "NO_VALUE",
     "OisaError",
     "ProtocolError",
     "RemoteProtocolError",
@@ -31,12 +34,68 @@ __all__ = [
 ]
 
 
+class _NoValue:
+    """The value of a :class:`UsageError` about an argument whose value is beside the point."""
+
+    def __repr__(self) -> str:
+        return "NO_VALUE"
+
+
+NO_VALUE: object = _NoValue()
+
+
 class OisaError(Exception):
     """Root of every error raised on purpose by oisa."""
 
 
 class UsageError(OisaError):
-    """A command-line argument or API argument is not acceptable (bad size, unknown workload)."""
+    """An argument is not acceptable (bad size, unknown workload, a rank that does not exist).
+
+    ``parameter`` names the argument as a Python caller writes it (``"root"``, or several, such as
+    ``("src", "dst")``) and ``value`` what was given; the message then reads ``root=5: not a
+    rank ...``. Only the command line knows flags: it renders the same error as ``--root 5: not
+    a rank ...`` through :meth:`describe`. Errors about no one argument leave ``parameter`` None.
+    ``remedy`` is an argument and value that would make the call work, named the same two ways.
+    """
+
+    def __init__(self, message: str, *, parameter: str | tuple[str, ...] | None = None,
+                 value: object = NO_VALUE, remedy: tuple[str, object] | None = None) -> None:
+        self.problem = message
+        self.parameters: tuple[str, ...] = (parameter,) if isinstance(parameter, str) else tuple(parameter or ())
+        self.value = value
+        self.remedy = remedy  # (argument, value) that would do: "try engine='timing'"
+        super().__init__(self.describe())
+
+    @property
+    def parameter(self) -> str | None:
+        """The first (usually the only) argument blamed, or None."""
+        return self.parameters[0] if self.parameters else None
+
+    def describe(self, flag: Callable[[str], str] | None = None) -> str:
+        """The message, naming the arguments as keywords, or as ``flag(name)`` renders them."""
+        problem = self.problem
+        if self.remedy is not None:
+            name, value = self.remedy
+            if flag is None:
+                problem += f" (try {name}={value!r})"
+            else:
+                problem += f" (try {flag(name)}{'' if value is True else ' ' + _as_typed(value)})"
+        if not self.parameters:
+            return problem
+        if flag is None:
+            shown = "" if self.value is NO_VALUE else f"={self.value!r}"
+            names = ", ".join(f"{name}{shown}" for name in self.parameters)
+        else:
+            shown = "" if self.value is NO_VALUE else f" {_as_typed(self.value)}"
+            names = ", ".join(f"{flag(name)}{shown}" for name in self.parameters)
+        return f"{names}: {problem}"
+
+
+def _as_typed(value: object) -> str:
+    """A value as a user would have typed it on a command line (lists with commas)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 class UnitError(UsageError, ValueError):

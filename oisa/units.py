@@ -12,6 +12,9 @@ import re
 from oisa.errors import UnitError
 
 __all__ = [
+    "GiB",
+    "KiB",
+    "MiB",
     "MS",
     "NS",
     "PS",
@@ -32,6 +35,10 @@ NS = 1_000
 US = 1_000_000
 MS = 1_000_000_000
 S = 1_000_000_000_000
+
+KiB = 2**10
+MiB = 2**20
+GiB = 2**30
 
 _NUMBER = r"(?P<num>[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)"
 _SIZE_UNITS = {
@@ -112,9 +119,17 @@ def serialisation_ps(n_bytes: int, rate_bps: int) -> int:
 
 
 def format_size(n_bytes: int) -> str:
-    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    """A size as a person would write it: ``64KiB``, ``100GB``; one that is a round number of
+    neither units shows its bytes and its size in binary units (``1000001B (976.6KiB)``)."""
+    for unit, factor in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n_bytes >= factor and n_bytes % factor == 0:
             return f"{n_bytes // factor}{unit}"
+    for unit, factor in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6)):
+        if n_bytes >= factor and n_bytes % factor == 0:
+            return f"{n_bytes // factor}{unit}"
+    for unit, factor in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= factor:
+            return f"{n_bytes}B ({n_bytes / factor:.1f}{unit})"
     return f"{n_bytes}B"
 
 

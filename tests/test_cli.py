@@ -145,18 +145,20 @@ def test_sweep_of_two_fabrics_gives_one_sweep_each(capsys):
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
-    (["run", "-w", "p2p", "--algorithm", "ring"], "--algorithm do not apply to p2p"),
-    (["run", "mesh-8", "-w", "allreduce", "--src", "1"], "--src/--dst do not apply to allreduce"),
-    (["run", "-w", "training", "--size", "4KiB"], "--size do not apply to training"),
-    (["run", "-w", "training", "--ber", "1e-6"], "fault options do not apply to training"),
-    (["run", "-w", "p2p", "--shard"], "training options do not apply to p2p"),
-    (["run", "-w", "training", "--model", "gpt2-xl", "--precision", "int4"], "has no int4 rate"),
+    (["run", "-w", "p2p", "--algorithm", "ring"], "--algorithm: not an option of p2p (it takes --src, --dst, --size)"),
+    (["run", "mesh-8", "-w", "allreduce", "--src", "1"], "--src: not an option of allreduce"),
+    (["run", "-w", "training", "--size", "4KiB"], "--size: not an option of training"),
+    (["run", "-w", "training", "--ber", "1e-6"], "the fault options: faults need an engine that moves bytes"),
+    (["run", "-w", "training", "--data"], "--engine data: training runs on timing"),
+    (["run", "-w", "p2p", "--shard"], "--shard: not an option of p2p"),
+    (["run", "-w", "allreduce", "--root", "0"], "--root: not an option of allreduce"),
+    (["run", "-w", "training", "--model", "gpt2-xl", "--precision", "int4"], "--precision int4: card0 (h100-like) has no such rate"),
     (["run", "mesh-8", "-w", "allreduce", "--cards", "0,x"], "comma-separated list"),
     (["run", "mesh-8", "-w", "allreduce", "--cards", "0,99"], "99"),
-    (["sweep", "mesh-8", "-b", "1KiB", "-e", "8"], "--max at least --min"),
+    (["sweep", "mesh-8", "-b", "1KiB", "-e", "8"], "--max 8: the largest size must be at least the smallest"),
     (["sweep", "mesh-8", "-f", "1"], "--factor 1"),
-    (["sweep", "mesh-8", "-e", "64", "--plot", "/nonexistent/dir/x.png"], "cannot write the plot"),
-    (["sweep", "mesh-8", "-e", "64", "--csv", "/nonexistent/dir/x.csv"], "cannot write /nonexistent/dir/x.csv"),
+    (["sweep", "mesh-8", "-e", "64", "--plot", "/nonexistent/dir/x.png"], "--plot /nonexistent/dir/x.png: no such"),
+    (["sweep", "mesh-8", "-e", "64", "--csv", "/nonexistent/dir/x.csv"], "--csv /nonexistent/dir/x.csv: no such"),
 ])
 def test_collective_mistakes_are_one_line(capsys, argv, fragment):
     status, out, err = run(capsys, *argv)

@@ -6,6 +6,7 @@ from oisa.device.registry import adapters
 from oisa.fabric import load_fabric
 from oisa.report import device_listing
 from oisa.workload import run_p2p
+from oisa.workload import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,4 +22,4 @@ def test_the_example_plugin_appears_in_oisa_devices():
 def test_the_example_plugin_runs_in_a_fabric_both_ways():
     spec = load_fabric(ROOT / "devices" / "example-vendor" / "fabric-example.toml")
     for src, dst in ((0, 1), (1, 0)):
-        assert run_p2p(spec, src=src, dst=dst, size=64 * 1024, seed=4).verified
+        assert run_p2p(spec, Run(seed=4), src=src, dst=dst, size=64 * 1024).verified

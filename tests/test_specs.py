@@ -7,6 +7,7 @@ from oisa.fabric import load_fabric
 from oisa.report import p2p_json
 from oisa.specgen import BLOCKS, check, render_file, spec_files
 from oisa.workload import run_p2p
+from oisa.workload import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,14 +47,14 @@ def flatten(obj, prefix=""):
 
 
 def test_p2p_json_keys_are_exactly_the_documented_ones():
-    result = run_p2p(load_fabric("pair"), src=0, dst=1, size=4096, seed=3)
+    result = run_p2p(load_fabric("pair"), Run(seed=3), src=0, dst=1, size=4096)
     assert flatten(p2p_json(result)) == documented_keys("`oisa run --workload p2p`")
 
 
 def test_compare_json_keys_are_exactly_the_documented_ones():
     from oisa.report import comparison_json
 
-    a = run_p2p(load_fabric("pair"), size=4096, mode="timing")
+    a = run_p2p(load_fabric("pair"), Run(engine="timing"), size=4096)
     keys = flatten(comparison_json(a, a))
     documented = documented_keys("`oisa compare FABRIC_A FABRIC_B --workload p2p`")
     assert {k for k in keys if not k.startswith(("a.", "b."))} == documented - {"a", "b"}
@@ -164,7 +165,7 @@ def test_training_json_keys_are_exactly_the_documented_ones():
     from oisa.report import comparison_json, result_json
     from oisa.workload.training import run_training
 
-    result = run_training(load_fabric("mesh-8"), "gpt2-xl", cards=[0, 1])
+    result = run_training(load_fabric("mesh-8"), model="gpt2-xl", cards=[0, 1])
     one = result_json(result)
     cards = {f"cards[].{key}" for key in one["cards"][0]}
     assert flatten(one) | cards == documented_keys("`oisa run --workload training`")

@@ -1,11 +1,12 @@
 """The emulated GPU: sparse memory, DMA engines and ports onto the fabric, as trio tasks.
 
-A card runs one task that serves its ports (requests addressed to it are executed against its
-memory by the transaction layer's completer; completions go to its requester) and one task per
-DMA engine, each taking transfer jobs from a shared queue. Every message crossing the card's
-boundary goes through its device adapter (:mod:`oisa.device.adapter`), so the card speaks its
-native format on its side. Workloads call :meth:`Card.dma_write`, :meth:`Card.dma_read` and
-:meth:`Card.compute`.
+A card runs one task per DMA engine, each taking transfer jobs from a shared queue, and keeps
+what every engine shares: its memory, the watches that tell a workload a peer's data has
+landed, its routes, and the in-switch contributions it starts. How a transfer becomes messages
+and what an arriving message does is its :class:`~oisa.device.movement.Movement`, chosen when
+the card is built: byte-exact through the device adapter and the transaction layer (the data
+engine), or segments with no bytes (the timing engine). Workloads call :meth:`Card.dma_write`,
+:meth:`Card.dma_read` and :meth:`Card.compute`; this module must not know which engine runs.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field
 from oisa.device.adapter import Capability, DeviceAdapter
 from oisa.device.landing import LandingWatches
 from oisa.device.memory import SparseMemory
+from oisa.device.movement import DataMovement, Movement
 from oisa.device.profile import DeviceProfile
 from oisa.device.registry import adapter as registered_adapter
-from oisa.device.timing import MAX_SEGMENTS, SEGMENT_BYTES, TimingTransfer, answer_segment, split
+from oisa.device.timing import split
 from oisa.errors import SimulationError, UsageError
-from oisa.sim import Inbox, Kernel, LinkPort, Port, Signal
-from oisa.transaction import Completer, Operation, OperationCompleted, OperationFailed, Requester
+from oisa.sim import Inbox, Kernel, Port, Signal
 from oisa.transaction.ordering import path_free
 from oisa.units import S, serialisation_ps
 from oisa.wire.message import CollExt, Message
@@ -29,10 +30,8 @@ from oisa.wire.opcodes import CollDtype, CollOp, Opcode, Status
 
 __all__ = ["Card", "Transfer"]
 
-_FLUSH_BYTES = 4
 _LOAD_STORE_BYTES = 256  # the most one LOAD or STORE carries
 _REDUCE_MESSAGE_BYTES = 4096  # the most one COLL_REDUCE carries
-_WRITES = frozenset({Opcode.MEM_WR, Opcode.STORE, Opcode.DMA_WR, Opcode.CXL_MEM_WR})
 
 
 @dataclass(eq=False)
@@ -67,12 +66,15 @@ class Card:
     """One emulated GPU with id ``node_id`` built from ``profile``.
 
     ``route`` picks the port a message leaves by (the fabric sets it, from ``routes``); until
-    then a card with one port uses that one. With ``timing``, copies move as segments and no
-    bytes (:mod:`oisa.device.timing`).
+    then a card with one port uses that one. ``movement`` is the engine's half of the card
+    (:mod:`oisa.device.movement`): real bytes by default, or the timing engine's segments.
     """
 
+    forwards = False  # a card is an endpoint: what arrives is for it
+    cut_through = False
+
     def __init__(self, kernel: Kernel, node_id: int, profile: DeviceProfile, name: str | None = None, *,
-                 timing: bool = False) -> None:
+                 movement: Callable[[Card], Movement] = DataMovement) -> None:
         self.kernel = kernel
         self.node_id = node_id
         self.profile = profile
@@ -80,34 +82,16 @@ class Card:
         self.adapter: DeviceAdapter = registered_adapter(profile.adapter).cls(node_id, profile)
         self.plan = self.adapter.transfer_plan()
         self.memory = SparseMemory(profile.capacity, f"{self.name} memory")
-        self.requester = Requester(node_id, max_payload=int(profile.max_payload.value),
-                                   max_read_request=int(profile.max_read_request.value),
-                                   tags=int(profile.tags.value))
-        self.completer = Completer(node_id, self.memory, max_payload=int(profile.max_payload.value))
-        self.timing = timing
         self.ports: list[Port] = []
         self.routes: dict[int, list[Port]] = {}
         self.route: Callable[[Message], Port] = self._only_port
-        self._arrivals: Inbox[tuple[Port, list[Message]]] = Inbox(kernel, f"{self.name} ports")
         self.messages_sent = 0  # messages (a timing-mode segment counts as all it stands for)
-        self._timing_tags: dict[int, TimingTransfer] = {}
-        self._timing_progress: dict[int, Signal[None]] = {}
-        self._next_timing_tag = 0
         self._jobs: Inbox[Transfer] = Inbox(kernel, f"{self.name} DMA queue")
-        self._operations: dict[Operation, Transfer] = {}
-        self._flushes: dict[Operation, int | None] = {}  # flush read -> the path it must take (None: any)
-        self._timeout_armed = False
         self._watches = LandingWatches(kernel)
+        self.movement = movement(self)
 
     def attach(self, port: Port) -> None:
-        if isinstance(port, LinkPort):
-            port.on_messages = lambda port, messages: self._arrivals.put((port, messages))
-        elif self.timing:
-            # Timing mode is for scale: what arrives is handled at once, in the arrival's own
-            # event, not by waking the port task (one task switch per segment saved).
-            port.on_arrival = lambda port, message, tail: self._take([(port, [message])])
-        else:
-            port.on_arrival = lambda port, message, tail: self._arrivals.put((port, [message]))
+        port.attach(self)
         self.ports.append(port)
 
     def start(self) -> None:
@@ -116,7 +100,7 @@ class Card:
         if observer is not None:
             self.adapter.on_frame = lambda outbound, frame: observer.native(
                 self.name, self.adapter.native, self.kernel.now, outbound, frame)
-        self.kernel.spawn(self._serve_ports, name=f"{self.name}.ports")
+        self.movement.start_tasks()
         for engine in range(int(self.profile.dma_engines.value)):
             self.kernel.spawn(self._dma_engine, name=f"{self.name}.dma{engine}")
 
@@ -185,10 +169,9 @@ class Card:
         piece = _REDUCE_MESSAGE_BYTES - _REDUCE_MESSAGE_BYTES % dtype.itemsize
         offset = 0
         while offset < size:
-            length, count = min(piece, size - offset), 1
-            if self.timing and length == piece:  # a segment of whole messages, as for copies
-                count = min(max(1, SEGMENT_BYTES // piece), (size - offset) // piece)
-            payload = b"" if self.timing else self.memory.read(local_address + offset, length)
+            length = min(piece, size - offset)
+            count = self.movement.messages_per_send(piece, size - offset) if length == piece else 1
+            payload = self.movement.payload(local_address + offset, length)
             self.send(Message(Opcode.COLL_REDUCE, self.node_id, switch, length=length, address=result_address + offset,
                               payload=payload, coll=extension, count=count))
             offset += count * length
@@ -217,18 +200,7 @@ class Card:
 
     def _start(self, transfer: Transfer) -> None:
         opcode, max_size = self._request_shape(transfer.kind)
-        if self.timing:
-            self.kernel.spawn(self._timing_copy, transfer, opcode, max_size, name=f"{self.name}.{transfer.kind}")
-            return
-        if transfer.kind in ("write", "store"):
-            data = self.memory.read(transfer.local_address, transfer.size)
-            op = self.requester.submit_write(transfer.peer, transfer.remote_address, data, opcode=opcode,
-                                             max_size=max_size, relaxed=self.plan.relaxed and opcode is self.plan.write)
-        else:
-            op = self.requester.submit_read(transfer.peer, transfer.remote_address, transfer.size, opcode=opcode,
-                                            max_size=max_size)
-        self._operations[op] = transfer
-        self._issue()
+        self.movement.start(transfer, opcode, max_size)
 
     def _request_shape(self, kind: str) -> tuple[Opcode, int]:
         """The request a transfer of ``kind`` is made of, and the most bytes one may carry."""
@@ -236,92 +208,31 @@ class Card:
         return {"write": (plan.write, plan.max_write), "read": (plan.read, plan.max_read),
                 "store": (Opcode.STORE, _LOAD_STORE_BYTES), "load": (Opcode.LOAD, _LOAD_STORE_BYTES)}[kind]
 
-    async def _serve_ports(self) -> None:
-        while True:
-            self._take(await self._arrivals.get_all())
+    # -- what the fabric and the movement call ----------------------------------------------------
 
-    def _take(self, arrivals: list[tuple[Port, list[Message]]]) -> None:
-        for port, batch in arrivals:
-            for message in batch:
-                self._receive(message)
-                port.release(message)
-        self._issue()
-
-    def _receive(self, message: Message) -> None:
+    def receive(self, port: Port, message: Message, tail_ps: int) -> None:
         if message.dst != self.node_id:
             raise SimulationError(f"{self.name} received a message for node {message.dst}; cards do not forward")
-        if self.timing:
-            self._receive_segment(message)
-            return
-        message = self.adapter.ingress(message)
-        if message.info.is_request:
-            for completion in self.completer.handle(message):
-                self.send(completion)
-            if message.opcode in _WRITES:
-                self._watches.landed(message.address, message.length)
-            return
-        for event in self.requester.receive_completion(message):
-            self._finish(event)
+        self.movement.receive(port, message)
 
-    def _finish(self, event: OperationCompleted | OperationFailed) -> None:
-        transfer = self._operations.pop(event.operation)
-        flushed = event.operation in self._flushes
-        self._flushes.pop(event.operation, None)
-        if isinstance(event, OperationFailed):
-            transfer.status, transfer.error = event.operation.status, event.reason
-        elif transfer.kind == "write" and self.plan.flush and not flushed:
-            # Posted writes give no completion: read the last bytes back down every path the
-            # writes may have taken; a read cannot pass the writes before it on its path, so
-            # the completions prove they have all landed.
-            size = min(_FLUSH_BYTES, transfer.size)
-            paths = self._flush_paths(transfer.peer)
-            transfer.flushes_left = paths
-            for path in range(paths):
-                flush = self.requester.submit_read(transfer.peer, transfer.remote_address + transfer.size - size, size,
-                                                   opcode=self.plan.read)
-                self._operations[flush] = transfer
-                self._flushes[flush] = path if paths > 1 else None
-            return
-        elif flushed and transfer.flushes_left > 1:
-            transfer.flushes_left -= 1
-            return
-        else:
-            transfer.status = Status.SC
-            if transfer.kind in ("read", "load"):
-                assert event.operation.result is not None
-                self.memory.write(transfer.local_address, event.operation.result)
-        self._done(transfer)
+    def committed(self, message: Message) -> None:
+        """A card keeps no buffer for what it sent: nothing to free."""
 
-    def _done(self, transfer: Transfer) -> None:
+    def landed(self, address: int, size: int) -> None:
+        """Peers' writes filled ``size`` bytes at ``address``: count them towards the watches."""
+        self._watches.landed(address, size)
+
+    def finish(self, transfer: Transfer) -> None:
+        """``transfer`` is done (its status set): stamp it, tell the observer, wake its waiters."""
         transfer.finished_ps = self.kernel.now
         if self.kernel.observer is not None:
             self.kernel.observer.transfer(self.name, transfer)
         assert transfer.done is not None
         transfer.done.set(None)
 
-    def _issue(self) -> None:
-        while True:  # finishing a posted write may submit its flush read: issue until quiet
-            requests, finished = self.requester.next_requests(self.kernel.now)
-            for request in requests:
-                operation = self.requester.operation(request.tag) if self._flushes else None
-                self.send(request, path=None if operation is None else self._flushes.get(operation))
-            for event in finished:
-                self._finish(event)
-            if not requests and not finished:
-                break
-        self._arm_timeout()
-
-    def _arm_timeout(self) -> None:
-        oldest = self.requester.oldest_issue()
-        if oldest is not None and not self._timeout_armed:
-            self._timeout_armed = True
-            self.kernel.call_at(oldest + self.requester.completion_timeout_ps, self._check_timeouts)
-
-    def _check_timeouts(self) -> None:
-        self._timeout_armed = False
-        for event in self.requester.expire(self.kernel.now):
-            self._finish(event)
-        self._arm_timeout()
+    def flush_paths(self, peer: int) -> int:
+        """How many flush reads a posted write to ``peer`` needs: one per path it may have taken."""
+        return max(1, len(self.routes.get(peer, ()))) if self.plan.relaxed else 1
 
     def send(self, message: Message, *, parts: int | None = None, path: int | None = None) -> None:
         """Send ``message`` towards its destination, down the ``path``-th of the equal paths if
@@ -332,7 +243,7 @@ class Card:
         few segments needs that to use every path; one of many spreads over the paths segment
         by segment, and cutting would only cost events.
         """
-        crossed = message if self.timing else self.adapter.egress(message)
+        crossed = self.movement.egress(message)
         self.messages_sent += crossed.count
         if path is not None:
             self.routes[crossed.dst][path].send(crossed)
@@ -344,72 +255,6 @@ class Card:
                 self.route(part).send(part)
             return
         self.route(crossed).send(crossed)
-
-    # -- timing mode -------------------------------------------------------------------------------
-
-    async def _timing_copy(self, transfer: Transfer, opcode: Opcode, max_size: int) -> None:
-        """A copy as segments: the same requests, sizes and window as data mode, no bytes."""
-        write = transfer.kind in ("write", "store")
-        per_message = min(max_size, int(self.profile.max_payload.value if write else self.profile.max_read_request.value))
-        # segments times the parts they are cut into (one per path) stay within MAX_SEGMENTS
-        max_segments = max(1, MAX_SEGMENTS // max(1, len(self.routes.get(transfer.peer, ()))))
-        copy = TimingTransfer(opcode, self.node_id, transfer.peer, transfer.remote_address, transfer.size, per_message,
-                              window=0, ro=self.plan.relaxed and opcode is self.plan.write, max_segments=max_segments)
-        # Segments in flight: as many as the tags cover, and never fewer than two, so that a
-        # segment larger than the tags' reach still streams behind the one before it instead of
-        # waiting a round trip (the tags themselves would be recycled as completions return).
-        copy.window = max(2, int(self.profile.tags.value) * per_message // copy.segment_bytes)
-        progress: Signal[None] = Signal(self.kernel, f"{self.name} segments to card {transfer.peer}")
-        self._send_segments(copy, progress)
-        if not copy.done:
-            await progress.wait()
-        if transfer.kind == "write" and self.plan.flush:
-            flushed = []
-            paths = self._flush_paths(transfer.peer)
-            for path in range(paths):
-                flush = TimingTransfer(self.plan.read, self.node_id, transfer.peer, transfer.remote_address, 4, 4,
-                                       window=1)
-                flushed.append(Signal(self.kernel, f"{self.name} flush to card {transfer.peer}"))
-                self._send_segments(flush, flushed[-1], path=path if paths > 1 else None)
-            for progress in flushed:
-                await progress.wait()
-        transfer.status = Status.SC
-        self._done(transfer)
-
-    def _flush_paths(self, peer: int) -> int:
-        """How many flush reads a posted write to ``peer`` needs: one per path it may have taken."""
-        return max(1, len(self.routes.get(peer, ()))) if self.plan.relaxed else 1
-
-    def _send_segments(self, copy: TimingTransfer, progress: Signal[None], path: int | None = None) -> None:
-        in_flight = len(copy.segments) if copy.posted else min(copy.window, len(copy.segments))
-        parts = -(-len(self.routes.get(copy.dst, ())) // in_flight)  # enough to keep every path busy
-        for segment in copy.next_segments():
-            segment.tag = self._next_timing_tag
-            self._next_timing_tag = (self._next_timing_tag + 1) % 65536
-            if not copy.posted:
-                copy.sent(segment)
-                self._timing_tags[segment.tag] = copy
-                self._timing_progress[segment.tag] = progress
-            self.send(segment, parts=parts, path=path)
-        if copy.done and not progress.is_set:
-            progress.set(None)
-
-    def _receive_segment(self, message: Message) -> None:
-        if message.info.is_request:
-            answer = answer_segment(message, self.node_id, int(self.profile.max_payload.value))
-            if answer is not None:
-                # a request that could take any path was cut already, or is one of many; the
-                # answer to one pinned to a path (ordered) may still spread on its way back
-                self.send(answer, parts=1 if path_free(message) else None)
-            if message.opcode in _WRITES:
-                self._watches.landed(message.address, message.count * message.length)
-            return
-        copy = self._timing_tags[message.tag]
-        progress = self._timing_progress[message.tag]
-        copy.answered(message)
-        if message.tag not in copy.outstanding:
-            del self._timing_tags[message.tag], self._timing_progress[message.tag]
-        self._send_segments(copy, progress)
 
     def _only_port(self, message: Message) -> Port:
         if len(self.ports) != 1:

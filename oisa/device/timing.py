@@ -14,11 +14,19 @@ from __future__ import annotations
 
 from copy import copy
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from oisa.device.movement import WRITES
+from oisa.sim import Port, Signal
+from oisa.transaction.ordering import path_free
 from oisa.wire.message import Message
-from oisa.wire.opcodes import OPCODES, Opcode
+from oisa.wire.opcodes import OPCODES, Opcode, Status
 
-__all__ = ["MAX_SEGMENTS", "SEGMENT_BYTES", "TimingTransfer", "answer_segment", "answered_bytes", "split"]
+if TYPE_CHECKING:
+    from oisa.device.card import Card, Transfer
+
+__all__ = ["MAX_SEGMENTS", "SEGMENT_BYTES", "TimingMovement", "TimingTransfer", "answer_segment", "answered_bytes",
+           "split"]
 
 SEGMENT_BYTES = 64 * 1024  # the least one segment moves (unless the copy is smaller)
 MAX_SEGMENTS = 8  # the most segments one copy is cut into: larger copies get larger segments
@@ -123,3 +131,101 @@ def split(segment: Message, parts: int) -> list[Message]:
         out.append(part)
         address += part.count * segment.length
     return out
+
+
+class TimingMovement:
+    """Copies as segments with no bytes: the timing engine's half of a card.
+
+    What arrives is handled at once, in the arrival's own event, not by waking a task: timing
+    mode is for scale, and that saves a task switch per segment.
+    """
+
+    moves_bytes = False
+
+    def __init__(self, card: Card) -> None:
+        self.card = card
+        self._copies: dict[int, tuple[TimingTransfer, Signal[None]]] = {}  # tag -> its copy, and its progress
+        self._next_tag = 0
+
+    def start_tasks(self) -> None:
+        """Everything happens in arrival events: no task to start."""
+
+    def receive(self, port: Port, message: Message) -> None:
+        self._handle(message)
+        port.release(message)
+
+    def start(self, transfer: Transfer, opcode: Opcode, max_size: int) -> None:
+        self.card.kernel.spawn(self._copy, transfer, opcode, max_size, name=f"{self.card.name}.{transfer.kind}")
+
+    def egress(self, message: Message) -> Message:
+        return message
+
+    def payload(self, address: int, length: int) -> bytes:
+        return b""
+
+    def messages_per_send(self, piece: int, remaining: int) -> int:
+        """A segment of whole messages, as copies are cut."""
+        return min(max(1, SEGMENT_BYTES // piece), remaining // piece)
+
+    async def _copy(self, transfer: Transfer, opcode: Opcode, max_size: int) -> None:
+        """A copy as segments: the same requests, sizes and window as data mode, no bytes."""
+        card = self.card
+        write = transfer.kind in ("write", "store")
+        profile = card.profile
+        per_message = min(max_size, int(profile.max_payload.value if write else profile.max_read_request.value))
+        # segments times the parts they are cut into (one per path) stay within MAX_SEGMENTS
+        max_segments = max(1, MAX_SEGMENTS // max(1, len(card.routes.get(transfer.peer, ()))))
+        copy_ = TimingTransfer(opcode, card.node_id, transfer.peer, transfer.remote_address, transfer.size,
+                               per_message, window=0, ro=card.plan.relaxed and opcode is card.plan.write,
+                               max_segments=max_segments)
+        # Segments in flight: as many as the tags cover, and never fewer than two, so that a
+        # segment larger than the tags' reach still streams behind the one before it instead of
+        # waiting a round trip (the tags themselves would be recycled as completions return).
+        copy_.window = max(2, int(profile.tags.value) * per_message // copy_.segment_bytes)
+        progress: Signal[None] = Signal(card.kernel, f"{card.name} segments to card {transfer.peer}")
+        self._send_segments(copy_, progress)
+        if not copy_.done:
+            await progress.wait()
+        if transfer.kind == "write" and card.plan.flush:
+            flushed = []
+            paths = card.flush_paths(transfer.peer)
+            for path in range(paths):
+                flush = TimingTransfer(card.plan.read, card.node_id, transfer.peer, transfer.remote_address, 4, 4,
+                                       window=1)
+                flushed.append(Signal(card.kernel, f"{card.name} flush to card {transfer.peer}"))
+                self._send_segments(flush, flushed[-1], path=path if paths > 1 else None)
+            for done in flushed:
+                await done.wait()
+        transfer.status = Status.SC
+        card.finish(transfer)
+
+    def _send_segments(self, copy_: TimingTransfer, progress: Signal[None], path: int | None = None) -> None:
+        card = self.card
+        in_flight = len(copy_.segments) if copy_.posted else min(copy_.window, len(copy_.segments))
+        parts = -(-len(card.routes.get(copy_.dst, ())) // in_flight)  # enough to keep every path busy
+        for segment in copy_.next_segments():
+            segment.tag = self._next_tag
+            self._next_tag = (self._next_tag + 1) % 65536
+            if not copy_.posted:
+                copy_.sent(segment)
+                self._copies[segment.tag] = (copy_, progress)
+            card.send(segment, parts=parts, path=path)
+        if copy_.done and not progress.is_set:
+            progress.set(None)
+
+    def _handle(self, message: Message) -> None:
+        card = self.card
+        if message.info.is_request:
+            answer = answer_segment(message, card.node_id, int(card.profile.max_payload.value))
+            if answer is not None:
+                # a request that could take any path was cut already, or is one of many; the
+                # answer to one pinned to a path (ordered) may still spread on its way back
+                card.send(answer, parts=1 if path_free(message) else None)
+            if message.opcode in WRITES:
+                card.landed(message.address, message.count * message.length)
+            return
+        copy_, progress = self._copies[message.tag]
+        copy_.answered(message)
+        if message.tag not in copy_.outstanding:
+            del self._copies[message.tag]
+        self._send_segments(copy_, progress)

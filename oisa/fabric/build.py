@@ -1,22 +1,29 @@
 """Building a running fabric inside a kernel from a :class:`~oisa.fabric.spec.FabricSpec`.
 
-Two fidelities share everything but the links:
+The frame-level engines build the same fabric at one of two :class:`Fidelity` levels, which
+differ in the links and in the cards' :class:`~oisa.device.movement.Movement`:
 
-* ``data`` (the default): real bytes. OISA links run the link layer over flits (replay,
-  credits, faults); PCIe and Ethernet links carry messages as frames sized by their framing.
+* ``data``: real bytes. OISA links run the link layer over flits (replay, credits, faults);
+  PCIe and Ethernet links carry messages as frames sized by their framing.
 * ``timing``: no bytes, for sizes data would take too long to move. Every link is a frame link
   sized by its framing (OISA's included), and cards move segments of many messages at once
   (see :class:`~oisa.wire.message.Message` ``count``).
+
+Which fidelity a run gets is decided above, once, by the engine it runs on; nothing built here
+asks again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from oisa.device import Card
+from oisa.device.movement import DataMovement, Movement
+from oisa.device.timing import TimingMovement
 from oisa.errors import UsageError
 from oisa.fabric.framing import ethernet_frames, oisa_frames, pcie_frames
 from oisa.fabric.nodes import Forwarder
@@ -24,16 +31,35 @@ from oisa.fabric.routing import PathChooser, next_hops
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
 from oisa.link import LinkConfig, LinkEndpoint
 from oisa.link.credits import DATA_CREDIT_BYTES, DATA_MODULUS, HDR_MODULUS, MAX_MESSAGE_CREDITS
-from oisa.sim import FramePort, Kernel, LinkPort, Port, Wire, connect, connect_frames
+from oisa.sim import FramePort, Framing, Kernel, LinkPort, Port, Wire, connect, connect_frames
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
 from oisa.wire.message import Message
 from oisa.wire.opcodes import FcClass
 
-__all__ = ["Fabric", "Link", "Mode", "build", "link_config"]
+__all__ = ["FIDELITIES", "Fabric", "Fidelity", "Link", "Mode", "build", "link_config"]
 
 Mode = Literal["data", "timing"]
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How much of the protocol a frame-level engine builds: ``name`` is the mode results report."""
+
+    name: Mode
+    movement: Callable[[Card], Movement]  # the cards' half of the engine
+    link_layer: bool  # OISA links run the link layer over real flits (else they are frame links)
+
+    @property
+    def moves_bytes(self) -> bool:
+        return self.link_layer
+
+
+FIDELITIES: dict[str, Fidelity] = {
+    "data": Fidelity("data", DataMovement, link_layer=True),
+    "timing": Fidelity("timing", TimingMovement, link_layer=False),
+}
 PCIE_MAX_PAYLOAD = 256  # bytes per TLP on the baseline's PCIe links (the GPUs' usual MPS, profiles cite it)
 
 
@@ -86,22 +112,19 @@ class Link:
 
 
 class Fabric:
-    """Cards, switches, NICs and links of one fabric, instantiated in ``kernel``.
+    """Cards, switches, NICs and links of one fabric, instantiated in ``kernel`` at ``fidelity``.
 
     ``faults``, if given, applies to every OISA link instead of the fabric file's settings.
     """
 
-    def __init__(self, spec: FabricSpec, kernel: Kernel, faults: FaultModel | None = None,
-                 mode: Mode = "data") -> None:
-        if mode not in ("data", "timing"):
-            raise UsageError(f"mode is 'data' or 'timing', not {mode!r}")
-        if mode == "timing" and faults is not None and faults.active:
-            raise UsageError("faults need data mode: timing mode moves no bytes for bits to flip")
+    def __init__(self, spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity) -> None:
+        if not fidelity.moves_bytes and faults is not None and faults.active:
+            raise UsageError("faults need data mode: timing mode moves no bytes for bits to flip", parameter="faults")
         self.spec = spec
         self.kernel = kernel
-        self.mode = mode
+        self.fidelity = fidelity
         self.chooser = PathChooser(kernel.seed)
-        self.cards = {c.id: Card(kernel, c.id, c.device, c.name, timing=mode == "timing") for c in spec.cards}
+        self.cards = {c.id: Card(kernel, c.id, c.device, c.name, movement=fidelity.movement) for c in spec.cards}
         self.forwarders = {
             **{s.id: Forwarder(kernel, s.id, s.name, latency_ps=int(s.latency.value), cut_through=s.cut_through,
                                chooser=self.chooser, reduction=s.reduction, telemetry=s.kind is LinkKind.OISA)
@@ -119,28 +142,31 @@ class Fabric:
 
     def _link(self, index: int, spec: LinkSpec, faults: FaultModel) -> Link:
         wire_names = self.spec.wire_names(spec)
-        ports: list[Port] = []
-        if spec.kind is LinkKind.OISA and self.mode == "data":
+        ports: list[Port]
+        if spec.kind is LinkKind.OISA and self.fidelity.link_layer:
             config = link_config(spec, faults)
+            link_ports = []
             for direction, name in enumerate(wire_names):
                 wire_faults = None
                 if faults.active:
                     wire_faults = WireFaults(faults, np.random.default_rng(self._fault_seeds[2 * index + direction]))
                 wire = Wire(self.kernel, rate_bps=spec.rate_bps, latency_ps=spec.latency_ps, name=name,
                             faults=wire_faults)
-                ports.append(LinkPort(self.kernel, LinkEndpoint(config, may_pass=may_pass, name=name), wire, name))
-            connect(ports[0], ports[1])  # type: ignore[arg-type]
+                link_ports.append(LinkPort(self.kernel, LinkEndpoint(config, may_pass=may_pass, name=name), wire,
+                                           name))
+            connect(link_ports[0], link_ports[1])
+            ports = list(link_ports)
         else:
             framing, head = self._framing(spec)
-            for name in wire_names:
-                ports.append(FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=spec.latency_ps,
-                                       framing=framing, head_bytes=head, name=name))
-            connect_frames(ports[0], ports[1])  # type: ignore[arg-type]
-        self._node(spec.a).attach(ports[0])  # type: ignore[arg-type]
-        self._node(spec.b).attach(ports[1])  # type: ignore[arg-type]
+            frame_ports = [FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=spec.latency_ps, framing=framing,
+                                     head_bytes=head, name=name) for name in wire_names]
+            connect_frames(frame_ports[0], frame_ports[1])
+            ports = list(frame_ports)
+        self._node(spec.a).attach(ports[0])
+        self._node(spec.b).attach(ports[1])
         return Link(spec, ports[0], ports[1])
 
-    def _framing(self, spec: LinkSpec):  # type: ignore[no-untyped-def]
+    def _framing(self, spec: LinkSpec) -> tuple[Framing, int]:
         """The framing function of a frame link, and the bytes a cut-through node must see first."""
         if spec.kind is LinkKind.OISA:
             return (lambda m: oisa_frames(m, spec.flit_size)), spec.flit_size
@@ -165,7 +191,7 @@ class Fabric:
                 if nic in served and node_id in self.forwarders:
                     self.forwarders[node_id].nic_of[served[nic]] = port
 
-    def _card_route(self, card: Card):  # type: ignore[no-untyped-def]
+    def _card_route(self, card: Card) -> Callable[[Message], Port]:
         chooser = self.chooser
 
         def route(message: Message) -> Port:
@@ -179,8 +205,7 @@ class Fabric:
     def start(self) -> None:
         for link in self.links:
             for port in link.ports:
-                if isinstance(port, LinkPort):
-                    port.start()
+                port.start()
         for card in self.cards.values():
             card.start()
 
@@ -193,32 +218,28 @@ class Fabric:
         frames = total = 0
         for link in self.links:
             for port in link.ports:
-                carrier = port.wire if isinstance(port, LinkPort) else port
-                frames += carrier.frames
-                total += carrier.bytes
+                port_frames, port_bytes = port.wire_totals()
+                frames += port_frames
+                total += port_bytes
         return frames, total
 
     def link_totals(self) -> dict[str, int]:
         """Link-layer counters summed over every OISA link end that runs the link layer."""
-        totals: dict[str, int] = {}
-        for link in self.links:
-            for port in link.ports:
-                if isinstance(port, LinkPort):
-                    for key, value in port.endpoint.stats.as_dict().items():
-                        totals[key] = totals.get(key, 0) + value
-        return totals
+        return self._summed(lambda port: port.link_stats())
 
     def fault_totals(self) -> dict[str, int]:
         """What the wires' fault injection did, summed over every wire."""
+        return self._summed(lambda port: port.fault_stats())
+
+    def _summed(self, counters: Callable[[Port], dict[str, int]]) -> dict[str, int]:
         totals: dict[str, int] = {}
         for link in self.links:
             for port in link.ports:
-                if isinstance(port, LinkPort) and port.wire.faults is not None:
-                    for key, value in port.wire.faults.stats.as_dict().items():
-                        totals[key] = totals.get(key, 0) + value
+                for key, value in counters(port).items():
+                    totals[key] = totals.get(key, 0) + value
         return totals
 
 
-def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None = None, mode: Mode = "data") -> Fabric:
-    return Fabric(spec, kernel, faults, mode)
+def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity) -> Fabric:
+    return Fabric(spec, kernel, faults, fidelity)
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from oisa.errors import SimulationError
 from oisa.fabric.routing import PathChooser
-from oisa.sim import FramePort, Kernel, LinkPort, Port
+from oisa.sim import Kernel, Port
 from oisa.units import NS
 from oisa.wire.message import Message
 from oisa.wire.opcodes import CollDtype, CollOp, Opcode
@@ -71,24 +71,13 @@ class Forwarder:
         self._held: dict[int, tuple[Port, Message]] = {}
         self._reductions: dict[tuple[int, int], Reduction] = {}
 
+    forwards = True  # what arrives is passed on, so frame ports hand it over once forwarding can start
+
     def attach(self, port: Port) -> None:
-        if isinstance(port, LinkPort):
-            port.on_messages = self._link_arrivals
-        else:
-            port.on_arrival = self._frame_arrival
-            port.forwards = True
-            port.cut_through = self.cut_through
-        port.on_committed = self._committed
+        port.attach(self)
         self.ports.append(port)
 
-    def _link_arrivals(self, port: LinkPort, messages: list[Message]) -> None:
-        for message in messages:
-            self._arrived(port, message, self.kernel.now)
-
-    def _frame_arrival(self, port: FramePort, message: Message, tail_ps: int) -> None:
-        self._arrived(port, message, tail_ps)
-
-    def _arrived(self, port: Port, message: Message, tail_ps: int) -> None:
+    def receive(self, port: Port, message: Message, tail_ps: int) -> None:
         if message.dst == self.node_id:
             if message.opcode is Opcode.COLL_REDUCE and self.reduction:
                 port.release(message)
@@ -106,7 +95,7 @@ class Forwarder:
         if self.kernel.observer is not None:
             self.kernel.observer.forwarded(self.name, self.kernel.now, message)
 
-    def _committed(self, message: Message) -> None:
+    def committed(self, message: Message) -> None:
         held = self._held.pop(id(message), None)
         if held is not None:
             held[0].release(held[1])

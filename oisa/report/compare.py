@@ -6,10 +6,9 @@ side by side with the ratio B / A, so one table serves every workload.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from oisa.errors import UsageError
 from oisa.report.collectives import collective_json, collective_text
 from oisa.report.loadstore import loadstore_json, loadstore_text
 from oisa.report.p2p import p2p_json, p2p_text
@@ -18,36 +17,21 @@ from oisa.units import format_size, format_time
 from oisa.workload import P2PResult
 from oisa.workload.collectives import CollectiveResult
 from oisa.workload.loadstore import LoadStoreResult
+from oisa.workload.registry import Headline, Renderer, workloads
 from oisa.workload.training import TrainingResult
 
-__all__ = ["Headline", "comparison_json", "comparison_text", "headlines", "result_json", "result_text"]
+__all__ = ["Headline", "comparison_json", "comparison_text", "formatted", "headlines", "result_json", "result_text"]
 
 
-@dataclass(frozen=True)
-class Headline:
-    """One figure worth comparing; ``key`` names it in ``ratio_b_over_a``."""
-
-    key: str
-    label: str
-    value: float
-    kind: Literal["time", "rate", "share", "per_s"]
-
-    def formatted(self) -> str:
-        if self.kind == "time":
-            return format_time(self.value)
-        if self.kind == "rate":
-            return f"{self.value / 1e9:.2f} GB/s"
-        if self.kind == "per_s":
-            return f"{self.value:,.0f}/s"
-        return f"{self.value:.1%}"
-
-
-@dataclass(frozen=True)
-class _Kind:
-    to_json: Callable[[Any], dict[str, Any]]
-    to_text: Callable[[Any], str]
-    title: Callable[[Any], str]
-    headlines: Callable[[Any], list[Headline]]
+def formatted(headline: Headline) -> str:
+    """A headline figure in its unit."""
+    if headline.kind == "time":
+        return format_time(headline.value)
+    if headline.kind == "rate":
+        return f"{headline.value / 1e9:.2f} GB/s"
+    if headline.kind == "per_s":
+        return f"{headline.value:,.0f}/s"
+    return f"{headline.value:.1%}"
 
 
 def _p2p_title(r: P2PResult) -> str:
@@ -93,16 +77,24 @@ def _training_headlines(r: TrainingResult) -> list[Headline]:
             Headline("peak_share", "share of peak", r.peak_share, "share")]
 
 
-_KINDS: dict[type, _Kind] = {
-    P2PResult: _Kind(p2p_json, p2p_text, _p2p_title, _p2p_headlines),
-    CollectiveResult: _Kind(collective_json, collective_text, _collective_title, _collective_headlines),
-    LoadStoreResult: _Kind(loadstore_json, loadstore_text, _loadstore_title, _loadstore_headlines),
-    TrainingResult: _Kind(training_json, training_text, training_title, _training_headlines),
+# The built-in workloads' results; a plug-in workload brings its own Renderer in its declaration.
+_RENDERERS: dict[type, Renderer] = {
+    P2PResult: Renderer(p2p_json, p2p_text, _p2p_title, _p2p_headlines),
+    CollectiveResult: Renderer(collective_json, collective_text, _collective_title, _collective_headlines),
+    LoadStoreResult: Renderer(loadstore_json, loadstore_text, _loadstore_title, _loadstore_headlines),
+    TrainingResult: Renderer(training_json, training_text, training_title, _training_headlines),
 }
 
 
-def _kind(result: Any) -> _Kind:
-    return _KINDS[type(result)]
+def _kind(result: Any) -> Renderer:
+    renderer = _RENDERERS.get(type(result))
+    if renderer is not None:
+        return renderer
+    for declared in workloads().values():
+        if declared.result is type(result) and declared.renderer is not None:
+            return declared.renderer
+    raise UsageError(f"no workload declares how to show a {type(result).__name__}: give its declaration a "
+                     f"Renderer", parameter="renderer")
 
 
 def result_json(result: Any) -> dict[str, Any]:
@@ -135,7 +127,7 @@ def comparison_json(a: Any, b: Any) -> dict[str, Any]:
 def comparison_text(a: Any, b: Any) -> str:
     rows = [("", a.fabric, b.fabric, f"{b.fabric} / {a.fabric}")]
     for ha, hb in zip(headlines(a), headlines(b), strict=True):
-        rows.append((ha.label, ha.formatted(), hb.formatted(), f"{hb.value / ha.value:.2f}x" if ha.value else "-"))
+        rows.append((ha.label, formatted(ha), formatted(hb), f"{hb.value / ha.value:.2f}x" if ha.value else "-"))
     rows.append(("frames on the wire", str(a.frames), str(b.frames), f"{b.frames / a.frames:.2f}x" if a.frames
                  else "-"))
     rows.append(("data", _data(a.verified), _data(b.verified), ""))

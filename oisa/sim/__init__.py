@@ -9,9 +9,8 @@ their framing, for links without a modelled link layer and for timing mode.
 from oisa.sim._kernel import Kernel
 from oisa.sim._sync import Inbox, Signal
 from oisa.sim.frames import FramePort, Framing, connect_frames
+from oisa.sim.ports import Port, PortOwner
 from oisa.sim.wire import LinkPort, Wire, connect
 
-Port = LinkPort | FramePort
-
-__all__ = ["FramePort", "Framing", "Inbox", "Kernel", "LinkPort", "Port", "Signal", "Wire", "connect",
+__all__ = ["FramePort", "Framing", "Inbox", "Kernel", "LinkPort", "Port", "PortOwner", "Signal", "Wire", "connect",
            "connect_frames"]

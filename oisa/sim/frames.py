@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from oisa.sim._kernel import Kernel
+from oisa.sim.ports import PortOwner, Unattached
 from oisa.units import serialisation_ps
 from oisa.wire.message import Message
 
@@ -41,10 +42,7 @@ class FramePort:
         self.head_bytes = head_bytes  # what must arrive before a cut-through receiver can forward
         self.name = name
         self.peer: FramePort | None = None
-        self.forwards = False  # set by the node this port belongs to: it passes messages on
-        self.cut_through = False  # ... and starts before the first frame is whole
-        self.on_arrival: Callable[[FramePort, Message, int], None] = _unconnected
-        self.on_committed: Callable[[Message], None] = _nothing
+        self.owner: PortOwner = Unattached(name)
         self.busy_until = 0
         self.frames = 0
         self.bytes = 0
@@ -64,17 +62,18 @@ class FramePort:
         self.busy_until = end
         self.frames += frames
         self.bytes += size
-        self.on_committed(message)
+        self.owner.committed(message)
         tail = end + self.latency_ps
         if self.kernel.observer is not None:
             self.kernel.observer.message(self.name, start, end, tail, message, frames, size)
-        if peer.forwards:
+        receiver = peer.owner
+        if receiver.forwards:
             first_frame = -(-size // frames)
-            head_bytes = min(first_frame, self.head_bytes) if peer.cut_through else first_frame
+            head_bytes = min(first_frame, self.head_bytes) if receiver.cut_through else first_frame
             head = start + serialisation_ps(head_bytes, self.rate_bps) + self.latency_ps
-            self.kernel.call_at(head, peer.on_arrival, peer, message, tail)
+            self.kernel.call_at(head, receiver.receive, peer, message, tail)
         else:
-            self.kernel.call_at(tail, peer.on_arrival, peer, message, tail)
+            self.kernel.call_at(tail, receiver.receive, peer, message, tail)
 
     def queue_delay(self) -> int:
         """How long a message sent now waits before its first bit leaves (ps)."""
@@ -83,13 +82,20 @@ class FramePort:
     def release(self, message: Message) -> None:
         """Frame links have no credits to return."""
 
+    def attach(self, owner: PortOwner) -> None:
+        self.owner = owner
 
-def _unconnected(port: FramePort, message: Message, tail: int) -> None:
-    raise RuntimeError(f"{port.name} received a message before anything was attached to it")
+    def start(self) -> None:
+        """Nothing runs on a frame link: it carries from the start."""
 
+    def wire_totals(self) -> tuple[int, int]:
+        return self.frames, self.bytes
 
-def _nothing(message: Message) -> None:
-    return None
+    def link_stats(self) -> dict[str, int]:
+        return {}
+
+    def fault_stats(self) -> dict[str, int]:
+        return {}
 
 
 def connect_frames(a: FramePort, b: FramePort) -> None:

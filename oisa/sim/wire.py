@@ -20,6 +20,7 @@ from oisa.errors import LinkDownError
 from oisa.link import LinkEndpoint, LinkState
 from oisa.sim._kernel import Kernel
 from oisa.sim.faults import WireFaults
+from oisa.sim.ports import PortOwner, Unattached
 from oisa.units import S, format_time, serialisation_ps
 from oisa.wire.message import Message
 
@@ -71,11 +72,13 @@ class LinkPort:
         self.endpoint = endpoint
         self.wire = wire
         self.name = name
-        self.on_messages: Callable[[LinkPort, list[Message]], None] = _unconnected
-        self.on_committed: Callable[[Message], None] = _nothing
+        self.owner: PortOwner = Unattached(name)
         self._transmitting = False
         self._timer_at: int | None = None
         self._last_state: tuple[tuple[tuple[float, float], ...], int] | None = None
+
+    def attach(self, owner: PortOwner) -> None:
+        self.owner = owner
 
     def start(self) -> None:
         """The physical link is up: start the link layer (credit initialisation)."""
@@ -100,8 +103,9 @@ class LinkPort:
 
     def frame_arrived(self, frame: bytes) -> None:
         messages = self.endpoint.receive_frame(frame, self.kernel.now)
-        if messages:
-            self.on_messages(self, messages)
+        now = self.kernel.now
+        for message in messages:
+            self.owner.receive(self, message, now)
         self._poke()
 
     def _poke(self) -> None:
@@ -144,7 +148,7 @@ class LinkPort:
         committed = self.endpoint.committed
         if committed:
             for message in committed:
-                self.on_committed(message)
+                self.owner.committed(message)
             committed.clear()
         if frame is None:
             self._transmitting = False
@@ -164,12 +168,14 @@ class LinkPort:
         self._poke()
 
 
-def _nothing(message: Message) -> None:
-    return None
+    def wire_totals(self) -> tuple[int, int]:
+        return self.wire.frames, self.wire.bytes
 
+    def link_stats(self) -> dict[str, int]:
+        return self.endpoint.stats.as_dict()
 
-def _unconnected(port: LinkPort, messages: list[Message]) -> None:
-    raise RuntimeError(f"{port.name} received messages before anything was attached to it")
+    def fault_stats(self) -> dict[str, int]:
+        return {} if self.wire.faults is None else self.wire.faults.stats.as_dict()
 
 
 def connect(a: LinkPort, b: LinkPort) -> None:

@@ -1,5 +1,16 @@
-"""Workloads that run on a fabric and return results carrying checked data."""
+"""Workloads: what runs on a fabric, declared once in a registry, run on an engine, returning
+results that carry checked data.
 
+This layer describes what runs (point to point, load/store, collectives, a training step) and
+hands it to an engine (:mod:`oisa.workload.engines`) with a :class:`Run`; it must not know how
+results are shown (that is :mod:`oisa.report`) or which command-line flags exist (that is
+:mod:`oisa.cli`): errors name the keyword argument, never a flag.
+"""
+
+from oisa.workload.engines import ENGINES, Engine
 from oisa.workload.p2p import P2PResult, Phase, default_pair, run_p2p
+from oisa.workload.registry import Headline, Option, Renderer, Workload, workload, workloads
+from oisa.workload.run import DATA_LIMIT, Limits, Run
 
-__all__ = ["P2PResult", "Phase", "default_pair", "run_p2p"]
+__all__ = ["DATA_LIMIT", "ENGINES", "Engine", "Headline", "Limits", "Option", "P2PResult", "Phase", "Renderer", "Run",
+           "Workload", "default_pair", "run_p2p", "workload", "workloads"]

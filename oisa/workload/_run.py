@@ -1,36 +1,13 @@
-"""What every workload does around its own steps: a fresh kernel and fabric, the observer
-attached and closed, and its tasks started together and awaited."""
+"""What workloads made of tasks share: starting several at one instant and awaiting them all."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-from oisa.fabric import FabricSpec, Mode, build
 from oisa.sim import Kernel, Signal
-from oisa.sim.faults import FaultModel
-from oisa.sim.observe import Observer
 
-__all__ = ["all_of", "run_on", "then_set"]
-
-T = TypeVar("T")
-
-
-def run_on(spec: FabricSpec, workload: Callable[..., Awaitable[T]], *args: Any, seed: int,
-           faults: FaultModel | None, mode: Mode, observer: Observer | None) -> T:
-    """Run ``workload(fabric, *args)`` on a fresh instance of ``spec`` and return its result.
-
-    ``observer`` (a capture, a timeline) sees the run and is closed when it ends, even when it
-    ends in an error, so what was gathered until then is kept.
-    """
-    kernel = Kernel(seed)
-    kernel.observer = observer
-    fabric = build(spec, kernel, faults, mode)
-    try:
-        return kernel.run(workload, fabric, *args)
-    finally:
-        if observer is not None:
-            observer.close()
+__all__ = ["all_of", "then_set"]
 
 
 async def all_of(kernel: Kernel, tasks: Sequence[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]]) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -33,20 +32,19 @@ from oisa.device.registry import adapter as registered_adapter
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec, Mode
 from oisa.sim import Signal
-from oisa.sim.faults import FaultModel
-from oisa.sim.observe import Observer
-from oisa.units import S
+from oisa.units import MiB, S, format_size
 from oisa.wire.opcodes import CollDtype, CollOp
-from oisa.workload._run import all_of, run_on
+from oisa.workload._run import all_of
+from oisa.workload.registry import CARDS, CHOICE, COUNT, SIZE, Option, workload_family
+from oisa.workload.run import Run
 
-__all__ = ["COLLECTIVES", "DATA_LIMIT", "DTYPES", "OPS", "Collective", "CollectiveResult", "ModeChoice",
+__all__ = ["ALGORITHMS", "COLLECTIVES", "COLLECTIVE_OPTIONS", "DTYPES", "OPS", "Collective", "CollectiveResult",
            "choose_algorithm", "collective_ranks", "normalised_count", "rank_parts", "run_collective"]
 
 _ALIGN = 1 << 16  # regions start on 64 KiB boundaries
 _CHUNK_ALIGN = 64  # chunk boundaries inside a buffer, in bytes, as libraries align them
 _PIPELINE_CHUNK = 512 * 1024  # what a pipelined tree or chain moves per step
 _GROUP = 1  # the collective group in-switch reductions use
-DATA_LIMIT = 1024 * 1024  # "auto" moves real data up to this many input bytes over all ranks (data mode is slow)
 
 DTYPES: dict[str, tuple[type[np.generic], CollDtype]] = {
     "int8": (np.int8, CollDtype.INT8), "uint8": (np.uint8, CollDtype.UINT8), "int32": (np.int32, CollDtype.INT32),
@@ -58,7 +56,6 @@ OPS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], CollOp]] = 
     "max": (np.maximum, CollOp.MAX),
 }
 
-ModeChoice = Literal["auto", "data", "timing"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +88,19 @@ COLLECTIVES: dict[str, Collective] = {c.name: c for c in (
     Collective("sendrecv", ("direct",), lambda n: 1.0, False, False,
                "rank r sends its buffer to rank r+1 and receives rank r-1's (point to point, all at once)"),
 )}
+
+
+ALGORITHMS = ("ring", "tree", "direct", "in-switch")
+
+COLLECTIVE_OPTIONS = (
+    Option("size", SIZE, "bytes, as nccl-tests counts the size of this collective", minimum=1, short="s"),
+    Option("algorithm", CHOICE, "ring, tree, direct, in-switch (all-reduce where the switches reduce), or auto "
+           "(in-switch where it can, else ring)", choices=(*ALGORITHMS, "auto"), short="a"),
+    Option("cards", CARDS, "the cards that take part, in ring order (default: every card that can copy, by id)"),
+    Option("dtype", CHOICE, "element type", choices=tuple(DTYPES)),
+    Option("op", CHOICE, "reduction", choices=tuple(OPS)),
+    Option("root", COUNT, "the rank that sends", minimum=0),
+)
 
 
 @dataclass(frozen=True)
@@ -130,12 +140,13 @@ def collective_ranks(spec: FabricSpec, cards: Sequence[int] | None = None, *, le
         for card in cards:
             spec.card(card)
         if len(set(cards)) != len(cards):
-            raise UsageError(f"--cards names a card twice: {', '.join(map(str, cards))}")
+            raise UsageError("names a card twice", parameter="cards", value=list(cards))
         ranks = tuple(cards)
     else:
         ranks = tuple(c.id for c in spec.cards if c.device.role == "accelerator")
     if len(ranks) < least:
-        raise UsageError(f"a collective needs {least} cards or more; fabric {spec.name} gives {len(ranks)}")
+        raise UsageError(f"a collective needs {least} cards or more; fabric {spec.name} gives {len(ranks)}",
+                         parameter="cards", value=list(ranks))
     return ranks
 
 
@@ -148,36 +159,41 @@ def choose_algorithm(spec: FabricSpec, collective: str, ranks: Sequence[int]) ->
     return kind.algorithms[0]
 
 
-def run_collective(spec: FabricSpec, collective: str = "allreduce", *, size: int, algorithm: str = "auto",
-                   cards: Sequence[int] | None = None, dtype: str = "float32", op: str = "sum", root: int = 0,
-                   seed: int = 0, mode: ModeChoice = "auto", faults: FaultModel | None = None,
-                   observer: Observer | None = None) -> CollectiveResult:
+@workload_family("collective", {name: kind.summary for name, kind in COLLECTIVES.items()},
+                 result=CollectiveResult, engines=("data", "timing"), options=COLLECTIVE_OPTIONS,
+                 only={"root": ("broadcast",), "op": tuple(n for n, k in COLLECTIVES.items() if k.reduces)})
+def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = Run(), *, size: int = MiB,
+                   algorithm: str = "auto", cards: Sequence[int] | None = None, dtype: str = "float32",
+                   op: str = "sum", root: int = 0) -> CollectiveResult:
     """Run one collective of ``size`` bytes (nccl-tests' meaning) on a fresh instance of ``spec``.
 
-    ``auto`` mode moves real data, and checks it, when all ranks' inputs together stay under
-    :data:`DATA_LIMIT`; ``root`` is a rank index (for broadcast).
+    ``auto`` runs on the data engine, moving real data and checking it, when all ranks' inputs
+    together stay within the run's ``limits.data_bytes``, and on the timing engine otherwise;
+    ``root`` is a rank index (for broadcast).
     """
-    kind = _collective(collective)
+    kind = COLLECTIVES[collective]
     ranks = collective_ranks(spec, cards)
     if algorithm == "auto":
         algorithm = choose_algorithm(spec, kind.name, ranks)
     if algorithm not in kind.algorithms:
-        raise UsageError(f"{kind.name} has no algorithm {algorithm!r} (it has: {', '.join(kind.algorithms)}, auto)")
+        raise UsageError(f"{kind.name} has no such algorithm (it has: {', '.join(kind.algorithms)}, auto)",
+                         parameter="algorithm", value=algorithm)
     if algorithm == "in-switch":
         _check_in_switch(spec, ranks)
-    if dtype not in DTYPES:
-        raise UsageError(f"unknown element type {dtype!r} (known: {', '.join(DTYPES)})")
-    if op not in OPS:
-        raise UsageError(f"unknown reduction {op!r} (known: {', '.join(OPS)})")
-    if not 0 <= root < len(ranks):
-        raise UsageError(f"--root {root} is not a rank: there are {len(ranks)} (0 to {len(ranks) - 1})")
+    if root >= len(ranks):
+        raise UsageError(f"not a rank: there are {len(ranks)} (0 to {len(ranks) - 1})", parameter="root", value=root)
     itemsize = np.dtype(DTYPES[dtype][0]).itemsize
     count = normalised_count(kind.name, size, itemsize, len(ranks))
     input_bytes = _input_count(kind, count, len(ranks)) * itemsize
-    chosen: Mode = ("data" if input_bytes * len(ranks) <= DATA_LIMIT else "timing") if mode == "auto" else mode
+    fits = input_bytes * len(ranks) <= run.limits.data_bytes
+    run = run.settled("data" if fits else "timing", allowed=("data", "timing"), workload=kind.name)
     plan = _Plan(kind, algorithm, ranks, count, dtype, op, root)
     _check_capacity(spec, plan)
-    return run_on(spec, _collective_run, plan, seed=seed, faults=faults, mode=chosen, observer=observer)
+    if run.moves_bytes and plan.end * len(ranks) > run.limits.memory:
+        raise UsageError(f"moving real bytes would hold about {format_size(plan.end * len(ranks))} over the "
+                         f"{len(ranks)} cards, more than this run may take ({format_size(run.limits.memory)})",
+                         parameter="size", value=size, remedy=("engine", "timing"))
+    return run.executor.execute(spec, run, _collective_run, plan)
 
 
 def normalised_count(collective: str, size: int, itemsize: int, ranks: int) -> int:
@@ -189,14 +205,14 @@ def normalised_count(collective: str, size: int, itemsize: int, ranks: int) -> i
         count -= count % ranks
     if count <= 0:
         least = itemsize * (ranks if kind.blocked else 1)
-        raise UsageError(f"{size} B holds no element{' per rank' if kind.blocked else ''} for {kind.name} on "
-                         f"{ranks} ranks: the least is {least} B")
+        raise UsageError(f"holds no element{' per rank' if kind.blocked else ''} for {kind.name} on {ranks} ranks: "
+                         f"the least is {least} B", parameter="size", value=size)
     return count
 
 
 def _collective(name: str) -> Collective:
     if name not in COLLECTIVES:
-        raise UsageError(f"unknown collective {name!r} (known: {', '.join(COLLECTIVES)})")
+        raise UsageError(f"no such collective (known: {', '.join(COLLECTIVES)})", parameter="collective", value=name)
     return COLLECTIVES[name]
 
 
@@ -219,13 +235,13 @@ def _in_switch_ready(spec: FabricSpec, ranks: Sequence[int]) -> bool:
 def _check_in_switch(spec: FabricSpec, ranks: Sequence[int]) -> None:
     if not _reducing_switches(spec):
         raise UsageError(f"fabric {spec.name} has no switch that reduces (reduction = true): in-switch all-reduce "
-                         f"needs one")
+                         f"needs one", parameter="algorithm", value="in-switch")
     lacking = _lacking_offload(spec, ranks)
     if lacking:
         names = ", ".join(f"{spec.card(r).name} ({spec.card(r).device.name})" for r in lacking[:4])
         raise UsageError(f"in-switch all-reduce needs every card to start contributions (capability "
                          f"collective_offload); {len(lacking)} cannot: {names}{', ...' if len(lacking) > 4 else ''}. "
-                         f"Pick cards with --cards or another algorithm")
+                         f"Pick other cards or another algorithm", parameter="algorithm", value="in-switch")
 
 
 # -- the plan: who moves what where -------------------------------------------------------------
@@ -324,8 +340,9 @@ def _check_capacity(spec: FabricSpec, plan: _Plan) -> None:
     for rank in plan.ranks:
         card = spec.card(rank)
         if card.device.capacity < need:
-            raise UsageError(f"{plan.kind.name} of {plan.count * plan.itemsize} B needs {need} B of memory on every "
-                             f"card; {card.name} ({card.device.name}) has {card.device.capacity}")
+            raise UsageError(f"{plan.kind.name} needs {format_size(need)} of memory on every card; {card.name} "
+                             f"({card.device.name}) has {format_size(card.device.capacity)}", parameter="size",
+                             value=plan.count * plan.itemsize)
 
 
 # -- running it ------------------------------------------------------------------------------------
@@ -334,11 +351,11 @@ def _check_capacity(spec: FabricSpec, plan: _Plan) -> None:
 class _Ranks:
     """The ranks of a running collective: their cards, and the steps every algorithm is made of."""
 
-    def __init__(self, fabric: Fabric, plan: _Plan) -> None:
+    def __init__(self, fabric: Fabric, plan: _Plan, data: bool) -> None:
         self.fabric = fabric
         self.plan = plan
         self.cards: list[Card] = [fabric.card(r) for r in plan.ranks]
-        self.data = fabric.mode == "data"
+        self.data = data
         self.numpy_type = DTYPES[plan.dtype][0]
         self.reduce_fn = OPS[plan.op][0]
 
@@ -380,7 +397,7 @@ class _Ranks:
                     raise VerificationError(f"a {transfer.kind} to card {transfer.peer} failed: {transfer.error}")
 
 
-def rank_parts(fabric: Fabric, collective: str, *, algorithm: str, ranks: Sequence[int], count: int,
+def rank_parts(fabric: Fabric, collective: str, *, algorithm: str, ranks: Sequence[int], count: int, data: bool,
                dtype: str = "float32", op: str = "sum", root: int = 0,
                base: int = 0) -> tuple[list[Callable[[], Awaitable[None]]], int]:
     """One collective inside a running fabric, for workloads made of several (a training step's
@@ -388,11 +405,12 @@ def rank_parts(fabric: Fabric, collective: str, *, algorithm: str, ranks: Sequen
     ready, and the first address after the collective's buffers, where the next may start."""
     kind = _collective(collective)
     if algorithm not in kind.algorithms:
-        raise UsageError(f"{kind.name} has no algorithm {algorithm!r} (it has: {', '.join(kind.algorithms)})")
+        raise UsageError(f"{kind.name} has no such algorithm (it has: {', '.join(kind.algorithms)})",
+                         parameter="algorithm", value=algorithm)
     if algorithm == "in-switch":
         _check_in_switch(fabric.spec, ranks)
     plan = _Plan(kind, algorithm, tuple(ranks), count, dtype, op, root, base)
-    return _parts(_Ranks(fabric, plan)), plan.end
+    return _parts(_Ranks(fabric, plan, data)), plan.end
 
 
 def _parts(ranks: _Ranks) -> list[Callable[[], Awaitable[None]]]:
@@ -404,10 +422,10 @@ def _parts(ranks: _Ranks) -> list[Callable[[], Awaitable[None]]]:
     return [functools.partial(step, ranks, rank) for rank in range(plan.n)]
 
 
-async def _collective_run(fabric: Fabric, plan: _Plan) -> CollectiveResult:
+async def _collective_run(fabric: Fabric, run: Run, plan: _Plan) -> CollectiveResult:
     kernel = fabric.kernel
     fabric.start()
-    ranks = _Ranks(fabric, plan)
+    ranks = _Ranks(fabric, plan, run.moves_bytes)
     inputs = _fill_inputs(ranks) if ranks.data else None
     start = kernel.now
     await all_of(kernel, [(part, ()) for part in _parts(ranks)])
@@ -420,7 +438,7 @@ async def _collective_run(fabric: Fabric, plan: _Plan) -> CollectiveResult:
     size = plan.count * plan.itemsize
     return CollectiveResult(
         fabric=fabric.spec.name, collective=plan.kind.name, algorithm=plan.algorithm, ranks=plan.ranks, size=size,
-        count=plan.count, dtype=plan.dtype, op=plan.op, root=plan.root, mode=fabric.mode, seed=kernel.seed,
+        count=plan.count, dtype=plan.dtype, op=plan.op, root=plan.root, mode=run.engine, seed=kernel.seed,
         time_ps=elapsed, verified=verified, frames=frames, wire_bytes=wire_bytes, end_ps=kernel.now)
 
 

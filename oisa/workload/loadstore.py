@@ -21,11 +21,9 @@ import numpy as np
 from oisa.device.card import Card
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec, Mode
-from oisa.sim.faults import FaultModel
-from oisa.sim.observe import Observer
-from oisa.workload._run import run_on
-from oisa.workload.collectives import ModeChoice
-from oisa.workload.p2p import default_pair
+from oisa.workload.p2p import pair_of
+from oisa.workload.registry import CARD, COUNT, SIZE, Option, workload
+from oisa.workload.run import Run
 
 __all__ = ["LatencyStats", "LoadStoreResult", "run_loadstore"]
 
@@ -76,43 +74,50 @@ class LoadStoreResult:
     verified: bool | None
 
 
-def run_loadstore(spec: FabricSpec, *, src: int | None = None, dst: int | None = None, size: int = 64,
-                  accesses: int = 200, background: int = 3, seed: int = 0, mode: ModeChoice = "auto",
-                  faults: FaultModel | None = None, observer: Observer | None = None) -> LoadStoreResult:
+@workload("loadstore", summary="64-256 B loads and stores from one card's core into another's memory, idle and "
+          "while other cards stream DMA writes into it", result=LoadStoreResult, engines=("data", "timing"), options=(
+              Option("src", CARD, "card whose core loads and stores (default: the first card)"),
+              Option("dst", CARD, "card whose memory is accessed (default: the first card in another server, or "
+                                  "the second card)"),
+              Option("size", SIZE, "bytes per access, 1 to 256", minimum=1, short="s"),
+              Option("accesses", COUNT, "loads, and as many stores, per phase", minimum=1),
+              Option("background", COUNT, "cards streaming DMA writes into DST during the loaded phase (0: idle "
+                                          "only; default: 3, or as many as the fabric has)", minimum=0)))
+def run_loadstore(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: int | None = None,
+                  size: int = 64, accesses: int = 200, background: int | None = None) -> LoadStoreResult:
     """Measure load and store latency from ``src`` to ``dst`` (default: the p2p pair), idle and
-    with ``background`` other cards streaming DMA writes into ``dst``."""
-    if not 1 <= size <= 256:
-        raise UsageError(f"loads and stores carry 1 to 256 bytes (64 to 256 is typical), not {size}")
-    if accesses < 1:
-        raise UsageError(f"--accesses {accesses}: at least one access of each kind is needed")
-    default_src, default_dst = default_pair(spec)
-    src = default_src if src is None else src
-    dst = default_dst if dst is None else dst
-    if src == dst:
-        raise UsageError(f"--src and --dst are both {src}: loads and stores go to another card")
-    spec.card(src), spec.card(dst)
+    with ``background`` other cards streaming DMA writes into ``dst`` (default: three, or as
+    many as the fabric has besides the two). ``auto`` runs on the data engine when nothing
+    streams, else on the timing engine."""
+    if size > 256:
+        raise UsageError("loads and stores carry 1 to 256 bytes (64 to 256 is typical)", parameter="size", value=size)
+    src, dst = pair_of(spec, src, dst)
     streams = _background_cards(spec, src, dst, background)
-    chosen: Mode = ("timing" if streams else "data") if mode == "auto" else mode
-    return run_on(spec, _loadstore, src, dst, size, accesses, streams, seed=seed, faults=faults, mode=chosen,
-                  observer=observer)
+    run = run.settled("timing" if streams else "data", allowed=("data", "timing"), workload="loadstore")
+    return run.executor.execute(spec, run, _loadstore, src, dst, size, accesses, streams)
 
 
-def _background_cards(spec: FabricSpec, src: int, dst: int, count: int) -> tuple[int, ...]:
-    """The first ``count`` accelerators other than SRC and DST, by id."""
-    if count < 0:
-        raise UsageError(f"--background {count}: the number of background cards cannot be negative")
+_DEFAULT_BACKGROUND = 3
+
+
+def _background_cards(spec: FabricSpec, src: int, dst: int, count: int | None) -> tuple[int, ...]:
+    """The first ``count`` accelerators other than SRC and DST, by id (by default three, or all
+    there are)."""
     others = [c.id for c in spec.cards if c.device.role == "accelerator" and c.id not in (src, dst)]
+    if count is None:
+        count = min(_DEFAULT_BACKGROUND, len(others))
     if count > len(others):
-        raise UsageError(f"--background {count}: fabric {spec.name} has only {len(others)} other cards")
+        raise UsageError(f"fabric {spec.name} has only {len(others)} other cards", parameter="background",
+                         value=count)
     return tuple(others[:count])
 
 
-async def _loadstore(fabric: Fabric, src: int, dst: int, size: int, accesses: int,
+async def _loadstore(fabric: Fabric, run: Run, src: int, dst: int, size: int, accesses: int,
                      streams: tuple[int, ...]) -> LoadStoreResult:
     kernel = fabric.kernel
     fabric.start()
     source, target = fabric.card(src), fabric.card(dst)
-    data = fabric.mode == "data"
+    data = run.moves_bytes
     if data:
         target.memory.write(_LOADS_AT, kernel.rng.integers(0, 256, _REGION, dtype=np.uint8))
         source.memory.write(_SOURCE_AT, kernel.rng.integers(0, 256, accesses * size, dtype=np.uint8))
@@ -128,7 +133,8 @@ async def _loadstore(fabric: Fabric, src: int, dst: int, size: int, accesses: in
         moved = sum(copied)
     frames, wire_bytes = fabric.wire_totals()
     return LoadStoreResult(
-        fabric=fabric.spec.name, seed=kernel.seed, src=src, dst=dst, size=size, accesses=accesses, mode=fabric.mode,
+        fabric=fabric.spec.name, seed=kernel.seed, src=src, dst=dst, size=size, accesses=accesses,
+        mode=run.engine,
         idle=idle, loaded=loaded, background=streams, background_bytes=moved, frames=frames, wire_bytes=wire_bytes,
         end_ps=kernel.now, verified=True if data else None)
 

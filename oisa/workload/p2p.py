@@ -14,12 +14,11 @@ import numpy as np
 
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec, Mode
-from oisa.sim.faults import FaultModel
-from oisa.sim.observe import Observer
-from oisa.units import S
-from oisa.workload._run import run_on
+from oisa.units import MiB, S, format_size
+from oisa.workload.registry import CARD, SIZE, Option, workload
+from oisa.workload.run import Run
 
-__all__ = ["P2PResult", "default_pair", "run_p2p"]
+__all__ = ["P2PResult", "default_pair", "pair_of", "run_p2p"]
 
 _SRC_BUFFER = 0x0
 _DST_BUFFER = 0x0
@@ -69,31 +68,60 @@ def default_pair(spec: FabricSpec) -> tuple[int, int]:
     return first.id, spec.cards[1].id
 
 
-def run_p2p(spec: FabricSpec, *, src: int | None = None, dst: int | None = None, size: int, seed: int = 0,
-            faults: FaultModel | None = None, mode: Mode = "data", observer: Observer | None = None) -> P2PResult:
-    """Run the point-to-point workload on a fresh instance of ``spec``.
+_SRC_HELP = "card that starts the transfers (default: the first card)"
+_DST_HELP = "card at the other end (default: the first card in another server, or the second card)"
+_HOLDS = 4  # copies of the buffer data mode keeps: the random source, and the source's, peer's and read-back memory
 
-    ``src`` and ``dst`` default to :func:`default_pair`. ``faults``, if given, replaces the
-    fault model of every link. In ``timing`` mode no bytes move and nothing is verified.
-    ``observer`` (a capture, a timeline) sees the run and is closed when it ends.
+
+@workload("p2p", summary="card SRC writes a random buffer into card DST, reads it back and compares",
+          result=P2PResult, engines=("data", "timing"), options=(
+              Option("src", CARD, _SRC_HELP), Option("dst", CARD, _DST_HELP),
+              Option("size", SIZE, "bytes to move", minimum=1, short="s")))
+def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: int | None = None,
+            size: int = MiB) -> P2PResult:
+    """Run the point-to-point workload on a fresh instance of ``spec`` (or a catalog name).
+
+    ``src`` and ``dst`` default to :func:`default_pair`; given one, the other is the first card
+    of the pair that is not it. ``auto`` runs on the data engine; on the timing engine no bytes
+    move and nothing is verified.
     """
+    src, dst = pair_of(spec, src, dst)
+    run = run.settled("data", allowed=("data", "timing"), workload="p2p")
+    for card_id, need in ((src, _aligned(_SRC_BUFFER + size) + size), (dst, _DST_BUFFER + size)):
+        card = spec.card(card_id)
+        if card.device.capacity < need:
+            raise UsageError(f"needs {format_size(need)} of memory on {card.name}, which has "
+                             f"{format_size(card.device.capacity)}", parameter="size", value=size)
+    if run.moves_bytes and _HOLDS * size > run.limits.memory:
+        raise UsageError(f"moving real bytes would hold about {format_size(_HOLDS * size)}, more than this run may "
+                         f"take ({format_size(run.limits.memory)})", parameter="size", value=size,
+                         remedy=("engine", "timing"))
+    return run.executor.execute(spec, run, _p2p, src, dst, size)
+
+
+def pair_of(spec: FabricSpec, src: int | None, dst: int | None) -> tuple[int, int]:
+    """Two different cards: those given, and for one not given the first of the default pair
+    (:func:`default_pair`) that is not the other."""
     default_src, default_dst = default_pair(spec)
-    src = default_src if src is None else src
-    dst = default_dst if dst is None else dst
+    if src is None and dst is None:
+        return default_src, default_dst
+    if src is None:
+        src = default_src if dst != default_src else default_dst
+    if dst is None:
+        dst = default_dst if src != default_dst else default_src
     if src == dst:
-        raise UsageError(f"--src and --dst are both {src}: point to point needs two cards")
-    for card_id in (src, dst):
-        spec.card(card_id)
-    return run_on(spec, _p2p, src, dst, size, seed=seed, faults=faults, mode=mode, observer=observer)
+        raise UsageError("the same card: this needs two", parameter=("src", "dst"), value=src)
+    spec.card(src), spec.card(dst)
+    return src, dst
 
 
-async def _p2p(fabric: Fabric, src: int, dst: int, size: int) -> P2PResult:
+async def _p2p(fabric: Fabric, run: Run, src: int, dst: int, size: int) -> P2PResult:
     kernel = fabric.kernel
     fabric.start()
     writer, peer = fabric.card(src), fabric.card(dst)
     readback = _aligned(_SRC_BUFFER + size)
     data = None
-    if fabric.mode == "data":
+    if run.moves_bytes:
         data = kernel.rng.integers(0, 256, size, dtype=np.uint8)
         writer.memory.write(_SRC_BUFFER, data)
 
@@ -110,7 +138,7 @@ async def _p2p(fabric: Fabric, src: int, dst: int, size: int) -> P2PResult:
             raise VerificationError(f"card {src} read back different bytes from what it wrote to card {dst}")
     frames, wire_bytes = fabric.wire_totals()
     return P2PResult(
-        fabric=fabric.spec.name, seed=kernel.seed, src=src, dst=dst, size=size, mode=fabric.mode,
+        fabric=fabric.spec.name, seed=kernel.seed, src=src, dst=dst, size=size, mode=run.engine,
         write=Phase(written.finished_ps - written.submitted_ps, size),
         read=Phase(read.finished_ps - read.submitted_ps, size),
         frames=frames, wire_bytes=wire_bytes, messages=sum(c.messages_sent for c in fabric.cards.values()),

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from oisa.fabric import FabricSpec, load_fabric
 from oisa.workload.collectives import run_collective
+from oisa.workload.run import Run
 from oisa.workload.training import TrainingResult, run_training
 
 __all__ = ["CLAIMS", "ArticleResult", "Claim", "Finding", "ScalingRow", "article_steps", "run_article",
@@ -115,20 +116,20 @@ def article_steps(max_cards: int | None = None) -> int:
 _FIXED_STEPS = 6  # (a): two; (b): two models, one card and two
 
 
-def run_article(*, model: str = "gpt2-xl", big_model: str = "llama-7b", tokens: int = 4096,
-                max_cards: int | None = None, seed: int = 0,
-                progress: Callable[[str], None] | None = None) -> ArticleResult:
+def run_article(run: Run = Run(), *, model: str = "gpt2-xl", big_model: str = "llama-7b", tokens: int = 4096,
+                max_cards: int | None = None, progress: Callable[[str], None] | None = None) -> ArticleResult:
     """Run the three parts; ``progress`` hears of each training step once it is done."""
+    seed = run.seed
     switched, supernode, direct = (load_fabric(name) for name in (SWITCHED, SUPERNODE, DIRECT))
     counts = {spec.name: scaling_counts(spec, max_cards) for spec in (supernode, switched)}
 
     def step(spec: FabricSpec, cards: list[int], name: str = model, *, shard: bool = False) -> TrainingResult:
-        result = run_training(spec, name, tokens=tokens, cards=cards, shard=shard, seed=seed)
+        result = run_training(spec, run, model=name, tokens=tokens, cards=cards, shard=shard)
         if progress is not None:
             progress(f"{name}, {len(cards)} cards of {spec.name}")
         return result
 
-    findings = [*_across_servers(switched, step, seed), *_direct_pair(direct, (model, big_model), step)]
+    findings = [*_across_servers(switched, step, run), *_direct_pair(direct, (model, big_model), step)]
     scaling = [ScalingRow(spec.name, n, r.step_ps, r.scaling_efficiency, r.peak_share)
                for spec in (supernode, switched) for n in counts[spec.name]
                for r in [step(spec, _accelerators(spec)[:n])]]
@@ -149,7 +150,7 @@ def _accelerators(spec: FabricSpec) -> list[int]:
     return [c.id for c in spec.cards if c.device.role == "accelerator"]
 
 
-def _across_servers(spec: FabricSpec, step: Callable[..., TrainingResult], seed: int) -> list[Finding]:
+def _across_servers(spec: FabricSpec, step: Callable[..., TrainingResult], run: Run) -> list[Finding]:
     first = spec.card(_accelerators(spec)[0])
     mates = [c.id for c in spec.cards if c.device == first.device and c.id != first.id]
     near = next(c for c in mates if spec.card(c).server == first.server)
@@ -159,8 +160,9 @@ def _across_servers(spec: FabricSpec, step: Callable[..., TrainingResult], seed:
     trained = Finding(CLAIMS["a"], f"training efficiency lost across servers on {spec.name}", loss,
                       f"{same.model}, two {first.device.name} cards: {same.scaling_efficiency:.1%} in one server "
                       f"(cards {first.id}, {near}), {apart.scaling_efficiency:.1%} in two (cards {first.id}, {far})")
-    near_bw, far_bw = (run_collective(spec, "allreduce", size=_SMALL_ALLREDUCE, cards=[first.id, mate],
-                                      mode="timing", seed=seed).busbw for mate in (near, far))
+    timed = Run(seed=run.seed, engine="timing", limits=run.limits)
+    near_bw, far_bw = (run_collective(spec, "allreduce", timed, size=_SMALL_ALLREDUCE, cards=[first.id, mate]).busbw
+                       for mate in (near, far))
     reduced = Finding(CLAIMS["a"], f"1 MiB all-reduce bandwidth lost across servers on {spec.name}",
                       1 - far_bw / near_bw, f"busbw {near_bw / 1e9:.1f} GB/s in one server, {far_bw / 1e9:.1f} "
                       f"GB/s in two (the same cards)")

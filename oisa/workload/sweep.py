@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from oisa.errors import UsageError
 from oisa.fabric import FabricSpec
-from oisa.workload.collectives import COLLECTIVES, DTYPES, CollectiveResult, ModeChoice, collective_ranks, normalised_count, \
+from oisa.workload.collectives import COLLECTIVES, DTYPES, CollectiveResult, collective_ranks, normalised_count, \
     run_collective
+from oisa.workload.registry import find
+from oisa.workload.run import Run
 
 __all__ = ["Sweep", "sweep", "sweep_sizes"]
 
@@ -23,11 +26,13 @@ class Sweep:
 
 def sweep_sizes(min_size: int, max_size: int, factor: int = 2) -> list[int]:
     """``min_size``, times ``factor``, ... up to ``max_size`` (both ends included)."""
-    if min_size < 1 or max_size < min_size:
-        raise UsageError(f"sizes run from --min {min_size} up to --max {max_size}: --min must be 1 or more and "
-                         f"--max at least --min")
+    if min_size < 1:
+        raise UsageError("the smallest size must be 1 byte or more", parameter="min_size", value=min_size)
+    if max_size < min_size:
+        raise UsageError(f"the largest size must be at least the smallest, {min_size}", parameter="max_size",
+                         value=max_size)
     if factor < 2:
-        raise UsageError(f"--factor {factor} would never reach --max: it must be 2 or more")
+        raise UsageError("would never reach the largest size: it must be 2 or more", parameter="factor", value=factor)
     sizes, size = [], min_size
     while size <= max_size:
         sizes.append(size)
@@ -35,19 +40,20 @@ def sweep_sizes(min_size: int, max_size: int, factor: int = 2) -> list[int]:
     return sizes
 
 
-def sweep(spec: FabricSpec, collective: str, *, min_size: int, max_size: int, factor: int = 2,
-          algorithm: str = "auto", cards: Sequence[int] | None = None, dtype: str = "float32", op: str = "sum",
-          root: int = 0, seed: int = 0, mode: ModeChoice = "auto",
-          progress: Callable[[int], None] | None = None) -> Sweep:
-    """Run ``collective`` at every size of :func:`sweep_sizes`; ``progress(size)`` is called
-    after each. Every size is a fresh run with the same seed."""
+def sweep(spec: FabricSpec, collective: str, run: Run = Run(), *, min_size: int, max_size: int, factor: int = 2,
+          progress: Callable[[int], None] | None = None, **options: Any) -> Sweep:
+    """Run ``collective`` at every size of :func:`sweep_sizes`, with the collective's other
+    ``options`` (algorithm, cards, dtype, op, root); ``progress(size)`` is called after each.
+    Every size is a fresh run with the same seed."""
     sizes = sweep_sizes(min_size, max_size, factor)
     if collective not in COLLECTIVES:
-        raise UsageError(f"unknown collective {collective!r} (known: {', '.join(COLLECTIVES)})")
-    if dtype not in DTYPES:
-        raise UsageError(f"unknown element type {dtype!r} (known: {', '.join(DTYPES)})")
-    ranks = collective_ranks(spec, cards)
-    itemsize = np.dtype(DTYPES[dtype][0]).itemsize
+        raise UsageError(f"no such collective (known: {', '.join(COLLECTIVES)})", parameter="collective",
+                         value=collective)
+    if "size" in options:
+        raise UsageError("a sweep sets the sizes itself (min_size, max_size, factor)", parameter="size")
+    checked = find(collective).checked(options)
+    ranks = collective_ranks(spec, checked["cards"])
+    itemsize = np.dtype(DTYPES[checked["dtype"]][0]).itemsize
     results, skipped = [], []
     for size in sizes:
         try:
@@ -55,10 +61,10 @@ def sweep(spec: FabricSpec, collective: str, *, min_size: int, max_size: int, fa
         except UsageError:
             skipped.append(size)
         else:
-            results.append(run_collective(spec, collective, size=size, algorithm=algorithm, cards=ranks, dtype=dtype,
-                                          op=op, root=root, seed=seed, mode=mode))
+            results.append(run_collective(spec, collective, run, size=size, **{**options, "cards": ranks}))
         if progress is not None:
             progress(size)
     if not results:
-        raise UsageError(f"no size from {min_size} to {max_size} B holds a whole element per card")
+        raise UsageError(f"no size from {min_size} to {max_size} B holds a whole element per card",
+                         parameter="min_size", value=min_size)
     return Sweep(tuple(results), tuple(skipped))

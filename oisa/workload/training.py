@@ -32,10 +32,11 @@ from oisa.device.card import Card, Transfer
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec
 from oisa.sim import Signal
-from oisa.sim.observe import Observer
 from oisa.units import S, serialisation_ps
-from oisa.workload._run import then_set, all_of, run_on
-from oisa.workload.collectives import choose_algorithm, collective_ranks, rank_parts
+from oisa.workload._run import all_of, then_set
+from oisa.workload.collectives import ALGORITHMS, choose_algorithm, collective_ranks, rank_parts
+from oisa.workload.registry import CARDS, CHOICE, COUNT, FLAG, TEXT, Option, workload
+from oisa.workload.run import Run
 
 __all__ = ["COMPUTE_EFFICIENCY", "FLOPS_PER_PARAMETER_TOKEN", "MODELS", "STATE_BYTES_PER_PARAMETER", "Model",
            "TrainingResult", "run_training"]
@@ -114,29 +115,41 @@ class TrainingResult:
         return self.useful_flops * S / self.step_ps / self.peak_flops_per_s
 
 
-def run_training(spec: FabricSpec, model: str = "llama-7b", *, tokens: int = 4096, dtype: str = "bf16",
+@workload("training", summary="one data-parallel training step: compute at the cards' rates, the gradient "
+          "all-reduce in buckets overlapped with the backward pass, the optimizer, and spilling what a card cannot "
+          "hold", result=TrainingResult, engines=("timing",), options=(
+              Option("model", CHOICE, "the model each card holds (its sources: specs/cli-json.md)",
+                     choices=tuple(MODELS)),
+              Option("tokens", COUNT, "tokens per card per step, on average (cards get shares by compute rate)",
+                     minimum=1),
+              Option("cards", CARDS, "the cards that train (default: every accelerator, by id)"),
+              Option("algorithm", CHOICE, "the gradient all-reduce's algorithm (auto: in-switch where it can, else "
+                                          "ring)", choices=(*ALGORITHMS, "auto"), short="a"),
+              Option("buckets", COUNT, "gradient buckets, each all-reduced while the next is computed", minimum=1),
+              Option("spill", CHOICE, "where state a card cannot hold goes: its server's host over PCIe, or peers' "
+                                      "and pools' memory over the fabric (auto: host where the fabric has hosts)",
+                     choices=("auto", "host", "peers")),
+              Option("shard", FLAG, "split gradients and optimizer state over the cards (ZeRO stage 2)"),
+              Option("balance", FLAG, "give cards tokens in proportion to their compute rates"),
+              Option("precision", TEXT, "the compute rate used, by the names in the device profiles (bf16, fp8, ...)"),
+          ))
+def run_training(spec: FabricSpec, run: Run = Run(), *, model: str = "llama-7b", tokens: int = 4096,
                  cards: Sequence[int] | None = None, algorithm: str = "auto", buckets: int = 4, spill: str = "auto",
-                 balance: bool = True, shard: bool = False, seed: int = 0,
-                 observer: Observer | None = None) -> TrainingResult:
-    """One data-parallel step of ``model`` on ``tokens`` tokens per card on average (timing mode).
+                 shard: bool = False, balance: bool = True, precision: str = "bf16") -> TrainingResult:
+    """One data-parallel step of ``model`` on ``tokens`` tokens per card on average (timing engine).
 
     ``spill`` says where cards put the state they cannot hold: ``host`` (their server's host,
     over PCIe), ``peers`` (accelerators with memory to spare, training or idle, then memory
     devices, over the fabric) or ``auto`` (host where the fabric has hosts, peers otherwise).
     """
-    if model not in MODELS:
-        raise UsageError(f"unknown model {model!r} (known: {', '.join(MODELS)})")
-    if tokens < 1 or buckets < 1:
-        raise UsageError(f"--tokens {tokens} and --buckets {buckets} must both be 1 or more")
-    if spill not in ("auto", "host", "peers"):
-        raise UsageError(f"--spill is auto, host or peers, not {spill!r}")
+    dtype = precision
     ranks = collective_ranks(spec, cards, least=1)  # one card trains alone: no all-reduce
     rates = {}
     for rank in ranks:
         device = spec.card(rank).device
         if dtype not in device.compute:
-            raise UsageError(f"{spec.card(rank).name} ({device.name}) has no {dtype} rate "
-                             f"(it has: {', '.join(sorted(device.compute))})")
+            raise UsageError(f"{spec.card(rank).name} ({device.name}) has no such rate (it has: "
+                             f"{', '.join(sorted(device.compute))})", parameter="precision", value=dtype)
         rates[rank] = int(device.compute[dtype].value)
     if len(ranks) == 1:
         algorithm = "none"
@@ -144,12 +157,13 @@ def run_training(spec: FabricSpec, model: str = "llama-7b", *, tokens: int = 409
         algorithm = choose_algorithm(spec, "allreduce", ranks)
     if spill == "auto":
         spill = "host" if any(c.device.role == "host" for c in spec.cards) else "peers"
+    run = run.settled("timing", allowed=("timing",), workload="training")
     held = _state_bytes(MODELS[model], len(ranks), shard)
     shares = _balanced(spec, MODELS[model], tokens * len(ranks), rates, held) if balance else \
         {rank: tokens for rank in ranks}
     plan = _StepPlan(MODELS[model], shares, dtype, ranks, algorithm, buckets, shard, held,
-                     _spills(spec, held, ranks, spill))
-    return run_on(spec, _step, plan, seed=seed, faults=None, mode="timing", observer=observer)
+                     _spills(spec, held, ranks, spill, model))
+    return run.executor.execute(spec, run, _step, plan)
 
 
 @dataclass(frozen=True)
@@ -183,7 +197,8 @@ def _state_bytes(model: Model, cards: int = 1, shard: bool = False) -> int:
     return model.parameters * WEIGHT_BYTES + -(-model.parameters * (STATE_BYTES_PER_PARAMETER - WEIGHT_BYTES) // cards)
 
 
-def _spills(spec: FabricSpec, need: int, ranks: tuple[int, ...], policy: str) -> dict[int, list[tuple[int, int]]]:
+def _spills(spec: FabricSpec, need: int, ranks: tuple[int, ...], policy: str,
+            model_name: str) -> dict[int, list[tuple[int, int]]]:
     """Where each card puts what it cannot hold of the ``need`` bytes: [(donor, bytes)], empty
     if it fits."""
     short = {r: need - spec.card(r).device.capacity for r in ranks if need > spec.card(r).device.capacity}
@@ -195,8 +210,8 @@ def _spills(spec: FabricSpec, need: int, ranks: tuple[int, ...], policy: str) ->
         for rank, missing in short.items():
             host = hosts.get(spec.card(rank).server)
             if host is None:
-                raise UsageError(f"{spec.card(rank).name} must spill {missing} B and its server has no host "
-                                 f"(--spill peers, or a fabric with hosts)")
+                raise UsageError(f"{spec.card(rank).name} must spill {missing} B and its server has no host",
+                                 parameter="spill", value="host", remedy=("spill", "peers"))
             spills[rank].append((host.id, missing))
         return spills
     # Peers first (each has its own links): cards that train and have room to spare, and
@@ -212,7 +227,8 @@ def _spills(spec: FabricSpec, need: int, ranks: tuple[int, ...], policy: str) ->
             donor = max(spare, key=lambda card: (card not in pools, spare[card], -card), default=None)
             if donor is None or spare[donor] <= 0:
                 raise UsageError(f"the cards' and pools' spare memory cannot hold what {spec.card(rank).name} must "
-                                 f"spill ({missing} B more); --shard splits the state over the cards")
+                                 f"spill ({missing} B more); sharding splits the state over the cards",
+                                 parameter="model", value=model_name, remedy=("shard", True))
             taken = min(missing, spare[donor], stripe)
             spills[rank].append((donor, taken))
             spare[donor] -= taken
@@ -220,7 +236,7 @@ def _spills(spec: FabricSpec, need: int, ranks: tuple[int, ...], policy: str) ->
     return spills
 
 
-async def _step(fabric: Fabric, plan: _StepPlan) -> TrainingResult:
+async def _step(fabric: Fabric, run: Run, plan: _StepPlan) -> TrainingResult:
     kernel = fabric.kernel
     fabric.start()
     model, n = plan.model, len(plan.ranks)
@@ -229,7 +245,7 @@ async def _step(fabric: Fabric, plan: _StepPlan) -> TrainingResult:
     parts_of, base = [], 0
     for _ in range(plan.buckets if n > 1 else 0):
         parts, base = rank_parts(fabric, "allreduce", algorithm=plan.algorithm, ranks=plan.ranks, count=count,
-                                 dtype="float16", base=base)
+                                 data=run.moves_bytes, dtype="float16", base=base)
         parts_of.append(parts)
     compute = [0] * n
     optimizer = [0] * n

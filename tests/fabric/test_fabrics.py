@@ -4,13 +4,14 @@ from collections import Counter
 
 import pytest
 
-from oisa.fabric import build, load_fabric
+from oisa.fabric import FIDELITIES, build, load_fabric
 from oisa.fabric.routing import PathChooser, next_hops
 from oisa.report import p2p_json
 from oisa.sim import Kernel
 from oisa.sim.observe import Observer
 from oisa.wire import Message, Opcode
 from oisa.workload import default_pair, run_p2p
+from oisa.workload import Run
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def test_each_card_leaves_and_enters_its_server_through_its_own_nic(switched):
     """Whatever the hash would pick, and whether the card's writes may spread (DMA) or not."""
     seen = _NicsUsed()
     for src, dst in ((0, 4), (4, 8)):  # an h100-like card (posted writes), an mi300x-like one (DMA)
-        assert run_p2p(switched, src=src, dst=dst, size=64 * 1024, seed=1, mode="timing", observer=seen).write
+        assert run_p2p(switched, Run(seed=1, engine="timing", observer=seen), src=src, dst=dst, size=64 * 1024).write
     nic = {n.card: n.name for n in switched.nics}
     assert seen.requests == {(0, 4): {nic[0], nic[4]}, (4, 8): {nic[4], nic[8]}}
 
@@ -89,7 +90,7 @@ def test_relaxed_posted_writes_take_every_plane_and_are_flushed_down_each(supern
     """h100-like cards (cards 0-3) post relaxed writes: the copy uses all eight planes, one
     flush read per plane proves every byte landed, and the bytes check out."""
     seen = _PostedWritesPerSwitch()
-    assert run_p2p(supernode, src=0, dst=4, size=64 * 1024, seed=3, observer=seen).verified
+    assert run_p2p(supernode, Run(seed=3, observer=seen), src=0, dst=4, size=64 * 1024).verified
     planes = [s.name for s in supernode.switches]
     assert set(seen.writes) == set(planes) and set(seen.flushes) == set(planes)
     assert all(count == 1 for count in seen.flushes.values())
@@ -97,44 +98,44 @@ def test_relaxed_posted_writes_take_every_plane_and_are_flushed_down_each(supern
 
 @pytest.mark.parametrize(("src", "dst"), [(0, 4), (4, 0), (4, 8), (0, 64), (8, 64)])
 def test_every_adapter_family_moves_verified_data_across_the_supernode(supernode, src, dst):
-    assert run_p2p(supernode, src=src, dst=dst, size=16 * 1024, seed=2).verified
+    assert run_p2p(supernode, Run(seed=2), src=src, dst=dst, size=16 * 1024).verified
 
 
 def test_the_switched_baseline_moves_verified_data_too(switched):
-    assert run_p2p(switched, size=16 * 1024, seed=2).verified
+    assert run_p2p(switched, Run(seed=2), size=16 * 1024).verified
 
 
 @pytest.mark.parametrize("name", ["pair", "supernode-64", "switched-64", "host-pcie"])
 def test_timing_mode_agrees_with_data_mode(name):
     spec = load_fabric(name)
-    data = run_p2p(spec, size=256 * 1024, seed=1)
-    timing = run_p2p(spec, size=256 * 1024, seed=1, mode="timing")
+    data = run_p2p(spec, Run(seed=1), size=256 * 1024)
+    timing = run_p2p(spec, Run(seed=1, engine="timing"), size=256 * 1024)
     for a, b in ((data.write, timing.write), (data.read, timing.read)):
         assert b.time_ps == pytest.approx(a.time_ps, rel=0.2)
 
 
 def test_the_supernode_beats_the_switched_deployment_across_servers(supernode, switched):
     for size in (256, 1 << 20):
-        fast, slow = (run_p2p(s, size=size, mode="timing") for s in (supernode, switched))
+        fast, slow = (run_p2p(s, Run(engine="timing"), size=size) for s in (supernode, switched))
         assert fast.write.time_ps < slow.write.time_ps and fast.read.time_ps < slow.read.time_ps
 
 
 def test_switches_count_hops_and_raise_load_under_incast(supernode):
     kernel = Kernel(seed=0)
-    fabric = build(supernode, kernel, mode="timing")
+    fabric = build(supernode, kernel, None, FIDELITIES["timing"])
     seen = []
 
     async def main():
         fabric.start()
         target = fabric.card(0)
-        original = target._receive_segment
+        original = target.receive
 
-        def record(message):
+        def record(port, message, tail_ps):
             if message.info.is_request:
                 seen.append((message.hops, message.load))
-            original(message)
+            original(port, message, tail_ps)
 
-        target._receive_segment = record
+        target.receive = record
         finished = []
 
         async def write(src):
@@ -152,5 +153,5 @@ def test_switches_count_hops_and_raise_load_under_incast(supernode):
 
 
 def test_results_depend_only_on_the_seed(supernode):
-    runs = [p2p_json(run_p2p(supernode, size=32 * 1024, seed=5)) for _ in range(2)]
+    runs = [p2p_json(run_p2p(supernode, Run(seed=5), size=32 * 1024)) for _ in range(2)]
     assert runs[0] == runs[1]

@@ -24,8 +24,10 @@ from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
 from oisa.testing.strategies import Flow, fault_schedules
 from oisa.units import S, US
+from oisa.sim.ports import Port
 from oisa.wire.message import Message
-from oisa.workload._run import all_of, run_on
+from oisa.workload import ENGINES, Run
+from oisa.workload._run import all_of
 
 FAULTS = st.none() | fault_schedules(ber=st.floats(0, 1e-5), drop=st.floats(0, 0.02), duplicate=st.floats(0, 0.02),
                                      control_drop=st.floats(0, 0.1))
@@ -97,18 +99,19 @@ def run_traffic(spec: FabricSpec, flows: list[Flow], *, seed: int = 0, faults: F
     """Run ``flows`` on a fresh instance of ``spec``. ``record`` keeps the messages each card
     sent and received; ``settle`` waits :data:`SETTLE_PS` after the last copy and then
     snapshots every link-layer end. Raises :class:`TrafficStalled` past :func:`bound_ps`."""
-    return run_on(spec, _traffic, flows, record, settle, bound_ps(spec, flows), seed=seed, faults=faults,
-                  mode=mode, observer=observer)
+    how = Run(seed=seed, engine=mode, faults=faults, observer=observer)
+    return ENGINES[mode].execute(spec, how, _traffic, flows, record, settle, bound_ps(spec, flows))
 
 
-async def _traffic(fabric: Fabric, flows: list[Flow], record: bool, settle: bool, bound: int) -> TrafficRun:
+async def _traffic(fabric: Fabric, how: Run, flows: list[Flow], record: bool, settle: bool,
+                   bound: int) -> TrafficRun:
     kernel = fabric.kernel
     fabric.start()
     run = TrafficRun(flows, [], 0, None)
     if record:
         for card in fabric.cards.values():
             _record(card, run)
-    expected = _fill(fabric, flows) if fabric.mode == "data" else None
+    expected = _fill(fabric, flows) if how.moves_bytes else None
     transfers: list[Transfer | None] = [None] * len(flows)
 
     async def copy(index: int, flow: Flow) -> None:
@@ -156,17 +159,17 @@ def _landed(fabric: Fabric, index: int, flow: Flow, data: np.ndarray) -> bool:
 
 def _record(card: Card, run: TrafficRun) -> None:
     """Wrap the card's boundary: what it hands each of its ports (each port is the first hop of
-    one path), and what reaches its port task."""
+    one path), and what arrives for it, in arrival order (the order its movement handles them)."""
     sent, arrived = run.sent.setdefault(card.node_id, []), run.arrived.setdefault(card.node_id, [])
     for port in card.ports:
         port.send = _recording(port.send, port.name, sent)  # type: ignore[method-assign]
-    receive = card._receive
+    receive = card.receive
 
-    def recorded_receive(message: Message) -> None:
+    def recorded_receive(port: Port, message: Message, tail_ps: int) -> None:
         arrived.append(message)
-        receive(message)
+        receive(port, message, tail_ps)
 
-    card._receive = recorded_receive  # type: ignore[method-assign]
+    card.receive = recorded_receive  # type: ignore[method-assign]
 
 
 def _recording(send: Callable[..., None], path: str, sent: list[tuple[str, Message]]) -> Callable[..., None]:

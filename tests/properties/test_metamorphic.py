@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from oisa.testing import strategies as oisa_st
 from oisa.workload import run_p2p
+from oisa.workload import Run
 
 from .support import DATA_MODE, accelerators, run_traffic, scaled
 
@@ -46,7 +47,7 @@ def test_more_bandwidth_or_less_latency_never_makes_a_lone_copy_slower(spec, dat
 @given(spec=oisa_st.topologies(), data=st.data(), size=st.integers(4 << 20, 16 << 20))
 def test_doubling_a_large_copy_roughly_doubles_its_time(spec, data, size):
     src, dst = data.draw(st.permutations(accelerators(spec)))[:2]
-    once, twice = (run_p2p(spec, src=src, dst=dst, size=n, mode="timing") for n in (size, 2 * size))
+    once, twice = (run_p2p(spec, Run(engine="timing"), src=src, dst=dst, size=n) for n in (size, 2 * size))
     for phase in ("write", "read"):
         ratio = getattr(twice, phase).time_ps / getattr(once, phase).time_ps
         # above 2 only by quantisation: a copy's segments are shared out over the paths whole,

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from oisa.fabric import build
+from oisa.fabric import FIDELITIES, build
 from oisa.sim import Kernel
 from oisa.testing import strategies as oisa_st
 from oisa.transaction import Requester
@@ -50,7 +50,7 @@ def test_topologies_are_small_checked_fabrics_that_build(spec):
     accelerators = [c for c in spec.cards if c.device.role == "accelerator"]
     assert 2 <= len(accelerators) <= 8
     assert [c.id for c in accelerators] == list(range(len(accelerators)))
-    fabric = build(spec, Kernel(0))
+    fabric = build(spec, Kernel(0), None, FIDELITIES["data"])
     assert set(fabric.cards) == {c.id for c in spec.cards}
 
 

@@ -18,6 +18,7 @@ from oisa.report.capture import LINKTYPES, NATIVE_LINKTYPES, Capture, interface_
 from oisa.wire import Opcode, decode_flit
 from oisa.wire.message import HEADER, HEADER_SIZE
 from oisa.workload import run_p2p
+from oisa.workload import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +51,7 @@ class FrameCount(Observer):
 def test_a_run_captures_every_flit_and_native_frame_on_named_interfaces(tmp_path):
     path = tmp_path / "pair.pcapng"
     capture, seen = Capture(path), FrameCount()
-    run_p2p(load_fabric("pair"), size=4096, seed=1, observer=Observers([capture, seen]))
+    run_p2p(load_fabric("pair"), Run(seed=1, observer=Observers([capture, seen])), size=4096)
     interfaces, packets = read(path)
     names = {i.options["if_name"]: i for i in interfaces}
     assert set(names) == {"card0->card1", "card1->card0", "card0:pcie", "card1:pcie"}
@@ -71,7 +72,7 @@ def test_a_run_captures_every_flit_and_native_frame_on_named_interfaces(tmp_path
 
 def test_frame_links_and_timing_mode_capture_whole_messages_with_what_they_stood_for(tmp_path):
     path = tmp_path / "timing.pcapng"
-    run_p2p(load_fabric("pair"), size=65536, seed=1, mode="timing", observer=Capture(path))
+    run_p2p(load_fabric("pair"), Run(seed=1, engine="timing", observer=Capture(path)), size=65536)
     interfaces, packets = read(path)
     assert {i.link_type for i in interfaces} == {LINKTYPES["oisa-msg"].number}
     segment = next(p for p in packets if "segment" in p.options["opt_comment"])

@@ -22,15 +22,16 @@ from oisa.sim.observe import Observer, Observers
 from oisa.wire.flit import ControlCode
 from oisa.wire.opcodes import Opcode
 from oisa.workload import run_p2p
+from oisa.workload import Run
 
 FLIT_NAMES = {"data", "replay", "duplicate", "corrupt"} | {code.name for code in ControlCode}
 OPCODE_NAMES = {op.name for op in Opcode}
 
 
-def traced(tmp_path, name, **options):
+def traced(tmp_path, name, *, seed=0, mode="auto", faults=None, **options):
     spec = load_fabric(name)
     path = tmp_path / f"{name}.perfetto"
-    result = run_p2p(spec, observer=Timeline(path, spec), **options)
+    result = run_p2p(spec, Run(seed=seed, engine=mode, faults=faults, observer=Timeline(path, spec)), **options)
     tables = read_timeline(path)
     assert tables.problems == []
     return spec, result, tables
@@ -125,8 +126,8 @@ def test_faults_show_as_corrupt_duplicate_and_replayed_flits(tmp_path):
 
 def test_the_same_seed_writes_the_same_bytes_and_tracing_changes_nothing(tmp_path):
     spec = load_fabric("pair")
-    untraced = run_p2p(spec, size=16 << 10, seed=4)
-    results = [run_p2p(spec, size=16 << 10, seed=4, observer=Timeline(tmp_path / f"{i}.perfetto", spec))
+    untraced = run_p2p(spec, Run(seed=4), size=16 << 10)
+    results = [run_p2p(spec, Run(seed=4, observer=Timeline(tmp_path / f"{i}.perfetto", spec)), size=16 << 10)
                for i in range(2)]
     assert results[0] == results[1] == untraced
     assert (tmp_path / "0.perfetto").read_bytes() == (tmp_path / "1.perfetto").read_bytes()
@@ -142,7 +143,7 @@ def test_packets_reach_the_file_during_the_run_not_all_at_the_end(tmp_path):
         def transfer(self, card, transfer):
             sizes.append((timeline.packets, path.stat().st_size))
 
-    run_p2p(spec, size=64 << 10, observer=Observers([timeline, Probe()]))
+    run_p2p(spec, Run(observer=Observers([timeline, Probe()])), size=64 << 10)
     (packets_then, bytes_then), _ = sizes
     assert packets_then > 64 and bytes_then > 0
     assert path.stat().st_size > bytes_then
@@ -193,7 +194,7 @@ def test_an_unwritable_trace_path_is_one_line(tmp_path, capsys, where, status, f
 def test_a_refused_run_leaves_an_empty_trace_and_no_file_open(tmp_path, capsys):
     path = tmp_path / "refused.perfetto"
     assert main(["run", "pair", "--src", "0", "--dst", "0", "--trace", str(path)]) == 1
-    assert "both 0" in capsys.readouterr().err
+    assert "--src 0, --dst 0: the same card" in capsys.readouterr().err
     assert path.read_bytes() == b"" and read_timeline(path).slices == []
 
 

@@ -6,6 +6,7 @@ import pytest
 from oisa.errors import UsageError
 from oisa.fabric import load_fabric
 from oisa.workload.loadstore import run_loadstore
+from oisa.workload import Run
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def test_idle_loads_and_stores_move_checked_bytes(mesh):
 
 def test_background_streams_through_a_shared_switch_port_slow_accesses_down():
     supernode = load_fabric("supernode-64", {"servers": 2, "devices": ["h100-like", "mi300x-like"]})
-    result = run_loadstore(supernode, accesses=60, background=6, seed=1)
+    result = run_loadstore(supernode, Run(seed=1), accesses=60, background=6)
     assert result.mode == "timing" and result.background_bytes > 0
     for kind in ("load", "store"):
         idle, loaded = result.idle[kind], result.loaded[kind]
@@ -32,7 +33,7 @@ def test_background_streams_through_a_shared_switch_port_slow_accesses_down():
 
 def test_in_a_full_mesh_streams_from_other_cards_leave_a_pair_alone(mesh):
     """Every pair has its own link, and the emulation does not model contention inside a card."""
-    result = run_loadstore(mesh, accesses=30, background=6, seed=1)
+    result = run_loadstore(mesh, Run(seed=1), accesses=30, background=6)
     assert result.loaded == result.idle and result.background_bytes > 0
 
 
@@ -45,9 +46,9 @@ def test_the_supernode_answers_loads_sooner_than_the_switched_deployment():
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"size": 512}, "1 to 256 bytes"),
-    ({"accesses": 0}, "at least one"),
-    ({"background": 7}, "only 6 other cards"),
-    ({"src": 3, "dst": 3}, "both 3"),
+    ({"accesses": 0}, "accesses=0: must be 1 or more"),
+    ({"background": 7}, "background=7: fabric mesh-8 has only 6 other cards"),
+    ({"src": 3, "dst": 3}, "src=3, dst=3: the same card"),
 ])
 def test_mistakes_are_named(mesh, options, message):
     with pytest.raises(UsageError, match=message):

@@ -17,7 +17,7 @@ import numpy as np
 from oisa.device.card import Transfer
 from oisa.device.profile import DeviceProfile, load_profile
 from oisa.errors import OisaError
-from oisa.fabric import Fabric, FabricSpec, build, load_fabric
+from oisa.fabric import FIDELITIES, Fabric, FabricSpec, build, load_fabric
 from oisa.sim import Kernel
 from oisa.sim.observe import Observer
 
@@ -70,7 +70,7 @@ def copy_problems(spec: FabricSpec, src: int, dst: int, copy: Copy, *, watched: 
     kernel = Kernel(seed)
     frames = _NativeFrames()
     kernel.observer = frames
-    fabric = build(spec, kernel)
+    fabric = build(spec, kernel, None, FIDELITIES["data"])
     data = copy.data()
     try:
         written, read = kernel.run(_copy, fabric, src, dst, copy, data)

@@ -1,0 +1,174 @@
+"""How a card moves bytes, chosen once when the card is built: the engine's part inside a card.
+
+A :class:`~oisa.device.card.Card` owns what every engine shares (memory, DMA queue and engines,
+landing watches, routes, the in-switch contributions it starts). What differs between the data
+and the timing engine is behind :class:`Movement`: how a queued transfer becomes requests, what
+an arriving message does, and what a message looks like when it leaves the card. The card
+calls its movement and never asks which one it has.
+
+:class:`DataMovement` is the byte-exact one: every message crosses the device adapter into its
+native format and back, the transaction layer's requester and completer split, tag and answer
+requests against real memory, and a posted write is proven landed by flush reads. The timing
+engine's movement lives with its segments in :mod:`oisa.device.timing`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from oisa.sim import Inbox, Port
+from oisa.transaction import Completer, Operation, OperationCompleted, OperationFailed, Requester
+from oisa.wire.message import Message
+from oisa.wire.opcodes import Opcode, Status
+
+if TYPE_CHECKING:
+    from oisa.device.card import Card, Transfer
+
+__all__ = ["DataMovement", "Movement", "WRITES"]
+
+FLUSH_BYTES = 4  # what a flush read asks for: the last bytes of the write it proves
+WRITES = frozenset({Opcode.MEM_WR, Opcode.STORE, Opcode.DMA_WR, Opcode.CXL_MEM_WR})
+
+
+class Movement(Protocol):
+    """The engine-specific half of a card."""
+
+    moves_bytes: bool
+
+    def start_tasks(self) -> None:
+        """Start whatever tasks this movement needs in the running kernel."""
+
+    def receive(self, port: Port, message: Message) -> None:
+        """A message for this card arrived on ``port``."""
+
+    def start(self, transfer: Transfer, opcode: Opcode, max_size: int) -> None:
+        """Begin moving ``transfer`` as requests of ``opcode`` of at most ``max_size`` bytes."""
+
+    def egress(self, message: Message) -> Message:
+        """``message`` as it leaves the card (through the adapter, where bytes are real)."""
+
+    def payload(self, address: int, length: int) -> bytes:
+        """The bytes at ``address`` a message built by the card carries (none without bytes)."""
+
+    def messages_per_send(self, piece: int, remaining: int) -> int:
+        """How many messages of ``piece`` bytes one send may stand for (1 where bytes are real)."""
+
+
+class DataMovement:
+    """Real bytes through the adapter and the transaction layer."""
+
+    moves_bytes = True
+
+    def __init__(self, card: Card) -> None:
+        profile = card.profile
+        self.card = card
+        self.requester = Requester(card.node_id, max_payload=int(profile.max_payload.value),
+                                   max_read_request=int(profile.max_read_request.value),
+                                   tags=int(profile.tags.value))
+        self.completer = Completer(card.node_id, card.memory, max_payload=int(profile.max_payload.value))
+        self._arrivals: Inbox[tuple[Port, Message]] = Inbox(card.kernel, f"{card.name} ports")
+        self._operations: dict[Operation, Transfer] = {}
+        self._flushes: dict[Operation, int | None] = {}  # flush read -> the path it must take (None: any)
+        self._timeout_armed = False
+
+    def start_tasks(self) -> None:
+        self.card.kernel.spawn(self._serve_ports, name=f"{self.card.name}.ports")
+
+    def receive(self, port: Port, message: Message) -> None:
+        self._arrivals.put((port, message))
+
+    async def _serve_ports(self) -> None:
+        while True:
+            for port, message in await self._arrivals.get_all():
+                self._handle(message)
+                port.release(message)
+            self._issue()
+
+    def _handle(self, message: Message) -> None:
+        card = self.card
+        message = card.adapter.ingress(message)
+        if message.info.is_request:
+            for completion in self.completer.handle(message):
+                card.send(completion)
+            if message.opcode in WRITES:
+                card.landed(message.address, message.length)
+            return
+        for event in self.requester.receive_completion(message):
+            self._finish(event)
+
+    def start(self, transfer: Transfer, opcode: Opcode, max_size: int) -> None:
+        card = self.card
+        if transfer.kind in ("write", "store"):
+            data = card.memory.read(transfer.local_address, transfer.size)
+            op = self.requester.submit_write(transfer.peer, transfer.remote_address, data, opcode=opcode,
+                                             max_size=max_size,
+                                             relaxed=card.plan.relaxed and opcode is card.plan.write)
+        else:
+            op = self.requester.submit_read(transfer.peer, transfer.remote_address, transfer.size, opcode=opcode,
+                                            max_size=max_size)
+        self._operations[op] = transfer
+        self._issue()
+
+    def egress(self, message: Message) -> Message:
+        return self.card.adapter.egress(message)
+
+    def payload(self, address: int, length: int) -> bytes:
+        return self.card.memory.read(address, length)
+
+    def messages_per_send(self, piece: int, remaining: int) -> int:
+        return 1
+
+    def _finish(self, event: OperationCompleted | OperationFailed) -> None:
+        card = self.card
+        transfer = self._operations.pop(event.operation)
+        flushed = event.operation in self._flushes
+        self._flushes.pop(event.operation, None)
+        if isinstance(event, OperationFailed):
+            transfer.status, transfer.error = event.operation.status, event.reason
+        elif transfer.kind == "write" and card.plan.flush and not flushed:
+            # Posted writes give no completion: read the last bytes back down every path the
+            # writes may have taken; a read cannot pass the writes before it on its path, so
+            # the completions prove they have all landed.
+            size = min(FLUSH_BYTES, transfer.size)
+            paths = card.flush_paths(transfer.peer)
+            transfer.flushes_left = paths
+            for path in range(paths):
+                flush = self.requester.submit_read(transfer.peer, transfer.remote_address + transfer.size - size, size,
+                                                   opcode=card.plan.read)
+                self._operations[flush] = transfer
+                self._flushes[flush] = path if paths > 1 else None
+            return
+        elif flushed and transfer.flushes_left > 1:
+            transfer.flushes_left -= 1
+            return
+        else:
+            transfer.status = Status.SC
+            if transfer.kind in ("read", "load"):
+                assert event.operation.result is not None
+                card.memory.write(transfer.local_address, event.operation.result)
+        card.finish(transfer)
+
+    def _issue(self) -> None:
+        card = self.card
+        while True:  # finishing a posted write may submit its flush read: issue until quiet
+            requests, finished = self.requester.next_requests(card.kernel.now)
+            for request in requests:
+                operation = self.requester.operation(request.tag) if self._flushes else None
+                card.send(request, path=None if operation is None else self._flushes.get(operation))
+            for event in finished:
+                self._finish(event)
+            if not requests and not finished:
+                break
+        self._arm_timeout()
+
+    def _arm_timeout(self) -> None:
+        oldest = self.requester.oldest_issue()
+        if oldest is not None and not self._timeout_armed:
+            self._timeout_armed = True
+            self.card.kernel.call_at(oldest + self.requester.completion_timeout_ps, self._check_timeouts)
+
+    def _check_timeouts(self) -> None:
+        self._timeout_armed = False
+        for event in self.requester.expire(self.card.kernel.now):
+            self._finish(event)
+        self._arm_timeout()
