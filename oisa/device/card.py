@@ -50,6 +50,7 @@ class Transfer:
     error: str | None = None
     done: Signal[None] | None = field(default=None, repr=False)
     flushes_left: int = field(default=0, repr=False)  # a posted write's flush reads not yet answered
+    path: int | None = None  # the equal path (channel) its requests keep to; None: the fabric spreads them
 
     @property
     def ok(self) -> bool:
@@ -114,13 +115,16 @@ class Card:
         """Copy ``size`` bytes of ``peer``'s memory into local memory; return when all have arrived."""
         return await self.post_read(peer, remote_address, local_address, size).wait()
 
-    def post_write(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
-        """Queue a DMA write and return at once; ``await transfer.wait()`` when it matters."""
-        return self._queue(Transfer("write", peer, remote_address, local_address, size))
+    def post_write(self, peer: int, remote_address: int, local_address: int, size: int, *,
+                   path: int | None = None) -> Transfer:
+        """Queue a DMA write and return at once; ``await transfer.wait()`` when it matters.
+        ``path`` keeps its requests to one of the equal paths to ``peer`` (a channel)."""
+        return self._queue(Transfer("write", peer, remote_address, local_address, size, path=path))
 
-    def post_read(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
+    def post_read(self, peer: int, remote_address: int, local_address: int, size: int, *,
+                  path: int | None = None) -> Transfer:
         """Queue a DMA read and return at once; ``await transfer.wait()`` when it matters."""
-        return self._queue(Transfer("read", peer, remote_address, local_address, size))
+        return self._queue(Transfer("read", peer, remote_address, local_address, size, path=path))
 
     async def load(self, peer: int, remote_address: int, local_address: int, size: int) -> Transfer:
         """A fine-grained load (64-256 B) from ``peer``'s memory, as a core issues it: not queued
@@ -230,9 +234,17 @@ class Card:
         assert transfer.done is not None
         transfer.done.set(None)
 
-    def flush_paths(self, peer: int) -> int:
-        """How many flush reads a posted write to ``peer`` needs: one per path it may have taken."""
-        return max(1, len(self.routes.get(peer, ()))) if self.plan.relaxed else 1
+    def flush_paths(self, transfer: Transfer) -> list[int | None]:
+        """The paths a posted write's flush reads take: one per path its writes may have taken
+        (None: the one path ordered writes keep to)."""
+        if transfer.path is not None:
+            return [self.path_index(transfer.peer, transfer.path)]
+        paths = len(self.routes.get(transfer.peer, ())) if self.plan.relaxed else 1
+        return list(range(paths)) if paths > 1 else [None]
+
+    def path_index(self, peer: int, path: int) -> int:
+        """Channel ``path`` as an index among the equal paths to ``peer`` (channels wrap round)."""
+        return path % max(1, len(self.routes.get(peer, ())))
 
     def send(self, message: Message, *, parts: int | None = None, path: int | None = None) -> None:
         """Send ``message`` towards its destination, down the ``path``-th of the equal paths if
@@ -246,7 +258,7 @@ class Card:
         crossed = self.movement.egress(message)
         self.messages_sent += crossed.count
         if path is not None:
-            self.routes[crossed.dst][path].send(crossed)
+            self.routes[crossed.dst][self.path_index(crossed.dst, path)].send(crossed)
             return
         paths = len(self.routes.get(crossed.dst, ()))
         cut = paths if parts is None else min(parts, paths)

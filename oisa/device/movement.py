@@ -68,7 +68,8 @@ class DataMovement:
         self.completer = Completer(card.node_id, card.memory, max_payload=int(profile.max_payload.value))
         self._arrivals: Inbox[tuple[Port, Message]] = Inbox(card.kernel, f"{card.name} ports")
         self._operations: dict[Operation, Transfer] = {}
-        self._flushes: dict[Operation, int | None] = {}  # flush read -> the path it must take (None: any)
+        self._flushes: set[Operation] = set()  # the flush reads among the operations
+        self._paths: dict[Operation, int | None] = {}  # operation -> the path its requests keep to (None: any)
         self._timeout_armed = False
 
     def start_tasks(self) -> None:
@@ -107,6 +108,8 @@ class DataMovement:
             op = self.requester.submit_read(transfer.peer, transfer.remote_address, transfer.size, opcode=opcode,
                                             max_size=max_size)
         self._operations[op] = transfer
+        if transfer.path is not None:
+            self._paths[op] = card.path_index(transfer.peer, transfer.path)
         self._issue()
 
     def egress(self, message: Message) -> Message:
@@ -122,7 +125,8 @@ class DataMovement:
         card = self.card
         transfer = self._operations.pop(event.operation)
         flushed = event.operation in self._flushes
-        self._flushes.pop(event.operation, None)
+        self._flushes.discard(event.operation)
+        self._paths.pop(event.operation, None)
         if isinstance(event, OperationFailed):
             transfer.status, transfer.error = event.operation.status, event.reason
         elif transfer.kind == "write" and card.plan.flush and not flushed:
@@ -130,13 +134,14 @@ class DataMovement:
             # writes may have taken; a read cannot pass the writes before it on its path, so
             # the completions prove they have all landed.
             size = min(FLUSH_BYTES, transfer.size)
-            paths = card.flush_paths(transfer.peer)
-            transfer.flushes_left = paths
-            for path in range(paths):
+            paths = card.flush_paths(transfer)
+            transfer.flushes_left = len(paths)
+            for path in paths:
                 flush = self.requester.submit_read(transfer.peer, transfer.remote_address + transfer.size - size, size,
                                                    opcode=card.plan.read)
                 self._operations[flush] = transfer
-                self._flushes[flush] = path if paths > 1 else None
+                self._flushes.add(flush)
+                self._paths[flush] = path
             return
         elif flushed and transfer.flushes_left > 1:
             transfer.flushes_left -= 1
@@ -153,8 +158,8 @@ class DataMovement:
         while True:  # finishing a posted write may submit its flush read: issue until quiet
             requests, finished = self.requester.next_requests(card.kernel.now)
             for request in requests:
-                operation = self.requester.operation(request.tag) if self._flushes else None
-                card.send(request, path=None if operation is None else self._flushes.get(operation))
+                operation = self.requester.operation(request.tag) if self._paths else None
+                card.send(request, path=None if operation is None else self._paths.get(operation))
             for event in finished:
                 self._finish(event)
             if not requests and not finished:

@@ -65,6 +65,7 @@ class TimingTransfer:
     window: int  # segments in flight at most
     ro: bool = False  # the requests carry relaxed ordering
     max_segments: int = MAX_SEGMENTS  # fewer where each segment is cut into parts, one per path
+    path: int | None = None  # the equal path every segment keeps to (a pinned copy, a flush); None: any
     segments: list[Message] = field(default_factory=list)
     segment_bytes: int = 0  # what a whole segment moves (set from the size)
     outstanding: dict[int, int] = field(default_factory=dict)  # tag -> bytes not yet answered
@@ -183,23 +184,23 @@ class TimingMovement:
         # waiting a round trip (the tags themselves would be recycled as completions return).
         copy_.window = max(2, int(profile.tags.value) * per_message // copy_.segment_bytes)
         progress: Signal[None] = Signal(card.kernel, f"{card.name} segments to card {transfer.peer}")
+        copy_.path = None if transfer.path is None else card.path_index(transfer.peer, transfer.path)
         self._send_segments(copy_, progress)
         if not copy_.done:
             await progress.wait()
         if transfer.kind == "write" and card.plan.flush:
             flushed = []
-            paths = card.flush_paths(transfer.peer)
-            for path in range(paths):
+            for path in card.flush_paths(transfer):
                 flush = TimingTransfer(card.plan.read, card.node_id, transfer.peer, transfer.remote_address, 4, 4,
-                                       window=1)
+                                       window=1, path=path)
                 flushed.append(Signal(card.kernel, f"{card.name} flush to card {transfer.peer}"))
-                self._send_segments(flush, flushed[-1], path=path if paths > 1 else None)
+                self._send_segments(flush, flushed[-1])
             for done in flushed:
                 await done.wait()
         transfer.status = Status.SC
         card.finish(transfer)
 
-    def _send_segments(self, copy_: TimingTransfer, progress: Signal[None], path: int | None = None) -> None:
+    def _send_segments(self, copy_: TimingTransfer, progress: Signal[None]) -> None:
         card = self.card
         in_flight = len(copy_.segments) if copy_.posted else min(copy_.window, len(copy_.segments))
         parts = -(-len(card.routes.get(copy_.dst, ())) // in_flight)  # enough to keep every path busy
@@ -209,7 +210,7 @@ class TimingMovement:
             if not copy_.posted:
                 copy_.sent(segment)
                 self._copies[segment.tag] = (copy_, progress)
-            card.send(segment, parts=parts, path=path)
+            card.send(segment, parts=parts, path=copy_.path)
         if copy_.done and not progress.is_set:
             progress.set(None)
 
