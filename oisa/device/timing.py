@@ -1,6 +1,6 @@
 """Transfers in timing mode: segments of many messages, no bytes.
 
-In timing mode a card moves a copy as segments (:class:`~oisa.wire.message.Message` with
+In timing mode a card moves a copy as segments (:class:`~oisa.wire.oisa.message.Message` with
 ``count`` > 1): each stands for ``count`` messages of the card's usual size that travel back to
 back. The target answers a segment with one segment of completions, as many as it would send
 for those messages one by one. The requester keeps at most as many segments in flight as its
@@ -15,8 +15,7 @@ from __future__ import annotations
 from copy import copy
 from dataclasses import dataclass, field
 
-from oisa.wire.message import Message
-from oisa.wire.opcodes import OPCODES, Opcode
+from oisa.wire.oisa import OPCODES, Message, Opcode
 
 __all__ = ["MAX_SEGMENTS", "SEGMENT_BYTES", "TimingTransfer", "answer_segment", "answered_bytes", "split"]
 

@@ -6,7 +6,7 @@ Two fidelities share everything but the links:
   credits, faults); PCIe and Ethernet links carry messages as frames sized by their framing.
 * ``timing``: no bytes, for sizes data would take too long to move. Every link is a frame link
   sized by its framing (OISA's included), and cards move segments of many messages at once
-  (see :class:`~oisa.wire.message.Message` ``count``).
+  (see :class:`~oisa.wire.oisa.message.Message` ``count``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from oisa.sim import FramePort, Kernel, LinkPort, Port, Wire, connect, connect_f
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
-from oisa.wire.message import Message
-from oisa.wire.opcodes import FcClass
+from oisa.wire.oisa import FcClass, Message
 
 __all__ = ["Fabric", "Link", "Mode", "build", "link_config"]
 

@@ -38,8 +38,7 @@ from dpkt import pcapng
 from oisa.errors import UsageError
 from oisa.sim.observe import Observer
 from oisa.units import format_time
-from oisa.wire.codec import encode_message
-from oisa.wire.message import COLL_EXT_SIZE, HEADER_SIZE, Message
+from oisa.wire.oisa import COLL_EXT_SIZE, HEADER_SIZE, Message, encode_message
 
 __all__ = [
     "LINKTYPES",

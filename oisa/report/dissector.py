@@ -3,7 +3,7 @@
 ``oisa/report/wireshark/oisa.lua`` is hand-written logic (reassembling the message stream out
 of flits, checking CRCs, choosing a layout) around blocks generated here: every field it shows
 and filters on, with its byte offset, width, bit mask and meaning, is read off the normative
-schemas in :mod:`oisa.wire`, and every value table off their enums. ``python -m oisa.specgen``
+schemas of :mod:`oisa.wire`'s families, and every value table off their enums. ``python -m oisa.specgen``
 rewrites the blocks (they use the same ``generated:`` markers as ``specs/``), and the test suite
 fails if the shipped file differs from what this module renders, so the dissector cannot drift
 from the bytes oisa writes.
@@ -21,9 +21,9 @@ from pathlib import Path
 
 from oisa.errors import UsageError
 from oisa.report.capture import LINKTYPES
-from oisa.wire import cxl, flit, message, pcie, vdesc
-from oisa.wire._schema import Field
-from oisa.wire.opcodes import OPCODES, CollDtype, CollOp, FcClass, Opcode
+from oisa.wire import cxl, pcie, vdesc
+from oisa.wire.oisa import OPCODES, CollDtype, CollOp, FcClass, Opcode, flit, message
+from oisa.wire.schema import Field
 
 __all__ = [
     "LAYOUTS",

@@ -56,10 +56,7 @@ from oisa.fabric.spec import LinkKind
 from oisa.link.framing import StreamUnpacker
 from oisa.sim.observe import Observer
 from oisa.units import NS, format_rate, format_time
-from oisa.wire.codec import decode_flit
-from oisa.wire.flit import SEQ_MODULUS, ControlCode, FlitKind
-from oisa.wire.message import Message
-from oisa.wire.opcodes import Opcode
+from oisa.wire.oisa import SEQ_MODULUS, ControlCode, FlitKind, Message, Opcode, decode_flit
 
 __all__ = ["CHUNK_PACKETS", "SEQUENCE_ID", "Timeline", "timestamp_ns", "trace_paths"]
 

@@ -21,7 +21,7 @@ from oisa.link import LinkEndpoint, LinkState
 from oisa.sim._kernel import Kernel
 from oisa.sim.faults import WireFaults
 from oisa.units import S, format_time, serialisation_ps
-from oisa.wire.message import Message
+from oisa.wire.oisa import Message
 
 __all__ = ["LinkPort", "Wire", "connect"]
 

@@ -36,7 +36,7 @@ from oisa.sim import Signal
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
 from oisa.units import S
-from oisa.wire.opcodes import CollDtype, CollOp
+from oisa.wire.oisa import CollDtype, CollOp
 from oisa.workload._run import all_of, run_on
 
 __all__ = ["COLLECTIVES", "DATA_LIMIT", "DTYPES", "OPS", "Collective", "CollectiveResult", "ModeChoice",

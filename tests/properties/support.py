@@ -24,7 +24,7 @@ from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
 from oisa.testing.strategies import Flow, fault_schedules
 from oisa.units import S, US
-from oisa.wire.message import Message
+from oisa.wire.oisa import Message
 from oisa.workload._run import all_of, run_on
 
 FAULTS = st.none() | fault_schedules(ber=st.floats(0, 1e-5), drop=st.floats(0, 0.02), duplicate=st.floats(0, 0.02),

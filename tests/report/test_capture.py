@@ -15,8 +15,7 @@ from oisa.cli import main
 from oisa.fabric import load_fabric
 from oisa.sim.observe import Observer, Observers
 from oisa.report.capture import LINKTYPES, NATIVE_LINKTYPES, Capture, interface_names, link_selector
-from oisa.wire import Opcode, decode_flit
-from oisa.wire.message import HEADER, HEADER_SIZE
+from oisa.wire.oisa import HEADER, HEADER_SIZE, Opcode, decode_flit
 from oisa.workload import run_p2p
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,8 +19,7 @@ from oisa.report.timeline import Timeline, timestamp_ns, trace_paths
 from oisa.report.timeline_read import TimelineTables, read_timeline
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
-from oisa.wire.flit import ControlCode
-from oisa.wire.opcodes import Opcode
+from oisa.wire.oisa import ControlCode, Opcode
 from oisa.workload import run_p2p
 
 FLIT_NAMES = {"data", "replay", "duplicate", "corrupt"} | {code.name for code in ControlCode}

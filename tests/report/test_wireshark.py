@@ -25,9 +25,18 @@ from pcapng import blocks
 from oisa.errors import CrcError, FrameError
 from oisa.report.capture import LINKTYPES, Capture
 from oisa.report.dissector import LAYOUTS, DissectorField, dissector_fields, dissector_path, install_dissector
-from oisa.wire import FlitKind, cxl, decode_flit, flit, message, pcie, vdesc
-from oisa.wire.flit import NO_MESSAGE_START, SEQ_MODULUS, decode_flit_construct
-from oisa.wire.message import HEADER_SIZE, message_size
+from oisa.wire import cxl, pcie, vdesc
+from oisa.wire.oisa import (
+    HEADER_SIZE,
+    NO_MESSAGE_START,
+    SEQ_MODULUS,
+    FlitKind,
+    decode_flit,
+    decode_flit_construct,
+    flit,
+    message,
+    message_size,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "specs" / "vectors" / "pair-4KiB-ber.pcapng"

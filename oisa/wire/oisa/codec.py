@@ -1,7 +1,7 @@
 """The fast codec: the same bytes as the construct schemas, with ``struct`` and ``zlib``.
 
 Construct is the definition; this is what the emulation runs on every frame. The two are held
-equal by differential property tests (``tests/wire/test_codec_equivalence.py``): for every
+equal by differential property tests (``tests/wire/test_message.py``, ``test_flit.py``): for every
 generated message and flit both encode to the same bytes, and for every mutated byte string
 both decode to the same fields or both raise :class:`~oisa.errors.FrameError`. The rules
 themselves (legal opcodes, lengths, reserved bits) live once, in :func:`build_message` and
@@ -15,9 +15,8 @@ import struct
 import zlib
 
 from oisa.errors import CrcError, FrameError
-from oisa.wire._schema import field_at
-from oisa.wire.flit import FLIT_HEADER_SIZE, FLIT_OVERHEAD, Flit, build_flit, check_flit, check_frame_length
-from oisa.wire.message import (
+from oisa.wire.oisa.flit import FLIT_HEADER_SIZE, FLIT_OVERHEAD, Flit, build_flit, check_flit, check_frame_length
+from oisa.wire.oisa.message import (
     COLL_EXT_SIZE,
     HEADER_FIELDS,
     HEADER_SIZE,
@@ -25,7 +24,8 @@ from oisa.wire.message import (
     build_message,
     check_message,
 )
-from oisa.wire.opcodes import OPCODES, Opcode
+from oisa.wire.oisa.opcodes import OPCODES, Opcode
+from oisa.wire.schema import field_at
 
 __all__ = ["decode_flit", "decode_message", "decode_messages", "encode_flit", "encode_message"]
 

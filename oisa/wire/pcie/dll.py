@@ -1,5 +1,5 @@
 """PCIe data link layer frames (non-flit mode): DLLPs, and TLPs wrapped with a sequence
-number and LCRC. The construct schemas here are normative; :mod:`oisa.wire.pcie_codec` holds
+number and LCRC. The construct schemas here are normative; :mod:`oisa.wire.pcie.codec` holds
 the fast forms, proven equal to these by the tests.
 
 A DLLP is 4 bytes and a 16-bit CRC (6 bytes; framing symbols add 2 more on the wire, which the
@@ -11,12 +11,12 @@ checked before the type is looked at, as a receiver must: a corrupted type byte 
 ``type``; a link layer may count and drop them.
 
 Reserved bits (in Ack/Nak, PM and the sequence-number field) must be zero, as for TLPs (see
-:mod:`oisa.wire.pcie` for why we are stricter than a PCIe receiver). The three bytes after a
+:mod:`oisa.wire.pcie.tlp` for why we are stricter than a PCIe receiver). The three bytes after a
 NOP's type byte have no meaning in the specification; they are kept as sent in ``data``, as are
 the vendor-defined bytes of a Vendor-specific DLLP.
 
 A wrapped TLP is 2 bytes (4 reserved bits and the 12-bit sequence number), the TLP, and the
-4-byte LCRC over both (see :mod:`oisa.wire.pcie_crc` for the bit order).
+4-byte LCRC over both (see :mod:`oisa.wire.pcie.crc` for the bit order).
 """
 
 from __future__ import annotations
@@ -28,16 +28,17 @@ from typing import Any
 import construct as c
 
 from oisa.errors import CrcError, FrameError
-from oisa.wire._schema import Field, field_at, field_table, parse_exact
-from oisa.wire.opcodes import FcClass
-from oisa.wire.pcie import MAX_TLP_SIZE
-from oisa.wire.pcie_crc import dllp_crc16, lcrc32
+from oisa.wire.oisa.opcodes import FcClass
+from oisa.wire.pcie.crc import dllp_crc16, lcrc32
+from oisa.wire.pcie.tlp import MAX_TLP_SIZE
+from oisa.wire.schema import Field, field_at, field_table, parse_exact
 
 __all__ = [
     "ACK_NAK_DLLP",
     "ACK_NAK_FIELDS",
     "DLLP",
     "DLLP_FIELDS",
+    "DLLP_LAYOUT_FIELDS",
     "DLLP_SCHEMAS",
     "DLLP_SIZE",
     "DLLP_TYPES",
@@ -53,7 +54,6 @@ __all__ = [
     "FLOW_CONTROL_FIELDS",
     "FcPhase",
     "INFO_BY_TYPE_BYTE",
-    "LAYOUT_FIELDS",
     "MIN_TLP_SIZE",
     "NO_CONTENT_DLLP",
     "NO_CONTENT_FIELDS",
@@ -277,7 +277,7 @@ class Dllp:
         return DLLP_TYPES[self.kind]
 
 
-LAYOUT_FIELDS: dict[DllpLayout, tuple[str, ...]] = {
+DLLP_LAYOUT_FIELDS: dict[DllpLayout, tuple[str, ...]] = {
     DllpLayout.ACK_NAK: ("seq",),
     DllpLayout.FLOW_CONTROL: ("vc", "hdr_scale", "hdr_fc", "data_scale", "data_fc"),
     DllpLayout.FEATURE: ("feature_ack", "feature_support"),
@@ -300,7 +300,7 @@ def dllp_info(kind: Any) -> DllpTypeInfo:
 def check_dllp(d: Dllp) -> DllpTypeInfo:
     """Raise :class:`FrameError` naming the first field out of range or foreign to the type."""
     info = dllp_info(d.kind)
-    used = LAYOUT_FIELDS[info.layout]
+    used = DLLP_LAYOUT_FIELDS[info.layout]
     offsets = _OFFSETS[info.layout]
     for name in _NAMES:
         value = getattr(d, name)
@@ -324,7 +324,7 @@ def build_dllp(type_byte: int, raw: Any) -> Dllp:
     if raw.get("reserved"):
         raise FrameError("reserved bits are set", fmt=FMT_DLLP, field="reserved",
                          offset=_OFFSETS[info.layout]["reserved"])
-    values = {name: raw[name] for name in LAYOUT_FIELDS[info.layout]}
+    values = {name: raw[name] for name in DLLP_LAYOUT_FIELDS[info.layout]}
     if "feature_ack" in values:
         values["feature_ack"] = bool(values["feature_ack"])
     return Dllp(info.kind, **values)
@@ -332,7 +332,7 @@ def build_dllp(type_byte: int, raw: Any) -> Dllp:
 
 def _raw_fields(d: Dllp, info: DllpTypeInfo) -> dict[str, Any]:
     """The raw fields of a checked ``d`` by schema name, as the construct encoder writes them."""
-    raw: dict[str, Any] = {name: getattr(d, name) for name in LAYOUT_FIELDS[info.layout]}
+    raw: dict[str, Any] = {name: getattr(d, name) for name in DLLP_LAYOUT_FIELDS[info.layout]}
     if info.layout is DllpLayout.FLOW_CONTROL:
         raw["type"] = info.kind >> 3
     else:

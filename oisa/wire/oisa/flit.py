@@ -20,9 +20,9 @@ from typing import Any
 import construct as c
 
 from oisa.errors import FrameError, UsageError
-from oisa.wire._schema import field_at, field_table, parse_exact
 from oisa.wire.crc import crc32
-from oisa.wire.opcodes import FcClass
+from oisa.wire.oisa.opcodes import FcClass
+from oisa.wire.schema import field_at, field_table, parse_exact
 
 __all__ = [
     "CREDIT_ENTRY",

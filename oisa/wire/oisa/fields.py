@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from oisa.errors import FrameError
-from oisa.wire.flit import AckKind, ControlCode, CreditReturn, Flit, FlitKind
-from oisa.wire.message import CollExt, Message
-from oisa.wire.opcodes import CollDtype, CollOp, FcClass, Opcode
-from oisa.wire.pcie_dll import DLLP_TYPES, LAYOUT_FIELDS, Dllp, DllpType
+from oisa.wire.oisa.flit import AckKind, ControlCode, CreditReturn, Flit, FlitKind
+from oisa.wire.oisa.message import CollExt, Message
+from oisa.wire.oisa.opcodes import CollDtype, CollOp, FcClass, Opcode
+from oisa.wire.pcie.dll import DLLP_TYPES, DLLP_LAYOUT_FIELDS, Dllp, DllpType
 
 __all__ = [
     "dllp_from_fields",
@@ -170,14 +170,14 @@ def flit_from_fields(values: Mapping[str, Any]) -> Flit:
 def dllp_to_fields(d: Dllp) -> dict[str, Any]:
     """The DLLP's type and the fields its layout has."""
     out: dict[str, Any] = {"kind": DllpType(d.kind).name}
-    out.update({name: getattr(d, name) for name in LAYOUT_FIELDS[d.info.layout]})
+    out.update({name: getattr(d, name) for name in DLLP_LAYOUT_FIELDS[d.info.layout]})
     return out
 
 
 def dllp_from_fields(values: Mapping[str, Any]) -> Dllp:
     read = _Reader(values, "pcie-dllp")
     kind = read.member("kind", DllpType)
-    names = LAYOUT_FIELDS[DLLP_TYPES[kind].layout]
+    names = DLLP_LAYOUT_FIELDS[DLLP_TYPES[kind].layout]
     own = {name: (read.flag(name) if name == "feature_ack" else read.integer(name)) for name in names}
     read.done()
     return Dllp(kind, **own)

@@ -16,8 +16,8 @@ from typing import Any
 import construct as c
 
 from oisa.errors import FrameError
-from oisa.wire._schema import field_at, field_table, parse_exact
-from oisa.wire.opcodes import OPCODES, CollDtype, CollOp, Opcode, OpcodeInfo
+from oisa.wire.oisa.opcodes import OPCODES, CollDtype, CollOp, Opcode, OpcodeInfo
+from oisa.wire.schema import field_at, field_table, parse_exact
 
 __all__ = [
     "ADDRESS_BITS",

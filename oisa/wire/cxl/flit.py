@@ -6,9 +6,9 @@ Table 6-2), then the 528-bit link-layer flit: flit bits [511:0] (four 16-byte sl
 bit *i* % 8 of byte *i* // 8. Byte offsets in errors count from the first protocol-ID byte.
 
 A flit whose header ``type`` is 0 is a protocol flit (the slot formats of
-:mod:`oisa.wire.cxl_slots`); 1 is a control flit, which uses slot 0 only. An all-data flit has no
+:mod:`oisa.wire.cxl.slots`); 1 is a control flit, which uses slot 0 only. An all-data flit has no
 header at all: only the data headers of earlier flits tell the receiver one is coming, so a
-decoder must be told (``all_data=True``); :func:`oisa.wire.cxl_pack.unpack_cxl_mem` tracks this.
+decoder must be told (``all_data=True``); :func:`oisa.wire.cxl.pack.unpack_cxl_mem` tracks this.
 
 The CRC (§4.2.8.7) is CRC-16 with polynomial 1F053h and no initial value or final XOR, defined
 in the spec as 16 XOR trees over flit bits [511:0]. Those trees equal an MSB-first CRC that
@@ -31,7 +31,7 @@ from typing import Any, TypeAlias
 import construct as c
 
 from oisa.errors import FrameError, UsageError
-from oisa.wire._cxl_bits import (
+from oisa.wire.bits import (
     FieldProblem,
     as_bool,
     as_int,
@@ -41,10 +41,10 @@ from oisa.wire._cxl_bits import (
     plain,
     require_keys,
 )
-from oisa.wire._schema import field_at, field_table, parse_exact
+from oisa.wire.schema import field_at, field_table, parse_exact
 from oisa.wire.crc import crc16
-from oisa.wire.cxl import CxlMemMessage, Direction, MemClass
-from oisa.wire.cxl_slots import (
+from oisa.wire.cxl.mem import CxlMemMessage, Direction, MemClass
+from oisa.wire.cxl.slots import (
     FLIT_HEADER_BITS,
     DataSlot,
     MessageSlot,
@@ -62,6 +62,7 @@ __all__ = [
     "CONTROL_SLOT",
     "CRC_POLY",
     "FLIT",
+    "FLIT_FIELDS",
     "FLIT_HEADER",
     "FLIT_SIZE",
     "INIT_PARAM_PAYLOAD",

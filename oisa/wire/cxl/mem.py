@@ -5,7 +5,7 @@ Four message classes cross a CXL.mem link (CXL spec §3.3): from the host (Maste
 memory device (Subordinate) a request without data (M2S Req) and a request with a 64-byte line
 of data (M2S RwD); back from the device a response without data (S2M NDR) and a response with
 data (S2M DRS). The bit groups below are the messages exactly as they sit in a 68B-flit slot,
-bit 0 first (``oisa.wire.cxl_slots`` places them); widths and encodings follow the "68B Flit"
+bit 0 first (``oisa.wire.cxl.slots`` places them); widths and encodings follow the "68B Flit"
 column of the spec's field tables (§3.3.5-3.3.10), which keeps the CXL 2.0 definition. Opcodes
 that CXL 3.x added (MemClnEvct, Cmp-M, MemData-NXM, BIConflict, the TEE variants) are reserved
 here, as in CXL 2.0. Section and table numbers are those of the CXL 3.x text that was read.
@@ -28,7 +28,7 @@ from typing import Any, ClassVar, TypeAlias
 import construct as c
 
 from oisa.errors import FrameError
-from oisa.wire._cxl_bits import (
+from oisa.wire.bits import (
     FieldProblem,
     as_bool,
     as_enum,
@@ -39,7 +39,7 @@ from oisa.wire._cxl_bits import (
     lsb_first,
     require_keys,
 )
-from oisa.wire._schema import Field, field_at, parse_exact
+from oisa.wire.schema import Field, field_at, parse_exact
 
 __all__ = [
     "ALL_BYTES",

@@ -3,7 +3,7 @@
 :func:`tlp_to_fields` names every field a kind has, in wire order, with plain JSON-able
 values: integers (ids as 16-bit integers, ``tag`` as the 10-bit tag, ``length`` in double
 words, ``byte_count`` in bytes), booleans for the one-bit flags, and hex strings for
-``message_data`` and ``data``. It also gives ``kind`` (the :class:`~oisa.wire.pcie.TlpType`
+``message_data`` and ``data``. It also gives ``kind`` (the :class:`~oisa.wire.pcie.tlp.TlpType`
 name), for people; ``fmt`` and ``type`` are what define the kind. The ECRC is not a field: the
 encoder computes it whenever ``td`` is true.
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from oisa.errors import FrameError
-from oisa.wire.pcie import FMT, Tlp, check_tlp, tlp_fields, tlp_info_of_byte0
+from oisa.wire.pcie.tlp import FMT, Tlp, check_tlp, tlp_fields, tlp_info_of_byte0
 
 __all__ = ["tlp_from_fields", "tlp_to_fields"]
 

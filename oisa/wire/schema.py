@@ -2,7 +2,8 @@
 turns every construct failure into a :class:`~oisa.errors.FrameError` naming field and offset.
 
 The field tables in ``specs/`` are rendered from :func:`field_table`, so the schema stays the
-single definition of every layout.
+single definition of every layout. Every protocol family builds on this module; it knows
+construct and :mod:`oisa.errors`, and no family's layouts.
 """
 
 from __future__ import annotations

@@ -49,9 +49,9 @@ from typing import Any
 import construct as c
 
 from oisa.errors import CrcError, FrameError
-from oisa.wire._schema import Field, field_at, field_table, parse_exact
-from oisa.wire.opcodes import FcClass
-from oisa.wire.pcie_crc import ecrc32
+from oisa.wire.oisa.opcodes import FcClass
+from oisa.wire.pcie.crc import ecrc32
+from oisa.wire.schema import Field, field_at, field_table, parse_exact
 
 __all__ = [
     "ATOMIC_LENGTHS",

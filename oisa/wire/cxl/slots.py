@@ -4,7 +4,7 @@ A 68B flit holds four 16-byte slots. Slot 0 is the header slot: the 32-bit flit 
 ``slot0``-``slot3`` fields name the format of every slot, then 96 bits of messages (formats
 H0-H7). Slots 1-3 are generic (G0-G7): messages, or with G0 one 16-byte chunk of data. The same
 3-bit code means different formats in the two directions (Tables 4-6 to 4-8), so every lookup
-takes a :class:`~oisa.wire.cxl.Direction`.
+takes a :class:`~oisa.wire.cxl.mem.Direction`.
 
 Verified against the spec text (Tables 4-6 to 4-8 and the slot figures of a public Markdown
 conversion of CXL 3.x §4.2, whose 68B formats are CXL 2.0's): the format codes, which messages
@@ -33,9 +33,9 @@ from typing import Any, TypeAlias
 import construct as c
 
 from oisa.errors import FrameError
-from oisa.wire._cxl_bits import FieldProblem, le_bits, lsb_field_table, lsb_first, plain, require_keys
-from oisa.wire._schema import Field
-from oisa.wire.cxl import (
+from oisa.wire.bits import FieldProblem, le_bits, lsb_field_table, lsb_first, plain, require_keys
+from oisa.wire.schema import Field
+from oisa.wire.cxl.mem import (
     M2S_REQ_BITS,
     M2S_RWD_BITS,
     MESSAGE_FIELDS,

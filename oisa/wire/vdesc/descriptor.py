@@ -36,10 +36,10 @@ from typing import Any
 import construct as c
 
 from oisa.errors import CrcError, FrameError
-from oisa.wire._cxl_bits import le_bits, lsb_field_table, plain
-from oisa.wire._schema import Field, field_at, field_table, parse_exact
+from oisa.wire.bits import le_bits, lsb_field_table, plain
 from oisa.wire.crc32c import crc32c
-from oisa.wire.fields import _Reader
+from oisa.wire.oisa.fields import _Reader
+from oisa.wire.schema import Field, field_at, field_table, parse_exact
 
 __all__ = [
     "ADDRESS_BITS",

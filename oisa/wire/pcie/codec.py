@@ -1,11 +1,11 @@
-"""The fast PCIe codec: the same bytes as the construct schemas of :mod:`oisa.wire.pcie` and
-:mod:`oisa.wire.pcie_dll`, with ``struct``, integer arithmetic and ``zlib``.
+"""The fast PCIe codec: the same bytes as the construct schemas of :mod:`oisa.wire.pcie.tlp` and
+:mod:`oisa.wire.pcie.dll`, with ``struct``, integer arithmetic and ``zlib``.
 
 PCIe-native devices run through this on every TLP and DLLP, so it packs header double words
-directly from the :class:`~oisa.wire.pcie.Tlp` fields instead of going through a dict. The
-rules live once, in :func:`~oisa.wire.pcie.check_tlp` / :func:`~oisa.wire.pcie.build_tlp` and
-their DLLP twins, which both codecs call; ``tests/wire/test_pcie_codec.py`` proves the two
-codecs equal on generated and mutated frames.
+directly from the :class:`~oisa.wire.pcie.tlp.Tlp` fields instead of going through a dict. The
+rules live once, in :func:`~oisa.wire.pcie.tlp.check_tlp` / :func:`~oisa.wire.pcie.tlp.build_tlp`
+and their DLLP twins, which both codecs call; ``tests/wire/test_pcie.py`` and
+``tests/wire/test_pcie_dll.py`` prove the two codecs equal on generated and mutated frames.
 """
 
 from __future__ import annotations
@@ -14,17 +14,8 @@ import struct
 import zlib
 
 from oisa.errors import CrcError, FrameError
-from oisa.wire.pcie import (
-    DIGEST_SIZE,
-    FMT,
-    Layout,
-    Tlp,
-    build_tlp,
-    check_tlp,
-    check_tlp_frame,
-)
-from oisa.wire.pcie_crc import dllp_crc16, ecrc32
-from oisa.wire.pcie_dll import (
+from oisa.wire.pcie.crc import dllp_crc16, ecrc32
+from oisa.wire.pcie.dll import (
     FMT_DLL_TLP,
     FMT_DLLP,
     INFO_BY_TYPE_BYTE,
@@ -35,6 +26,15 @@ from oisa.wire.pcie_dll import (
     check_dllp,
     check_dllp_frame,
     check_wrap,
+)
+from oisa.wire.pcie.tlp import (
+    DIGEST_SIZE,
+    FMT,
+    Layout,
+    Tlp,
+    build_tlp,
+    check_tlp,
+    check_tlp_frame,
 )
 
 __all__ = ["decode_dllp", "decode_tlp", "encode_dllp", "encode_tlp", "unwrap_tlp", "wrap_tlp"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import construct as c
 
-from oisa.wire._schema import Field, field_table
+from oisa.wire.schema import Field, field_table
 
 __all__ = [
     "FieldProblem",
