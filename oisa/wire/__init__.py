@@ -7,11 +7,12 @@
 
 Each family holds its construct schemas (the normative layouts), its fast codec where the
 emulation's hot path needs one (proven equal to the schemas by the tests), its plain-field
-conversions for ``oisa decode``/``oisa encode`` and any CRC of its own. What they share lives
-here, public: :mod:`~oisa.wire.schema` (field tables and exact parsing), :mod:`~oisa.wire.bits`
-(layouts numbered from bit 0 up, and the checks of plain fields), :mod:`~oisa.wire.crc` and
-:mod:`~oisa.wire.crc32c`. :mod:`~oisa.wire.formats`, the table of ``oisa decode``/``oisa encode``
-formats, sits above the families.
+conversions for ``oisa decode``/``oisa encode`` and any CRC of its own. The families do not know
+each other; what they share lives here, public: :mod:`~oisa.wire.schema` (field tables and exact
+parsing), :mod:`~oisa.wire.bits` (layouts numbered from bit 0 up), :mod:`~oisa.wire.plain_fields`
+(strict reading of plain fields), :mod:`~oisa.wire.fc_class` (the flow-control classes PCIe and
+OISA share), :mod:`~oisa.wire.crc` and :mod:`~oisa.wire.crc32c`. :mod:`~oisa.wire.formats`, the
+table of ``oisa decode``/``oisa encode`` formats, sits above the families.
 
 This layer knows bytes only: it imports nothing of oisa but :mod:`oisa.errors`, and never trio.
 Nothing is re-exported here, so that importing one family does not load the others: import from

@@ -26,8 +26,6 @@ from oisa.wire.cxl import (
 from oisa.wire.oisa import (
     decode_flit_construct,
     decode_message_construct,
-    dllp_from_fields,
-    dllp_to_fields,
     encode_flit_construct,
     encode_message_construct,
     flit_from_fields,
@@ -38,6 +36,8 @@ from oisa.wire.oisa import (
 from oisa.wire.pcie import (
     decode_dllp_construct,
     decode_tlp_construct,
+    dllp_from_fields,
+    dllp_to_fields,
     encode_dllp_construct,
     encode_tlp_construct,
     tlp_from_fields,

@@ -9,6 +9,7 @@ construct and :mod:`oisa.errors`, and no family's layouts.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ import construct as c
 
 from oisa.errors import CrcError, FrameError
 
-__all__ = ["Field", "field_at", "field_from_path", "field_table", "parse_exact", "render_table"]
+__all__ = ["Field", "field_at", "field_from_path", "field_table", "parse_exact", "plain", "render_table"]
 
 
 @dataclass(frozen=True)
@@ -146,3 +147,8 @@ def field_from_path(exc: c.ConstructError) -> str | None:
     path = getattr(exc, "path", None) or ""
     names = [part.strip() for part in path.replace("(parsing)", "").split("->") if part.strip()]
     return names[-1] if names else None
+
+
+def plain(container: Mapping[str, Any]) -> dict[str, Any]:
+    """A parsed construct container as a dict, nested groups included, without ``_io``."""
+    return {k: plain(v) if isinstance(v, Mapping) else v for k, v in container.items() if k != "_io"}

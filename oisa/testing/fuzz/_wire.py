@@ -65,7 +65,7 @@ def _outcome(decode: Callable[[bytes, FormatOptions], Any], data: bytes, options
 # format -> the fields of a generated object, as `oisa decode` prints them
 TO_FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "oisa-msg": fields.message_to_fields, "oisa-flit": fields.flit_to_fields, "pcie-tlp": pcie.tlp_to_fields,
-    "pcie-dllp": fields.dllp_to_fields, "cxl-mem": lambda m: m.to_fields(), "cxl-flit": cxl.cxl_flit_to_fields,
+    "pcie-dllp": pcie.dllp_to_fields, "cxl-mem": lambda m: m.to_fields(), "cxl-flit": cxl.cxl_flit_to_fields,
     "vdesc": vdesc.vdesc_to_fields,
 }
 

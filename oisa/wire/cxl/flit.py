@@ -31,17 +31,7 @@ from typing import Any, TypeAlias
 import construct as c
 
 from oisa.errors import FrameError, UsageError
-from oisa.wire.bits import (
-    FieldProblem,
-    as_bool,
-    as_int,
-    check_width,
-    le_bits,
-    lsb_field_table,
-    plain,
-    require_keys,
-)
-from oisa.wire.schema import field_at, field_table, parse_exact
+from oisa.wire.bits import le_bits, lsb_field_table
 from oisa.wire.crc import crc16
 from oisa.wire.cxl.mem import CxlMemMessage, Direction, MemClass
 from oisa.wire.cxl.slots import (
@@ -57,6 +47,8 @@ from oisa.wire.cxl.slots import (
     slot_offset,
     slot_to_fields,
 )
+from oisa.wire.plain_fields import FieldProblem, as_bool, as_int, check_width, require_keys
+from oisa.wire.schema import field_at, field_table, parse_exact, plain
 
 __all__ = [
     "CONTROL_SLOT",

@@ -28,17 +28,8 @@ from typing import Any, ClassVar, TypeAlias
 import construct as c
 
 from oisa.errors import FrameError
-from oisa.wire.bits import (
-    FieldProblem,
-    as_bool,
-    as_enum,
-    as_int,
-    check_width,
-    le_bits,
-    lsb_field_table,
-    lsb_first,
-    require_keys,
-)
+from oisa.wire.bits import le_bits, lsb_field_table, lsb_first
+from oisa.wire.plain_fields import FieldProblem, as_bool, as_enum, as_int, check_width, require_keys
 from oisa.wire.schema import Field, field_at, parse_exact
 
 __all__ = [

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from oisa.errors import FrameError, UsageError
-from oisa.wire.bits import FieldProblem
+from oisa.wire.cxl.flit import AllDataFlit, ControlFlit, CxlFlit, ProtocolFlit, decode_cxl_flit, encode_cxl_flit
 from oisa.wire.cxl.mem import (
     ALL_BYTES,
     LINE_SIZE,
@@ -41,8 +41,8 @@ from oisa.wire.cxl.mem import (
     validate_cxl_mem,
     direction_of,
 )
-from oisa.wire.cxl.flit import AllDataFlit, ControlFlit, CxlFlit, ProtocolFlit, decode_cxl_flit, encode_cxl_flit
 from oisa.wire.cxl.slots import SLOT_SIZE, DataSlot, MessageSlot, Slot, slot_offset
+from oisa.wire.plain_fields import FieldProblem
 
 __all__ = ["pack_cxl_mem", "pack_cxl_mem_flits", "unpack_cxl_mem", "unpack_cxl_mem_flits"]
 

@@ -33,8 +33,7 @@ from typing import Any, TypeAlias
 import construct as c
 
 from oisa.errors import FrameError
-from oisa.wire.bits import FieldProblem, le_bits, lsb_field_table, lsb_first, plain, require_keys
-from oisa.wire.schema import Field
+from oisa.wire.bits import le_bits, lsb_field_table, lsb_first
 from oisa.wire.cxl.mem import (
     M2S_REQ_BITS,
     M2S_RWD_BITS,
@@ -50,6 +49,8 @@ from oisa.wire.cxl.mem import (
     message_from_values,
     raw_cxl_mem,
 )
+from oisa.wire.plain_fields import FieldProblem, require_keys
+from oisa.wire.schema import Field, plain
 
 __all__ = [
     "FLIT_HEADER_BITS",

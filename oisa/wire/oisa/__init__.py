@@ -13,18 +13,13 @@ What it owns:
   ``oisa encode``.
 
 What it must not know: PCIe, CXL and VDESC (the bridges of :mod:`oisa.transaction` translate),
-sequence numbers and credits as state (the link layer's), time, and trio.
+sequence numbers and credits as state (the link layer's), time, and trio. Its flow-control
+classes are :class:`~oisa.wire.fc_class.FcClass`, shared with PCIe and re-exported here.
 """
 
+from oisa.wire.fc_class import FcClass
 from oisa.wire.oisa.codec import decode_flit, decode_message, decode_messages, encode_flit, encode_message
-from oisa.wire.oisa.fields import (
-    dllp_from_fields,
-    dllp_to_fields,
-    flit_from_fields,
-    flit_to_fields,
-    message_from_fields,
-    message_to_fields,
-)
+from oisa.wire.oisa.fields import flit_from_fields, flit_to_fields, message_from_fields, message_to_fields
 from oisa.wire.oisa.flit import (
     CONTROL_MEANING,
     CREDIT_ENTRY,
@@ -69,7 +64,6 @@ from oisa.wire.oisa.opcodes import (
     CollOp,
     CxlDrsOp,
     CxlNdrOp,
-    FcClass,
     Opcode,
     OpcodeInfo,
     Status,
@@ -118,8 +112,6 @@ __all__ = [
     "decode_message",
     "decode_message_construct",
     "decode_messages",
-    "dllp_from_fields",
-    "dllp_to_fields",
     "encode_flit",
     "encode_flit_construct",
     "encode_message",

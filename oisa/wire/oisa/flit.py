@@ -21,7 +21,7 @@ import construct as c
 
 from oisa.errors import FrameError, UsageError
 from oisa.wire.crc import crc32
-from oisa.wire.oisa.opcodes import FcClass
+from oisa.wire.fc_class import FcClass
 from oisa.wire.schema import field_at, field_table, parse_exact
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The OISA opcode table: what each message is, which flow-control class it travels in, and
 which lengths it may carry. Both codecs and the transaction layer read this one table.
 
-The classes are PCIe's three (posted, non-posted, completion) because the deadlock-freedom
+The classes are PCIe's three (posted, non-posted, completion: :mod:`oisa.wire.fc_class`) because the deadlock-freedom
 argument of the ordering rules rests on them, and CXL.mem's request/response split maps onto
 them without loss (a CXL request that expects an NDR or DRS is non-posted).
 """
@@ -11,26 +11,19 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from oisa.wire.fc_class import FcClass
+
 __all__ = [
     "CollDtype",
     "CollOp",
     "CxlDrsOp",
     "CxlNdrOp",
-    "FcClass",
     "OPCODES",
     "Opcode",
     "OpcodeInfo",
     "STATUS_MEANING",
     "Status",
 ]
-
-
-class FcClass(enum.IntEnum):
-    """Flow-control class; also the ordering class of the ordering table."""
-
-    POSTED = 0
-    NON_POSTED = 1
-    COMPLETION = 2
 
 
 class Opcode(enum.IntEnum):

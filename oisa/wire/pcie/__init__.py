@@ -12,10 +12,11 @@ What it owns:
 * :mod:`~oisa.wire.pcie.fields`: TLPs and DLLPs as plain fields, for ``oisa decode``/``encode``.
 
 What it must not know: OISA, CXL and VDESC (:mod:`oisa.transaction.pcie_bridge` translates),
-link state (replay, credits), time, and trio. (Until the flow-control classes it shares with OISA
-move out of :mod:`oisa.wire.oisa.opcodes`, it imports that one enum from there.)
+link state (replay, credits), time, and trio. Its flow-control classes are
+:class:`~oisa.wire.fc_class.FcClass`, shared with OISA and re-exported here.
 """
 
+from oisa.wire.fc_class import FcClass
 from oisa.wire.pcie.codec import decode_dllp, decode_tlp, encode_dllp, encode_tlp, unwrap_tlp, wrap_tlp
 from oisa.wire.pcie.crc import DLLP_CRC_RESIDUE, LCRC_RESIDUE, dllp_crc16, ecrc32, lcrc32
 from oisa.wire.pcie.dll import (
@@ -58,7 +59,7 @@ from oisa.wire.pcie.dll import (
     unwrap_tlp_construct,
     wrap_tlp_construct,
 )
-from oisa.wire.pcie.fields import tlp_from_fields, tlp_to_fields
+from oisa.wire.pcie.fields import dllp_from_fields, dllp_to_fields, tlp_from_fields, tlp_to_fields
 from oisa.wire.pcie.tlp import (
     ATOMIC_LENGTHS,
     COMPLETION_FIELDS,
@@ -153,6 +154,7 @@ __all__ = [
     "DllpLayout",
     "DllpType",
     "DllpTypeInfo",
+    "FcClass",
     "FcPhase",
     "Layout",
     "LengthUse",
@@ -173,7 +175,9 @@ __all__ = [
     "decode_tlp",
     "decode_tlp_construct",
     "dllp_crc16",
+    "dllp_from_fields",
     "dllp_info",
+    "dllp_to_fields",
     "ecrc32",
     "encode_dllp",
     "encode_dllp_construct",

@@ -28,7 +28,7 @@ from typing import Any
 import construct as c
 
 from oisa.errors import CrcError, FrameError
-from oisa.wire.oisa.opcodes import FcClass
+from oisa.wire.fc_class import FcClass
 from oisa.wire.pcie.crc import dllp_crc16, lcrc32
 from oisa.wire.pcie.tlp import MAX_TLP_SIZE
 from oisa.wire.schema import Field, field_at, field_table, parse_exact

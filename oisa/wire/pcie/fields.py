@@ -1,4 +1,5 @@
-"""TLPs as plain fields, for ``oisa decode --format pcie-tlp`` and ``oisa encode``.
+"""TLPs and DLLPs as plain fields, for ``oisa decode --format pcie-tlp``/``pcie-dllp`` and
+``oisa encode``.
 
 :func:`tlp_to_fields` names every field a kind has, in wire order, with plain JSON-able
 values: integers (ids as 16-bit integers, ``tag`` as the 10-bit tag, ``length`` in double
@@ -11,6 +12,9 @@ encoder computes it whenever ``td`` is true.
 the same fields: every field of the kind must be present, no other field may be, and each
 value must have the right type and range; anything else is a
 :class:`~oisa.errors.FrameError` naming the field.
+
+:func:`dllp_to_fields` gives a DLLP's ``kind`` and the fields its layout has;
+:func:`dllp_from_fields` reads them back as strictly.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from oisa.errors import FrameError
+from oisa.wire.pcie.dll import DLLP_LAYOUT_FIELDS, DLLP_TYPES, Dllp, DllpType
 from oisa.wire.pcie.tlp import FMT, Tlp, check_tlp, tlp_fields, tlp_info_of_byte0
+from oisa.wire.plain_fields import FieldReader
 
-__all__ = ["tlp_from_fields", "tlp_to_fields"]
+__all__ = ["dllp_from_fields", "dllp_to_fields", "tlp_from_fields", "tlp_to_fields"]
 
 _FLAGS = frozenset({"ln", "th", "td", "ep", "bcm"})
 _HEX = {"message_data": 8}
@@ -105,3 +111,22 @@ def tlp_from_fields(fields: Mapping[str, Any]) -> Tlp:
     tlp = Tlp(info.kind, **values)
     check_tlp(tlp)
     return tlp
+
+
+# -- DLLPs ------------------------------------------------------------------------------------
+
+def dllp_to_fields(d: Dllp) -> dict[str, Any]:
+    """The DLLP's type and the fields its layout has."""
+    out: dict[str, Any] = {"kind": DllpType(d.kind).name}
+    out.update({name: getattr(d, name) for name in DLLP_LAYOUT_FIELDS[d.info.layout]})
+    return out
+
+
+def dllp_from_fields(values: Mapping[str, Any]) -> Dllp:
+    """The :class:`~oisa.wire.pcie.dll.Dllp` that ``values`` describe (as :func:`dllp_to_fields` writes them)."""
+    read = FieldReader(values, "pcie-dllp")
+    kind = read.member("kind", DllpType)
+    names = DLLP_LAYOUT_FIELDS[DLLP_TYPES[kind].layout]
+    own = {name: (read.flag(name) if name == "feature_ack" else read.integer(name)) for name in names}
+    read.done()
+    return Dllp(kind, **own)

@@ -49,7 +49,7 @@ from typing import Any
 import construct as c
 
 from oisa.errors import CrcError, FrameError
-from oisa.wire.oisa.opcodes import FcClass
+from oisa.wire.fc_class import FcClass
 from oisa.wire.pcie.crc import ecrc32
 from oisa.wire.schema import Field, field_at, field_table, parse_exact
 

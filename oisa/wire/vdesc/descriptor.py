@@ -36,10 +36,10 @@ from typing import Any
 import construct as c
 
 from oisa.errors import CrcError, FrameError
-from oisa.wire.bits import le_bits, lsb_field_table, plain
+from oisa.wire.bits import le_bits, lsb_field_table
 from oisa.wire.crc32c import crc32c
-from oisa.wire.oisa.fields import _Reader
-from oisa.wire.schema import Field, field_at, field_table, parse_exact
+from oisa.wire.plain_fields import FieldReader
+from oisa.wire.schema import Field, field_at, field_table, parse_exact, plain
 
 __all__ = [
     "ADDRESS_BITS",
@@ -554,7 +554,7 @@ def vdesc_to_fields(d: Vdesc) -> dict[str, Any]:
 def vdesc_from_fields(values: Mapping[str, Any]) -> Vdesc:
     """Read :func:`vdesc_to_fields`'s output back: every field present, none unknown, enums by
     name or number (the encoder then checks ranges and the format's rules)."""
-    read = _Reader(values, FMT)
+    read = FieldReader(values, FMT)
     kind = read.member("kind", VdescType)
     ints = {name: read.integer(name) for name in _NUMBERS}
     flags = {name: read.flag(name) for name in _FLAGS}
