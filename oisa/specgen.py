@@ -23,8 +23,7 @@ from pathlib import Path
 
 from oisa.link import LinkConfig
 from oisa.link.states import ERRORS, TRANSITIONS, LinkInput, LinkState
-from oisa.report.capture import LINKTYPES
-from oisa.report.dissector import LUA_BLOCKS, fields_markdown
+from oisa.observe import LINKTYPES, LUA_BLOCKS, fields_markdown
 from oisa.testing.conformance import spec_tables as conformance_tables
 from oisa.testing.fuzz import targets_markdown as fuzz_targets
 from oisa.transaction.cxl_bridge import cxl_bridge_markdown
@@ -37,7 +36,7 @@ from oisa.wire.schema import render_table
 
 __all__ = ["BLOCKS", "DISSECTOR", "check", "render_file", "update"]
 
-DISSECTOR = Path("oisa/report/wireshark/oisa.lua")
+DISSECTOR = Path("oisa/observe/wireshark/oisa.lua")
 
 
 def _opcode_table() -> str:

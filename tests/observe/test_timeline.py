@@ -2,7 +2,7 @@
 
 Perfetto's trace processor is a native binary that the ``perfetto`` package downloads on first
 use, which this machine and CI cannot do, so the traces are read back with
-:func:`oisa.report.timeline_read.read_timeline`: the package's protobuf classes plus the
+:func:`oisa.observe.timeline_read.read_timeline`: the package's protobuf classes plus the
 trace processor's rules for TrackEvent data (interning, nesting per track, flows). Every
 reading also checks that nothing in the file breaks those rules (``problems``).
 """
@@ -11,12 +11,12 @@ from collections import Counter
 from types import SimpleNamespace
 
 import pytest
+from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import Trace
 
 from oisa.cli import main
 from oisa.errors import FrameError, UsageError
-from oisa.fabric import load_fabric
-from oisa.report.timeline import Timeline, timestamp_ns, trace_paths
-from oisa.report.timeline_read import TimelineTables, read_timeline
+from oisa.fabric import LinkKind, load_fabric
+from oisa.observe import OISA_LINK, Timeline, TimelineTables, read_timeline, timestamp_ns, trace_paths
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
 from oisa.wire.oisa import ControlCode, Opcode
@@ -194,6 +194,20 @@ def test_a_refused_run_leaves_an_empty_trace_and_no_file_open(tmp_path, capsys):
     assert main(["run", "pair", "--src", "0", "--dst", "0", "--trace", str(path)]) == 1
     assert "both 0" in capsys.readouterr().err
     assert path.read_bytes() == b"" and read_timeline(path).slices == []
+
+
+@pytest.mark.parametrize(("fabric", "kind"), [("pair", LinkKind.OISA), ("host-pcie", LinkKind.PCIE)])
+def test_link_tracks_say_what_the_link_is_and_only_oisa_links_have_flits(tmp_path, fabric, kind):
+    assert OISA_LINK == LinkKind.OISA  # observe cannot import the fabric's enum: its value, pinned here
+    spec = load_fabric(fabric)
+    path = tmp_path / f"{fabric}.perfetto"
+    run_p2p(spec, observer=Timeline(path, spec), size=4096, seed=1)
+    about = {p.track_descriptor.name: p.track_descriptor.description
+             for p in Trace.FromString(path.read_bytes()).packet if p.HasField("track_descriptor")}
+    [link] = spec.links
+    for name in spec.wire_names(link):
+        assert about[name].startswith(f"{kind.value} link, ")
+        assert about[name].endswith(f", {link.flit_size}-byte flits") == (kind is LinkKind.OISA)
 
 
 def test_errors_name_the_file(tmp_path):

@@ -1,6 +1,6 @@
 """The Wireshark dissector's tables, generated from the construct schemas.
 
-``oisa/report/wireshark/oisa.lua`` is hand-written logic (reassembling the message stream out
+``oisa/observe/wireshark/oisa.lua`` is hand-written logic (reassembling the message stream out
 of flits, checking CRCs, choosing a layout) around blocks generated here: every field it shows
 and filters on, with its byte offset, width, bit mask and meaning, is read off the normative
 schemas of :mod:`oisa.wire`'s families, and every value table off their enums. ``python -m oisa.specgen``
@@ -20,7 +20,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from oisa.errors import UsageError
-from oisa.report.capture import LINKTYPES
+from oisa.observe.capture import LINKTYPES
 from oisa.wire import cxl, pcie, vdesc
 from oisa.wire.oisa import OPCODES, CollDtype, CollOp, FcClass, Opcode, flit, message
 from oisa.wire.schema import Field
@@ -40,7 +40,7 @@ __all__ = [
 
 def dissector_path() -> Path:
     """Where the installed package keeps the dissector."""
-    return Path(str(files("oisa.report") / "wireshark" / "oisa.lua"))
+    return Path(str(files("oisa.observe") / "wireshark" / "oisa.lua"))
 
 
 def personal_plugin_dir() -> Path:

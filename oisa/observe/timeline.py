@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import (
     CounterDescriptor,
@@ -51,14 +51,13 @@ from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import (
 from perfetto.trace_builder.proto_builder import TraceProtoBuilder
 
 from oisa.errors import FrameError, UsageError
-from oisa.fabric import FabricSpec
-from oisa.fabric.spec import LinkKind
 from oisa.link.framing import StreamUnpacker
 from oisa.sim.observe import Observer
 from oisa.units import NS, format_rate, format_time
 from oisa.wire.oisa import SEQ_MODULUS, ControlCode, FlitKind, Message, Opcode, decode_flit
 
-__all__ = ["CHUNK_PACKETS", "SEQUENCE_ID", "Timeline", "timestamp_ns", "trace_paths"]
+__all__ = ["CHUNK_PACKETS", "OISA_LINK", "SEQUENCE_ID", "FabricView", "LinkView", "Timeline", "timestamp_ns",
+           "trace_paths"]
 
 SEQUENCE_ID = 1  # every packet is on one sequence: the interned strings are shared by all
 CHUNK_PACKETS = 1024  # packets held before a chunk goes to the file (about 1 KiB of memory each)
@@ -68,6 +67,36 @@ _BEGIN, _END, _INSTANT, _COUNTER = (TrackEvent.TYPE_SLICE_BEGIN, TrackEvent.TYPE
 _NEEDS_STATE = TracePacket.SEQ_NEEDS_INCREMENTAL_STATE
 
 Identity = tuple[int, int, int, int, int, int, int]
+OISA_LINK = "oisa"  # the kind of link that carries OISA flits (oisa.fabric.LinkKind.OISA, a StrEnum)
+
+
+class LinkView(Protocol):
+    """What a timeline reads of one link of a fabric (a :class:`~oisa.fabric.LinkSpec` fits)."""
+
+    @property
+    def a(self) -> int: ...
+    @property
+    def b(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def flit_size(self) -> int: ...
+    @property
+    def rate_bps(self) -> int: ...
+    @property
+    def latency_ps(self) -> int: ...
+
+
+class FabricView(Protocol):
+    """What a timeline reads of the fabric it draws (a :class:`~oisa.fabric.FabricSpec` fits): a
+    protocol rather than the class, because observers sit below the fabric layer and must not
+    import it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def links(self) -> Sequence[LinkView]: ...
+    def node_names(self) -> dict[int, str]: ...
 
 
 def timestamp_ns(time_ps: int) -> int:
@@ -121,7 +150,7 @@ class Timeline(Observer):
     write. :meth:`close` (``run_p2p`` calls it, even when the run fails) writes what is left.
     """
 
-    def __init__(self, path: str | Path, spec: FabricSpec, *, chunk_packets: int = CHUNK_PACKETS) -> None:
+    def __init__(self, path: str | Path, spec: FabricView, *, chunk_packets: int = CHUNK_PACKETS) -> None:
         self.path = Path(path)
         self._open("wb").close()  # fail now, not after the run, if the path cannot be written
         self._file: IO[bytes] | None = None  # opened when the first chunk is ready, so a run refused
@@ -136,8 +165,8 @@ class Timeline(Observer):
         self._node_rank = {node: rank for rank, node in enumerate(self._names)}  # cards, switches, NICs
         self._directions: dict[str, _Direction] = {}
         for index, link in enumerate(spec.links):
-            about = (f"{link.kind.value} link, {format_rate(link.rate_bps / 8)}, {format_time(link.latency_ps)} latency"
-                     + (f", {link.flit_size}-byte flits" if link.kind is LinkKind.OISA else ""))
+            about = (f"{link.kind} link, {format_rate(link.rate_bps / 8)}, {format_time(link.latency_ps)} latency"
+                     + (f", {link.flit_size}-byte flits" if link.kind == OISA_LINK else ""))
             for direction, (here, there) in enumerate(((link.a, link.b), (link.b, link.a))):
                 name = f"{self._names[here]}->{self._names[there]}"
                 self._directions[name] = _Direction(here, there, 2 * index + direction, link.flit_size, about)

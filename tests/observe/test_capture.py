@@ -13,8 +13,8 @@ from pcapng import blocks
 
 from oisa.cli import main
 from oisa.fabric import load_fabric
+from oisa.observe import LINKTYPES, NATIVE_LINKTYPES, Capture, interface_names, link_selector
 from oisa.sim.observe import Observer, Observers
-from oisa.report.capture import LINKTYPES, NATIVE_LINKTYPES, Capture, interface_names, link_selector
 from oisa.wire.oisa import HEADER, HEADER_SIZE, Opcode, decode_flit
 from oisa.workload import run_p2p
 

@@ -10,7 +10,7 @@
 --   USER4 (151) whole OISA messages (links without a link layer, timing mode).
 --
 -- The blocks between "generated:" markers are written by `python -m oisa.specgen` from oisa's
--- construct schemas (oisa/report/dissector.py); a test fails if they differ. Edit the rest.
+-- construct schemas (oisa/observe/dissector.py); a test fails if they differ. Edit the rest.
 
 local bit = bit  -- Wireshark's BitOp library, loaded in every Lua version it supports
 

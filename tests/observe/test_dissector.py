@@ -4,7 +4,7 @@ from collections import Counter
 from pathlib import Path
 
 from oisa.cli import main
-from oisa.report.dissector import LAYOUTS, dissector_fields, dissector_path
+from oisa.observe import LAYOUTS, dissector_fields, dissector_path
 from oisa.specgen import DISSECTOR, render_file
 
 ROOT = Path(__file__).resolve().parents[2]
