@@ -23,7 +23,15 @@ import pytest
 from pcapng import blocks
 
 from oisa.errors import CrcError, FrameError
-from oisa.observe import LAYOUTS, LINKTYPES, Capture, DissectorField, dissector_fields, dissector_path, install_dissector
+from oisa.observe import (
+    LAYOUTS,
+    LINKTYPES,
+    Capture,
+    DissectorField,
+    dissector_fields,
+    dissector_path,
+    install_dissector,
+)
 from oisa.wire import cxl, pcie, vdesc
 from oisa.wire.oisa import (
     HEADER_SIZE,

@@ -29,10 +29,13 @@ from oisa.transaction.vdesc_bridge import (
     vdesc_to_message,
 )
 from oisa.wire.oisa import OPCODES, CollDtype, CollOp, Message, Opcode, Status
-from oisa.wire.oisa.message import COLL_FIELDS, HEADER_FIELDS as OISA_HEADER
+from oisa.wire.oisa.message import COLL_FIELDS
+from oisa.wire.oisa.message import HEADER_FIELDS as OISA_HEADER
 from oisa.wire.schema import Field
 from oisa.wire.vdesc import (
     HEADER_FIELDS as VDESC_HEADER,
+)
+from oisa.wire.vdesc import (
     REDUCE_FIELDS,
     ReduceDtype,
     ReduceOp,

@@ -21,7 +21,7 @@ def test_the_family_re_exports_every_public_name_of_its_modules(family):
     assert modules, f"oisa.wire.{family} has no modules"
     for module in modules:
         for name in module.__all__:
-            assert name in package.__all__, f"{module.__name__}.{name} is public but oisa.wire.{family} does not export it"
+            assert name in package.__all__, f"{module.__name__}.{name} is public; oisa.wire.{family} does not export it"
             assert getattr(package, name) is getattr(module, name), f"oisa.wire.{family}.{name} is another object"
 
 

@@ -33,13 +33,13 @@ from oisa.wire.cxl.flit import AllDataFlit, ControlFlit, CxlFlit, ProtocolFlit, 
 from oisa.wire.cxl.mem import (
     ALL_BYTES,
     LINE_SIZE,
+    S2MDRS,
     CxlMemMessage,
     Direction,
     M2SRwD,
     MemClass,
-    S2MDRS,
-    validate_cxl_mem,
     direction_of,
+    validate_cxl_mem,
 )
 from oisa.wire.cxl.slots import SLOT_SIZE, DataSlot, MessageSlot, Slot, slot_offset
 from oisa.wire.plain_fields import FieldProblem

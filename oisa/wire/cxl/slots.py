@@ -45,9 +45,9 @@ from oisa.wire.cxl.mem import (
     Direction,
     MemClass,
     build_cxl_mem,
-    validate_cxl_mem,
     message_from_values,
     raw_cxl_mem,
+    validate_cxl_mem,
 )
 from oisa.wire.plain_fields import FieldProblem, require_keys
 from oisa.wire.schema import Field, plain
