@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from oisa.fabric import load_fabric
-from oisa.report.capture import Capture
+from oisa.observe import Capture
 from oisa.sim.observe import Observer
 from oisa.units import parse_size
 from oisa.workload import run_p2p

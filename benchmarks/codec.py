@@ -24,8 +24,18 @@ import sys
 import time
 from collections.abc import Callable
 
-from oisa.wire import OPCODES, CollDtype, CollOp, Message, Opcode, decode_message, encode_message
-from oisa.wire.message import CollExt, decode_message_construct, encode_message_construct
+from oisa.wire.oisa import (
+    OPCODES,
+    CollDtype,
+    CollExt,
+    CollOp,
+    Message,
+    Opcode,
+    decode_message,
+    decode_message_construct,
+    encode_message,
+    encode_message_construct,
+)
 
 _HEADER = struct.Struct(">BBBBHHHHQ")
 _HEADER_SIZE = _HEADER.size

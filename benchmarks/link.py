@@ -21,7 +21,7 @@ import numpy as np
 
 from oisa.testing.link import LinkPair, bit_errors, no_faults
 from oisa.units import S
-from oisa.wire import Message, Opcode
+from oisa.wire.oisa import Message, Opcode
 
 
 def run(count: int, size: int, ber: float, seed: int) -> dict[str, float]:

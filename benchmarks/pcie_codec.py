@@ -16,14 +16,22 @@ import timeit
 from collections.abc import Callable
 from typing import Any
 
-from oisa.wire.pcie import Tlp, TlpType, decode_tlp_construct, encode_tlp_construct
-from oisa.wire.pcie_codec import decode_dllp, decode_tlp, encode_dllp, encode_tlp, unwrap_tlp, wrap_tlp
-from oisa.wire.pcie_dll import (
+from oisa.wire.pcie import (
     Dllp,
     DllpType,
+    Tlp,
+    TlpType,
+    decode_dllp,
     decode_dllp_construct,
+    decode_tlp,
+    decode_tlp_construct,
+    encode_dllp,
     encode_dllp_construct,
+    encode_tlp,
+    encode_tlp_construct,
+    unwrap_tlp,
     unwrap_tlp_construct,
+    wrap_tlp,
     wrap_tlp_construct,
 )
 

@@ -5,7 +5,7 @@ Three ways to run the same workload, each in a fresh process (so peak memory is 
 * ``off``: no observer, what ``oisa run`` does without ``--trace``;
 * ``hooks``: a do-nothing :class:`~oisa.sim.observe.Observer`, the price of the emulation's
   hook calls alone (any capture pays it);
-* ``timeline``: :class:`~oisa.report.timeline.Timeline` writing the trace.
+* ``timeline``: :class:`~oisa.observe.timeline.Timeline` writing the trace.
 
 Each is run ``--repeat`` times, the three interleaved. The table shows the best wall time and
 the best CPU time of the process (the least disturbed by the rest of a shared machine), the
@@ -41,7 +41,7 @@ def one(variant: str, fabric: str, size: int, mode: str, trace: Path) -> dict[st
     if variant == "hooks":
         observer = Observer()
     elif variant == "timeline":
-        from oisa.report.timeline import Timeline  # imported only here, as the CLI does
+        from oisa.observe import Timeline  # loaded only here, as the CLI does
 
         observer = Timeline(trace, spec)
     start, cpu = time.perf_counter(), time.process_time()

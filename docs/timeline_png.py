@@ -21,8 +21,7 @@ import matplotlib.pyplot as plt
 from matplotlib.artist import Artist
 
 from oisa.fabric import load_fabric
-from oisa.report.timeline import Timeline
-from oisa.report.timeline_read import Slice, TimelineTables, read_timeline
+from oisa.observe import Slice, Timeline, TimelineTables, read_timeline
 from oisa.units import parse_size
 from oisa.workload import run_p2p
 from oisa.workload import Run

@@ -19,13 +19,12 @@ from click.core import ParameterSource
 
 from oisa.errors import OisaError, UsageError
 from oisa.fabric import FabricSpec, LinkKind, load_fabric
+from oisa.observe import Capture, dissector_path, install_dissector, interface_names, link_selector
 from oisa.report import comparison_json, comparison_text, device_listing, devices_text, headlines, result_json, \
     result_text, sweep_csv, sweep_json, sweep_text
 from oisa.report.plot import plot_bars, plot_sweeps
 from oisa.report.progress import progress_bar, wanted
 from oisa.report.scenario import article_json, article_text
-from oisa.report.capture import Capture, interface_names, link_selector
-from oisa.report.dissector import dissector_path, install_dissector
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
 from oisa.testing import CONFORMANCE_EXAMPLES, FUZZ_EXAMPLES
@@ -331,7 +330,7 @@ def _timelines(trace: str | None, specs: list[FabricSpec]) -> list[Observer | No
     there are several), all opened before any run starts; else no observers."""
     if not trace:
         return [None] * len(specs)
-    from oisa.report.timeline import Timeline, trace_paths  # Perfetto's protos take 0.2 s to import: only if asked
+    from oisa.observe import Timeline, trace_paths  # Perfetto's protos take 0.2 s to import: only if asked
 
     paths = trace_paths(trace, [spec.name for spec in specs]) if len(specs) > 1 else [Path(trace)]
     return [Timeline(path, spec) for path, spec in zip(paths, specs)]

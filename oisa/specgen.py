@@ -23,21 +23,20 @@ from pathlib import Path
 
 from oisa.link import LinkConfig
 from oisa.link.states import ERRORS, TRANSITIONS, LinkInput, LinkState
-from oisa.report.capture import LINKTYPES
-from oisa.report.dissector import LUA_BLOCKS, fields_markdown
+from oisa.observe import LINKTYPES, LUA_BLOCKS, fields_markdown
 from oisa.testing.conformance import spec_tables as conformance_tables
 from oisa.testing.fuzz import targets_markdown as fuzz_targets
 from oisa.transaction.cxl_bridge import cxl_bridge_markdown
 from oisa.transaction.pcie_bridge import pcie_bridge_markdown
 from oisa.transaction.vdesc_bridge import vdesc_bridge_markdown
-from oisa.wire import cxl, cxl_flit, cxl_slots, flit, message, pcie, pcie_dll, vdesc
-from oisa.wire._cxl_bits import render_lsb_table
-from oisa.wire._schema import render_table
-from oisa.wire.opcodes import OPCODES, STATUS_MEANING, CollDtype, Status
+from oisa.wire import cxl, pcie, vdesc
+from oisa.wire.bits import render_lsb_table
+from oisa.wire.oisa import OPCODES, STATUS_MEANING, CollDtype, Status, flit, message
+from oisa.wire.schema import render_table
 
 __all__ = ["BLOCKS", "DISSECTOR", "check", "render_file", "update"]
 
-DISSECTOR = Path("oisa/report/wireshark/oisa.lua")
+DISSECTOR = Path("oisa/observe/wireshark/oisa.lua")
 
 
 def _opcode_table() -> str:
@@ -70,14 +69,14 @@ def _tlp_kinds() -> str:
 
 def _dllp_kinds() -> str:
     lines = ["| type byte | kind | layout |", "|---|---|---|"]
-    for info in pcie_dll.DLLP_TYPES.values():
+    for info in pcie.DLLP_TYPES.values():
         lines.append(f"| 0x{int(info.kind):02x} | `{info.kind.name}` | {info.layout.name.lower()} |")
     return "\n".join(lines) + "\n"
 
 
 def _cxl_slot_tables() -> str:
     parts = []
-    for (direction, fmt), table in cxl_slots.SLOT_FIELDS.items():
+    for (direction, fmt), table in cxl.SLOT_FIELDS.items():
         parts.append(f"**{fmt}, {direction.name}**\n\n" + render_lsb_table(table))
     return "\n".join(parts)
 
@@ -150,14 +149,14 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "pcie-message": lambda: render_table(pcie.MESSAGE_FIELDS),
     "pcie-completion": lambda: render_table(pcie.COMPLETION_FIELDS),
     "pcie-dllp-kinds": _dllp_kinds,
-    "pcie-dllp-ack-nak": lambda: render_table(pcie_dll.ACK_NAK_FIELDS),
-    "pcie-dllp-flow-control": lambda: render_table(pcie_dll.FLOW_CONTROL_FIELDS),
-    "pcie-dll-sequence": lambda: render_table(pcie_dll.SEQUENCE_FIELDS),
+    "pcie-dllp-ack-nak": lambda: render_table(pcie.ACK_NAK_FIELDS),
+    "pcie-dllp-flow-control": lambda: render_table(pcie.FLOW_CONTROL_FIELDS),
+    "pcie-dll-sequence": lambda: render_table(pcie.SEQUENCE_FIELDS),
     "cxl-m2s-req": lambda: render_lsb_table(cxl.MESSAGE_FIELDS[cxl.MemClass.M2S_REQ]),
     "cxl-m2s-rwd": lambda: render_lsb_table(cxl.MESSAGE_FIELDS[cxl.MemClass.M2S_RWD]),
     "cxl-s2m-ndr": lambda: render_lsb_table(cxl.MESSAGE_FIELDS[cxl.MemClass.S2M_NDR]),
     "cxl-s2m-drs": lambda: render_lsb_table(cxl.MESSAGE_FIELDS[cxl.MemClass.S2M_DRS]),
-    "cxl-flit": lambda: render_table(cxl_flit.FLIT_FIELDS),
+    "cxl-flit": lambda: render_table(cxl.FLIT_FIELDS),
     "cxl-slots": _cxl_slot_tables,
     **{name: (lambda name=name: vdesc.vdesc_tables()[name]) for name in vdesc.vdesc_tables()},
     "bridge-pcie": pcie_bridge_markdown,

@@ -18,29 +18,40 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from oisa.wire.codec import encode_flit, encode_message
+from oisa.transaction.vdesc_bridge import message_to_vdesc
 from oisa.wire.cxl import (
+    S2MDRS,
+    S2MNDR,
     DevLoad,
     M2SReq,
     M2SReqOpcode,
     M2SRwD,
     M2SRwDOpcode,
-    S2MDRS,
     S2MDRSOpcode,
-    S2MNDR,
     S2MNDROpcode,
     encode_cxl_mem,
+    pack_cxl_mem,
 )
-from oisa.transaction.vdesc_bridge import message_to_vdesc
-from oisa.wire.cxl_pack import pack_cxl_mem
-from oisa.wire.vdesc import encode_vdesc
-from oisa.wire.flit import AckKind, ControlCode, CreditReturn, Flit, FlitKind
 from oisa.wire.formats import FORMATS, FormatOptions
-from oisa.wire.message import CollExt, Message
-from oisa.wire.opcodes import CollDtype, CollOp, CxlNdrOp, FcClass, Opcode, Status
-from oisa.wire.pcie import Tlp, TlpType
-from oisa.wire.pcie_codec import encode_dllp, encode_tlp
-from oisa.wire.pcie_dll import Dllp, DllpType
+from oisa.wire.oisa import (
+    AckKind,
+    CollDtype,
+    CollExt,
+    CollOp,
+    ControlCode,
+    CreditReturn,
+    CxlNdrOp,
+    FcClass,
+    Flit,
+    FlitKind,
+    Message,
+    Opcode,
+    Status,
+    encode_flit,
+    encode_message,
+)
+from oisa.wire.pcie import Dllp, DllpType, Tlp, TlpType, encode_dllp, encode_tlp
+from oisa.wire.vdesc import encode_vdesc
 
 __all__ = ["CASES", "check", "render", "write"]
 

@@ -59,7 +59,7 @@ def test_the_wheel_ships_the_catalogs(tmp_path):
         import json, oisa, oisa.catalog
         from oisa.fabric import load_fabric
         from oisa.device import load_profile
-        from oisa.report.dissector import dissector_path
+        from oisa.observe import dissector_path
         print(json.dumps({
             "module": oisa.__file__,
             "devices": oisa.catalog.catalog_names("devices"),

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from oisa.errors import BridgeError
-from oisa.wire.message import Message
-from oisa.wire.opcodes import OPCODES, Opcode
+from oisa.wire.oisa import OPCODES, Message, Opcode
 
 if TYPE_CHECKING:
     from oisa.device.profile import DeviceProfile

@@ -25,8 +25,7 @@ from oisa.errors import SimulationError, UsageError
 from oisa.sim import Inbox, Kernel, Port, Signal
 from oisa.transaction.ordering import path_free
 from oisa.units import S, serialisation_ps
-from oisa.wire.message import CollExt, Message
-from oisa.wire.opcodes import CollDtype, CollOp, Opcode, Status
+from oisa.wire.oisa import CollDtype, CollExt, CollOp, Message, Opcode, Status
 
 __all__ = ["Card", "Transfer"]
 

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from oisa.sim import Inbox, Port
 from oisa.transaction import Completer, Operation, OperationCompleted, OperationFailed, Requester
-from oisa.wire.message import Message
-from oisa.wire.opcodes import Opcode, Status
+from oisa.wire.oisa import Message, Opcode, Status
 
 if TYPE_CHECKING:
     from oisa.device.card import Card, Transfer

@@ -1,6 +1,6 @@
 """Transfers in timing mode: segments of many messages, no bytes.
 
-In timing mode a card moves a copy as segments (:class:`~oisa.wire.message.Message` with
+In timing mode a card moves a copy as segments (:class:`~oisa.wire.oisa.message.Message` with
 ``count`` > 1): each stands for ``count`` messages of the card's usual size that travel back to
 back. The target answers a segment with one segment of completions, as many as it would send
 for those messages one by one. The requester keeps at most as many segments in flight as its
@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 from oisa.device.movement import WRITES
 from oisa.sim import Port, Signal
 from oisa.transaction.ordering import path_free
-from oisa.wire.message import Message
-from oisa.wire.opcodes import OPCODES, Opcode, Status
+from oisa.wire.oisa import OPCODES, Message, Opcode, Status
 
 if TYPE_CHECKING:
     from oisa.device.card import Card, Transfer

@@ -7,7 +7,7 @@ differ in the links and in the cards' :class:`~oisa.device.movement.Movement`:
   PCIe and Ethernet links carry messages as frames sized by their framing.
 * ``timing``: no bytes, for sizes data would take too long to move. Every link is a frame link
   sized by its framing (OISA's included), and cards move segments of many messages at once
-  (see :class:`~oisa.wire.message.Message` ``count``).
+  (see :class:`~oisa.wire.oisa.message.Message` ``count``).
 
 Which fidelity a run gets is decided above, once, by the engine it runs on; nothing built here
 asks again.
@@ -35,8 +35,7 @@ from oisa.sim import FramePort, Framing, Kernel, LinkPort, Port, Wire, connect, 
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
-from oisa.wire.message import Message
-from oisa.wire.opcodes import FcClass
+from oisa.wire.oisa import FcClass, Message
 
 __all__ = ["FIDELITIES", "Fabric", "Fidelity", "Link", "Mode", "build", "link_config"]
 

@@ -19,8 +19,7 @@ Bandwidth a workload reaches comes out of these sizes and the links' rates; noth
 
 from __future__ import annotations
 
-from oisa.wire.flit import FLIT_OVERHEAD
-from oisa.wire.message import Message
+from oisa.wire.oisa import FLIT_OVERHEAD, Message
 
 __all__ = ["ETHERNET_PACKET_OVERHEAD", "PCIE_TLP_OVERHEAD", "ethernet_frames", "oisa_frames", "pcie_frames"]
 

@@ -21,7 +21,7 @@ from oisa.errors import ConfigError, OisaError
 from oisa.fabric.spec import ENCODINGS, CardSpec, FabricSpec, LinkKind, LinkSpec, NicSpec, SwitchSpec
 from oisa.sim.faults import FaultModel
 from oisa.units import parse_rate, parse_time
-from oisa.wire.flit import check_flit_size
+from oisa.wire.oisa import check_flit_size
 
 __all__ = ["Builder", "Profiles", "builders", "load_fabric", "read_faults", "read_link", "read_nic", "read_switch"]
 

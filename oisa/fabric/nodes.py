@@ -26,8 +26,7 @@ from oisa.errors import SimulationError
 from oisa.fabric.routing import PathChooser
 from oisa.sim import Kernel, Port
 from oisa.units import NS
-from oisa.wire.message import Message
-from oisa.wire.opcodes import CollDtype, CollOp, Opcode
+from oisa.wire.oisa import CollDtype, CollOp, Message, Opcode
 
 __all__ = ["Forwarder", "LOAD_STEP_PS", "Reduction"]
 

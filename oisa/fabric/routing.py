@@ -21,7 +21,7 @@ from collections import defaultdict, deque
 
 from oisa.fabric.spec import FabricSpec
 from oisa.transaction.ordering import PATH_FREE, path_free
-from oisa.wire.message import Message
+from oisa.wire.oisa import Message
 
 __all__ = ["PathChooser", "next_hops"]
 

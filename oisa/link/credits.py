@@ -16,9 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from oisa.errors import RemoteProtocolError
-from oisa.wire.flit import CreditReturn
-from oisa.wire.message import Message
-from oisa.wire.opcodes import FcClass
+from oisa.wire.oisa import CreditReturn, FcClass, Message
 
 __all__ = ["DATA_CREDIT_BYTES", "DATA_MODULUS", "HDR_MODULUS", "MAX_MESSAGE_CREDITS", "CreditKey", "ReceiveCredits", "SendCredits", "credits_needed", "unwrap"]
 

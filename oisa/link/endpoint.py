@@ -40,19 +40,21 @@ from oisa.link.credits import (
 )
 from oisa.link.framing import StreamPacker, StreamUnpacker
 from oisa.link.states import LinkInput, LinkState, transition
-from oisa.wire.codec import decode_flit, encode_flit, encode_message
-from oisa.wire.flit import (
+from oisa.wire.oisa import (
     FLIT_OVERHEAD,
     SEQ_MODULUS,
     AckKind,
     ControlCode,
     CreditReturn,
+    FcClass,
     Flit,
     FlitKind,
+    Message,
     check_flit_size,
+    decode_flit,
+    encode_flit,
+    encode_message,
 )
-from oisa.wire.message import Message
-from oisa.wire.opcodes import FcClass
 
 __all__ = ["LinkConfig", "LinkEndpoint", "LinkStats", "PassRule"]
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from oisa.wire.codec import decode_message
-from oisa.wire.flit import NO_MESSAGE_START
-from oisa.wire.message import HEADER_SIZE, Message, message_size
+from oisa.wire.oisa import HEADER_SIZE, NO_MESSAGE_START, Message, decode_message, message_size
 
 __all__ = ["StreamPacker", "StreamUnpacker"]
 

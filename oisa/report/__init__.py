@@ -1,4 +1,8 @@
-"""Results for people (text tables) and for programs (JSON with documented keys)."""
+"""Results for people (text tables, plots) and for programs (JSON with documented keys, CSV).
+
+What a run writes while it runs (pcapng captures, timelines) is :mod:`oisa.observe`'s, not this
+package's: reports are made from results, after the run.
+"""
 
 from oisa.report.collectives import collective_json, collective_text, sweep_csv, sweep_json, sweep_text
 from oisa.report.compare import Headline, comparison_json, comparison_text, headlines, result_json, result_text

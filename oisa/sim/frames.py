@@ -22,7 +22,7 @@ from collections.abc import Callable
 from oisa.sim._kernel import Kernel
 from oisa.sim.ports import PortOwner, Unattached
 from oisa.units import serialisation_ps
-from oisa.wire.message import Message
+from oisa.wire.oisa import Message
 
 __all__ = ["FramePort", "Framing", "connect_frames"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from oisa.wire.message import Message
+from oisa.wire.oisa import Message
 
 __all__ = ["Port", "PortOwner", "Unattached"]
 

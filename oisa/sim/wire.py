@@ -22,7 +22,7 @@ from oisa.sim._kernel import Kernel
 from oisa.sim.faults import WireFaults
 from oisa.sim.ports import PortOwner, Unattached
 from oisa.units import S, format_time, serialisation_ps
-from oisa.wire.message import Message
+from oisa.wire.oisa import Message
 
 __all__ = ["LinkPort", "Wire", "connect"]
 

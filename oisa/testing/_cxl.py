@@ -1,7 +1,7 @@
 """Hypothesis strategies for CXL.mem messages and 68B flits.
 
-Everything generated is valid for the specification as :mod:`oisa.wire.cxl` and
-:mod:`oisa.wire.cxl_flit` read it, so a decoder or adapter under test must accept it; feed the
+Everything generated is valid for the specification as :mod:`oisa.wire.cxl.mem` and
+:mod:`oisa.wire.cxl.flit` read it, so a decoder or adapter under test must accept it; feed the
 encoded bytes through :func:`oisa.testing.strategies.mutated_bytes` for almost-valid input.
 Parameters are keyword-only strategies, as in :mod:`oisa.testing.strategies`::
 
@@ -18,36 +18,39 @@ from hypothesis import strategies as st
 from oisa.wire.cxl import (
     ALL_BYTES,
     LINE_SIZE,
+    S2MDRS,
+    S2MNDR,
+    SLOT_SIZE,
+    AllDataFlit,
+    ControlFlit,
+    ControlMessage,
+    CxlFlit,
     CxlMemMessage,
+    DataSlot,
     DevLoad,
     Direction,
+    InitParam,
+    Llcrd,
     M2SReq,
     M2SReqOpcode,
     M2SRwD,
     M2SRwDOpcode,
     MemClass,
+    MessageSlot,
     MetaField,
     MetaValue,
-    S2MDRS,
-    S2MDRSOpcode,
-    S2MNDR,
-    S2MNDROpcode,
-    SnpType,
-)
-from oisa.wire.cxl_flit import (
-    AllDataFlit,
-    ControlFlit,
-    ControlMessage,
-    CxlFlit,
-    InitParam,
-    Llcrd,
     ProtocolFlit,
     RetryAck,
     RetryFrame,
     RetryIdle,
     RetryReq,
+    S2MDRSOpcode,
+    S2MNDROpcode,
+    Slot,
+    SlotLayout,
+    SnpType,
+    slot_layout,
 )
-from oisa.wire.cxl_slots import SLOT_SIZE, DataSlot, MessageSlot, Slot, SlotLayout, slot_layout
 
 __all__ = ["cxl_control_messages", "cxl_flits", "cxl_mem_messages", "cxl_mem_streams"]
 

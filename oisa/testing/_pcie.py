@@ -1,7 +1,7 @@
 """Hypothesis strategies for PCIe TLPs and DLLPs, for ``oisa.testing.strategies`` to re-export.
 
 As the other strategies: keyword-only parameters that are themselves strategies, and every
-value generated valid for the specification as :mod:`oisa.wire.pcie` enforces it, plus the
+value generated valid for the specification as :mod:`oisa.wire.pcie.tlp` enforces it, plus the
 byte-enable rules it leaves to the transaction layer (a one-DW request has Last DW BE 0000,
 longer ones contiguous enables). Feed the encoded bytes through
 ``oisa.testing.strategies.mutated_bytes`` for frames that are almost valid.
@@ -13,16 +13,19 @@ from hypothesis import strategies as st
 
 from oisa.wire.pcie import (
     ATOMIC_LENGTHS,
+    DLLP_LAYOUT_FIELDS,
+    DLLP_TYPES,
     MAX_DATA_DW,
     TLP_TYPES,
     CplStatus,
+    Dllp,
+    DllpType,
     Layout,
     LengthUse,
     Tlp,
     TlpGroup,
     TlpType,
 )
-from oisa.wire.pcie_dll import DLLP_TYPES, LAYOUT_FIELDS, Dllp, DllpType
 
 __all__ = ["dllps", "tlps"]
 
@@ -123,7 +126,7 @@ def dllps(
     layout = DLLP_TYPES[kind].layout
     widths = dict(seq=12, hdr_scale=2, hdr_fc=8, data_scale=2, data_fc=12, feature_support=23, data=24)
     values: dict[str, object] = {}
-    for name in LAYOUT_FIELDS[layout]:
+    for name in DLLP_LAYOUT_FIELDS[layout]:
         if name == "vc":
             values[name] = draw(vcs)
         elif name == "feature_ack":

@@ -16,8 +16,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from oisa.transaction import Operation, Requester
-from oisa.wire.message import ADDRESS_BITS
-from oisa.wire.opcodes import Opcode
+from oisa.wire.oisa import ADDRESS_BITS, Opcode
 
 __all__ = ["SHAPES", "Flow", "Transaction", "traffic_patterns", "transactions"]
 

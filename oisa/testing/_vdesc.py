@@ -1,7 +1,7 @@
-"""Hypothesis strategies for VDESC descriptors, the vendor format of :mod:`oisa.wire.vdesc`.
+"""Hypothesis strategies for VDESC descriptors, the vendor format of :mod:`oisa.wire.vdesc.descriptor`.
 
 As the other strategies: keyword-only parameters that are themselves strategies, and every value
-generated valid for the format as :func:`~oisa.wire.vdesc.check_vdesc` enforces it. Feed the
+generated valid for the format as :func:`~oisa.wire.vdesc.descriptor.check_vdesc` enforces it. Feed the
 encoded bytes through ``oisa.testing.strategies.mutated_bytes`` for frames that are almost valid::
 
     from hypothesis import given, strategies as st

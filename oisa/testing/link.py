@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from oisa.link import LinkConfig, LinkEndpoint, PassRule
-from oisa.wire.message import Message
+from oisa.wire.oisa import Message
 
 __all__ = ["Fault", "LinkPair", "bit_errors", "no_faults"]
 

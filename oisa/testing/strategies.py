@@ -5,7 +5,7 @@ strategy, so callers narrow what is generated without reimplementing it::
 
     from hypothesis import given, strategies as st
     from oisa.testing import strategies as oisa_st
-    from oisa.wire import Opcode
+    from oisa.wire.oisa import Opcode
 
     @given(oisa_st.messages(opcodes=st.sampled_from([Opcode.DMA_WR, Opcode.DMA_RD])))
     def test_my_adapter(message): ...
@@ -40,24 +40,30 @@ from oisa.testing._traffic import SHAPES, Flow, Transaction, seeded_bytes, traff
 from oisa.testing._cxl import cxl_control_messages, cxl_flits, cxl_mem_messages, cxl_mem_streams
 from oisa.testing._pcie import dllps, tlps
 from oisa.testing._vdesc import vdescs
-from oisa.wire.codec import encode_flit, encode_message
-from oisa.wire.cxl import encode_cxl_mem
-from oisa.wire.cxl_flit import AllDataFlit, encode_cxl_flit
-from oisa.wire.flit import (
+from oisa.wire.cxl import AllDataFlit, encode_cxl_flit, encode_cxl_mem
+from oisa.wire.formats import FORMATS, FormatOptions
+from oisa.wire.oisa import (
+    ADDRESS_BITS,
     CREDIT_ENTRY_SIZE,
     FLIT_OVERHEAD,
     NO_MESSAGE_START,
+    OPCODES,
     SEQ_MODULUS,
     AckKind,
+    CollDtype,
+    CollExt,
+    CollOp,
     ControlCode,
     CreditReturn,
+    FcClass,
     Flit,
     FlitKind,
+    Message,
+    Opcode,
+    encode_flit,
+    encode_message,
 )
-from oisa.wire.message import ADDRESS_BITS, CollExt, Message
-from oisa.wire.formats import FORMATS, FormatOptions
-from oisa.wire.opcodes import OPCODES, CollDtype, CollOp, FcClass, Opcode
-from oisa.wire.pcie_codec import encode_dllp, encode_tlp
+from oisa.wire.pcie import encode_dllp, encode_tlp
 from oisa.wire.vdesc import encode_vdesc
 
 __all__ = [

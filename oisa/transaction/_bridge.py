@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from oisa.errors import BridgeError
-from oisa.wire.opcodes import Opcode
+from oisa.wire.oisa import Opcode
 
 __all__ = ["FieldMap", "Outstanding", "Refusal", "Row", "Side", "refuse", "render_rows"]
 
@@ -38,8 +38,8 @@ class Side(enum.Enum):
 class FieldMap:
     """Fields that say the same thing on both sides, and how one becomes the other.
 
-    ``foreign`` names fields as the foreign in-memory class names them (:class:`~oisa.wire.pcie.Tlp`,
-    the CXL.mem dataclasses), ``oisa`` as :class:`~oisa.wire.message.Message` does. One side
+    ``foreign`` names fields as the foreign in-memory class names them (:class:`~oisa.wire.pcie.tlp.Tlp`,
+    the CXL.mem dataclasses), ``oisa`` as :class:`~oisa.wire.oisa.message.Message` does. One side
     may be empty: a field the other side has no counterpart for, with what the bridge does
     with it (sets it, ends it, takes it from the caller).
     """

@@ -22,8 +22,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from oisa.transaction.requester import split_at_boundaries
-from oisa.wire.message import Message
-from oisa.wire.opcodes import OPCODES, CxlDrsOp, CxlNdrOp, Opcode, Status
+from oisa.wire.oisa import OPCODES, CxlDrsOp, CxlNdrOp, Message, Opcode, Status
 
 __all__ = ["Completer", "Memory"]
 

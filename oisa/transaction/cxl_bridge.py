@@ -59,8 +59,7 @@ from oisa.wire.cxl import (
     SnpType,
     check_cxl_mem,
 )
-from oisa.wire.message import Message, check_message
-from oisa.wire.opcodes import Opcode
+from oisa.wire.oisa import Message, Opcode, check_message
 
 __all__ = [
     "CXL_ROWS",

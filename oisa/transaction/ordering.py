@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import enum
 
-from oisa.wire.message import Message
-from oisa.wire.opcodes import OPCODES, FcClass, Opcode
+from oisa.wire.oisa import OPCODES, FcClass, Message, Opcode
 
 __all__ = ["ORDERING", "PATH_FREE", "Rule", "may_pass", "path_free"]
 

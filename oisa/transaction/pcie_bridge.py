@@ -33,8 +33,7 @@ from typing import Protocol
 
 from oisa.errors import BridgeError, UsageError
 from oisa.transaction._bridge import FieldMap, Outstanding, Refusal, Row, Side, refuse, render_rows
-from oisa.wire.message import ADDRESS_BITS, Message, check_message
-from oisa.wire.opcodes import Opcode, Status
+from oisa.wire.oisa import ADDRESS_BITS, Message, Opcode, Status, check_message
 from oisa.wire.pcie import Tlp, TlpGroup, TlpType, TlpTypeInfo, check_tlp
 
 __all__ = [

@@ -25,8 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from oisa.errors import RemoteProtocolError
-from oisa.wire.message import Message
-from oisa.wire.opcodes import OPCODES, Opcode, Status
+from oisa.wire.oisa import OPCODES, Message, Opcode, Status
 
 __all__ = [
     "Operation",

@@ -6,7 +6,7 @@ VDESC has no type for) and :func:`vdesc_bridge_markdown` renders it for ``specs/
 conversions read the rows (which opcode a type becomes, the reason each refusal gives) and the
 tests walk them, so the table cannot claim what the code does not do.
 
-VDESC was designed for this emulation (:mod:`oisa.wire.vdesc`) to say OISA's things its own
+VDESC was designed for this emulation (:mod:`oisa.wire.vdesc.descriptor`) to say OISA's things its own
 way, so most of the work is translation rather than refusal:
 
 * **Encodings.** Descriptor types, completion status, reduction operators and element types
@@ -28,8 +28,7 @@ unlike the PCIe and CXL bridges, VDESC responses carry everything an OISA respon
 from __future__ import annotations
 
 from oisa.transaction._bridge import FieldMap, Refusal, Row, Side, refuse, render_rows
-from oisa.wire.message import CollExt, Message, check_message
-from oisa.wire.opcodes import CollDtype, CollOp, Opcode, Status
+from oisa.wire.oisa import CollDtype, CollExt, CollOp, Message, Opcode, Status, check_message
 from oisa.wire.vdesc import ReduceDtype, ReduceExt, ReduceOp, Vdesc, VdescStatus, VdescType, check_vdesc
 
 __all__ = [

@@ -1,34 +1,20 @@
-"""Byte layouts, sans-IO: the construct schemas (normative), the fast codec the emulation runs
-on, and the CRCs.
+"""Byte layouts, sans-IO: every frame oisa reads or writes, one subpackage per protocol family.
 
-``Message`` is an OISA transaction-layer message and ``Flit`` a link-layer flit. The construct
-schemas in :mod:`oisa.wire.message` and :mod:`oisa.wire.flit` define their bytes;
-:mod:`oisa.wire.codec` encodes and decodes the same bytes quickly.
+* :mod:`oisa.wire.oisa`: OISA transaction-layer messages, link-layer flits, the opcode table;
+* :mod:`oisa.wire.pcie`: PCIe TLPs and the data link layer (DLLPs, sequence number and LCRC);
+* :mod:`oisa.wire.cxl`: CXL.mem messages in CXL 2.0's 68-byte flits;
+* :mod:`oisa.wire.vdesc`: VDESC, the descriptor format of oisa's emulated vendor GPU.
+
+Each family holds its construct schemas (the normative layouts), its fast codec where the
+emulation's hot path needs one (proven equal to the schemas by the tests), its plain-field
+conversions for ``oisa decode``/``oisa encode`` and any CRC of its own. The families do not know
+each other; what they share lives here, public: :mod:`~oisa.wire.schema` (field tables and exact
+parsing), :mod:`~oisa.wire.bits` (layouts numbered from bit 0 up), :mod:`~oisa.wire.plain_fields`
+(strict reading of plain fields), :mod:`~oisa.wire.fc_class` (the flow-control classes PCIe and
+OISA share), :mod:`~oisa.wire.crc` and :mod:`~oisa.wire.crc32c`. :mod:`~oisa.wire.formats`, the
+table of ``oisa decode``/``oisa encode`` formats, sits above the families.
+
+This layer knows bytes only: it imports nothing of oisa but :mod:`oisa.errors`, and never trio.
+Nothing is re-exported here, so that importing one family does not load the others: import from
+the family (``from oisa.wire.oisa import Message, Opcode``).
 """
-
-from oisa.wire.codec import decode_flit, decode_message, decode_messages, encode_flit, encode_message
-from oisa.wire.flit import AckKind, ControlCode, CreditReturn, Flit, FlitKind
-from oisa.wire.message import CollExt, Message
-from oisa.wire.opcodes import OPCODES, CollDtype, CollOp, FcClass, Opcode, OpcodeInfo, Status
-
-__all__ = [
-    "OPCODES",
-    "AckKind",
-    "CollDtype",
-    "CollExt",
-    "CollOp",
-    "ControlCode",
-    "CreditReturn",
-    "FcClass",
-    "Flit",
-    "FlitKind",
-    "Message",
-    "Opcode",
-    "OpcodeInfo",
-    "Status",
-    "decode_flit",
-    "decode_message",
-    "decode_messages",
-    "encode_flit",
-    "encode_message",
-]

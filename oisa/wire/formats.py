@@ -4,6 +4,8 @@ Each format decodes one frame to plain fields and encodes fields back to bytes, 
 normative construct schemas (these are tools at the boundary, where being exact matters more
 than being fast). Formats that need more than the bytes take it from :class:`FormatOptions`:
 the flit size of an OISA link, the direction of a CXL flit.
+
+This table sits above the protocol families: it imports all four, and none of them imports it.
 """
 
 from __future__ import annotations
@@ -12,21 +14,35 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from oisa.wire.cxl import cxl_mem_from_fields, decode_cxl_mem, encode_cxl_mem
-from oisa.wire.cxl_flit import cxl_flit_from_fields, cxl_flit_to_fields, decode_cxl_flit, encode_cxl_flit
-from oisa.wire.fields import (
-    dllp_from_fields,
-    dllp_to_fields,
+from oisa.wire.cxl import (
+    cxl_flit_from_fields,
+    cxl_flit_to_fields,
+    cxl_mem_from_fields,
+    decode_cxl_flit,
+    decode_cxl_mem,
+    encode_cxl_flit,
+    encode_cxl_mem,
+)
+from oisa.wire.oisa import (
+    decode_flit_construct,
+    decode_message_construct,
+    encode_flit_construct,
+    encode_message_construct,
     flit_from_fields,
     flit_to_fields,
     message_from_fields,
     message_to_fields,
 )
-from oisa.wire.flit import decode_flit_construct, encode_flit_construct
-from oisa.wire.message import decode_message_construct, encode_message_construct
-from oisa.wire.pcie import decode_tlp_construct, encode_tlp_construct
-from oisa.wire.pcie_dll import decode_dllp_construct, encode_dllp_construct
-from oisa.wire.pcie_fields import tlp_from_fields, tlp_to_fields
+from oisa.wire.pcie import (
+    decode_dllp_construct,
+    decode_tlp_construct,
+    dllp_from_fields,
+    dllp_to_fields,
+    encode_dllp_construct,
+    encode_tlp_construct,
+    tlp_from_fields,
+    tlp_to_fields,
+)
 from oisa.wire.vdesc import decode_vdesc_construct, encode_vdesc_construct, vdesc_from_fields, vdesc_to_fields
 
 __all__ = ["FORMATS", "FormatOptions", "WireFormat"]

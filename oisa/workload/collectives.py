@@ -33,7 +33,7 @@ from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec, Mode
 from oisa.sim import Signal
 from oisa.units import MiB, S, format_size
-from oisa.wire.opcodes import CollDtype, CollOp
+from oisa.wire.oisa import CollDtype, CollOp
 from oisa.workload._run import all_of
 from oisa.workload.registry import CARDS, CHOICE, COUNT, SIZE, Option, workload_family
 from oisa.workload.run import Run

@@ -10,7 +10,7 @@ from oisa.device.adapter import Capability, DeviceAdapter
 from oisa.device.registry import adapter, adapters
 from oisa.errors import BridgeError, CatalogError
 from oisa.testing import strategies as oisa_st
-from oisa.wire import Message, Opcode
+from oisa.wire.oisa import Message, Opcode
 
 ADAPTERS = {"pcie-tlp": "h100-like", "cxl-mem": "cxl-memory-like", "vendor-descriptor": "mi300x-like"}
 

@@ -9,7 +9,7 @@ from oisa.fabric.routing import PathChooser, next_hops
 from oisa.report import p2p_json
 from oisa.sim import Kernel
 from oisa.sim.observe import Observer
-from oisa.wire import Message, Opcode
+from oisa.wire.oisa import Message, Opcode
 from oisa.workload import default_pair, run_p2p
 from oisa.workload import Run
 

@@ -10,7 +10,7 @@ import pytest
 from oisa.errors import LinkDownError, RemoteProtocolError
 from oisa.link import LinkConfig, LinkState
 from oisa.testing.link import LinkPair
-from oisa.wire import AckKind, ControlCode, FcClass, Flit, FlitKind, Message, Opcode, decode_flit, encode_flit
+from oisa.wire.oisa import AckKind, ControlCode, FcClass, Flit, FlitKind, Message, Opcode, decode_flit, encode_flit
 
 CONFIG = LinkConfig(replay_timeout_ps=600_000, retrain_time_ps=500_000)
 

@@ -5,9 +5,7 @@ from hypothesis import strategies as st
 
 from oisa.link.framing import StreamPacker, StreamUnpacker
 from oisa.testing import strategies as oisa_st
-from oisa.wire import encode_message
-from oisa.wire.flit import NO_MESSAGE_START
-from oisa.wire.message import message_size
+from oisa.wire.oisa import NO_MESSAGE_START, encode_message, message_size
 
 
 @given(st.lists(oisa_st.messages(max_length=st.just(600)), min_size=1, max_size=12),
@@ -32,7 +30,7 @@ def test_messages_come_out_as_they_went_in(batch, capacity, data):
 
 
 def test_short_messages_share_one_flit():
-    from oisa.wire import Message, Opcode
+    from oisa.wire.oisa import Message, Opcode
 
     packer = StreamPacker()
     for tag in range(5):

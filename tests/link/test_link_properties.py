@@ -11,7 +11,7 @@ from oisa.link import LinkConfig, LinkState
 from oisa.testing import strategies as oisa_st
 from oisa.testing.link import LinkPair
 from oisa.transaction.ordering import may_pass
-from oisa.wire import FcClass, Message, Opcode
+from oisa.wire.oisa import FcClass, Message, Opcode
 
 SMALL = LinkConfig(buffers=((FcClass.POSTED, 8, 256), (FcClass.NON_POSTED, 4, 256), (FcClass.COMPLETION, 0, 0)),
                    replay_buffer=16, replay_timeout_ps=400_000, ack_every=4, credit_poll_ps=300_000)

@@ -25,7 +25,7 @@ from oisa.sim.observe import Observer
 from oisa.testing.strategies import Flow, fault_schedules
 from oisa.units import S, US
 from oisa.sim.ports import Port
-from oisa.wire.message import Message
+from oisa.wire.oisa import Message
 from oisa.workload import ENGINES, Run
 from oisa.workload._run import all_of
 

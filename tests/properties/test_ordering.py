@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from oisa.fabric import load_fabric
 from oisa.testing import strategies as oisa_st
 from oisa.transaction.ordering import PATH_FREE, may_pass, path_free
-from oisa.wire.opcodes import FcClass
+from oisa.wire.oisa import FcClass
 
 from .support import DATA_MODE, FAULTS, accelerators, inversions, run_traffic
 

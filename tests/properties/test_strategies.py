@@ -11,7 +11,7 @@ from oisa.fabric import FIDELITIES, build
 from oisa.sim import Kernel
 from oisa.testing import strategies as oisa_st
 from oisa.transaction import Requester
-from oisa.wire.opcodes import OPCODES
+from oisa.wire.oisa import OPCODES
 
 
 @given(oisa_st.transactions())

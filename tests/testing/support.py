@@ -13,7 +13,7 @@ from oisa.cli import main
 from oisa.device import load_profile, registry
 from oisa.device.adapters.vendor import VendorDescriptorAdapter
 from oisa.device.profile import DeviceProfile
-from oisa.wire import FcClass, Message, Status
+from oisa.wire.oisa import FcClass, Message, Status
 
 __all__ = ["ByteDroppingAdapter", "ReorderingAdapter", "WrongStatusAdapter", "oisa", "profile_file", "register"]
 

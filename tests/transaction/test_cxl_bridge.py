@@ -29,7 +29,6 @@ from oisa.transaction.cxl_bridge import (
     load_of,
     message_to_cxl,
 )
-from oisa.wire import Message, Opcode, decode_message, encode_message
 from oisa.wire.cxl import (
     ALL_BYTES,
     S2MDRS,
@@ -49,6 +48,7 @@ from oisa.wire.cxl import (
     decode_cxl_mem,
     encode_cxl_mem,
 )
+from oisa.wire.oisa import Message, Opcode, decode_message, encode_message
 
 LDS = LdTable({0: (10, 20), 1: (10, 21), 5: (11, 22), 15: (0xFFFF, 0)})
 LD_IDS = st.sampled_from(sorted(LDS.bindings))

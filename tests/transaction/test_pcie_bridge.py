@@ -31,9 +31,8 @@ from oisa.transaction.pcie_bridge import (
     tlp_to_message,
 )
 from oisa.transaction.requester import split_at_boundaries
-from oisa.wire import Message, Opcode, Status, decode_message, encode_message
-from oisa.wire.pcie import TLP_TYPES, Layout, Tlp, TlpGroup, TlpType, tlp_fields
-from oisa.wire.pcie_codec import decode_tlp, encode_tlp
+from oisa.wire.oisa import Message, Opcode, Status, decode_message, encode_message
+from oisa.wire.pcie import TLP_TYPES, Layout, Tlp, TlpGroup, TlpType, decode_tlp, encode_tlp, tlp_fields
 
 IDS = IdTable({pcie_id(0, 0, 0): 0, pcie_id(1, 0, 0): 10, pcie_id(2, 3, 1): 20, pcie_id(0x41, 7, 5): 0x1234,
                pcie_id(0xFF, 0x1F, 7): 0xFFFF})

@@ -8,7 +8,7 @@ from oisa.device import SparseMemory
 from oisa.errors import RemoteProtocolError
 from oisa.transaction import Completer, OperationCompleted, OperationFailed, Requester
 from oisa.transaction.requester import split_at_boundaries
-from oisa.wire import Message, Opcode, Status
+from oisa.wire.oisa import Message, Opcode, Status
 
 
 @given(st.integers(0, 1 << 20), st.integers(1, 20_000), st.sampled_from([64, 128, 256, 512, 4096]))

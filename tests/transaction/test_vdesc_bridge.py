@@ -28,11 +28,13 @@ from oisa.transaction.vdesc_bridge import (
     vdesc_bridge_markdown,
     vdesc_to_message,
 )
-from oisa.wire._schema import Field
-from oisa.wire.message import COLL_FIELDS, Message
-from oisa.wire.message import HEADER_FIELDS as OISA_HEADER
-from oisa.wire.opcodes import OPCODES, CollDtype, CollOp, Opcode, Status
-from oisa.wire.vdesc import HEADER_FIELDS as VDESC_HEADER
+from oisa.wire.oisa import OPCODES, CollDtype, CollOp, Message, Opcode, Status
+from oisa.wire.oisa.message import COLL_FIELDS
+from oisa.wire.oisa.message import HEADER_FIELDS as OISA_HEADER
+from oisa.wire.schema import Field
+from oisa.wire.vdesc import (
+    HEADER_FIELDS as VDESC_HEADER,
+)
 from oisa.wire.vdesc import (
     REDUCE_FIELDS,
     ReduceDtype,

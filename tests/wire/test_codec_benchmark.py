@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from oisa.wire import Message, Opcode
+from oisa.wire.oisa import Message, Opcode
 
 
 @pytest.fixture(scope="module")

@@ -10,28 +10,37 @@ from oisa.testing.strategies import mutated_bytes
 from oisa.wire.cxl import (
     FRAME_SIZE,
     MESSAGE_FIELDS,
+    S2MDRS,
+    S2MNDR,
+    AllDataFlit,
+    ControlFlit,
+    DataSlot,
     DevLoad,
     Direction,
+    Llcrd,
     M2SReq,
     M2SReqOpcode,
     M2SRwD,
     M2SRwDOpcode,
     MemClass,
+    MessageSlot,
     MetaField,
     MetaValue,
-    S2MDRS,
+    ProtocolFlit,
     S2MDRSOpcode,
-    S2MNDR,
     S2MNDROpcode,
     SnpType,
+    cxl_flit_crc,
     cxl_mem_from_fields,
     decode_cxl_mem,
     direction_of,
+    encode_cxl_flit,
     encode_cxl_mem,
+    pack_cxl_mem,
+    pack_cxl_mem_flits,
+    unpack_cxl_mem,
+    unpack_cxl_mem_flits,
 )
-from oisa.wire.cxl_flit import AllDataFlit, ControlFlit, Llcrd, ProtocolFlit, cxl_flit_crc, encode_cxl_flit
-from oisa.wire.cxl_pack import pack_cxl_mem, pack_cxl_mem_flits, unpack_cxl_mem, unpack_cxl_mem_flits
-from oisa.wire.cxl_slots import DataSlot, MessageSlot
 
 LINE = bytes(range(64))
 

@@ -11,33 +11,32 @@ from oisa.errors import CrcError, FrameError, UsageError
 from oisa.testing._cxl import cxl_flits
 from oisa.testing.strategies import mutated_bytes
 from oisa.wire.cxl import (
+    FLIT_SIZE,
+    S2MDRS,
+    S2MNDR,
+    AllDataFlit,
+    ControlFlit,
+    DataSlot,
     DevLoad,
     Direction,
+    InitParam,
+    Llcrd,
     M2SReq,
     M2SReqOpcode,
     M2SRwD,
     M2SRwDOpcode,
-    S2MDRS,
-    S2MDRSOpcode,
-    S2MNDR,
-    S2MNDROpcode,
-)
-from oisa.wire.cxl_flit import (
-    FLIT_SIZE,
-    AllDataFlit,
-    ControlFlit,
-    InitParam,
-    Llcrd,
+    MessageSlot,
     ProtocolFlit,
     RetryAck,
     RetryIdle,
+    S2MDRSOpcode,
+    S2MNDROpcode,
     cxl_flit_crc,
     cxl_flit_from_fields,
     cxl_flit_to_fields,
     decode_cxl_flit,
     encode_cxl_flit,
 )
-from oisa.wire.cxl_slots import DataSlot, MessageSlot
 
 M2S, S2M = Direction.M2S, Direction.S2M
 

@@ -6,8 +6,15 @@ from hypothesis import strategies as st
 
 from oisa.errors import CrcError, FrameError
 from oisa.testing import strategies as oisa_st
-from oisa.wire import ControlCode, Flit, FlitKind, decode_flit, encode_flit
-from oisa.wire.flit import decode_flit_construct, encode_flit_construct
+from oisa.wire.oisa import (
+    ControlCode,
+    Flit,
+    FlitKind,
+    decode_flit,
+    decode_flit_construct,
+    encode_flit,
+    encode_flit_construct,
+)
 
 
 @given(oisa_st.flits(size=oisa_st.flit_sizes()))

@@ -6,8 +6,18 @@ from hypothesis import strategies as st
 
 from oisa.errors import FrameError
 from oisa.testing import strategies as oisa_st
-from oisa.wire import CollDtype, CollOp, Message, Opcode, decode_message, decode_messages, encode_message
-from oisa.wire.message import CollExt, decode_message_construct, encode_message_construct
+from oisa.wire.oisa import (
+    CollDtype,
+    CollExt,
+    CollOp,
+    Message,
+    Opcode,
+    decode_message,
+    decode_message_construct,
+    decode_messages,
+    encode_message,
+    encode_message_construct,
+)
 
 
 @given(oisa_st.messages())

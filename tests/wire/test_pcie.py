@@ -10,19 +10,21 @@ from hypothesis import strategies as st
 from oisa.errors import CrcError, FrameError
 from oisa.testing import _pcie as pcie_st
 from oisa.testing import strategies as oisa_st
-from oisa.wire.opcodes import FcClass
+from oisa.wire.oisa import FcClass
 from oisa.wire.pcie import (
     TLP_DW0_FIELDS,
     TLP_TYPES,
     Tlp,
     TlpType,
+    decode_tlp,
     decode_tlp_construct,
+    ecrc32,
+    encode_tlp,
     encode_tlp_construct,
+    tlp_from_fields,
     tlp_size,
+    tlp_to_fields,
 )
-from oisa.wire.pcie_codec import decode_tlp, encode_tlp
-from oisa.wire.pcie_crc import ecrc32
-from oisa.wire.pcie_fields import tlp_from_fields, tlp_to_fields
 
 DECODERS = (decode_tlp, decode_tlp_construct)
 ENCODERS = (encode_tlp, encode_tlp_construct)

@@ -24,10 +24,20 @@ from hypothesis import strategies as st
 
 from oisa.testing import _pcie as pcie_st
 from oisa.wire.crc import crc16
-from oisa.wire.pcie import Tlp, TlpType
-from oisa.wire.pcie_codec import encode_dllp, encode_tlp, wrap_tlp
-from oisa.wire.pcie_crc import DLLP_CRC_RESIDUE, LCRC_RESIDUE, dllp_crc16, ecrc32, lcrc32
-from oisa.wire.pcie_dll import Dllp, DllpType
+from oisa.wire.pcie import (
+    DLLP_CRC_RESIDUE,
+    LCRC_RESIDUE,
+    Dllp,
+    DllpType,
+    Tlp,
+    TlpType,
+    dllp_crc16,
+    ecrc32,
+    encode_dllp,
+    encode_tlp,
+    lcrc32,
+    wrap_tlp,
+)
 
 
 def spec_crc(data: bytes, width: int, poly: int, preset: int) -> bytes:

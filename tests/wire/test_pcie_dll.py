@@ -8,17 +8,22 @@ from hypothesis import strategies as st
 from oisa.errors import CrcError, FrameError
 from oisa.testing import _pcie as pcie_st
 from oisa.testing import strategies as oisa_st
-from oisa.wire.opcodes import FcClass
-from oisa.wire.pcie_codec import decode_dllp, encode_dllp, encode_tlp, unwrap_tlp, wrap_tlp
-from oisa.wire.pcie_crc import dllp_crc16, lcrc32
-from oisa.wire.pcie_dll import (
+from oisa.wire.oisa import FcClass
+from oisa.wire.pcie import (
     DLLP_TYPES,
     Dllp,
     DllpType,
     FcPhase,
+    decode_dllp,
     decode_dllp_construct,
+    dllp_crc16,
+    encode_dllp,
     encode_dllp_construct,
+    encode_tlp,
+    lcrc32,
+    unwrap_tlp,
     unwrap_tlp_construct,
+    wrap_tlp,
     wrap_tlp_construct,
 )
 

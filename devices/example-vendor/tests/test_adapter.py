@@ -24,8 +24,7 @@ from oisa.device.profile import load_profile
 from oisa.device.registry import adapters
 from oisa.errors import BridgeError, CrcError, FrameError
 from oisa.testing import strategies as oisa_st
-from oisa.wire.message import Message, check_message
-from oisa.wire.opcodes import Opcode
+from oisa.wire.oisa import Message, Opcode, check_message
 from oisa_example_vendor.adapter import CHECKSUM, HEADER, TO_XLINK, ExampleXLinkAdapter
 
 SUPPORTED = sorted(TO_XLINK)

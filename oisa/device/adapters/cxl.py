@@ -19,8 +19,7 @@ from oisa.device.profile import DeviceProfile
 from oisa.errors import BridgeError
 from oisa.transaction.cxl_bridge import LdTable, OutstandingCxlRequests, cxl_to_message, message_to_cxl
 from oisa.wire.cxl import decode_cxl_mem, encode_cxl_mem
-from oisa.wire.message import Message
-from oisa.wire.opcodes import Opcode
+from oisa.wire.oisa import Message, Opcode
 
 __all__ = ["CxlMemAdapter"]
 

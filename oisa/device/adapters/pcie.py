@@ -23,10 +23,8 @@ from oisa.device.adapter import Capability, DeviceAdapter, TransferPlan
 from oisa.device.profile import DeviceProfile
 from oisa.errors import BridgeError
 from oisa.transaction.pcie_bridge import OutstandingRequests, message_to_tlp, tlp_to_message
-from oisa.wire.message import Message
-from oisa.wire.opcodes import Opcode
-from oisa.wire.pcie import TLP_TYPES, TlpGroup
-from oisa.wire.pcie_codec import decode_tlp, encode_tlp
+from oisa.wire.oisa import Message, Opcode
+from oisa.wire.pcie import TLP_TYPES, TlpGroup, decode_tlp, encode_tlp
 
 __all__ = ["PcieTlpAdapter", "WINDOW_BITS"]
 

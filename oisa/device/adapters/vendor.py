@@ -1,7 +1,7 @@
 """The vendor-descriptor adapter: cards whose native interface is a DMA-descriptor link (the
 MI300X-, Ascend- and MTT-like cards, whose real links xGMI, HCCS/UB and MTLink are undocumented).
 
-Their native frames are VDESC descriptors (:mod:`oisa.wire.vdesc`): little-endian, 32-byte
+Their native frames are VDESC descriptors (:mod:`oisa.wire.vdesc.descriptor`): little-endian, 32-byte
 headers, inline data and a CRC-32C, a format designed for oisa to show that the adapter
 interface carries anything. The bridge (:mod:`oisa.transaction.vdesc_bridge`) maps every OISA
 operation but CXL.mem onto a descriptor, so these cards copy with DMA writes that are
@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from oisa.device.adapter import Capability, DeviceAdapter, TransferPlan
 from oisa.transaction.vdesc_bridge import message_to_vdesc, vdesc_to_message
-from oisa.wire.message import Message
-from oisa.wire.opcodes import Opcode
+from oisa.wire.oisa import Message, Opcode
 from oisa.wire.vdesc import decode_vdesc, encode_vdesc
 
 __all__ = ["VendorDescriptorAdapter"]

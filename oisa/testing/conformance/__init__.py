@@ -15,6 +15,8 @@ The same runs as ``oisa conformance NAME`` and, through oisa's pytest plugin, as
 ``pytest --oisa-adapter NAME``. ``specs/conformance.md`` lists the cases.
 """
 
+from oisa.testing.conformance._exchanges import PATTERNS, Exchange, Outcome, carried_kinds, exchanges, run_exchange
+from oisa.testing.conformance._native import bad_native_bytes, check_bad_native_bytes
 from oisa.testing.conformance._registry import CASES, Case, CaseResult, Level
 from oisa.testing.conformance._report import (
     DEFAULT_EXAMPLES,
@@ -30,16 +32,24 @@ from oisa.testing.conformance._subject import Role, Subject, subject
 __all__ = [
     "CASES",
     "DEFAULT_EXAMPLES",
+    "PATTERNS",
     "Case",
     "CaseResult",
     "ConformanceReport",
+    "Exchange",
     "Level",
+    "Outcome",
     "Role",
     "Subject",
+    "bad_native_bytes",
+    "carried_kinds",
+    "check_bad_native_bytes",
     "conformance_json",
     "conformance_text",
+    "exchanges",
     "junit_xml",
     "run_conformance",
+    "run_exchange",
     "spec_tables",
     "subject",
 ]

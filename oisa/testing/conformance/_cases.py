@@ -37,9 +37,7 @@ from oisa.testing.conformance._registry import CaseFailed, CaseSkipped, Context,
 from oisa.testing.conformance._subject import Kind, Role
 from oisa.transaction.ordering import PATH_FREE, may_pass
 from oisa.transaction.requester import PAGE
-from oisa.wire.fields import message_to_fields
-from oisa.wire.message import Message
-from oisa.wire.opcodes import OPCODES, Opcode
+from oisa.wire.oisa import OPCODES, Message, Opcode, message_to_fields
 
 __all__ = ["CAPABILITY_OPERATIONS", "FIELD_CASES", "owner"]
 

@@ -33,9 +33,17 @@ from oisa.testing._explore import PropertyFailed
 from oisa.testing.conformance._subject import REQUEST_OPCODES, Kind, Role, Subject
 from oisa.transaction import Completer
 from oisa.transaction.requester import PAGE
-from oisa.wire.fields import message_from_fields, message_to_fields
-from oisa.wire.message import CollExt, Message
-from oisa.wire.opcodes import OPCODES, CollDtype, CollOp, Opcode, Status
+from oisa.wire.oisa import (
+    OPCODES,
+    CollDtype,
+    CollExt,
+    CollOp,
+    Message,
+    Opcode,
+    Status,
+    message_from_fields,
+    message_to_fields,
+)
 
 __all__ = [
     "CARD_IDS",

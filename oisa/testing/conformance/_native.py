@@ -18,7 +18,7 @@ from oisa.errors import BridgeError, FrameError, UsageError
 from oisa.testing._explore import PropertyFailed
 from oisa.testing.conformance._exchanges import CARD_IDS, Exchange, cross, exchanges
 from oisa.testing.conformance._subject import Kind, Subject
-from oisa.wire.message import Message, check_message
+from oisa.wire.oisa import Message, check_message
 
 __all__ = ["MUTATIONS", "bad_native_bytes", "check_bad_native_bytes", "decodes_or_typed_error", "mutate",
            "require_valid"]

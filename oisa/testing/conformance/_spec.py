@@ -6,8 +6,7 @@ from __future__ import annotations
 from oisa.testing.conformance._cases import CAPABILITY_OPERATIONS, FIELD_CASES, owner
 from oisa.testing.conformance._exchanges import SAME_OPERATION, Finding
 from oisa.testing.conformance._registry import CASES
-from oisa.wire.message import Message
-from oisa.wire.opcodes import Opcode, Status
+from oisa.wire.oisa import Message, Opcode, Status
 
 __all__ = ["spec_tables"]
 

@@ -17,7 +17,7 @@ from oisa.device.adapter import DeviceAdapter
 from oisa.device.profile import DeviceProfile, load_profile
 from oisa.device.registry import AdapterEntry, adapter, plugin_profiles
 from oisa.errors import UsageError
-from oisa.wire.opcodes import OPCODES, Opcode
+from oisa.wire.oisa import OPCODES, Opcode
 
 __all__ = ["REQUEST_OPCODES", "Kind", "Role", "Subject", "subject"]
 

@@ -12,9 +12,17 @@ from hypothesis import strategies as st
 from oisa.device.profile import DeviceProfile
 from oisa.errors import UsageError
 from oisa.testing._explore import PropertyFailed
-from oisa.testing.conformance._exchanges import PATTERNS, Exchange, Outcome, carried_kinds, exchanges, run_exchange
-from oisa.testing.conformance._native import bad_native_bytes, check_bad_native_bytes
-from oisa.testing.conformance._subject import subject
+from oisa.testing.conformance import (
+    PATTERNS,
+    Exchange,
+    Outcome,
+    bad_native_bytes,
+    carried_kinds,
+    check_bad_native_bytes,
+    exchanges,
+    run_exchange,
+    subject,
+)
 from oisa.testing.fuzz._target import FuzzTarget
 
 __all__ = ["SUMMARY", "adapter_target"]

@@ -19,9 +19,7 @@ from oisa.testing import strategies as oisa_st
 from oisa.testing._explore import PropertyFailed, require
 from oisa.testing.fuzz._target import FuzzTarget
 from oisa.testing.link import LinkPair
-from oisa.wire.fields import message_from_fields, message_to_fields
-from oisa.wire.message import Message
-from oisa.wire.opcodes import FcClass
+from oisa.wire.oisa import FcClass, Message, message_from_fields, message_to_fields
 
 __all__ = ["CONFIG", "link_target"]
 

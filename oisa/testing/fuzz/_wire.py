@@ -20,8 +20,9 @@ from oisa.errors import FrameError, UsageError
 from oisa.testing import strategies as oisa_st
 from oisa.testing._explore import PropertyFailed, require
 from oisa.testing.fuzz._target import FuzzTarget
-from oisa.wire import codec, cxl_flit, fields, flit, message, pcie, pcie_codec, pcie_dll, pcie_fields, vdesc
+from oisa.wire import cxl, pcie, vdesc
 from oisa.wire.formats import FORMATS, FormatOptions
+from oisa.wire.oisa import codec, fields, flit, message
 
 __all__ = ["FAST_CODECS", "TO_FIELDS", "wire_target"]
 
@@ -41,10 +42,10 @@ FAST_CODECS: dict[str, tuple[_Decode, _Decode, Callable[[Any, FormatOptions], by
                  lambda m, o: codec.encode_message(m)),
     "oisa-flit": (lambda d, o: flit.decode_flit_construct(d, o.flit_size),
                   lambda d, o: codec.decode_flit(d, o.flit_size), lambda f, o: codec.encode_flit(f, o.flit_size)),
-    "pcie-tlp": (lambda d, o: pcie.decode_tlp_construct(d), lambda d, o: pcie_codec.decode_tlp(d),
-                 lambda t, o: pcie_codec.encode_tlp(t)),
-    "pcie-dllp": (lambda d, o: pcie_dll.decode_dllp_construct(d), lambda d, o: pcie_codec.decode_dllp(d),
-                  lambda t, o: pcie_codec.encode_dllp(t)),
+    "pcie-tlp": (lambda d, o: pcie.decode_tlp_construct(d), lambda d, o: pcie.decode_tlp(d),
+                 lambda t, o: pcie.encode_tlp(t)),
+    "pcie-dllp": (lambda d, o: pcie.decode_dllp_construct(d), lambda d, o: pcie.decode_dllp(d),
+                  lambda t, o: pcie.encode_dllp(t)),
     "vdesc": (lambda d, o: vdesc.decode_vdesc_construct(d), lambda d, o: vdesc.decode_vdesc(d),
               lambda t, o: vdesc.encode_vdesc(t)),
 }
@@ -63,8 +64,8 @@ def _outcome(decode: Callable[[bytes, FormatOptions], Any], data: bytes, options
 
 # format -> the fields of a generated object, as `oisa decode` prints them
 TO_FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "oisa-msg": fields.message_to_fields, "oisa-flit": fields.flit_to_fields, "pcie-tlp": pcie_fields.tlp_to_fields,
-    "pcie-dllp": fields.dllp_to_fields, "cxl-mem": lambda m: m.to_fields(), "cxl-flit": cxl_flit.cxl_flit_to_fields,
+    "oisa-msg": fields.message_to_fields, "oisa-flit": fields.flit_to_fields, "pcie-tlp": pcie.tlp_to_fields,
+    "pcie-dllp": pcie.dllp_to_fields, "cxl-mem": lambda m: m.to_fields(), "cxl-flit": cxl.cxl_flit_to_fields,
     "vdesc": vdesc.vdesc_to_fields,
 }
 

@@ -1,7 +1,7 @@
 """The XLink adapter of Example Semiconductor: the template a GPU vendor copies to join oisa.
 
 Example Semiconductor and its native link, XLink, are invented. The card speaks XLink frames;
-oisa speaks OISA messages (:class:`oisa.wire.message.Message`). This module is the whole bridge
+oisa speaks OISA messages (:class:`oisa.wire.oisa.message.Message`). This module is the whole bridge
 between the two, in three parts a vendor replaces with its own:
 
 1. **The frame layout** (:data:`HEADER`, :data:`LAYOUT`, :data:`CHECKSUM`): the bytes the device
@@ -42,8 +42,7 @@ from typing import ClassVar
 
 from oisa.device.adapter import Capability, DeviceAdapter, TransferPlan
 from oisa.errors import BridgeError, CrcError, FrameError
-from oisa.wire.message import ADDRESS_BITS, Message, check_message
-from oisa.wire.opcodes import OPCODES, Opcode
+from oisa.wire.oisa import ADDRESS_BITS, OPCODES, Message, Opcode, check_message
 
 __all__ = ["CANNOT_CARRY", "CHECKSUM", "FMT", "HEADER", "LAYOUT", "TO_OISA", "TO_XLINK", "ExampleXLinkAdapter",
            "XLinkOp"]
