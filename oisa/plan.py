@@ -28,8 +28,8 @@ import numpy as np
 
 from oisa.errors import UsageError
 
-__all__ = ["Await", "Collective", "Compute", "Contribute", "Copy", "Delay", "Flows", "Op", "Phase", "Plan",
-           "PlanBuilder", "Read", "Reduce", "Send", "Stream"]
+__all__ = ["Await", "Collective", "Compute", "Contribute", "Copy", "Delay", "Execution", "Flows", "Op", "Phase",
+           "Plan", "PlanBuilder", "Read", "Reduce", "Send", "Stream"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +293,24 @@ def _with_deps(op: Op, deps: tuple[int, ...]) -> Op:
     fields = {name: getattr(op, name) for name in op.__dataclass_fields__}  # type: ignore[union-attr]
     fields["deps"] = deps
     return type(op)(**fields)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What an engine made of a plan: when each operation of ``plan`` started and finished
+    (ps, absolute, -1 for an operation an engine does not time one by one) and when the whole
+    plan was done, every operation finished and every transfer settled. ``plan`` is the plan the
+    times index: the expanded one for the frame-level engines."""
+
+    plan: Plan
+    start_ps: int
+    end_ps: int
+    started: np.ndarray
+    finished: np.ndarray
+
+    @property
+    def duration_ps(self) -> int:
+        return self.end_ps - self.start_ps
 
 
 class PlanBuilder:

@@ -88,6 +88,8 @@ class Card:
         self.messages_sent = 0  # messages (a timing-mode segment counts as all it stands for)
         self._jobs: Inbox[Transfer] = Inbox(kernel, f"{self.name} DMA queue")
         self._watches = LandingWatches(kernel)
+        self._memory_free_at = 0  # when the memory is done with what was queued on it (ps)
+        self._compute_free_at = 0  # ... and the compute units
         self.movement = movement(self)
 
     def attach(self, port: Port) -> None:
@@ -151,6 +153,25 @@ class Card:
         duration = serialisation_ps(size, int(self.profile.memory_bandwidth.value))  # the figure is in bits/s
         await self.kernel.sleep(duration)
         return duration
+
+    def memory_done_at(self, size: int) -> int:
+        """Queue ``size`` bytes of local memory traffic (reads and writes of a copy or a
+        reduction) behind what is already queued, at the card's memory bandwidth; return when
+        it is done (ps). Everything queued this way shares the memory, first come first served."""
+        start = max(self.kernel.now, self._memory_free_at)
+        self._memory_free_at = start + serialisation_ps(size, int(self.profile.memory_bandwidth.value))
+        return self._memory_free_at
+
+    def compute_done_at(self, operations: float, dtype: str) -> int:
+        """Queue ``operations`` at this card's rate for ``dtype`` behind the compute already
+        queued (the card runs one kernel at a time); return when they are done (ps)."""
+        rates = self.profile.compute
+        if dtype not in rates:
+            raise UsageError(f"{self.name} ({self.profile.name}) has no such rate (it has: "
+                             f"{', '.join(sorted(rates))})", parameter="dtype", value=dtype)
+        start = max(self.kernel.now, self._compute_free_at)
+        self._compute_free_at = start + int(-(-operations * S // int(rates[dtype].value)))
+        return self._compute_free_at
 
     def watch(self, address: int, size: int) -> Signal[None]:
         """A signal set once peers have written ``size`` bytes into ``[address, address + size)``

@@ -7,6 +7,7 @@ released at the same instant. These release through the kernel's heap instead.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import trio
@@ -71,13 +72,15 @@ class Inbox(Generic[T]):
 
 
 class Signal(Generic[T]):
-    """A value that arrives once; any number of tasks may wait for it."""
+    """A value that arrives once; any number of tasks may wait for it, and any number of
+    callbacks may follow it (:meth:`then`)."""
 
-    __slots__ = ("_kernel", "_value", "_waiters", "is_set", "name")
+    __slots__ = ("_callbacks", "_kernel", "_value", "_waiters", "is_set", "name")
 
     def __init__(self, kernel: Kernel, name: str = "signal") -> None:
         self._kernel = kernel
         self._waiters: list[trio.lowlevel.Task] = []
+        self._callbacks: list[Callable[[], None]] = []
         self._value: T | None = None
         self.is_set = False
         self.name = name
@@ -90,6 +93,17 @@ class Signal(Generic[T]):
         waiters, self._waiters = self._waiters, []
         for task in waiters:
             self._kernel.wake(task)
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            self._kernel.call_at(self._kernel.now, callback)
+
+    def then(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the signal is set, in an event of its own at that instant
+        (so that it never runs inside whatever set the signal), without a task switch."""
+        if self.is_set:
+            self._kernel.call_at(self._kernel.now, callback)
+        else:
+            self._callbacks.append(callback)
 
     async def wait(self) -> T:
         if not self.is_set:

@@ -33,8 +33,8 @@ from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec, Mode
 from oisa.sim import Signal
 from oisa.units import MiB, S, format_size
-from oisa.wire.oisa import CollDtype, CollOp
 from oisa.workload._run import all_of
+from oisa.workload.execute import DTYPES, OPS
 from oisa.workload.registry import CARDS, CHOICE, COUNT, SIZE, Option, workload_family
 from oisa.workload.run import Run
 
@@ -45,17 +45,6 @@ _ALIGN = 1 << 16  # regions start on 64 KiB boundaries
 _CHUNK_ALIGN = 64  # chunk boundaries inside a buffer, in bytes, as libraries align them
 _PIPELINE_CHUNK = 512 * 1024  # what a pipelined tree or chain moves per step
 _GROUP = 1  # the collective group in-switch reductions use
-
-DTYPES: dict[str, tuple[type[np.generic], CollDtype]] = {
-    "int8": (np.int8, CollDtype.INT8), "uint8": (np.uint8, CollDtype.UINT8), "int32": (np.int32, CollDtype.INT32),
-    "int64": (np.int64, CollDtype.INT64), "float16": (np.float16, CollDtype.FLOAT16),
-    "float32": (np.float32, CollDtype.FLOAT32), "float64": (np.float64, CollDtype.FLOAT64),
-}
-OPS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], CollOp]] = {
-    "sum": (np.add, CollOp.SUM), "prod": (np.multiply, CollOp.PROD), "min": (np.minimum, CollOp.MIN),
-    "max": (np.maximum, CollOp.MAX),
-}
-
 
 
 @dataclass(frozen=True)
@@ -193,7 +182,7 @@ def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = R
         raise UsageError(f"moving real bytes would hold about {format_size(plan.end * len(ranks))} over the "
                          f"{len(ranks)} cards, more than this run may take ({format_size(run.limits.memory)})",
                          parameter="size", value=size, remedy=("engine", "timing"))
-    return run.executor.execute(spec, run, _collective_run, plan)
+    return run.frame_engine.execute(spec, run, _collective_run, plan)
 
 
 def normalised_count(collective: str, size: int, itemsize: int, ranks: int) -> int:

@@ -94,7 +94,7 @@ def run_loadstore(spec: FabricSpec, run: Run = Run(), *, src: int | None = None,
     src, dst = pair_of(spec, src, dst)
     streams = _background_cards(spec, src, dst, background)
     run = run.settled("timing" if streams else "data", allowed=("data", "timing"), workload="loadstore")
-    return run.executor.execute(spec, run, _loadstore, src, dst, size, accesses, streams)
+    return run.frame_engine.execute(spec, run, _loadstore, src, dst, size, accesses, streams)
 
 
 _DEFAULT_BACKGROUND = 3

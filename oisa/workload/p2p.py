@@ -8,12 +8,14 @@ of the protocol and can never exceed the link's rate.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec, Mode
+from oisa.plan import PlanBuilder, Read, Send
 from oisa.units import MiB, S, format_size
 from oisa.workload.registry import CARD, SIZE, Option, workload
 from oisa.workload.run import Run
@@ -96,7 +98,18 @@ def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: 
         raise UsageError(f"moving real bytes would hold about {format_size(_HOLDS * size)}, more than this run may "
                          f"take ({format_size(run.limits.memory)})", parameter="size", value=size,
                          remedy=("engine", "timing"))
-    return run.executor.execute(spec, run, _p2p, src, dst, size)
+    plan = PlanBuilder()
+    written = plan.add(Send(src, dst, size, local=_SRC_BUFFER, remote=_DST_BUFFER, confirmed=True))
+    plan.add(Read(src, dst, size, local=_aligned(_SRC_BUFFER + size), remote=_DST_BUFFER, deps=(written,)))
+    outcome = run.executor.run_plan(spec, run, plan.build(), prepare=functools.partial(_fill, src, size),
+                                    check=functools.partial(_compare, src, dst, size))
+    times = outcome.execution
+    return P2PResult(
+        fabric=spec.name, seed=run.seed, src=src, dst=dst, size=size, mode=run.engine,
+        write=Phase(int(times.finished[0] - times.started[0]), size),
+        read=Phase(int(times.finished[1] - times.started[1]), size),
+        frames=outcome.frames, wire_bytes=outcome.wire_bytes, messages=outcome.messages, verified=outcome.checked,
+        end_ps=times.end_ps, link=outcome.link, faults=outcome.faults)
 
 
 def pair_of(spec: FabricSpec, src: int | None, dst: int | None) -> tuple[int, int]:
@@ -115,35 +128,20 @@ def pair_of(spec: FabricSpec, src: int | None, dst: int | None) -> tuple[int, in
     return src, dst
 
 
-async def _p2p(fabric: Fabric, run: Run, src: int, dst: int, size: int) -> P2PResult:
-    kernel = fabric.kernel
-    fabric.start()
-    writer, peer = fabric.card(src), fabric.card(dst)
-    readback = _aligned(_SRC_BUFFER + size)
-    data = None
-    if run.moves_bytes:
-        data = kernel.rng.integers(0, 256, size, dtype=np.uint8)
-        writer.memory.write(_SRC_BUFFER, data)
+def _fill(src: int, size: int, fabric: Fabric) -> np.ndarray:
+    """Random bytes in the writer's buffer; returns them, to compare with where they went."""
+    data = fabric.kernel.rng.integers(0, 256, size, dtype=np.uint8)
+    fabric.card(src).memory.write(_SRC_BUFFER, data)
+    return data
 
-    written = await writer.dma_write(dst, _DST_BUFFER, _SRC_BUFFER, size)
-    read = await writer.dma_read(dst, _DST_BUFFER, readback, size)
-    for transfer in (written, read):
-        if not transfer.ok:
-            raise VerificationError(f"the {transfer.kind} failed: {transfer.error}")
-    verified = None
-    if data is not None:
-        verified = bool(np.array_equal(peer.memory.read_array(_DST_BUFFER, size), data)
-                        and np.array_equal(writer.memory.read_array(readback, size), data))
-        if not verified:
-            raise VerificationError(f"card {src} read back different bytes from what it wrote to card {dst}")
-    frames, wire_bytes = fabric.wire_totals()
-    return P2PResult(
-        fabric=fabric.spec.name, seed=kernel.seed, src=src, dst=dst, size=size, mode=run.engine,
-        write=Phase(written.finished_ps - written.submitted_ps, size),
-        read=Phase(read.finished_ps - read.submitted_ps, size),
-        frames=frames, wire_bytes=wire_bytes, messages=sum(c.messages_sent for c in fabric.cards.values()),
-        verified=verified, end_ps=kernel.now, link=fabric.link_totals(), faults=fabric.fault_totals(),
-    )
+
+def _compare(src: int, dst: int, size: int, fabric: Fabric, data: np.ndarray) -> bool:
+    """The bytes landed at the peer and came back intact; anything else is an error."""
+    landed = fabric.card(dst).memory.read_array(_DST_BUFFER, size)
+    back = fabric.card(src).memory.read_array(_aligned(_SRC_BUFFER + size), size)
+    if not (np.array_equal(landed, data) and np.array_equal(back, data)):
+        raise VerificationError(f"card {src} read back different bytes from what it wrote to card {dst}")
+    return True
 
 
 def _aligned(address: int, alignment: int = 1 << 20) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from oisa.errors import UsageError
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
-from oisa.workload.engines import ENGINES, Engine
+from oisa.workload.engines import ENGINES, Engine, FrameEngine
 
 __all__ = ["AUTO", "DATA_LIMIT", "Limits", "Run"]
 
@@ -102,6 +102,15 @@ class Run:
         if self.engine == AUTO:
             raise RuntimeError("the run's engine was never settled: call Run.settled first")
         return ENGINES[self.engine]
+
+    @property
+    def frame_engine(self) -> FrameEngine:
+        """The frame-level engine this (settled) run executes on, for workloads that steer
+        cards directly."""
+        engine = self.executor
+        if not isinstance(engine, FrameEngine):
+            raise UsageError("this workload runs only on a frame-level engine", parameter="engine", value=self.engine)
+        return engine
 
     @property
     def moves_bytes(self) -> bool:

@@ -163,7 +163,7 @@ def run_training(spec: FabricSpec, run: Run = Run(), *, model: str = "llama-7b",
         {rank: tokens for rank in ranks}
     plan = _StepPlan(MODELS[model], shares, dtype, ranks, algorithm, buckets, shard, held,
                      _spills(spec, held, ranks, spill, model))
-    return run.executor.execute(spec, run, _step, plan)
+    return run.frame_engine.execute(spec, run, _step, plan)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,191 @@
+"""Running a plan on a frame-level engine: every operation started the instant its
+dependencies are done, on the cards of a built fabric.
+
+The data and timing engines share this: a :class:`~oisa.plan.Plan` is expanded to its
+primitive operations and each becomes what a card does. A send is a DMA write, done when its
+bytes have landed at the peer (a watch over the range, as a kernel polling a flag learns it),
+or, if ``confirmed``, when the sender's completion or flush has come back; a read is a DMA
+read; a reduction, copy or stream queues its bytes on the card's memory, and compute on its
+compute units, first come first served; an in-switch contribution is sent at once, and whoever
+needs its result awaits it landing. Everything runs in callbacks: no task per operation.
+
+Moving bytes is the cards' business (their :class:`~oisa.device.movement.Movement`); the
+executor only reduces and copies data in memory when the run moves real bytes. The plan must
+give each byte of a receiving range one writer while it is watched (what the collective
+library's plans do), so that landing can be counted by address.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import deque
+
+import numpy as np
+
+from oisa.device.card import Card, Transfer
+from oisa.errors import VerificationError
+from oisa.fabric import Fabric
+from oisa.plan import Await, Compute, Contribute, Copy, Delay, Execution, Plan, Read, Reduce, Send, Stream
+from oisa.sim import Signal
+from oisa.wire.oisa import CollDtype, CollOp
+
+__all__ = ["DTYPES", "OPS", "execute"]
+
+DTYPES: dict[str, tuple[type[np.generic], CollDtype]] = {
+    "int8": (np.int8, CollDtype.INT8), "uint8": (np.uint8, CollDtype.UINT8), "int32": (np.int32, CollDtype.INT32),
+    "int64": (np.int64, CollDtype.INT64), "float16": (np.float16, CollDtype.FLOAT16),
+    "float32": (np.float32, CollDtype.FLOAT32), "float64": (np.float64, CollDtype.FLOAT64),
+}
+OPS: dict[str, tuple[np.ufunc, CollOp]] = {
+    "sum": (np.add, CollOp.SUM), "prod": (np.multiply, CollOp.PROD), "min": (np.minimum, CollOp.MIN),
+    "max": (np.maximum, CollOp.MAX),
+}
+
+
+async def execute(fabric: Fabric, plan: Plan, *, data: bool) -> Execution:
+    """Run ``plan`` on ``fabric`` (already started) from now; with ``data``, reductions and
+    copies also compute real values in the cards' memory."""
+    runner = _Executor(fabric, plan.expanded(), data)
+    return await runner.run()
+
+
+class _Executor:
+    def __init__(self, fabric: Fabric, plan: Plan, data: bool) -> None:
+        self.fabric = fabric
+        self.kernel = fabric.kernel
+        self.plan = plan
+        self.data = data
+        count = len(plan.ops)
+        self.waiting = [len(op.deps) for op in plan.ops]
+        self.dependents: list[list[int]] = [[] for _ in range(count)]
+        for index, op in enumerate(plan.ops):
+            for dep in op.deps:
+                self.dependents[dep].append(index)
+        self.started = np.full(count, -1, dtype=np.int64)
+        self.finished = np.full(count, -1, dtype=np.int64)
+        self.left = count
+        self.transfers: list[tuple[int, Transfer]] = []
+        self.done: Signal[None] = Signal(self.kernel, f"a plan of {count} operations")
+        self._ready: deque[int] = deque()
+        self._draining = False
+
+    async def run(self) -> Execution:
+        start = self.kernel.now
+        if self.left == 0:
+            self.done.set(None)
+        self._ready.extend(index for index, waiting in enumerate(self.waiting) if waiting == 0)
+        self._drain()
+        await self.done.wait()
+        for index, transfer in self.transfers:
+            await transfer.wait()
+            if not transfer.ok:
+                raise VerificationError(f"operation {index}, a {transfer.kind} from card "
+                                        f"{self.plan.ops[index].rank} to card {transfer.peer}, failed: "
+                                        f"{transfer.error}")
+        return Execution(self.plan, start, self.kernel.now, self.started, self.finished)
+
+    def _drain(self) -> None:
+        """Start every ready operation, in id order of readiness (deterministic)."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._ready:
+                self._start(self._ready.popleft())
+        finally:
+            self._draining = False
+
+    def _finish(self, index: int) -> None:
+        self.finished[index] = self.kernel.now
+        self.left -= 1
+        for dependent in self.dependents[index]:
+            self.waiting[dependent] -= 1
+            if self.waiting[dependent] == 0:
+                self._ready.append(dependent)
+        if self.left == 0:
+            self.done.set(None)
+        self._drain()
+
+    def _finish_at(self, index: int, time_ps: int) -> None:
+        self.kernel.call_at(time_ps, self._finish, index)
+
+    def _start(self, index: int) -> None:
+        op = self.plan.ops[index]
+        self.started[index] = self.kernel.now
+        _STARTERS[type(op)](self, index, op)
+
+    def _card(self, rank: int) -> Card:
+        return self.fabric.card(rank)
+
+    # -- one starter per kind of operation --------------------------------------------------------
+
+    def _send(self, index: int, op: Send) -> None:
+        if op.size <= 0:
+            self._finish_at(index, self.kernel.now)
+            return
+        landed = None if op.confirmed else self._card(op.peer).watch(op.remote, op.size)
+        transfer = self._card(op.rank).post_write(op.peer, op.remote, op.local, op.size, path=op.path)
+        self.transfers.append((index, transfer))
+        assert transfer.done is not None
+        (transfer.done if landed is None else landed).then(functools.partial(self._finish, index))
+
+    def _read(self, index: int, op: Read) -> None:
+        if op.size <= 0:
+            self._finish_at(index, self.kernel.now)
+            return
+        transfer = self._card(op.rank).post_read(op.peer, op.remote, op.local, op.size, path=op.path)
+        self.transfers.append((index, transfer))
+        assert transfer.done is not None
+        transfer.done.then(functools.partial(self._finish, index))
+
+    def _reduce(self, index: int, op: Reduce) -> None:
+        card = self._card(op.rank)
+        if op.size <= 0:
+            self._finish_at(index, self.kernel.now)
+            return
+        self.kernel.call_at(card.memory_done_at(op.memory_bytes), self._reduced, index, op)
+
+    def _reduced(self, index: int, op: Reduce) -> None:
+        if self.data:
+            card, numpy_type = self._card(op.rank), DTYPES[op.dtype][0]
+            arrays = [card.memory.read_array(source, op.size).view(numpy_type) for source in op.sources]
+            card.memory.write(op.target, functools.reduce(OPS[op.op][0], arrays).astype(numpy_type))
+        self._finish(index)
+
+    def _copy(self, index: int, op: Copy) -> None:
+        card = self._card(op.rank)
+        if op.size <= 0 or op.target == op.source:
+            self._finish_at(index, self.kernel.now)
+            return
+        self.kernel.call_at(card.memory_done_at(op.memory_bytes), self._copied, index, op)
+
+    def _copied(self, index: int, op: Copy) -> None:
+        if self.data:
+            card = self._card(op.rank)
+            card.memory.write(op.target, card.memory.read(op.source, op.size))
+        self._finish(index)
+
+    def _stream(self, index: int, op: Stream) -> None:
+        self._finish_at(index, self._card(op.rank).memory_done_at(op.memory_bytes))
+
+    def _compute(self, index: int, op: Compute) -> None:
+        self._finish_at(index, self._card(op.rank).compute_done_at(op.flops, op.dtype))
+
+    def _delay(self, index: int, op: Delay) -> None:
+        self._finish_at(index, self.kernel.now + op.duration_ps)
+
+    def _contribute(self, index: int, op: Contribute) -> None:
+        self._card(op.rank).contribute(op.switch, op.group, op.members, op.result, op.local, op.size, OPS[op.op][1],
+                                       DTYPES[op.dtype][1])
+        self._finish_at(index, self.kernel.now)
+
+    def _await(self, index: int, op: Await) -> None:
+        self._card(op.rank).watch(op.address, op.size).then(functools.partial(self._finish, index))
+
+
+_STARTERS = {
+    Send: _Executor._send, Read: _Executor._read, Reduce: _Executor._reduce, Copy: _Executor._copy,
+    Stream: _Executor._stream, Compute: _Executor._compute, Delay: _Executor._delay,
+    Contribute: _Executor._contribute, Await: _Executor._await,
+}
+
