@@ -50,6 +50,7 @@ class Transfer:
     done: Signal[None] | None = field(default=None, repr=False)
     flushes_left: int = field(default=0, repr=False)  # a posted write's flush reads not yet answered
     path: int | None = None  # the equal path (channel) its requests keep to; None: the fabric spreads them
+    engine: int | None = None  # the DMA engine that runs it; None: issued at once by a core (loads, stores)
 
     @property
     def ok(self) -> bool:
@@ -103,8 +104,12 @@ class Card:
             self.adapter.on_frame = lambda outbound, frame: observer.native(
                 self.name, self.adapter.native, self.kernel.now, outbound, frame)
         self.movement.start_tasks()
-        for engine in range(int(self.profile.dma_engines.value)):
-            self.kernel.spawn(self._dma_engine, name=f"{self.name}.dma{engine}")
+        for engine in range(self.dma_engines):
+            self.kernel.spawn(self._dma_engine, engine, name=f"{self.name}.dma{engine}")
+
+    @property
+    def dma_engines(self) -> int:
+        return int(self.profile.dma_engines.value)
 
     # -- what workloads call -------------------------------------------------------------------
 
@@ -214,10 +219,11 @@ class Card:
 
     # -- tasks -----------------------------------------------------------------------------------
 
-    async def _dma_engine(self) -> None:
+    async def _dma_engine(self, engine: int) -> None:
         while True:
             transfer = await self._jobs.get()
             transfer.started_ps = self.kernel.now
+            transfer.engine = engine
             self._start(transfer)
             assert transfer.done is not None
             await transfer.done.wait()
@@ -234,7 +240,7 @@ class Card:
 
     # -- what the fabric and the movement call ----------------------------------------------------
 
-    def receive(self, port: Port, message: Message, tail_ps: int) -> None:
+    def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
         if message.dst != self.node_id:
             raise SimulationError(f"{self.name} received a message for node {message.dst}; cards do not forward")
         self.movement.receive(port, message)

@@ -61,9 +61,16 @@ class DataMovement:
     def __init__(self, card: Card) -> None:
         profile = card.profile
         self.card = card
-        self.requester = Requester(card.node_id, max_payload=int(profile.max_payload.value),
-                                   max_read_request=int(profile.max_read_request.value),
-                                   tags=int(profile.tags.value))
+        # One requester per DMA engine, each with its own window of ``tags`` requests in a tag
+        # range of its own (so completions find it), as each engine tracks its own outstanding
+        # requests: a slow peer of one copy does not starve the copies other engines run. The
+        # cores' loads and stores are few and go through the first engine's requester. (Four
+        # engines of 256 tags fill a PCIe-native card's 10-bit tag space.)
+        tags = int(profile.tags.value)
+        self.requesters = [Requester(card.node_id, max_payload=int(profile.max_payload.value),
+                                     max_read_request=int(profile.max_read_request.value), tags=tags,
+                                     first_tag=index * tags) for index in range(card.dma_engines)]
+        self._tags = tags
         self.completer = Completer(card.node_id, card.memory, max_payload=int(profile.max_payload.value))
         self._arrivals: Inbox[tuple[Port, Message]] = Inbox(card.kernel, f"{card.name} ports")
         self._operations: dict[Operation, Transfer] = {}
@@ -93,19 +100,23 @@ class DataMovement:
             if message.opcode in WRITES:
                 card.landed(message.address, message.length)
             return
-        for event in self.requester.receive_completion(message):
+        for event in self.requesters[message.tag // self._tags].receive_completion(message):
             self._finish(event)
+
+    def _requester(self, transfer: Transfer) -> Requester:
+        return self.requesters[transfer.engine or 0]
 
     def start(self, transfer: Transfer, opcode: Opcode, max_size: int) -> None:
         card = self.card
+        requester = self._requester(transfer)
         if transfer.kind in ("write", "store"):
             data = card.memory.read(transfer.local_address, transfer.size)
-            op = self.requester.submit_write(transfer.peer, transfer.remote_address, data, opcode=opcode,
+            op = requester.submit_write(transfer.peer, transfer.remote_address, data, opcode=opcode,
                                              max_size=max_size,
                                              relaxed=card.plan.relaxed and opcode is card.plan.write)
         else:
-            op = self.requester.submit_read(transfer.peer, transfer.remote_address, transfer.size, opcode=opcode,
-                                            max_size=max_size)
+            op = requester.submit_read(transfer.peer, transfer.remote_address, transfer.size, opcode=opcode,
+                                       max_size=max_size)
         self._operations[op] = transfer
         if transfer.path is not None:
             self._paths[op] = card.path_index(transfer.peer, transfer.path)
@@ -136,7 +147,7 @@ class DataMovement:
             paths = card.flush_paths(transfer)
             transfer.flushes_left = len(paths)
             for path in paths:
-                flush = self.requester.submit_read(transfer.peer, transfer.remote_address + transfer.size - size, size,
+                flush = self._requester(transfer).submit_read(transfer.peer, transfer.remote_address + transfer.size - size, size,
                                                    opcode=card.plan.read)
                 self._operations[flush] = transfer
                 self._flushes.add(flush)
@@ -154,25 +165,27 @@ class DataMovement:
 
     def _issue(self) -> None:
         card = self.card
-        while True:  # finishing a posted write may submit its flush read: issue until quiet
-            requests, finished = self.requester.next_requests(card.kernel.now)
-            for request in requests:
-                operation = self.requester.operation(request.tag) if self._paths else None
-                card.send(request, path=None if operation is None else self._paths.get(operation))
-            for event in finished:
-                self._finish(event)
-            if not requests and not finished:
-                break
+        busy = True
+        while busy:  # finishing a posted write may submit its flush read: issue until quiet
+            busy = False
+            for requester in self.requesters:
+                requests, finished = requester.next_requests(card.kernel.now)
+                for request, operation in requests:
+                    card.send(request, path=self._paths.get(operation) if self._paths else None)
+                for event in finished:
+                    self._finish(event)
+                busy = busy or bool(requests or finished)
         self._arm_timeout()
 
     def _arm_timeout(self) -> None:
-        oldest = self.requester.oldest_issue()
-        if oldest is not None and not self._timeout_armed:
+        issued = [oldest for oldest in (r.oldest_issue() for r in self.requesters) if oldest is not None]
+        if issued and not self._timeout_armed:
             self._timeout_armed = True
-            self.card.kernel.call_at(oldest + self.requester.completion_timeout_ps, self._check_timeouts)
+            self.card.kernel.call_at(min(issued) + self.requesters[0].completion_timeout_ps, self._check_timeouts)
 
     def _check_timeouts(self) -> None:
         self._timeout_armed = False
-        for event in self.requester.expire(self.card.kernel.now):
-            self._finish(event)
+        for requester in self.requesters:
+            for event in requester.expire(self.card.kernel.now):
+                self._finish(event)
         self._arm_timeout()

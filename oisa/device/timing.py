@@ -3,11 +3,20 @@
 In timing mode a card moves a copy as segments (:class:`~oisa.wire.oisa.message.Message` with
 ``count`` > 1): each stands for ``count`` messages of the card's usual size that travel back to
 back. The target answers a segment with one segment of completions, as many as it would send
-for those messages one by one. The requester keeps at most as many segments in flight as its
-tags would allow messages, so the window is the same as in data mode; only the number of
-events shrinks. A copy is cut into at most :data:`MAX_SEGMENTS` segments of at least
-:data:`SEGMENT_BYTES`: the cost of a copy stays bounded whatever its size, and the segments
-still pipeline through store-and-forward hops frame by frame (:mod:`oisa.sim.frames`).
+for those messages one by one. Only the number of events shrinks; everything a segment's
+messages would do one by one, the segment must do alike. So its size has three bounds:
+
+* at most :data:`SEGMENT_BYTES`: a segment goes on a wire whole, and whatever queues behind it
+  waits for all of it, where data mode would interleave messages from several flows;
+* for requests that expect an answer, at most the card's tags over twice the paths: in data
+  mode each answer frees its tag at once, so the window slides message by message over every
+  path; with two segments of the window on each path, one streams while the other's answer
+  returns, and timing mode's window slides as smoothly;
+* a copy that spreads over several equal paths gets a multiple of their number in segments of
+  equal size (give or take a message), so that taking paths in turn loads each as data mode's
+  message-by-message spraying does.
+
+Segments still pipeline through store-and-forward hops frame by frame (:mod:`oisa.sim.frames`).
 """
 
 from __future__ import annotations
@@ -24,11 +33,13 @@ from oisa.wire.oisa import OPCODES, Message, Opcode, Status
 if TYPE_CHECKING:
     from oisa.device.card import Card, Transfer
 
-__all__ = ["MAX_SEGMENTS", "SEGMENT_BYTES", "TimingMovement", "TimingTransfer", "answer_segment", "answered_bytes",
+__all__ = ["SEGMENT_BYTES", "TimingMovement", "TimingTransfer", "answer_segment", "answered_bytes",
            "split"]
 
-SEGMENT_BYTES = 64 * 1024  # the least one segment moves (unless the copy is smaller)
-MAX_SEGMENTS = 8  # the most segments one copy is cut into: larger copies get larger segments
+# What one segment moves at most: 1.3 us on a 400 Gb/s link. A segment goes on a wire whole, so
+# whatever queues behind it waits that long where data mode would interleave messages; its size
+# bounds how far the two modes' queueing can differ, and the number of events a copy costs.
+SEGMENT_BYTES = 64 * 1024
 
 _COMPLETIONS = {
     Opcode.DMA_WR: Opcode.CPL, Opcode.CXL_MEM_WR: Opcode.CXL_NDR,
@@ -61,28 +72,32 @@ class TimingTransfer:
     address: int
     size: int
     per_message: int
-    window: int  # segments in flight at most
+    tags: int  # requests that expect an answer the requester may have outstanding (posted ones take none)
     ro: bool = False  # the requests carry relaxed ordering
-    max_segments: int = MAX_SEGMENTS  # fewer where each segment is cut into parts, one per path
+    paths: int = 1  # equal paths to the target, which segments are cut into parts over
     path: int | None = None  # the equal path every segment keeps to (a pinned copy, a flush); None: any
     segments: list[Message] = field(default_factory=list)
-    segment_bytes: int = 0  # what a whole segment moves (set from the size)
+    window: int = 0  # segments in flight at most (set from the tags)
     outstanding: dict[int, int] = field(default_factory=dict)  # tag -> bytes not yet answered
     next_index: int = 0
 
     def __post_init__(self) -> None:
         whole, rest = divmod(self.size, self.per_message)
-        per_segment = max(1, SEGMENT_BYTES // self.per_message, -(-whole // self.max_segments))
-        self.segment_bytes = per_segment * self.per_message
+        most = max(1, SEGMENT_BYTES // self.per_message)
+        if not self.posted:
+            most = min(most, max(1, self.tags // (2 * self.paths)))
+        count = -(-whole // most) if whole else 0
+        if self.paths > 1 and whole >= self.paths:
+            count = -(-count // self.paths) * self.paths  # a multiple of the paths: each gets as many
+        sizes = [whole // count + (index < whole % count) for index in range(count)] if count else []
         address = self.address
-        while whole:
-            count = min(per_segment, whole)
+        for messages in sizes:
             self.segments.append(Message(self.opcode, self.src, self.dst, length=self.per_message, address=address,
-                                         count=count, ro=self.ro))
-            address += count * self.per_message
-            whole -= count
+                                         count=messages, ro=self.ro))
+            address += messages * self.per_message
         if rest:
             self.segments.append(Message(self.opcode, self.src, self.dst, length=rest, address=address, ro=self.ro))
+        self.window = len(self.segments) if self.posted else max(1, self.tags // max(sizes, default=1))
 
     @property
     def posted(self) -> bool:
@@ -173,15 +188,11 @@ class TimingMovement:
         write = transfer.kind in ("write", "store")
         profile = card.profile
         per_message = min(max_size, int(profile.max_payload.value if write else profile.max_read_request.value))
-        # segments times the parts they are cut into (one per path) stay within MAX_SEGMENTS
-        max_segments = max(1, MAX_SEGMENTS // max(1, len(card.routes.get(transfer.peer, ()))))
+        relaxed = card.plan.relaxed and opcode is card.plan.write
+        spreads = transfer.path is None and path_free(Message(opcode, card.node_id, transfer.peer, ro=relaxed))
+        paths = max(1, len(card.routes.get(transfer.peer, ()))) if spreads else 1
         copy_ = TimingTransfer(opcode, card.node_id, transfer.peer, transfer.remote_address, transfer.size,
-                               per_message, window=0, ro=card.plan.relaxed and opcode is card.plan.write,
-                               max_segments=max_segments)
-        # Segments in flight: as many as the tags cover, and never fewer than two, so that a
-        # segment larger than the tags' reach still streams behind the one before it instead of
-        # waiting a round trip (the tags themselves would be recycled as completions return).
-        copy_.window = max(2, int(profile.tags.value) * per_message // copy_.segment_bytes)
+                               per_message, int(profile.tags.value), ro=relaxed, paths=paths)
         progress: Signal[None] = Signal(card.kernel, f"{card.name} segments to card {transfer.peer}")
         copy_.path = None if transfer.path is None else card.path_index(transfer.peer, transfer.path)
         self._send_segments(copy_, progress)
@@ -191,7 +202,7 @@ class TimingMovement:
             flushed = []
             for path in card.flush_paths(transfer):
                 flush = TimingTransfer(card.plan.read, card.node_id, transfer.peer, transfer.remote_address, 4, 4,
-                                       window=1, path=path)
+                                       int(card.profile.tags.value), path=path)
                 flushed.append(Signal(card.kernel, f"{card.name} flush to card {transfer.peer}"))
                 self._send_segments(flush, flushed[-1])
             for done in flushed:
@@ -201,7 +212,7 @@ class TimingMovement:
 
     def _send_segments(self, copy_: TimingTransfer, progress: Signal[None]) -> None:
         card = self.card
-        in_flight = len(copy_.segments) if copy_.posted else min(copy_.window, len(copy_.segments))
+        in_flight = min(copy_.window, len(copy_.segments))
         parts = -(-len(card.routes.get(copy_.dst, ())) // in_flight)  # enough to keep every path busy
         for segment in copy_.next_segments():
             segment.tag = self._next_tag

@@ -1,9 +1,9 @@
 """Fabrics: cards, switches and NICs joined by links, described in TOML (``fabrics/``) or in
 Python, routed, and built inside a kernel."""
 
-from oisa.fabric.build import FIDELITIES, Fabric, Fidelity, Link, Mode, build
+from oisa.fabric.build import FIDELITIES, BringUp, Fabric, Fidelity, Link, Mode, build
 from oisa.fabric.loader import load_fabric
 from oisa.fabric.spec import CardSpec, FabricSpec, LinkKind, LinkSpec, NicSpec, SwitchSpec
 
-__all__ = ["FIDELITIES", "CardSpec", "Fabric", "FabricSpec", "Fidelity", "Link", "LinkKind", "LinkSpec", "Mode", "NicSpec", "SwitchSpec",
+__all__ = ["FIDELITIES", "BringUp", "CardSpec", "Fabric", "FabricSpec", "Fidelity", "Link", "LinkKind", "LinkSpec", "Mode", "NicSpec", "SwitchSpec",
            "build", "load_fabric"]

@@ -31,13 +31,13 @@ from oisa.fabric.routing import PathChooser, next_hops
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
 from oisa.link import LinkConfig, LinkEndpoint
 from oisa.link.credits import DATA_CREDIT_BYTES, DATA_MODULUS, HDR_MODULUS, MAX_MESSAGE_CREDITS
-from oisa.sim import FramePort, Framing, Kernel, LinkPort, Port, Wire, connect, connect_frames
+from oisa.sim import FramePort, Framing, Kernel, LinkPort, Port, Signal, Wire, connect, connect_frames
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
 from oisa.wire.oisa import FcClass, Message
 
-__all__ = ["FIDELITIES", "Fabric", "Fidelity", "Link", "Mode", "build", "link_config"]
+__all__ = ["FIDELITIES", "BringUp", "Fabric", "Fidelity", "Link", "Mode", "build", "link_config"]
 
 Mode = Literal["data", "timing"]
 
@@ -95,6 +95,18 @@ def link_config(spec: LinkSpec, faults: FaultModel) -> LinkConfig:
         retrain_time_ps=max(1_000_000, 4 * round_trip),
         credit_poll_ps=4 * round_trip if faults.active else None,
     )
+
+
+@dataclass(frozen=True)
+class BringUp:
+    """What bringing the fabric up took: the virtual time until every link end was active, and
+    the frames, bytes and link-layer counts of initialisation (which a workload's own figures
+    leave out)."""
+
+    time_ps: int
+    frames: int
+    wire_bytes: int
+    link: dict[str, int]
 
 
 @dataclass
@@ -202,11 +214,33 @@ class Fabric:
         return route
 
     def start(self) -> None:
+        """Start the links (their link-layer initialisation, where it runs) and the cards' tasks."""
         for link in self.links:
             for port in link.ports:
                 port.start()
         for card in self.cards.values():
             card.start()
+
+    async def bring_up(self) -> BringUp:
+        """Start everything and return once every link end can carry traffic, with what that
+        took: a workload's figures start from here, so they never include link bring-up."""
+        self.start()
+        ends = [port for link in self.links for port in link.ports]
+        up: Signal[None] = Signal(self.kernel, f"{len(ends)} link ends initialising")
+        pending = [len(ends)]
+
+        def one_up() -> None:
+            pending[0] -= 1
+            if pending[0] == 0:
+                up.set(None)
+
+        if not ends:
+            up.set(None)
+        for port in ends:
+            port.when_up(one_up)
+        await up.wait()
+        frames, wire_bytes = self.wire_totals()
+        return BringUp(self.kernel.now, frames, wire_bytes, self.link_totals())
 
     def card(self, card_id: int) -> Card:
         self.spec.card(card_id)  # names the fabric's cards if the id is unknown

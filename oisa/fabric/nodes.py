@@ -3,7 +3,8 @@
 Every forwarding node takes a message in on one port and, ``latency`` later, sends it out of
 the port its routing table picks. What differs is set by the spec:
 
-* an **OISA switch** chip is cut-through (it forwards once the head is in), raises the
+* an **OISA switch** chip is cut-through (it forwards once the head is in, in both engines:
+  in data mode the link layer delivers whole messages and says when their first flit came), raises the
   message's telemetry (``hops``, and ``load`` to its egress queue's level: OISA's "intelligent
   sensing"), and may reduce collective contributions addressed to it;
 * a **PCIe switch** is cut-through;
@@ -76,7 +77,7 @@ class Forwarder:
         port.attach(self)
         self.ports.append(port)
 
-    def receive(self, port: Port, message: Message, tail_ps: int) -> None:
+    def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
         if message.dst == self.node_id:
             if message.opcode is Opcode.COLL_REDUCE and self.reduction:
                 port.release(message)
@@ -89,7 +90,13 @@ class Forwarder:
             message.hops = min(31, message.hops + 1)
             message.load = max(message.load, min(7, egress.queue_delay() // LOAD_STEP_PS))
         self._held[id(message)] = (port, message)
-        self.kernel.call_later(self.latency_ps, egress.send, message, tail_ps + self.latency_ps)
+        # Forwarding starts ``latency`` after the head is in: the port says when that was, as
+        # this node's mode makes it (the head bytes for a cut-through node, the first whole frame
+        # for a store-and-forward one). A link port hands over whole messages at their tail, so a
+        # message that spans many flits crosses a cut-through switch as it would flit by flit,
+        # as long as the switch's latency covers the flits behind the head.
+        ready = max(self.kernel.now, head_ps + self.latency_ps)
+        self.kernel.call_at(ready, egress.send, message, tail_ps + self.latency_ps)
         self.forwarded += 1
         if self.kernel.observer is not None:
             self.kernel.observer.forwarded(self.name, self.kernel.now, message)

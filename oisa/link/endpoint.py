@@ -255,6 +255,12 @@ class LinkEndpoint:
         return self._packer.queued_bytes + self._waiting_bytes
 
     @property
+    def partial_bytes(self) -> int:
+        """Bytes received of a message that has started and not yet finished arriving: a driver
+        that forwards cut-through learns from it when a message's head came in."""
+        return self._unpacker.pending_bytes
+
+    @property
     def unacknowledged(self) -> int:
         return len(self._tx.buffer)
 

@@ -36,6 +36,7 @@ def p2p_json(result: P2PResult) -> dict[str, Any]:
         "read": _phase(result.read),
         "wire": {"frames": result.frames, "bytes": result.wire_bytes, "messages": result.messages},
         "end_time_ps": result.end_ps,
+        "bringup": {"time_ps": result.bringup_ps, "frames": result.bringup_frames, "bytes": result.bringup_bytes},
         "link": {key: result.link.get(key, 0) for key in LINK_KEYS},
         "faults": {key: result.faults.get(key, 0) for key in FAULT_KEYS},
         "verified": result.verified,
@@ -50,6 +51,8 @@ def p2p_text(result: P2PResult) -> str:
         ("write", f"{format_time(result.write.time_ps)}   {result.write.bandwidth / 1e9:.2f} GB/s"),
         ("read back", f"{format_time(result.read.time_ps)}   {result.read.bandwidth / 1e9:.2f} GB/s"),
         ("on the wire", f"{result.frames} frames, {result.wire_bytes} bytes, {result.messages} messages"),
+        ("link bring-up", f"{format_time(result.bringup_ps)}, {result.bringup_frames} frames, "
+                          f"{result.bringup_bytes} bytes (before the write; not in the figures above)"),
         ("link layer", ", ".join(f"{result.link[key]} {key.replace('_', ' ')}" for key in LINK_KEYS)
          if result.link else "none modelled on these links"),
         ("virtual time", format_time(result.end_ps)),

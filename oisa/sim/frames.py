@@ -71,9 +71,9 @@ class FramePort:
             first_frame = -(-size // frames)
             head_bytes = min(first_frame, self.head_bytes) if receiver.cut_through else first_frame
             head = start + serialisation_ps(head_bytes, self.rate_bps) + self.latency_ps
-            self.kernel.call_at(head, receiver.receive, peer, message, tail)
+            self.kernel.call_at(head, receiver.receive, peer, message, head, tail)
         else:
-            self.kernel.call_at(tail, receiver.receive, peer, message, tail)
+            self.kernel.call_at(tail, receiver.receive, peer, message, tail, tail)
 
     def queue_delay(self) -> int:
         """How long a message sent now waits before its first bit leaves (ps)."""
@@ -87,6 +87,9 @@ class FramePort:
 
     def start(self) -> None:
         """Nothing runs on a frame link: it carries from the start."""
+
+    def when_up(self, callback: Callable[[], None]) -> None:
+        self.kernel.call_at(self.kernel.now, callback)
 
     def wire_totals(self) -> tuple[int, int]:
         return self.frames, self.bytes

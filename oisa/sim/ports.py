@@ -10,6 +10,7 @@ This module must not know which nodes exist or how they route.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from oisa.wire.oisa import Message
@@ -28,9 +29,12 @@ class PortOwner(Protocol):
     forwards: bool
     cut_through: bool
 
-    def receive(self, port: Port, message: Message, tail_ps: int) -> None:
-        """``message`` arrived on ``port``; its last bit is in at ``tail_ps`` (now, for a
-        message that arrives whole). The owner calls ``port.release(message)`` when done."""
+    def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
+        """``message`` arrived on ``port``: its head was in at ``head_ps`` and its last bit is
+        (or will be) in at ``tail_ps``. A frame port hands a forwarding owner the message at its
+        head (now); a link port hands over whole messages at their tail (now), saying when the
+        flit that began them came in, so that a cut-through switch can forward from then. The
+        owner calls ``port.release(message)`` when done."""
 
     def committed(self, message: Message) -> None:
         """A message this owner sent has been committed to the wire (its buffer may go)."""
@@ -46,6 +50,10 @@ class Port(Protocol):
 
     def start(self) -> None:
         """The physical link is up: start whatever runs on it (link-layer initialisation)."""
+
+    def when_up(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once this end can carry traffic (at once where nothing needs
+        initialising; after link-layer initialisation where it runs)."""
 
     def send(self, message: Message, tail_ready_ps: int | None = None) -> None:
         """Transmit ``message`` after whatever is queued; a forwarding node passes
@@ -76,7 +84,7 @@ class Unattached:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def receive(self, port: Port, message: Message, tail_ps: int) -> None:
+    def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
         raise RuntimeError(f"{self.name} received a message before anything was attached to it")
 
     def committed(self, message: Message) -> None:

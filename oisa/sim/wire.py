@@ -73,12 +73,21 @@ class LinkPort:
         self.wire = wire
         self.name = name
         self.owner: PortOwner = Unattached(name)
+        self._up_callbacks: list[Callable[[], None]] = []
+        self._partial_since = 0  # when the flit arrived that began the message now half received
         self._transmitting = False
         self._timer_at: int | None = None
         self._last_state: tuple[tuple[tuple[float, float], ...], int] | None = None
 
     def attach(self, owner: PortOwner) -> None:
         self.owner = owner
+
+    def when_up(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once this end's link layer is active (initialisation done)."""
+        if self.endpoint.state is LinkState.ACTIVE:
+            self.kernel.call_at(self.kernel.now, callback)
+        else:
+            self._up_callbacks.append(callback)
 
     def start(self) -> None:
         """The physical link is up: start the link layer (credit initialisation)."""
@@ -102,10 +111,18 @@ class LinkPort:
         self._poke()
 
     def frame_arrived(self, frame: bytes) -> None:
-        messages = self.endpoint.receive_frame(frame, self.kernel.now)
         now = self.kernel.now
+        endpoint = self.endpoint
+        partial = endpoint.partial_bytes
+        messages = endpoint.receive_frame(frame, now)
+        # A cut-through owner may start on a message once the flit that began it is in: the
+        # first message completed here began in an earlier flit if one was half received.
+        head = self._partial_since if partial and self.owner.cut_through else now
         for message in messages:
-            self.owner.receive(self, message, now)
+            self.owner.receive(self, message, head, now)
+            head = now  # the rest began in this one
+        if endpoint.partial_bytes and (messages or not partial):
+            self._partial_since = now  # a message began in this flit and goes on in the next
         self._poke()
 
     def _poke(self) -> None:
@@ -113,6 +130,10 @@ class LinkPort:
         if self.endpoint.state is LinkState.FAILED:
             raise LinkDownError(f"link {self.name} went down at {format_time(self.kernel.now)}: "
                                 f"{self.endpoint.failure}")
+        if self._up_callbacks and self.endpoint.state is LinkState.ACTIVE:
+            callbacks, self._up_callbacks = self._up_callbacks, []
+            for callback in callbacks:
+                self.kernel.call_at(self.kernel.now, callback)
         if not self._transmitting:
             self._transmitting = True
             self.kernel.call_at(max(self.kernel.now, self.wire.busy_until), self._transmit_next)

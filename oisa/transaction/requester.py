@@ -7,10 +7,13 @@ word) into request messages and matches completions back to them by tag.
   across a 4 KiB boundary (PCIe's rule, which lets a completer handle one page per request);
   an opcode with a smaller limit (loads and stores: 256 bytes; CXL.mem: exactly one 64-byte
   line) cuts smaller.
-* **Tags.** At most ``tags`` non-posted requests are outstanding; the rest wait their turn in
-  submission order. Posted requests (MEM_WR, STORE) take no tag and complete as they are sent:
-  the requester cannot know more (a later read in the same traffic class is what proves they
-  landed, as in PCIe).
+* **Tags.** At most ``tags`` non-posted requests are outstanding. Operations waiting for tags
+  take turns, one request each, so concurrent copies share the tags as a card's several DMA
+  engines would (non-posted requests may pass one another, PCIe's ordering table says); a posted
+  operation goes out whole when its turn comes, so a later request never passes it, while a
+  posted one may pass non-posted ones stuck waiting for tags, as it must. Posted requests
+  (MEM_WR, STORE) take no tag and complete as they are sent: the requester cannot know more (a
+  later read in the same traffic class is what proves they landed, as in PCIe).
 * **Completion timeout.** A request not fully answered ``completion_timeout_ps`` after it went
   out fails its operation, as PCIe's Completion Timeout does; a completion that turns up later
   is dropped and counted, not treated as a protocol error. The default, 50 ms, is the top of
@@ -25,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from oisa.errors import RemoteProtocolError
-from oisa.wire.oisa import OPCODES, Message, Opcode, Status
+from oisa.wire.oisa import OPCODES, Message, Opcode, OpcodeInfo, Status
 
 __all__ = [
     "Operation",
@@ -100,12 +103,16 @@ COMPLETION_TIMEOUT_PS = 50_000_000_000  # 50 ms
 class Requester:
     """Issues requests for submitted operations and matches their completions by tag."""
 
-    def __init__(self, node_id: int, *, max_payload: int, max_read_request: int, tags: int,
+    def __init__(self, node_id: int, *, max_payload: int, max_read_request: int, tags: int, first_tag: int = 0,
                  completion_timeout_ps: int = COMPLETION_TIMEOUT_PS) -> None:
+        """``tags`` requests may be outstanding, tagged ``first_tag`` onwards: several requesters
+        of one card (a card's DMA engines) use disjoint ranges, so a completion's tag names
+        the requester it belongs to."""
         self.node_id = node_id
         self.max_payload = max_payload
         self.max_read_request = max_read_request
         self.tags = tags
+        self.first_tag = first_tag
         self.completion_timeout_ps = completion_timeout_ps
         self.late_completions = 0
         self._waiting: deque[Operation] = deque()
@@ -125,11 +132,6 @@ class Requester:
         op = self._new(opcode, dst, address, len(data), min(max_size or self.max_payload, self.max_payload))
         op.data, op.ro = data, relaxed
         return op
-
-    def operation(self, tag: int) -> Operation | None:
-        """The operation an outstanding request of ``tag`` belongs to."""
-        entry = self._outstanding.get(tag)
-        return None if entry is None else entry.operation
 
     def submit_read(self, dst: int, address: int, length: int, *, opcode: Opcode = Opcode.DMA_RD,
                     max_size: int | None = None) -> Operation:
@@ -159,41 +161,55 @@ class Requester:
         self._waiting.append(op)
         return op
 
-    def next_requests(self, now: int) -> tuple[list[Message], list[Event]]:
-        """Requests that may be sent now (as many as free tags allow, oldest operation first),
-        and the posted operations that are complete because their last request is among them."""
-        out: list[Message] = []
+    def next_requests(self, now: int) -> tuple[list[tuple[Message, Operation]], list[Event]]:
+        """Requests that may be sent now, each with the operation it belongs to (a posted request
+        carries no tag to find it by), and the posted operations that are complete because their
+        last request is among them. Operations take turns in submission order: a posted one
+        sends all its requests, a non-posted one a request per turn while tags are free."""
+        out: list[tuple[Message, Operation]] = []
         events: list[Event] = []
-        while self._waiting:
-            op = self._waiting[0]
+        blocked: deque[Operation] = deque()  # non-posted operations waiting for a tag, in order
+        waiting = self._waiting
+        while waiting:
+            op = waiting.popleft()
             info = OPCODES[op.opcode]
-            if info.expects_completion and len(self._outstanding) + len(self._timed_out) >= self.tags:
-                break
-            address, length = op.pending.popleft()
-            if not op.pending:
-                self._waiting.popleft()
-            tag = 0
-            if info.expects_completion:
-                tag = self._allocate_tag()
-                self._outstanding[tag] = _Outstanding(op, op.remaining if op.opcode in (
-                    Opcode.FETCH_ADD, Opcode.SWAP, Opcode.CAS) else length, now)
-            payload = b""
-            if info.has_payload and op.data is not None:
-                start = address - op.address
-                payload = op.data[start:start + length]
-            out.append(Message(op.opcode, self.node_id, op.dst, tag=tag, length=length, address=address,
-                               payload=payload, ro=op.ro))
             if not info.expects_completion:
-                op.remaining -= length
+                while op.pending:
+                    out.append((self._request(op, info, now), op))
                 if op.remaining == 0:
                     op.status = Status.SC
                     events.append(OperationCompleted(op))
+                continue
+            if len(self._outstanding) + len(self._timed_out) >= self.tags:
+                blocked.append(op)
+                continue
+            out.append((self._request(op, info, now), op))
+            if op.pending:
+                waiting.append(op)  # its next request waits for its next turn
+        self._waiting = blocked
         return out, events
 
+    def _request(self, op: Operation, info: OpcodeInfo, now: int) -> Message:
+        """The next request of ``op``, with a tag if it expects an answer."""
+        address, length = op.pending.popleft()
+        tag = 0
+        if info.expects_completion:
+            tag = self._allocate_tag()
+            self._outstanding[tag] = _Outstanding(op, op.remaining if op.opcode in (
+                Opcode.FETCH_ADD, Opcode.SWAP, Opcode.CAS) else length, now)
+        else:
+            op.remaining -= length
+        payload = b""
+        if info.has_payload and op.data is not None:
+            start = address - op.address
+            payload = op.data[start:start + length]
+        return Message(op.opcode, self.node_id, op.dst, tag=tag, length=length, address=address, payload=payload,
+                       ro=op.ro)
+
     def _allocate_tag(self) -> int:
-        while self._next_tag in self._outstanding or self._next_tag in self._timed_out:
+        while self.first_tag + self._next_tag in self._outstanding or self.first_tag + self._next_tag in self._timed_out:
             self._next_tag = (self._next_tag + 1) % self.tags
-        tag = self._next_tag
+        tag = self.first_tag + self._next_tag
         self._next_tag = (self._next_tag + 1) % self.tags
         return tag
 

@@ -413,7 +413,7 @@ def _parts(ranks: _Ranks) -> list[Callable[[], Awaitable[None]]]:
 
 async def _collective_run(fabric: Fabric, run: Run, plan: _Plan) -> CollectiveResult:
     kernel = fabric.kernel
-    fabric.start()
+    await fabric.bring_up()
     ranks = _Ranks(fabric, plan, run.moves_bytes)
     inputs = _fill_inputs(ranks) if ranks.data else None
     start = kernel.now

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from oisa.fabric import FIDELITIES, Fabric, FabricSpec, Fidelity, build
+from oisa.fabric import FIDELITIES, BringUp, Fabric, FabricSpec, Fidelity, build
 from oisa.plan import Execution, Plan
 from oisa.sim import Kernel
 from oisa.workload.execute import execute
@@ -31,13 +31,15 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Outcome:
     """A plan's run: its timings, and what the fabric counted while it ran (frames and bytes
-    on the wire, messages the cards sent, link-layer and fault-injection counters). ``checked``
-    is what the workload's check of the cards' memory returned (None where no bytes moved)."""
+    on the wire, messages the cards sent, link-layer and fault-injection counters), bringing
+    the links up left out and reported apart in ``bringup``. ``checked`` is what the workload's
+    check of the cards' memory returned (None where no bytes moved)."""
 
     execution: Execution
     frames: int
     wire_bytes: int
     messages: int
+    bringup: BringUp
     link: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
     checked: Any = None
@@ -95,14 +97,15 @@ class FrameEngine(Engine):
 
 
 async def _plan_run(fabric: Fabric, run: Run, plan: Plan, prepare: Prepare | None, check: Check | None) -> Outcome:
-    fabric.start()
+    bringup = await fabric.bring_up()
     moving = run.moves_bytes
     prepared = prepare(fabric) if moving and prepare is not None else None
     execution = await execute(fabric, plan, data=moving)
     checked = check(fabric, prepared) if moving and check is not None else None
     frames, wire_bytes = fabric.wire_totals()
-    return Outcome(execution, frames, wire_bytes, sum(c.messages_sent for c in fabric.cards.values()),
-                   fabric.link_totals(), fabric.fault_totals(), checked)
+    link = {key: value - bringup.link.get(key, 0) for key, value in fabric.link_totals().items()}
+    return Outcome(execution, frames - bringup.frames, wire_bytes - bringup.wire_bytes,
+                   sum(c.messages_sent for c in fabric.cards.values()), bringup, link, fabric.fault_totals(), checked)
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (

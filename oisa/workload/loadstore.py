@@ -115,7 +115,7 @@ def _background_cards(spec: FabricSpec, src: int, dst: int, count: int | None) -
 async def _loadstore(fabric: Fabric, run: Run, src: int, dst: int, size: int, accesses: int,
                      streams: tuple[int, ...]) -> LoadStoreResult:
     kernel = fabric.kernel
-    fabric.start()
+    await fabric.bring_up()
     source, target = fabric.card(src), fabric.card(dst)
     data = run.moves_bytes
     if data:

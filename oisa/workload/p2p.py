@@ -56,6 +56,9 @@ class P2PResult:
     end_ps: int
     link: dict[str, int]
     faults: dict[str, int]
+    bringup_ps: int  # bringing the links up, before the write was submitted
+    bringup_frames: int
+    bringup_bytes: int
 
 
 def default_pair(spec: FabricSpec) -> tuple[int, int]:
@@ -109,7 +112,8 @@ def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: 
         write=Phase(int(times.finished[0] - times.started[0]), size),
         read=Phase(int(times.finished[1] - times.started[1]), size),
         frames=outcome.frames, wire_bytes=outcome.wire_bytes, messages=outcome.messages, verified=outcome.checked,
-        end_ps=times.end_ps, link=outcome.link, faults=outcome.faults)
+        end_ps=times.end_ps, link=outcome.link, faults=outcome.faults, bringup_ps=outcome.bringup.time_ps,
+        bringup_frames=outcome.bringup.frames, bringup_bytes=outcome.bringup.wire_bytes)
 
 
 def pair_of(spec: FabricSpec, src: int | None, dst: int | None) -> tuple[int, int]:

@@ -238,7 +238,7 @@ def _spills(spec: FabricSpec, need: int, ranks: tuple[int, ...], policy: str,
 
 async def _step(fabric: Fabric, run: Run, plan: _StepPlan) -> TrainingResult:
     kernel = fabric.kernel
-    fabric.start()
+    await fabric.bring_up()
     model, n = plan.model, len(plan.ranks)
     gradient_bytes = model.parameters * GRADIENT_BYTES
     count = gradient_bytes // 2 // plan.buckets  # float16-sized elements per bucket

@@ -130,10 +130,10 @@ def test_switches_count_hops_and_raise_load_under_incast(supernode):
         target = fabric.card(0)
         original = target.receive
 
-        def record(port, message, tail_ps):
+        def record(port, message, head_ps, tail_ps):
             if message.info.is_request:
                 seen.append((message.hops, message.load))
-            original(port, message, tail_ps)
+            original(port, message, head_ps, tail_ps)
 
         target.receive = record
         finished = []

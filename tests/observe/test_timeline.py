@@ -63,9 +63,9 @@ def test_pair_trace_has_every_flit_transfer_and_counter_of_the_run(tmp_path):
     flits = link_slices(spec, tables)
     names = Counter(s.name for s in flits)
     assert set(names) <= FLIT_NAMES
-    assert len(flits) == result.frames
+    assert len(flits) == result.frames + result.bringup_frames  # the trace shows bring-up too
     assert names["data"] + names["replay"] == result.link["flits_sent"] + result.link["flits_replayed"]
-    assert len(flits) - names["data"] - names["replay"] == result.link["control_sent"]
+    assert len(flits) - names["data"] - names["replay"] == result.link["control_sent"] + result.bringup_frames
 
     root = tables.track("pair")
     assert {t.name for t in tables.children(root.uuid)} == {"card0", "card1"}
@@ -85,7 +85,7 @@ def test_pair_trace_has_every_flit_transfer_and_counter_of_the_run(tmp_path):
 def test_supernode_flows_follow_every_message_through_its_switch(tmp_path):
     spec, result, tables = traced(tmp_path, "supernode-64", size=16 << 10, seed=1)
     check_transfers(spec, result, tables)
-    assert len(link_slices(spec, tables)) == result.frames
+    assert len(link_slices(spec, tables)) == result.frames + result.bringup_frames
 
     switches = {s.name for s in spec.switches}
     instants = [s for s in tables.slices if tables.tracks[s.track].name in switches]
@@ -106,7 +106,7 @@ def test_frame_links_give_a_slice_per_message_with_its_frames(tmp_path):
     check_transfers(spec, result, tables)
     messages = link_slices(spec, tables)
     assert {s.name for s in messages} <= OPCODE_NAMES
-    assert sum(s.args["frames"] for s in messages) == result.frames
+    assert sum(s.args["frames"] for s in messages) == result.frames + result.bringup_frames
     forwarders = {n.name for n in (*spec.switches, *spec.nics)}
     instants = [s for s in tables.slices if tables.tracks[s.track].name in forwarders]
     assert instants and len(tables.flows) == 2 * len(instants)
@@ -118,7 +118,8 @@ def test_faults_show_as_corrupt_duplicate_and_replayed_flits(tmp_path):
     assert result.link["replays"] and result.faults["frames_dropped"] and result.faults["frames_duplicated"]
     names = Counter(s.name for s in link_slices(spec, tables))
     # The trace shows what arrives: a dropped frame is not there, a duplicated one twice.
-    assert sum(names.values()) == result.frames - result.faults["frames_dropped"] + result.faults["frames_duplicated"]
+    assert sum(names.values()) == (result.frames + result.bringup_frames - result.faults["frames_dropped"]
+                                   + result.faults["frames_duplicated"])
     assert names["corrupt"] + names["duplicate"] == result.faults["frames_corrupted"] + result.faults["frames_duplicated"]
     assert names["replay"] > 0
 

@@ -106,7 +106,7 @@ def run_traffic(spec: FabricSpec, flows: list[Flow], *, seed: int = 0, faults: F
 async def _traffic(fabric: Fabric, how: Run, flows: list[Flow], record: bool, settle: bool,
                    bound: int) -> TrafficRun:
     kernel = fabric.kernel
-    fabric.start()
+    await fabric.bring_up()
     run = TrafficRun(flows, [], 0, None)
     if record:
         for card in fabric.cards.values():
@@ -165,9 +165,9 @@ def _record(card: Card, run: TrafficRun) -> None:
         port.send = _recording(port.send, port.name, sent)  # type: ignore[method-assign]
     receive = card.receive
 
-    def recorded_receive(port: Port, message: Message, tail_ps: int) -> None:
+    def recorded_receive(port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
         arrived.append(message)
-        receive(port, message, tail_ps)
+        receive(port, message, head_ps, tail_ps)
 
     card.receive = recorded_receive  # type: ignore[method-assign]
 

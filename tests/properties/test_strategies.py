@@ -18,7 +18,8 @@ from oisa.wire.oisa import OPCODES
 def test_transactions_are_split_into_requests_that_cover_them_exactly(transaction):
     requester = Requester(1, max_payload=4096, max_read_request=4096, tags=1 << 16)
     transaction.submit(requester, dst=2)
-    requests, _ = requester.next_requests(0)
+    issued, _ = requester.next_requests(0)
+    requests = [request for request, _ in issued]
     assert {r.opcode for r in requests} == {transaction.opcode}
     assert all(r.length in OPCODES[r.opcode].lengths and r.ro == transaction.relaxed for r in requests)
     covered = [(r.address, r.length) for r in requests]

@@ -32,7 +32,7 @@ def loopback(requester, completer):
         events += finished
         if not requests:
             return events
-        for request in requests:
+        for request, _ in requests:
             for completion in completer.handle(request):
                 events += requester.receive_completion(completion)
 
@@ -118,14 +118,14 @@ def test_posted_writes_complete_as_they_are_sent():
     requester = Requester(0, max_payload=256, max_read_request=4096, tags=1)
     op = requester.submit_write(1, 0, bytes(600), opcode=Opcode.MEM_WR)
     requests, events = requester.next_requests(0)
-    assert [m.length for m in requests] == [256, 256, 88]
+    assert [m.length for m, _ in requests] == [256, 256, 88] and {o for _, o in requests} == {op}
     assert events == [OperationCompleted(op)] and requester.outstanding == 0
 
 
 def test_an_unanswered_request_times_out_and_a_late_answer_is_dropped():
     requester = Requester(0, max_payload=256, max_read_request=256, tags=2, completion_timeout_ps=1000)
     op = requester.submit_read(1, 0, 64)
-    [request], _ = requester.next_requests(0)
+    [(request, _)], _ = requester.next_requests(0)
     assert requester.expire(999) == []
     [event] = requester.expire(1000)
     assert isinstance(event, OperationFailed) and event.operation is op and event.status is None

@@ -25,7 +25,7 @@ def _exchange() -> PlanBuilder:
 
 
 async def _run(fabric: Fabric, run: Run, plan: PlanBuilder) -> tuple[Execution, list[np.ndarray]]:
-    fabric.start()
+    await fabric.bring_up()
     inputs = []
     if run.moves_bytes:
         for rank in (0, 1):

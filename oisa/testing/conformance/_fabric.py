@@ -96,7 +96,7 @@ def copy_problems(spec: FabricSpec, src: int, dst: int, copy: Copy, *, watched: 
 
 
 async def _copy(fabric: Fabric, src: int, dst: int, copy: Copy, data: np.ndarray) -> tuple[Transfer, Transfer]:
-    fabric.start()
+    await fabric.bring_up()
     writer = fabric.card(src)
     writer.memory.write(copy.local, data)
     written = await writer.dma_write(dst, copy.remote, copy.local, copy.size)

@@ -131,9 +131,14 @@ class Message:
 
     @property
     def wire_size(self) -> int:
-        """Bytes of one message on the wire (of each, for a timing-mode segment)."""
-        return HEADER_SIZE + (COLL_EXT_SIZE if self.coll is not None else 0) + (
-            len(self.payload) if self.count == 1 else self.length * OPCODES[self.opcode].has_payload)
+        """Bytes of one message on the wire (of each, for a timing-mode segment): its header and
+        the ``length`` bytes it carries, whether or not they are real (timing mode has none)."""
+        return self.header_size + self.length * OPCODES[self.opcode].has_payload
+
+    @property
+    def header_size(self) -> int:
+        """Bytes of the header, with the collective extension where there is one."""
+        return HEADER_SIZE + (COLL_EXT_SIZE if self.coll is not None else 0)
 
     @property
     def bytes_moved(self) -> int:
@@ -183,7 +188,7 @@ def check_message(m: Message) -> None:
     expected = m.length if info.has_payload else 0
     if len(m.payload) != expected:
         raise FrameError(f"payload has {len(m.payload)} bytes but {info.opcode.name} with length "
-                         f"{m.length} carries {expected}", fmt=FMT, field="payload", offset=m.wire_size - len(m.payload))
+                         f"{m.length} carries {expected}", fmt=FMT, field="payload", offset=m.header_size)
     if (m.coll is not None) != (info.opcode is Opcode.COLL_REDUCE):
         raise _fail("the collective extension belongs to COLL_REDUCE and only to it", "coll.group")
     if m.coll is not None:
