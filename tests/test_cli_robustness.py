@@ -1,0 +1,49 @@
+"""The oisa command never hangs, never shows a traceback and never loses a result (issue 15).
+
+Runs that could hang run in a child process with a time limit, so that a regression fails the
+test instead of stopping the suite.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+from oisa.cli import main
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def oisa(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the command in a child process; a run that outlives ``timeout`` fails the test."""
+    try:
+        return subprocess.run([sys.executable, "-m", "oisa.cli", *argv], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"oisa {' '.join(argv)} still ran after {timeout} s")
+
+
+def assert_one_error_line(done: subprocess.CompletedProcess[str], fragment: str = "") -> None:
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("oisa: error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert fragment in done.stderr
+
+
+def test_timers_left_at_the_end_of_a_run_do_not_finish_a_transfer_twice(capsys):
+    """Flush reads still in flight when the load/store result is in used to time out during
+    teardown and finish their transfer twice (issue 15, item 11)."""
+    status, out, err = run(capsys, "run", "supernode-64", "-w", "loadstore", "--background", "1", "--accesses", "5",
+                           "--data")
+    assert (status, err) == (0, "")
+    assert "verified" in out
+
+
+@pytest.mark.parametrize("seed", ["3", "4"])
+def test_a_link_losing_nearly_every_control_flit_ends_in_one_line(seed):
+    """Seed 3 ended in a TrioInternalError (a link failing while trio wound the run down) and
+    seed 4 never ended (issue 15, item 6): the first error of the run is the one reported."""
+    assert_one_error_line(oisa("run", "pair", "--control-drop", "0.99", "--seed", seed, timeout=30))
