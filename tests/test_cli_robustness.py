@@ -47,3 +47,12 @@ def test_a_link_losing_nearly_every_control_flit_ends_in_one_line(seed):
     """Seed 3 ended in a TrioInternalError (a link failing while trio wound the run down) and
     seed 4 never ended (issue 15, item 6): the first error of the run is the one reported."""
     assert_one_error_line(oisa("run", "pair", "--control-drop", "0.99", "--seed", seed, timeout=30))
+
+
+@pytest.mark.parametrize("faults", [["--ber", "3e-3"], ["--ber", "1e-2"], ["--ber", "0.5"], ["--link-down-at", "0ns"],
+                                    ["--link-down-at", "1ps"], ["--link-down-at", "100ns"]])
+def test_a_link_that_cannot_initialise_ends_the_run_in_one_line(faults):
+    """These runs retried link initialisation for ever (issue 15, items 1 and 2)."""
+    done = oisa("run", "pair", "--size", "4KiB", *faults, timeout=30)
+    assert_one_error_line(done, "link card0->card1 went down")
+    assert "initialisation failed" in done.stderr
