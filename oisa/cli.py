@@ -7,6 +7,7 @@ command-line mistakes, 1 for everything else. Tracebacks are for bugs in oisa on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -610,12 +611,24 @@ class ConversionFailed(ReportedFailure):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``oisa`` script; returns the exit status."""
+    """Run the ``oisa`` command on ``argv`` (default: the command line); return the exit status.
+
+    The command runs under click's context directly rather than ``cli.main``, whose handling of
+    Ctrl-C writes a line of its own: an interrupt ends in exactly one line and status 130.
+    """
     try:
-        cli.main(args=argv, prog_name="oisa", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("oisa: interrupted", err=True)
+        with cli.make_context("oisa", sys.argv[1:] if argv is None else list(argv)) as context:
+            cli.invoke(context)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        # on a terminal, end the line the ^C echo left open
+        click.echo(("\n" if sys.stderr.isatty() else "") + "oisa: interrupted", err=True)
         return 130
+    except BrokenPipeError:  # the reader went away (``oisa ... | head``): stop quietly, as click does
+        with contextlib.suppress(OSError, ValueError):  # and keep Python's flush at exit quiet too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except ReportedFailure:
         return 1
     except click.ClickException as exc:

@@ -56,3 +56,12 @@ def test_a_link_that_cannot_initialise_ends_the_run_in_one_line(faults):
     done = oisa("run", "pair", "--size", "4KiB", *faults, timeout=30)
     assert_one_error_line(done, "link card0->card1 went down")
     assert "initialisation failed" in done.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """``oisa devices | head -0``: the write fails with EPIPE; no traceback about it."""
+    process = subprocess.Popen([sys.executable, "-m", "oisa", "devices"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    err = process.stderr.read()
+    assert (process.wait(timeout=60), err) == (1, "")

@@ -46,8 +46,9 @@ import trio
 
 __all__ = ["EVENTS_PER_SLICE", "VirtualClock", "in_wake_order"]
 
-EVENTS_PER_SLICE = 20_000
-"""Callbacks the clock runs before it lets trio look at signals and I/O (a few ms of wall time)."""
+EVENTS_PER_SLICE = 2_000
+"""Callbacks the clock runs before it lets trio look at signals and I/O: under 0.2 s of wall time even
+when every callback builds a flit, for about 1% more passes of trio's loop on a run of callbacks alone."""
 
 
 class _AlwaysReverse(random.Random):
