@@ -63,5 +63,6 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     process = subprocess.Popen([sys.executable, "-m", "oisa", "devices"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     process.stdout.close()
-    err = process.stderr.read()
+    with process.stderr:
+        err = process.stderr.read()
     assert (process.wait(timeout=60), err) == (1, "")
