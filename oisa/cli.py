@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import string
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,8 @@ from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
 from oisa.testing import CONFORMANCE_EXAMPLES, FUZZ_EXAMPLES
 from oisa.units import parse_size, parse_time
+from oisa.jsontext import parse_json
+from oisa.wire.flit import check_flit_size
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import default_pair, run_p2p
 from oisa.workload.collectives import COLLECTIVES, DTYPES, OPS, run_collective
@@ -522,10 +525,18 @@ def fuzz(target_name: str | None, examples: int, seed: int, profile: str | None,
 _FORMAT_OPTIONS = [
     click.option("--format", "-f", "fmt", type=click.Choice(sorted(FORMATS)), required=True,
                  help="Byte format: " + "; ".join(f"{name}: {f.summary}" for name, f in sorted(FORMATS.items()))),
-    click.option("--flit-size", type=int, default=256, show_default=True, help="Bytes per flit (oisa-flit)."),
+    click.option("--flit-size", type=int, default=256, show_default=True, callback=lambda _c, _p, v: _flit_size(v),
+                 help="Bytes per flit (oisa-flit): a multiple of 32 from 64 to 2048."),
     click.option("--direction", type=click.Choice(["m2s", "s2m"]), default="m2s", show_default=True,
                  help="Direction a CXL flit travels (cxl-flit): host to device or device to host."),
 ]
+
+
+def _flit_size(size: int) -> int:
+    try:
+        return check_flit_size(size)
+    except OisaError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _format_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -579,11 +590,7 @@ def encode(json_fields: str | None, fmt: str, flit_size: int, direction: str) ->
     wire_format, options = FORMATS[fmt], FormatOptions(flit_size=flit_size, direction=direction)
 
     def convert(text: str) -> str:
-        try:
-            fields = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"not JSON: {exc}") from None
-        return wire_format.encode(fields, options).hex()
+        return wire_format.encode(parse_json(text), options).hex()
 
     _convert_each(_inputs(json_fields), convert)
 
@@ -593,6 +600,8 @@ def _parse_hex(text: str) -> bytes:
     try:
         return bytes.fromhex(cleaned)
     except ValueError:
+        if len(cleaned) % 2 and all(c in string.hexdigits for c in cleaned):
+            raise UsageError(f"an odd number of hex digits ({len(cleaned)}): each byte takes two") from None
         raise UsageError(f"not a hex string: {text.strip()[:40]!r}") from None
 
 

@@ -4,6 +4,8 @@ Runs that could hang run in a child process with a time limit, so that a regress
 test instead of stopping the suite.
 """
 
+import io
+import json
 import subprocess
 import sys
 
@@ -66,3 +68,48 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     with process.stderr:
         err = process.stderr.read()
     assert (process.wait(timeout=60), err) == (1, "")
+
+
+def test_encode_names_a_number_with_too_many_digits(capsys):
+    """Python refuses to convert integers of more than 4,300 digits (issue 15, item 8)."""
+    status, out, err = run(capsys, "encode", "-f", "oisa-msg", '{"opcode": "DMA_WR", "tag": ' + "9" * 5000 + "}")
+    assert (status, err) == (1, "")
+    assert "5000 digits" in json.loads(out)["error"]
+
+
+@pytest.mark.parametrize("nesting", ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000])
+def test_encode_names_json_nested_too_deeply(capsys, monkeypatch, nesting):
+    monkeypatch.setattr("sys.stdin", io.StringIO(nesting + "\n"))
+    status, out, err = run(capsys, "encode", "-f", "oisa-msg")
+    assert (status, err) == (1, "")
+    assert "nested" in json.loads(out)["error"]
+
+
+def test_decode_refuses_a_flit_size_that_no_flit_has(capsys):
+    status, out, err = run(capsys, "decode", "-f", "oisa-flit", "--flit-size", "-1", "00" * 64)
+    assert (status, out) == (2, "")
+    assert err.startswith("oisa: error: ") and err.count("\n") == 1
+    assert "--flit-size" in err and "-1" in err and "multiple of 32" in err
+
+
+def test_decode_says_a_hex_string_has_an_odd_number_of_digits(capsys):
+    status, out, _ = run(capsys, "decode", "-f", "pcie-dllp", "00000000b36")
+    assert status == 1
+    assert "odd number of hex digits (11)" in json.loads(out)["error"]
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (bytes(range(256)), "not a text file"),
+    (b"\x89PNG\r\n\x1a\n", "not a text file"),
+    (b"oisa fuzz failure?", "not JSON"),
+    (b"[" * 100_000, "nested"),
+    (b'{"oisa_fuzz": 1, "target": "link", "input": ' + b"7" * 5000 + b"}", "5000 digits"),
+])
+def test_fuzz_replay_of_a_file_that_is_not_a_failure_record_is_one_line(capsys, tmp_path, content, fragment):
+    """A binary file gave a UnicodeDecodeError traceback (issue 15, item 9)."""
+    path = tmp_path / "failure.json"
+    path.write_bytes(content)
+    status, out, err = run(capsys, "fuzz", "--replay", str(path))
+    assert (status, out) == (1, "")
+    assert err.startswith(f"oisa: error: {path}: ") and err.count("\n") == 1
+    assert fragment in err
