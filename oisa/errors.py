@@ -96,6 +96,18 @@ class BridgeError(OisaError):
         super().__init__(message)
 
 
+class AdapterError(OisaError):
+    """A device adapter raised something other than an oisa error (a bug of the adapter, most
+    likely a plug-in's): reported as the adapter's, naming it, the method and what it raised,
+    which is chained as the cause. BridgeError and FrameError, how adapters refuse, are not
+    turned into this."""
+
+    def __init__(self, adapter: str, method: str, cause: Exception):
+        self.adapter = adapter
+        self.method = method
+        super().__init__(f"adapter {adapter}: {method} raised {type(cause).__name__}: {cause}")
+
+
 class ProtocolError(OisaError):
     """A protocol rule was broken. ``code`` is the wire code this maps to (NAK reason, status)."""
 
