@@ -451,7 +451,8 @@ def wireshark_plugin(install: bool, directory: Path | None) -> None:
                                                         "profile that selects it).")
 @click.option("--examples", "-n", type=click.IntRange(min=1), default=CONFORMANCE_EXAMPLES, show_default=True,
               help="Generated examples per case (the end-to-end cases run at most 4 fabrics).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated examples.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the generated examples (0 or more).")
 @click.option("--case", "cases", multiple=True, metavar="ID", help="Run only this case (repeatable).")
 @click.option("--junit-xml", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write a JUnit XML report to FILE.")

@@ -88,6 +88,9 @@ class DeviceAdapter(ABC):
     summary: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
     profiles: ClassVar[tuple[str, ...]] = ()  # TOML profiles a plug-in ships: "package:path/in/package.toml"
+    # The integrity check every native frame carries over all its bytes ("CRC-32C"), if any: a
+    # frame with any byte changed must then be refused with FrameError (ADP-INTEGRITY-001).
+    integrity: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
