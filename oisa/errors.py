@@ -52,6 +52,7 @@ class ConfigError(OisaError):
     def __init__(self, message: str, *, source: str | None = None, key: str | None = None):
         self.source = source
         self.key = key
+        self.message = message  # what is wrong, without the file and key
         where = ": ".join(part for part in (source, key) if part)
         super().__init__(f"{where}: {message}" if where else message)
 
