@@ -80,13 +80,18 @@ class Probability(click.ParamType):
 
 
 class Time(click.ParamType):
-    """A virtual time with a unit: 500ns, 5us, 1ms."""
+    """A virtual time with a unit (500ns, 5us, 1ms), or a bare number of nanoseconds, as in a
+    fabric file."""
 
     name = "time"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
-            return parse_time(value, what=param.opts[0] if param else "time")
+            bare = float(value)
+        except (TypeError, ValueError):
+            bare = None
+        try:
+            return parse_time(value if bare is None else bare, what=param.opts[0] if param else "time")
         except OisaError as exc:
             self.fail(str(exc).split(": ", 1)[-1], param, ctx)
 
@@ -187,7 +192,7 @@ def _workload_options(command: Callable[..., Any]) -> Callable[..., Any]:
                                                              "twice."),
         click.option("--control-drop", type=Probability(), help="Extra probability that a control flit is lost."),
         click.option("--link-down-at", type=Time(), help="Virtual time at which every OISA link stops delivering "
-                                                         "(e.g. 5us)."),
+                                                         "(e.g. 5us; a bare number is nanoseconds)."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md)."),
         click.option("--pcap", type=click.Path(dir_okay=False), help="Write every frame to this pcapng file for "
                      "Wireshark (`oisa wireshark-plugin`; compare writes FILE.<fabric>.pcapng per fabric)."),

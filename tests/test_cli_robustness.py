@@ -8,10 +8,14 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from oisa.cli import main
+
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(capsys, *argv):
@@ -113,3 +117,38 @@ def test_fuzz_replay_of_a_file_that_is_not_a_failure_record_is_one_line(capsys, 
     assert (status, out) == (1, "")
     assert err.startswith(f"oisa: error: {path}: ") and err.count("\n") == 1
     assert fragment in err
+
+
+@pytest.mark.parametrize(("path", "fragment"), [("DIR", "is a directory, not a fabric file"),
+                                                ("/dev/null", "is not a regular file")])
+def test_a_fabric_path_that_is_not_a_file_says_what_it_is(capsys, tmp_path, path, fragment):
+    """Both used to say "no such file" (issue 15, item 18)."""
+    path = str(tmp_path) if path == "DIR" else path
+    status, out, err = run(capsys, "run", path)
+    assert (status, out) == (1, "")
+    assert err.startswith(f"oisa: error: {path}: {fragment}") and err.count("\n") == 1
+
+
+def test_a_bad_device_file_of_a_fabric_is_named_once(capsys, tmp_path):
+    device = tmp_path / "gpu.toml"
+    device.write_text((ROOT / "devices" / "h100-like.toml").read_text().replace('adapter = "pcie-tlp"', "adapter = 7"))
+    fabric = tmp_path / "fabric.toml"
+    fabric.write_text((ROOT / "fabrics" / "pair.toml").read_text().replace('"h100-like"', f"'{device}'"))
+    status, _, err = run(capsys, "run", str(fabric))
+    assert status == 1 and err.count("\n") == 1
+    assert err.count(str(device)) == 1 and "adapter: expected a string, got int 7" in err
+
+
+def test_the_keys_a_link_knows_include_faults(capsys, tmp_path):
+    fabric = tmp_path / "fabric.toml"
+    fabric.write_text((ROOT / "fabrics" / "pair.toml").read_text().replace("flit_size = 256", "flit_sise = 256"))
+    _, _, err = run(capsys, "run", str(fabric))
+    assert "unknown key 'flit_sise' (known here: " in err and "faults" in err.split("known here: ")[1]
+
+
+def test_link_down_at_takes_bare_nanoseconds_as_a_fabric_file_does(capsys):
+    with_unit = run(capsys, "run", "pair", "--size", "4KiB", "--link-down-at", "300ns")
+    bare = run(capsys, "run", "pair", "--size", "4KiB", "--link-down-at", "300")
+    assert bare == with_unit and bare[0] == 1 and "went down" in bare[2]
+    _, out, _ = run(capsys, "run", "--help")
+    assert "a bare number is nanoseconds" in " ".join(out.split())

@@ -54,7 +54,8 @@ class Profiles:
             try:
                 self._loaded[name] = load_profile(name)
             except ConfigError as exc:
-                raise table.error(f"device {name!r}: {exc}", key) from None
+                # an error inside the profile's file already starts with that file's path
+                raise table.error(str(exc) if exc.source else f"device {name!r}: {exc}", key) from None
         return self._loaded[name]
 
 
@@ -157,13 +158,15 @@ def read_link(table: Table, a: int, b: int, *, faults: FaultModel,
         raise table.error(f"unknown link kind {kind_name!r} (known: {', '.join(k.value for k in LinkKind)})", "kind")
     encoding = _valid(table, "encoding", table.get("encoding", str, "none"), valid_encoding)
     flit_size = _valid(table, "flit_size", table.get("flit_size", int, 256), valid_flit_size)
+    own_faults = "faults" in table
+    faults_table = table.table("faults", optional=True)  # read either way: a key the link knows
     spec = LinkSpec(
         a, b, LinkKind(kind_name),
         lanes=table.figure("lanes", valid_lanes),
         lane_rate=table.figure("lane_rate", parse_rate),
         latency=table.figure("latency", parse_time),
         a_port=ports[0], b_port=ports[1], encoding=encoding, flit_size=flit_size,
-        faults=read_faults(table.table("faults")) if "faults" in table else faults,
+        faults=read_faults(faults_table) if own_faults else faults,
     )
     table.finish()
     return spec
