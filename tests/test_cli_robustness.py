@@ -152,3 +152,12 @@ def test_link_down_at_takes_bare_nanoseconds_as_a_fabric_file_does(capsys):
     assert bare == with_unit and bare[0] == 1 and "went down" in bare[2]
     _, out, _ = run(capsys, "run", "--help")
     assert "a bare number is nanoseconds" in " ".join(out.split())
+
+
+def test_the_readme_decode_example_decodes(capsys):
+    """It was a memory write without its data (issue 15, item 19)."""
+    [line] = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("oisa decode ")]
+    argv = line.split("#")[0].split()[1:]
+    status, out, err = run(capsys, *argv)
+    assert (status, err) == (0, "")
+    assert "error" not in json.loads(out)
