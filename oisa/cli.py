@@ -21,6 +21,7 @@ from click.core import ParameterSource
 
 from oisa.errors import OisaError, UsageError
 from oisa.fabric import FabricSpec, load_fabric
+from oisa.jsontext import parse_json
 from oisa.report import comparison_json, comparison_text, device_listing, devices_text, headlines, result_json, \
     result_text, sweep_csv, sweep_json, sweep_text
 from oisa.report.plot import plot_bars, plot_sweeps
@@ -32,7 +33,6 @@ from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
 from oisa.testing import CONFORMANCE_EXAMPLES, FUZZ_EXAMPLES
 from oisa.units import parse_size, parse_time
-from oisa.jsontext import parse_json
 from oisa.wire.flit import check_flit_size
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import default_pair, run_p2p

@@ -14,7 +14,6 @@ import pytest
 
 from oisa.cli import main
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 

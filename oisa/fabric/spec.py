@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
-
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from oisa.config import Figure
