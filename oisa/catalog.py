@@ -39,10 +39,20 @@ def resolve(kind: Kind, name_or_path: str | Path) -> Path:
     if isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text or "\\" in text:
         path = Path(text)
         if not path.is_file():
-            raise ConfigError("no such file", source=text)
+            raise ConfigError(_not_a_file(path, kind), source=text)
         return path
     path = catalog_dir(kind) / f"{text}.toml"
     if not path.is_file():
         known = ", ".join(catalog_names(kind)) or "none"
         raise CatalogError(f"no {kind[:-1]} named {text!r} in the built-in catalog (known: {known})")
     return path
+
+
+def _not_a_file(path: Path, kind: Kind) -> str:
+    """What ``path`` is, since it is not a file to read a profile or fabric from."""
+    what = "fabric" if kind == "fabrics" else "device profile"
+    if path.is_dir():
+        return f"is a directory, not a {what} file"
+    if path.exists():
+        return "is not a regular file (a device, a pipe or a socket)"
+    return "no such file"

@@ -7,8 +7,10 @@ command-line mistakes, 1 for everything else. Tracebacks are for bugs in oisa on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import string
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ from click.core import ParameterSource
 
 from oisa.errors import OisaError, UsageError
 from oisa.fabric import FabricSpec, LinkKind, load_fabric
+from oisa.jsontext import parse_json
 from oisa.observe import Capture, dissector_path, install_dissector, interface_names, link_selector
 from oisa.report import comparison_json, comparison_text, device_listing, devices_text, headlines, result_json, \
     result_text, sweep_csv, sweep_json, sweep_text
@@ -29,6 +32,7 @@ from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
 from oisa.testing import CONFORMANCE_EXAMPLES, FUZZ_EXAMPLES
 from oisa.units import format_size, parse_size, parse_time
+from oisa.wire.oisa import check_flit_size
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import ENGINES, Run, default_pair
 from oisa.workload.collectives import COLLECTIVE_OPTIONS, COLLECTIVES
@@ -83,13 +87,18 @@ class Probability(click.ParamType):
 
 
 class Time(click.ParamType):
-    """A virtual time with a unit: 500ns, 5us, 1ms."""
+    """A virtual time with a unit (500ns, 5us, 1ms), or a bare number of nanoseconds, as in a
+    fabric file."""
 
     name = "time"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
-            return parse_time(value, what=param.opts[0] if param else "time")
+            bare = float(value)
+        except (TypeError, ValueError):
+            bare = None
+        try:
+            return parse_time(value if bare is None else bare, what=param.opts[0] if param else "time")
         except OisaError as exc:
             self.fail(str(exc).split(": ", 1)[-1], param, ctx)
 
@@ -138,7 +147,7 @@ _RUN_OPTIONS = [
     click.option("--duplicate", type=Probability(), help="Probability that an OISA link delivers a frame twice."),
     click.option("--control-drop", type=Probability(), help="Extra probability that a control flit is lost."),
     click.option("--link-down-at", type=Time(), help="Virtual time at which every OISA link stops delivering "
-                                                     "(e.g. 5us)."),
+                                                     "(e.g. 5us; a bare number is nanoseconds)."),
     click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md)."),
     click.option("--pcap", type=click.Path(dir_okay=False), help="Write every frame to this pcapng file for "
                  "Wireshark (`oisa wireshark-plugin`; compare writes FILE.<fabric>.pcapng per fabric)."),
@@ -524,7 +533,8 @@ def wireshark_plugin(install: bool, directory: Path | None) -> None:
                                                         "profile that selects it).")
 @click.option("--examples", "-n", type=click.IntRange(min=1), default=CONFORMANCE_EXAMPLES, show_default=True,
               help="Generated examples per case (the end-to-end cases run at most 4 fabrics).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated examples.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the generated examples (0 or more).")
 @click.option("--case", "cases", multiple=True, metavar="ID", help="Run only this case (repeatable).")
 @click.option("--junit-xml", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write a JUnit XML report to FILE.")
@@ -539,10 +549,12 @@ def conformance(name: str, profile: str | None, examples: int, seed: int, cases:
     # imported here, not at the top: the kit imports Hypothesis, which other commands do without
     from oisa.testing.conformance import conformance_json, conformance_text, junit_xml, run_conformance
 
+    if junit_path is not None:
+        _check_writable(junit_path, "--junit-xml")
     report = run_conformance(name, profile=profile, examples=examples, seed=seed, cases=cases or None)
+    click.echo(json.dumps(conformance_json(report)) if as_json else conformance_text(report))
     if junit_path is not None:
         _write(junit_path, junit_xml(report))
-    click.echo(json.dumps(conformance_json(report)) if as_json else conformance_text(report))
     if not report.conforms:
         raise ReportedFailure(f"{name} fails MUST cases")
 
@@ -579,18 +591,20 @@ def fuzz(target_name: str | None, examples: int, seed: int, profile: str | None,
         text = (f"{record['target']}: the input saved in {replay} " +
                 (f"still fails: {error}" if error else "passes now"))
     else:
+        _check_writable(save, "--save")
         result = fuzzing.fuzz(target_name, examples=examples, seed=seed, profile=profile)
         outcome = {"target": result.target, "seed": seed, "examples": result.examples,
                    "passed": result.failure is None, "error": None, "input": None, "saved": None, "replayed": None}
         text = f"{result.target}: {result.examples} examples passed (seed {seed})"
         if result.failure is not None:
-            _write(save, json.dumps(fuzzing.failure_record(result), indent=2) + "\n")
             outcome.update(error=result.failure.error, input=result.failure.example, saved=save)
             text = "\n".join([f"{result.target}: FAILED at example {result.examples} (seed {seed})",
                               f"  error: {result.failure.error}",
                               f"  minimal input: {json.dumps(result.failure.example)}",
                               f"  saved to {save}; rerun it with: oisa fuzz --replay {save}"])
-    click.echo(json.dumps(outcome) if as_json else text)
+    click.echo(json.dumps(outcome) if as_json else text)  # what was found is printed first, whatever follows
+    if replay is None and result.failure is not None:
+        _write(save, json.dumps(fuzzing.failure_record(result), indent=2) + "\n")
     if not outcome["passed"]:
         raise ReportedFailure(outcome["error"] or "failed")
 
@@ -598,10 +612,18 @@ def fuzz(target_name: str | None, examples: int, seed: int, profile: str | None,
 _FORMAT_OPTIONS = [
     click.option("--format", "-f", "fmt", type=click.Choice(sorted(FORMATS)), required=True,
                  help="Byte format: " + "; ".join(f"{name}: {f.summary}" for name, f in sorted(FORMATS.items()))),
-    click.option("--flit-size", type=int, default=256, show_default=True, help="Bytes per flit (oisa-flit)."),
+    click.option("--flit-size", type=int, default=256, show_default=True, callback=lambda _c, _p, v: _flit_size(v),
+                 help="Bytes per flit (oisa-flit): a multiple of 32 from 64 to 2048."),
     click.option("--direction", type=click.Choice(["m2s", "s2m"]), default="m2s", show_default=True,
                  help="Direction a CXL flit travels (cxl-flit): host to device or device to host."),
 ]
+
+
+def _flit_size(size: int) -> int:
+    try:
+        return check_flit_size(size)
+    except OisaError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _format_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -655,11 +677,7 @@ def encode(json_fields: str | None, fmt: str, flit_size: int, direction: str) ->
     wire_format, options = FORMATS[fmt], FormatOptions(flit_size=flit_size, direction=direction)
 
     def convert(text: str) -> str:
-        try:
-            fields = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"not JSON: {exc}") from None
-        return wire_format.encode(fields, options).hex()
+        return wire_format.encode(parse_json(text), options).hex()
 
     _convert_each(_inputs(json_fields), convert)
 
@@ -669,6 +687,8 @@ def _parse_hex(text: str) -> bytes:
     try:
         return bytes.fromhex(cleaned)
     except ValueError:
+        if len(cleaned) % 2 and all(c in string.hexdigits for c in cleaned):
+            raise UsageError(f"an odd number of hex digits ({len(cleaned)}): each byte takes two") from None
         raise UsageError(f"not a hex string: {text.strip()[:40]!r}") from None
 
 
@@ -687,20 +707,32 @@ class ConversionFailed(ReportedFailure):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``oisa`` script; returns the exit status."""
+    """Run the ``oisa`` command on ``argv`` (default: the command line); return the exit status.
+
+    The command runs under click's context directly rather than ``cli.main``, whose handling of
+    Ctrl-C writes a line of its own: an interrupt ends in exactly one line and status 130.
+    """
     try:
-        cli.main(args=argv, prog_name="oisa", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("oisa: interrupted", err=True)
+        with cli.make_context("oisa", sys.argv[1:] if argv is None else list(argv)) as context:
+            cli.invoke(context)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        # on a terminal, end the line the ^C echo left open
+        click.echo(("\n" if sys.stderr.isatty() else "") + "oisa: interrupted", err=True)
         return 130
+    except BrokenPipeError:  # the reader went away (``oisa ... | head``): stop quietly, as click does
+        with contextlib.suppress(OSError, ValueError):  # and keep Python's flush at exit quiet too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except ReportedFailure:
         return 1
     except click.ClickException as exc:
         click.echo(f"oisa: error: {_one_line(exc.format_message())}", err=True)
         return exc.exit_code
-    except UsageError as exc:
+    except UsageError as exc:  # how it was asked: an argument the workload refuses
         click.echo(f"oisa: error: {_one_line(exc.describe(flag))}", err=True)
-        return 1
+        return 2
     except OisaError as exc:
         click.echo(f"oisa: error: {_one_line(str(exc))}", err=True)
         return 1

@@ -111,6 +111,7 @@ class ConfigError(OisaError):
     def __init__(self, message: str, *, source: str | None = None, key: str | None = None):
         self.source = source
         self.key = key
+        self.message = message  # what is wrong, without the file and key
         where = ": ".join(part for part in (source, key) if part)
         super().__init__(f"{where}: {message}" if where else message)
 
@@ -153,6 +154,18 @@ class BridgeError(OisaError):
     def __init__(self, message: str, *, field: str | None = None):
         self.field = field
         super().__init__(message)
+
+
+class AdapterError(OisaError):
+    """A device adapter raised something other than an oisa error (a bug of the adapter, most
+    likely a plug-in's): reported as the adapter's, naming it, the method and what it raised,
+    which is chained as the cause. BridgeError and FrameError, how adapters refuse, are not
+    turned into this."""
+
+    def __init__(self, adapter: str, method: str, cause: Exception):
+        self.adapter = adapter
+        self.method = method
+        super().__init__(f"adapter {adapter}: {method} raised {type(cause).__name__}: {cause}")
 
 
 class ProtocolError(OisaError):

@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "oisa"
 
-FOUNDATION = frozenset({"errors", "units", "config", "plan", "catalog"})
+FOUNDATION = frozenset({"errors", "units", "config", "plan", "catalog", "jsontext"})
 """Modules any layer may import; they import only each other."""
 
 
@@ -60,6 +60,7 @@ MAY_IMPORT["study"] = _and_below("workload", "report")
 MAY_IMPORT["testing"] = frozenset(MAY_IMPORT) | {"specgen", "vectors", "cli"}
 MAY_IMPORT["specgen"] = MAY_IMPORT["vectors"] = frozenset(MAY_IMPORT) | {"specgen", "vectors"}  # tools: all but cli
 MAY_IMPORT["cli"] = frozenset(MAY_IMPORT) | {"cli"}
+MAY_IMPORT["__main__"] = MAY_IMPORT["cli"]  # ``python -m oisa`` and the script's entry point: the command itself
 
 NO_TRIO = frozenset({"wire", "link", "transaction", "flow", "ccl"})
 TRIO = frozenset({"trio", "outcome"})

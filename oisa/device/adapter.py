@@ -15,17 +15,24 @@ adapter's codec and the limits of its native format act on all of the card's tra
 
 Adapters are found by name through the ``oisa.devices`` entry-point group
 (:mod:`oisa.device.registry`); oisa's built-in adapters register there too.
+
+Whatever else an adapter's code raises (a plug-in's KeyError, say) comes out of its
+constructor, :meth:`~DeviceAdapter.transfer_plan`, :meth:`~DeviceAdapter.to_native` and
+:meth:`~DeviceAdapter.from_native` as :class:`~oisa.errors.AdapterError` naming the adapter and
+the method, so that a run ends in one line that says whose bug it is, and the conformance kit
+and the fuzzer report it as a finding. Every subclass gets that guard when it is defined.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from oisa.errors import BridgeError
+from oisa.errors import AdapterError, BridgeError, OisaError
 from oisa.wire.oisa import OPCODES, Message, Opcode
 
 if TYPE_CHECKING:
@@ -80,6 +87,15 @@ class DeviceAdapter(ABC):
     summary: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]]
     profiles: ClassVar[tuple[str, ...]] = ()  # TOML profiles a plug-in ships: "package:path/in/package.toml"
+    # The integrity check every native frame carries over all its bytes ("CRC-32C"), if any: a
+    # frame with any byte changed must then be refused with FrameError (ADP-INTEGRITY-001).
+    integrity: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for method in _GUARDED:
+            if method in cls.__dict__:
+                setattr(cls, method, _guarded(cls.__dict__[method], method))
 
     def __init__(self, card_id: int, profile: DeviceProfile) -> None:
         self.card_id = card_id
@@ -140,3 +156,23 @@ class DeviceAdapter(ABC):
         if self.on_frame is not None:
             self.on_frame(False, frame)
         return self.from_native(frame)
+
+
+_GUARDED = ("__init__", "transfer_plan", "to_native", "from_native")
+
+
+def _guarded(function: Callable[..., Any], method: str) -> Callable[..., Any]:
+    """``function`` (an adapter's ``method``), with anything it raises other than an oisa error
+    turned into AdapterError. An overriding method that calls its parent's is guarded twice;
+    the inner guard's AdapterError passes the outer one unchanged."""
+
+    @functools.wraps(function)
+    def guarded(self: DeviceAdapter, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(self, *args, **kwargs)
+        except OisaError:
+            raise
+        except Exception as exc:
+            raise AdapterError(getattr(type(self), "name", type(self).__name__), method, exc) from exc
+
+    return guarded

@@ -12,19 +12,32 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from oisa import catalog
 from oisa.config import Table, load_toml
 from oisa.device.profile import DeviceProfile, load_profile
-from oisa.errors import ConfigError, OisaError
-from oisa.fabric.spec import ENCODINGS, CardSpec, FabricSpec, LinkKind, LinkSpec, NicSpec, SwitchSpec
+from oisa.errors import ConfigError
+from oisa.fabric.spec import (
+    CardSpec,
+    FabricSpec,
+    LinkKind,
+    LinkSpec,
+    NicSpec,
+    SwitchSpec,
+    valid_encoding,
+    valid_flit_size,
+    valid_lanes,
+    valid_mtu,
+    valid_node_id,
+    valid_switch_ports,
+)
 from oisa.sim.faults import FaultModel
 from oisa.units import parse_rate, parse_time
-from oisa.wire.oisa import check_flit_size
 
 __all__ = ["Builder", "Profiles", "builders", "load_fabric", "read_faults", "read_link", "read_nic", "read_switch"]
 
+T = TypeVar("T")
 GROUP = "oisa.fabrics"
 Builder = Callable[["Table", "Profiles", str, str], FabricSpec]
 """A topology builder: (parameters, profiles, fabric name, description) -> spec."""
@@ -41,7 +54,8 @@ class Profiles:
             try:
                 self._loaded[name] = load_profile(name)
             except ConfigError as exc:
-                raise table.error(f"device {name!r}: {exc}", key) from None
+                # an error inside the profile's file already starts with that file's path
+                raise table.error(str(exc) if exc.source else f"device {name!r}: {exc}", key) from None
         return self._loaded[name]
 
 
@@ -105,16 +119,15 @@ def _listed(doc: Table, profiles: Profiles, name: str, description: str) -> Fabr
 
 
 def _node_id(table: Table) -> int:
-    node_id = table.get("id", int)
-    if not 0 <= node_id <= 0xFFFF:
-        raise table.error(f"{node_id} is not 0 to 65535", "id")
-    return node_id
+    return _valid(table, "id", table.get("id", int), valid_node_id)
 
 
-def _lanes(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
-        raise ValueError(f"expected a whole number of lanes from 1 to 32, got {value!r}")
-    return value
+def _valid(table: Table, key: str, value: T, rule: Callable[[T], T]) -> T:
+    """``rule(value)`` (one of the fabric's shared rules), its ValueError naming ``key``."""
+    try:
+        return rule(value)
+    except ValueError as exc:
+        raise table.error(str(exc), key) from None
 
 
 def _probability(value: object) -> float:
@@ -143,20 +156,17 @@ def read_link(table: Table, a: int, b: int, *, faults: FaultModel,
     kind_name = table.get("kind", str, LinkKind.OISA.value)
     if kind_name not in LinkKind.__members__.values():
         raise table.error(f"unknown link kind {kind_name!r} (known: {', '.join(k.value for k in LinkKind)})", "kind")
-    encoding = table.get("encoding", str, "none")
-    if encoding not in ENCODINGS:
-        raise table.error(f"unknown encoding {encoding!r} (known: {', '.join(ENCODINGS)})", "encoding")
-    try:
-        flit_size = check_flit_size(table.get("flit_size", int, 256))
-    except OisaError as exc:
-        raise table.error(str(exc), "flit_size") from None
+    encoding = _valid(table, "encoding", table.get("encoding", str, "none"), valid_encoding)
+    flit_size = _valid(table, "flit_size", table.get("flit_size", int, 256), valid_flit_size)
+    own_faults = "faults" in table
+    faults_table = table.table("faults", optional=True)  # read either way: a key the link knows
     spec = LinkSpec(
         a, b, LinkKind(kind_name),
-        lanes=table.figure("lanes", _lanes),
+        lanes=table.figure("lanes", valid_lanes),
         lane_rate=table.figure("lane_rate", parse_rate),
         latency=table.figure("latency", parse_time),
         a_port=ports[0], b_port=ports[1], encoding=encoding, flit_size=flit_size,
-        faults=read_faults(table.table("faults")) if "faults" in table else faults,
+        faults=read_faults(faults_table) if own_faults else faults,
     )
     table.finish()
     return spec
@@ -170,9 +180,7 @@ def read_switch(table: Table, node_id: int, *, name: str | None = None, server: 
     mode = table.get("mode", str, "cut-through")
     if mode not in ("cut-through", "store-and-forward"):
         raise table.error(f"mode is 'cut-through' or 'store-and-forward', not {mode!r}", "mode")
-    ports = table.get("ports", int)
-    if not 1 <= ports <= 4096:
-        raise table.error(f"{ports} is not 1 to 4096 ports", "ports")
+    ports = _valid(table, "ports", table.get("ports", int), valid_switch_ports)
     spec = SwitchSpec(node_id, name or table.get("name", str, f"switch{node_id}"), LinkKind(kind_name), ports,
                       table.figure("latency", parse_time), mode == "cut-through",
                       table.get("reduction", bool, False), server if server is not None else
@@ -182,9 +190,7 @@ def read_switch(table: Table, node_id: int, *, name: str | None = None, server: 
 
 
 def read_nic(table: Table, node_id: int, *, name: str | None = None, server: int | None = None) -> NicSpec:
-    mtu = table.get("mtu", int, 4096)
-    if mtu not in (256, 512, 1024, 2048, 4096):
-        raise table.error(f"RDMA MTU {mtu} is not 256, 512, 1024, 2048 or 4096", "mtu")
+    mtu = _valid(table, "mtu", table.get("mtu", int, 4096), valid_mtu)
     spec = NicSpec(node_id, name or table.get("name", str, f"nic{node_id}"), table.figure("latency", parse_time),
                    mtu, server if server is not None else table.get("server", int, None), table.get("card", int, None))
     table.finish()

@@ -13,21 +13,33 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from oisa.config import Figure
 from oisa.device.profile import DeviceProfile
-from oisa.errors import ConfigError
+from oisa.errors import ConfigError, OisaError
 from oisa.sim.faults import FaultModel
+from oisa.wire.oisa import check_flit_size
 
 __all__ = [
     "ENCODINGS",
+    "MTUS",
     "CardSpec",
     "FabricSpec",
     "LinkKind",
     "LinkSpec",
     "NicSpec",
     "SwitchSpec",
+    "valid_encoding",
+    "valid_flit_size",
+    "valid_lane_rate",
+    "valid_lanes",
+    "valid_latency",
+    "valid_mtu",
+    "valid_node_id",
+    "valid_switch_ports",
 ]
 
 
@@ -51,6 +63,68 @@ ENCODINGS: dict[str, float] = {
     "256b/257b": 256 / 257,
     "256b/257b+RS(544,514)": 256 / 257 * 514 / 544,
 }
+
+
+MTUS = (256, 512, 1024, 2048, 4096)  # the RDMA (InfiniBand and RoCE) path MTUs
+
+
+# -- the rules every value of a fabric obeys -------------------------------------------------
+#
+# One validation for fabrics from files and from Python: the loader applies these as it reads
+# each key (so an error names the key in the file), FabricSpec.check() applies them to every
+# element (naming the element and its field). Each returns the value or raises ValueError.
+
+def valid_node_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise ValueError(f"node id {value!r} is not 0 to 65535")
+    return value
+
+
+def valid_lanes(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
+        raise ValueError(f"expected a whole number of lanes from 1 to 32, got {value!r}")
+    return value
+
+
+def valid_lane_rate(value: object) -> int:
+    """Bits per second of one lane."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"a lane rate must be a whole number of bits per second greater than zero, got {value!r}")
+    return value
+
+
+def valid_latency(value: object) -> int:
+    """Picoseconds: zero or more (a latency below zero would schedule events in the past)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"a latency must be a whole number of picoseconds and must not be negative, got {value!r}")
+    return value
+
+
+def valid_flit_size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"a flit size is a whole number of bytes, got {value!r}")
+    try:
+        return check_flit_size(value)
+    except OisaError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def valid_encoding(value: object) -> str:
+    if value not in ENCODINGS:
+        raise ValueError(f"unknown encoding {value!r} (known: {', '.join(ENCODINGS)})")
+    return value  # type: ignore[return-value]
+
+
+def valid_switch_ports(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
+        raise ValueError(f"{value!r} is not 1 to 4096 ports")
+    return value
+
+
+def valid_mtu(value: object) -> int:
+    if value not in MTUS or isinstance(value, bool):
+        raise ValueError(f"RDMA MTU {value!r} is not {', '.join(map(str, MTUS[:-1]))} or {MTUS[-1]}")
+    return value  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -160,15 +234,15 @@ class FabricSpec:
         return dict(out)
 
     def check(self) -> FabricSpec:
-        """Refuse inconsistent fabrics, naming the element: unknown nodes, ports used twice or
-        beyond a node's count, links of a kind a node cannot take, a graph in pieces."""
+        """Refuse what a fabric file would have refused, naming the element and its field: values
+        out of range (the same rules, and words, as the loader's), unknown nodes, ports used twice
+        or beyond a node's count, links of a kind a node cannot take, a graph in pieces."""
+        self._check_values()
         names = self.node_names()
         seen: set[int] = set()
         for node in (*self.cards, *self.switches, *self.nics):
             if node.id in seen:
                 raise self._error(f"node id {node.id} is used twice", f"{node.name}.id")
-            if not 0 <= node.id <= 0xFFFF:
-                raise self._error(f"node id {node.id} is not 0 to 65535", f"{node.name}.id")
             seen.add(node.id)
         if not self.cards:
             raise self._error("a fabric needs at least one card", "cards")
@@ -180,6 +254,38 @@ class FabricSpec:
         self._check_ports(names)
         self._check_connected(names)
         return self
+
+    def _check_values(self) -> None:
+        for card in self.cards:
+            self._valid(card.name, "id", card.id, valid_node_id)
+            if not isinstance(card.device, DeviceProfile):
+                raise self._error(f"expected a DeviceProfile (oisa.device.load_profile), got {card.device!r}",
+                                  f"{card.name}.device")
+        for switch in self.switches:
+            self._valid(switch.name, "id", switch.id, valid_node_id)
+            self._valid(switch.name, "kind", switch.kind, _link_kind)
+            self._valid(switch.name, "ports", switch.ports, valid_switch_ports)
+            self._valid(switch.name, "latency", switch.latency, _figure(valid_latency))
+        for nic in self.nics:
+            self._valid(nic.name, "id", nic.id, valid_node_id)
+            self._valid(nic.name, "latency", nic.latency, _figure(valid_latency))
+            self._valid(nic.name, "mtu", nic.mtu, valid_mtu)
+        for index, link in enumerate(self.links):
+            where = f"links[{index}]"
+            self._valid(where, "kind", link.kind, _link_kind)
+            self._valid(where, "lanes", link.lanes, _figure(valid_lanes))
+            self._valid(where, "lane_rate", link.lane_rate, _figure(valid_lane_rate))
+            self._valid(where, "latency", link.latency, _figure(valid_latency))
+            self._valid(where, "encoding", link.encoding, valid_encoding)
+            self._valid(where, "flit_size", link.flit_size, valid_flit_size)
+            if not isinstance(link.faults, FaultModel):
+                raise self._error(f"expected a FaultModel, got {link.faults!r}", f"{where}.faults")
+
+    def _valid(self, element: str, field: str, value: Any, rule: Callable[[Any], Any]) -> None:
+        try:
+            rule(value)
+        except ValueError as exc:
+            raise self._error(str(exc), f"{element}.{field}") from None
 
     def port_limit(self, node: int, kind: LinkKind) -> int:
         """How many links of ``kind`` a node can take."""
@@ -213,9 +319,6 @@ class FabricSpec:
                     used[(end, port)] = index
             if link.a == link.b:
                 raise self._error("a link must join two different nodes", f"{where}.between")
-            if link.encoding not in ENCODINGS:
-                raise self._error(f"unknown encoding {link.encoding!r} (known: {', '.join(ENCODINGS)})",
-                                  f"{where}.encoding")
 
     def _check_connected(self, names: dict[int, str]) -> None:
         neighbours: dict[int, set[int]] = defaultdict(set)
@@ -236,6 +339,23 @@ class FabricSpec:
 
     def _error(self, message: str, key: str) -> ConfigError:
         return ConfigError(message, source=self.source, key=key)
+
+
+def _figure(rule: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``rule`` applied to a figure's value; a bare value (a figure carries its source) is refused."""
+
+    def check(figure: object) -> Any:
+        if not isinstance(figure, Figure):
+            raise ValueError(f"expected a Figure (a value with its source or an assumption), got {figure!r}")
+        return rule(figure.value)
+
+    return check
+
+
+def _link_kind(value: object) -> LinkKind:
+    if not isinstance(value, LinkKind):
+        raise ValueError(f"expected a LinkKind ({', '.join(k.value for k in LinkKind)}), got {value!r}")
+    return value
 
 
 def _ranges(ids: list[int]) -> str:

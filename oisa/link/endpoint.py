@@ -40,6 +40,7 @@ from oisa.link.credits import (
 )
 from oisa.link.framing import StreamPacker, StreamUnpacker
 from oisa.link.states import LinkInput, LinkState, transition
+from oisa.units import format_time
 from oisa.wire.oisa import (
     FLIT_OVERHEAD,
     SEQ_MODULUS,
@@ -84,6 +85,20 @@ class LinkConfig:
     leave credits missing (PCIe sends UpdateFC periodically for the same reason). Unanswered or
     fruitless polls back off, doubling up to 16 times the interval. On a link that loses nothing
     it stays off, and a sender blocked for good is a deadlock the emulation reports.
+
+    ``init_attempts`` and ``init_timeout_ps`` bound initialisation: an end that is not active
+    after that many advertisements (INIT_FC1 and INIT_FC2 together), or that long after the
+    physical link came up, fails, and the link is down. PCIe bounds link training the same way,
+    by time: each training state of its LTSSM gives up after a timeout, 24 ms in Polling.Active
+    and Configuration.Linkwidth.Start, 48 ms in Polling.Configuration (PCI Express Base
+    Specification 6.2, sections 4.2.7.2.1 and 4.2.7.3.1, as summarised in
+    https://github.com/edwin3663/pcie-ltssm-clarity-companion, ``states/``); oisa models no
+    physical training, so the 24 ms applies to credit initialisation. The attempt count is an
+    assumption: a link whose flits arrive intact even one time in five completes initialisation
+    within 64 advertisements all but certainly ((4/5)^64 is below 1e-6), and a worse one could
+    not retrain (a handshake each way within ``retrain_attempts``) anyway. A larger count only
+    makes a broken fabric slower to report: the emulation pays for every advertisement of every
+    link.
     """
 
     flit_size: int = 256
@@ -98,6 +113,8 @@ class LinkConfig:
     ack_delay_ps: int = 50_000
     credit_delay_ps: int = 50_000
     init_resend_ps: int = 1_000_000
+    init_attempts: int = 64
+    init_timeout_ps: int = 24_000_000_000
     retrain_time_ps: int = 1_000_000
     retrain_attempts: int = 3
     credit_poll_ps: int | None = None
@@ -111,6 +128,8 @@ class LinkConfig:
                 raise ValueError(f"{cls.name} buffer: header credits 0-{HDR_MODULUS // 2 - 1}, data credits 0 "
                                  f"(infinite) or {MAX_MESSAGE_CREDITS}-{DATA_MODULUS // 2 - 1} (one 4 KiB message "
                                  f"must fit)")
+        if self.init_attempts < 1 or self.init_timeout_ps < 1 or self.init_resend_ps < 1:
+            raise ValueError("initialisation needs at least one advertisement, a resend interval and a timeout")
         if not 1 <= self.replay_buffer < _HALF:
             raise ValueError(f"the replay buffer holds 1 to {_HALF - 1} flits (half the sequence space)")
 
@@ -210,6 +229,8 @@ class LinkEndpoint:
         self._control: deque[Flit] = deque()
         self.committed: list[Message] = []  # messages put into the flit stream; the driver drains it
         self._init_deadline: int | None = None
+        self._init_started = 0
+        self._init_sent = 0  # advertisements sent since the physical link came up
         self._credit_deadline: int | None = None
         self._credit_due = False
         self._credit_cycle = 0
@@ -225,6 +246,7 @@ class LinkEndpoint:
 
     def start(self, now: int) -> None:
         """The physical link is up: begin flow-control initialisation."""
+        self._init_started = now
         self._input(LinkInput.LINK_UP, now)
 
     def queue(self, message: Message) -> None:
@@ -526,7 +548,18 @@ class LinkEndpoint:
                 self.stats.replay_timeouts += 1
                 self._replay(now)
         if self._init_deadline is not None and now >= self._init_deadline:
-            self._send_init(now)
+            self._init_deadline = None
+            if self.state in (LinkState.FC_INIT1, LinkState.FC_INIT2):  # (else activated meanwhile)
+                stuck = f"stuck in {self.state.name}"
+                if now >= self._init_started + self.config.init_timeout_ps:
+                    self.failure = (f"initialisation failed: not done {format_time(self.config.init_timeout_ps)} "
+                                    f"after the link came up ({self._init_sent} advertisements, {stuck})")
+                    self._input(LinkInput.INIT_EXHAUSTED, now)
+                elif self._init_sent >= self.config.init_attempts:
+                    self.failure = f"initialisation failed: {self._init_sent} advertisements went unanswered ({stuck})"
+                    self._input(LinkInput.INIT_EXHAUSTED, now)
+                else:
+                    self._send_init(now)
         if self._retrain_deadline is not None and now >= self._retrain_deadline:
             self._retrain_deadline = None
             if self._peer_answered:
@@ -577,11 +610,9 @@ class LinkEndpoint:
 
     def _send_init(self, now: int) -> None:
         code = ControlCode.INIT_FC1 if self.state is LinkState.FC_INIT1 else ControlCode.INIT_FC2
-        if self.state not in (LinkState.FC_INIT1, LinkState.FC_INIT2):
-            self._init_deadline = None
-            return
         self._control.append(Flit(FlitKind.CONTROL, code, entries=self._receive_credits.advertisement()))
-        self._init_deadline = now + self.config.init_resend_ps
+        self._init_sent += 1
+        self._init_deadline = min(now + self.config.init_resend_ps, self._init_started + self.config.init_timeout_ps)
 
     def _do_record_credits(self, now: int, flit: Flit | None) -> None:
         assert flit is not None
@@ -642,6 +673,10 @@ class LinkEndpoint:
         if tx.buffer:
             tx.cursor = 0
             tx.deadline = now + self.config.replay_timeout_ps
+
+    def _do_fail_init(self, now: int, flit: Flit | None) -> None:
+        self._control.clear()  # (on_timer wrote the failure: it knows the state the link was stuck in)
+        self._tx.deadline = None
 
     def _do_fail(self, now: int, flit: Flit | None) -> None:
         self.failure = (f"retraining failed: {self.config.retrain_attempts} attempts went unanswered "

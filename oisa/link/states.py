@@ -12,10 +12,13 @@ retraining and failure made explicit:
 * ``FC_INIT1``: advertising our receive credits (INIT_FC1) until the peer's arrive for every
   virtual channel and class. Data from the peer here is a protocol error.
 * ``FC_INIT2``: advertising again (INIT_FC2) until the peer shows it is active; no data yet.
+  Initialisation is bounded: an end not active after ``init_attempts`` advertisements or
+  ``init_timeout_ps`` gives up and fails, as PCIe's link training gives up on a state after a
+  timeout (see :class:`~oisa.link.endpoint.LinkConfig`).
 * ``ACTIVE``: data flows; acknowledgements, replays and credit returns run.
 * ``RETRAINING``: too many replays without progress (PCIe's REPLAY_NUM rollover) or the peer
   asked: no data crosses until both ends have retrained; then the replay buffer is replayed.
-* ``FAILED``: retraining failed; the link is down for good and says so upward.
+* ``FAILED``: initialisation or retraining failed; the link is down for good and says so upward.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class LinkInput(enum.Enum):
     RETRAIN_COMPLETE = "retrain timer expired, the peer answered"
     RETRAIN_TIMEOUT = "retrain timer expired, no answer yet"
     RETRAIN_EXHAUSTED = "retrain timer expired, no answer, no attempts left"
+    INIT_EXHAUSTED = "initialisation ran out of advertisements or time"
 
 
 class Action(enum.Enum):
@@ -74,12 +78,14 @@ class Action(enum.Enum):
     FINISH_RETRAIN = "finish_retrain"  # send RETRAIN_DONE and replay everything not yet acknowledged
     RETRY_RETRAIN = "retry_retrain"  # send RETRAIN again and restart the timer
     FAIL = "fail"  # retraining failed: the link is down for good
+    FAIL_INIT = "fail_init"  # initialisation never completed: the link is down for good
 
 
 S, I, A = LinkState, LinkInput, Action
 
 RECEIVED = (I.INIT_FC1, I.INIT_FC2, I.DATA, I.ACK, I.CREDIT, I.NOP, I.CREDIT_POLL, I.RETRAIN, I.RETRAIN_DONE)
-INTERNAL = (I.PEER_CREDITS_KNOWN, I.REPLAY_ROLLOVER, I.RETRAIN_COMPLETE, I.RETRAIN_TIMEOUT, I.RETRAIN_EXHAUSTED)
+INTERNAL = (I.PEER_CREDITS_KNOWN, I.REPLAY_ROLLOVER, I.RETRAIN_COMPLETE, I.RETRAIN_TIMEOUT, I.RETRAIN_EXHAUSTED,
+            I.INIT_EXHAUSTED)
 _RETRAIN_TIMERS = (I.RETRAIN_COMPLETE, I.RETRAIN_TIMEOUT, I.RETRAIN_EXHAUSTED)
 
 TRANSITIONS: dict[tuple[LinkState, LinkInput], tuple[LinkState, Action]] = {
@@ -92,6 +98,7 @@ TRANSITIONS: dict[tuple[LinkState, LinkInput], tuple[LinkState, Action]] = {
     (S.FC_INIT1, I.INIT_FC1): (S.FC_INIT1, A.RECORD_CREDITS),
     (S.FC_INIT1, I.INIT_FC2): (S.FC_INIT1, A.RECORD_CREDITS),
     (S.FC_INIT1, I.PEER_CREDITS_KNOWN): (S.FC_INIT2, A.ADVERTISE),
+    (S.FC_INIT1, I.INIT_EXHAUSTED): (S.FAILED, A.FAIL_INIT),
     # FC_INIT2: we know the peer's credits; waiting for proof that it knows ours (its INIT_FC2,
     # or a CREDIT or data flit, which it sends only once it is active) before we send data.
     **{(S.FC_INIT2, i): (S.FC_INIT2, A.IGNORE) for i in RECEIVED},
@@ -99,6 +106,7 @@ TRANSITIONS: dict[tuple[LinkState, LinkInput], tuple[LinkState, Action]] = {
     (S.FC_INIT2, I.DATA): (S.ACTIVE, A.ACTIVATE_AND_PROCESS),
     (S.FC_INIT2, I.CREDIT): (S.ACTIVE, A.ACTIVATE_AND_PROCESS),
     (S.FC_INIT2, I.CREDIT_POLL): (S.ACTIVE, A.SEND_CREDITS),  # the peer is up and sending: so are we
+    (S.FC_INIT2, I.INIT_EXHAUSTED): (S.FAILED, A.FAIL_INIT),
     # ACTIVE: data flows.
     (S.ACTIVE, I.INIT_FC1): (S.ACTIVE, A.SEND_CREDITS),
     (S.ACTIVE, I.INIT_FC2): (S.ACTIVE, A.SEND_CREDITS),
@@ -122,8 +130,9 @@ ERRORS: dict[tuple[LinkState, LinkInput], type[Exception]] = {
     **{(s, I.LINK_UP): LocalProtocolError for s in S if s is not S.DOWN},
     (S.FC_INIT1, I.DATA): RemoteProtocolError,
     **{(s, i): LocalProtocolError for s in (S.DOWN, S.FC_INIT1, S.FC_INIT2) for i in INTERNAL
-       if (s, i) != (S.FC_INIT1, I.PEER_CREDITS_KNOWN)},
-    **{(s, I.PEER_CREDITS_KNOWN): LocalProtocolError for s in (S.ACTIVE, S.RETRAINING)},
+       if (s, i) not in ((S.FC_INIT1, I.PEER_CREDITS_KNOWN), (S.FC_INIT1, I.INIT_EXHAUSTED),
+                         (S.FC_INIT2, I.INIT_EXHAUSTED))},
+    **{(s, i): LocalProtocolError for s in (S.ACTIVE, S.RETRAINING) for i in (I.PEER_CREDITS_KNOWN, I.INIT_EXHAUSTED)},
     **{(S.ACTIVE, i): LocalProtocolError for i in _RETRAIN_TIMERS},
 }
 

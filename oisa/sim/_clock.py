@@ -19,6 +19,16 @@ where that is not possible (a trio without the hook) the clock releases one task
 instead, which is slower but orders the same.
 Trio's own deadlines (``trio.sleep``) still work, at virtual time, but several of them ending
 at the same instant wake in trio's order; oisa code uses :meth:`Kernel.sleep` instead.
+
+Interrupts. Trio defers Ctrl-C while its run loop (this clock included) is running and delivers
+it between task batches. A run can go a long way on callbacks alone (a link retrying while no
+task has anything to do), so the clock hands control back to trio after every slice of
+:data:`EVENTS_PER_SLICE` events, at a point where that changes nothing about the order.
+
+The end of a run. Once the run has its result, or has failed, :meth:`VirtualClock.stop` drops
+every scheduled callback: what trio does while it winds the tasks down is not part of the run,
+so timers due later (a completion timeout, a retry) neither run nor move the clock. Wake-ups
+already on their way still arrive, since a task waiting for one cannot be cancelled.
 """
 
 from __future__ import annotations
@@ -34,7 +44,11 @@ from typing import Any
 import outcome
 import trio
 
-__all__ = ["VirtualClock", "in_wake_order"]
+__all__ = ["EVENTS_PER_SLICE", "VirtualClock", "in_wake_order"]
+
+EVENTS_PER_SLICE = 2_000
+"""Callbacks the clock runs before it lets trio look at signals and I/O: under 0.2 s of wall time even
+when every callback builds a flit, for about 1% more passes of trio's loop on a run of callbacks alone."""
 
 
 class _AlwaysReverse(random.Random):
@@ -88,12 +102,15 @@ class VirtualClock(trio.abc.Clock):
         self.on_stall: Callable[[], bool] = lambda: False
         self.on_error: Callable[[BaseException], None] = _reraise
         self.failure: BaseException | None = None
+        self.stopped = False
 
     # -- scheduling ------------------------------------------------------------------------
 
     def call_at(self, time_ps: int, fn: Callable[..., Any], args: tuple[Any, ...] = ()) -> None:
         if time_ps < self.now:
             raise ValueError(f"cannot schedule in the past: {time_ps} ps < now {self.now} ps")
+        if self.stopped:
+            return  # the run is over: nothing more happens in it
         self._next_seq += 1
         heappush(self._heap, (time_ps, self._next_seq, fn, args))
 
@@ -104,13 +121,24 @@ class VirtualClock(trio.abc.Clock):
         once; called from a task, the wake-up is an event at the current instant like any
         other, so it takes effect in the next delta cycle, in the order it was asked for.
         """
-        if self._in_callback:
+        if self._in_callback or self.stopped:
             self._released.append((task, value))
         else:
             self.call_at(self.now, self._release, (task, value))
 
     def _release(self, task: trio.lowlevel.Task, value: Any) -> None:
         self._released.append((task, value))
+
+    def stop(self) -> None:
+        """The run has its result or has failed: drop every scheduled callback but the wake-ups
+        already arranged, and schedule nothing more."""
+        if self.stopped:
+            return
+        self.stopped = True
+        release = self._release
+        arranged = sorted(entry for entry in self._heap if entry[2] == release)
+        self._heap.clear()
+        self._released.extend(args for _, _, _, args in arranged)  # type: ignore[misc]
 
     @property
     def pending(self) -> int:
@@ -126,13 +154,17 @@ class VirtualClock(trio.abc.Clock):
 
     def deadline_to_sleep_time(self, deadline: float) -> float:
         released = self._released
-        if not released and self.failure is None:
-            self._run_callbacks(math.inf if deadline == math.inf else math.ceil(deadline * 1e12))
+        if not released and not self.stopped:
+            limit = math.inf if deadline == math.inf else math.ceil(deadline * 1e12)
+            self._run_callbacks(limit)
             if self.failure is not None:
                 # A callback raised: no further events run; the kernel raises the error in a task,
                 # where trio can unwind the run properly.
+                self.stop()
                 self.on_error(self.failure)
                 return 0.0
+            if not released and self._heap and self._heap[0][0] <= limit:
+                return 0.0  # a slice ran out: let trio deliver signals, then carry on
         if released:
             reschedule = trio.lowlevel.reschedule
             if self.batch_release:
@@ -153,14 +185,19 @@ class VirtualClock(trio.abc.Clock):
         return 0.0
 
     def _run_callbacks(self, limit: float) -> None:
-        """Run instants, each to the end, until one releases a task or ``limit`` is passed."""
+        """Run instants, each to the end, until one releases a task or ``limit`` is passed, or
+        a slice of events has run without releasing any (stopping then, even inside an instant,
+        changes nothing: the rest of the instant still runs before any task)."""
         heap = self._heap
         released = self._released
+        slice_ends = self.events_run + EVENTS_PER_SLICE
         self._in_callback = True
         try:
             while heap and heap[0][0] <= limit and not released:
                 instant = self.now = heap[0][0]
                 while heap and heap[0][0] == instant:
+                    if self.events_run >= slice_ends and not released:
+                        return
                     _, _, fn, args = heappop(heap)
                     self.events_run += 1
                     fn(*args)

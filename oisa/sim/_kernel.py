@@ -55,6 +55,7 @@ class Kernel:
         self._nursery: trio.Nursery | None = None
         self._watchdog: trio.lowlevel.Task | None = None
         self._deadlock_report = ""
+        self._late_failure: BaseException | None = None
         self.observer: Observer | None = None  # captures and timelines; None costs nothing
 
     # -- time -------------------------------------------------------------------------------
@@ -133,8 +134,12 @@ class Kernel:
     async def _start_when_released(self, slot: list[trio.lowlevel.Task],
                                    async_fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
         slot.append(trio.lowlevel.current_task())
-        await self.park("starting")
-        await async_fn(*args)
+        try:
+            await self.park("starting")
+            await async_fn(*args)
+        except BaseException:
+            self.clock.stop()  # an error (or the cancellation that ends the run) ends virtual time
+            raise
 
     def _release_start(self, slot: list[trio.lowlevel.Task]) -> None:
         if not slot or not self.wake(slot[0]):
@@ -146,7 +151,9 @@ class Kernel:
         Background tasks started with :meth:`spawn` are cancelled when it returns, and
         :attr:`observer` is detached then (it saw the whole run). An error in
         any task ends the run and is raised here as itself (not wrapped in a group) when it is
-        the only one.
+        the only one; an interrupt (Ctrl-C) is raised as itself whatever else failed with it.
+        Either way virtual time stops at that moment: nothing scheduled for later runs while
+        trio winds the tasks down.
         """
         result: list[T] = []
 
@@ -154,10 +161,14 @@ class Kernel:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._run_watchdog, name="oisa.watchdog")
-                result.append(await async_fn(*args))
-                # The run is over: callbacks that still fire while trio winds the tasks down
-                # (an ACK due later, say) are not part of it, and observers must not see them.
-                self.observer = None
+                try:
+                    result.append(await async_fn(*args))
+                finally:
+                    # The run is over: callbacks that would still fire while trio winds the tasks
+                    # down (an ACK due later, a completion timeout) are not part of it, and
+                    # observers must not see them.
+                    self.clock.stop()
+                    self.observer = None
                 nursery.cancel_scope.cancel()
 
         try:
@@ -166,11 +177,16 @@ class Kernel:
                 trio.run(root, clock=self.clock)
         except BaseExceptionGroup as group:
             leaves = _leaf_exceptions(group)
+            interrupts = [leaf for leaf in leaves if isinstance(leaf, KeyboardInterrupt)]
+            if interrupts:
+                raise interrupts[0] from None
             if len(leaves) == 1:
                 raise leaves[0] from None
             raise
         finally:
             self._nursery = None
+        if self._late_failure is not None:
+            raise self._late_failure
         return result[0]
 
     async def _run_watchdog(self) -> None:
@@ -181,13 +197,21 @@ class Kernel:
             return trio.lowlevel.Abort.SUCCEEDED
 
         failure = await trio.lowlevel.wait_task_rescheduled(abort)
+        self.clock.stop()
         raise failure if failure is not None else SimulationDeadlock(self._deadlock_report)
 
     def _on_error(self, exc: BaseException) -> None:
-        """A callback raised: end the run with that error, raised from the watchdog task."""
+        """A callback raised: end the run with that error, raised from the watchdog task.
+
+        Called from inside trio's run loop, so it must not raise: if the watchdog has already
+        gone (the run was ending anyway), the error is kept and :meth:`run` raises it after trio
+        has finished, unless the run ended in an error of its own.
+        """
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is None:
-            raise exc
+            if self._late_failure is None:
+                self._late_failure = exc
+            return
         trio.lowlevel.reschedule(watchdog, outcome.Value(exc))
 
     def _on_stall(self) -> bool:

@@ -177,3 +177,37 @@ def test_ll10_failed_retraining_takes_the_link_down():
     assert pair.a.state is LinkState.FAILED
     with pytest.raises(LinkDownError, match="retraining failed"):
         pair.send("a", stores(1)[0])
+
+
+@case("LL-11", "initialisation that gets no answer gives up after init_attempts advertisements and says so")
+def test_ll11_unanswered_initialisation_takes_the_link_down():
+    pair = LinkPair(CONFIG, fault=lambda direction, frame: [])
+    pair.run_for(2 * CONFIG.init_attempts * CONFIG.init_resend_ps)
+    for end in (pair.a, pair.b):
+        assert end.state is LinkState.FAILED
+        assert f"initialisation failed: {CONFIG.init_attempts} advertisements" in end.failure
+        assert "FC_INIT1" in end.failure
+    assert pair.frames_sent == 2 * CONFIG.init_attempts
+    with pytest.raises(LinkDownError, match="initialisation failed"):
+        pair.send("a", stores(1)[0])
+
+
+@case("LL-12", "initialisation gives up after init_timeout even with advertisements left")
+def test_ll12_initialisation_is_bounded_in_time():
+    config = LinkConfig(init_resend_ps=10_000_000, init_timeout_ps=25_000_000, init_attempts=1000)
+    pair = LinkPair(config, fault=lambda direction, frame: [])
+    pair.run_for(100_000_000)
+    assert pair.a.state is LinkState.FAILED and pair.b.state is LinkState.FAILED
+    assert pair.frames_sent == 2 * 3  # at 0, 10 and 20 us; the link gives up at 25 us
+    assert "25.000 us" in pair.a.failure
+
+
+@case("LL-13", "an end left in FC_INIT2 (its peer active, the peer's answers lost) gives up too")
+def test_ll13_an_end_stuck_in_fc_init2_gives_up():
+    # once a has b's credits, nothing from a reaches b: b's INIT_FC2 makes a active, and b
+    # waits in FC_INIT2 for proof that a is
+    script = Script(drop, lambda d, f, n: d == "a->b" and pair.a.state is not LinkState.FC_INIT1)
+    pair = LinkPair(CONFIG, fault=script)
+    pair.run_for(2 * CONFIG.init_attempts * CONFIG.init_resend_ps)
+    assert pair.a.state is LinkState.ACTIVE
+    assert pair.b.state is LinkState.FAILED and "FC_INIT2" in pair.b.failure

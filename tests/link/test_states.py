@@ -46,3 +46,8 @@ def test_failed_is_final():
 def test_data_before_the_peer_had_our_credits_is_the_peers_fault():
     with pytest.raises(RemoteProtocolError):
         transition(LinkState.FC_INIT1, LinkInput.DATA)
+
+
+@pytest.mark.parametrize("state", [LinkState.FC_INIT1, LinkState.FC_INIT2])
+def test_initialisation_that_runs_out_fails_the_link(state):
+    assert transition(state, LinkInput.INIT_EXHAUSTED)[0] is LinkState.FAILED

@@ -103,7 +103,7 @@ def test_links_are_selected_by_glob_and_a_pattern_that_matches_nothing_is_refuse
 ])
 def test_capture_mistakes_end_in_one_line(tmp_path, capsys, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    assert main(["run", "pair", "--size", "4KiB", *args]) == 1
+    assert main(["run", "pair", "--size", "4KiB", *args]) == 2  # asked wrongly
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
 

@@ -182,7 +182,7 @@ def test_cli_compare_writes_one_trace_per_fabric(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("where", "status", "fragment"), [
-    ("no-such-dir/t.perfetto", 1, "cannot write the trace to"),
+    ("no-such-dir/t.perfetto", 2, "cannot write the trace to"),
     (".", 2, "is a directory"),
 ])
 def test_an_unwritable_trace_path_is_one_line(tmp_path, capsys, where, status, fragment):
@@ -193,7 +193,7 @@ def test_an_unwritable_trace_path_is_one_line(tmp_path, capsys, where, status, f
 
 def test_a_refused_run_leaves_an_empty_trace_and_no_file_open(tmp_path, capsys):
     path = tmp_path / "refused.perfetto"
-    assert main(["run", "pair", "--src", "0", "--dst", "0", "--trace", str(path)]) == 1
+    assert main(["run", "pair", "--src", "0", "--dst", "0", "--trace", str(path)]) == 2
     assert "--src 0, --dst 0: the same card" in capsys.readouterr().err
     assert path.read_bytes() == b"" and read_timeline(path).slices == []
 

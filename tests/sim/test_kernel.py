@@ -1,5 +1,10 @@
 """The virtual-time kernel: ordering, determinism, deadlock detection, cancellation."""
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 import trio
 from hypothesis import given
@@ -168,3 +173,95 @@ def test_an_error_in_a_callback_ends_the_run_as_itself():
 
     with pytest.raises(ZeroDivisionError, match="in a callback"):
         kernel.run(main)
+
+
+def test_no_callback_runs_once_the_result_is_in():
+    """The run is over when the workload returns: timers still pending (a completion timeout,
+    a background task's wake-up) neither run nor move the clock while trio winds down."""
+    kernel = Kernel()
+    seen = []
+
+    async def background():
+        await kernel.sleep(10**9)
+
+    async def main():
+        kernel.spawn(background)
+        kernel.call_at(1000, seen.append, "late")
+        await kernel.sleep(10)
+        return "done"
+
+    assert kernel.run(main) == "done"
+    assert seen == []
+    assert kernel.now == 10
+
+
+def test_an_error_before_spawned_tasks_start_ends_the_run_as_itself():
+    kernel = Kernel()
+
+    async def main():
+        kernel.spawn(kernel.sleep, 10)
+        raise MemoryError("no room for the buffers")  # before the spawned task first runs
+
+    with pytest.raises(MemoryError, match="no room"):
+        kernel.run(main)
+
+
+def test_an_error_ends_the_run_before_later_callbacks_can_fail_too():
+    """Once a task has failed, the callbacks still scheduled do not run: the run ends with the
+    first error, as itself, not with a later one or an error of trio's."""
+    kernel = Kernel()
+
+    def explode():
+        raise ZeroDivisionError("after the run failed")
+
+    async def failing():
+        await kernel.sleep(10)
+        raise KeyError("first")
+
+    async def main():
+        kernel.spawn(failing)
+        kernel.call_at(20, explode)
+        await kernel.sleep(100)
+
+    with pytest.raises(KeyError, match="first"):
+        kernel.run(main)
+
+
+
+_ENDLESS_CALLBACKS = """
+import sys
+from oisa.sim import Kernel
+
+kernel = Kernel()
+
+def tick():
+    kernel.call_later(1, tick)  # events for ever, and never a task to wake
+
+async def main():
+    kernel.call_later(1, tick)
+    await kernel.sleep(10**30)
+
+print("running", flush=True)
+try:
+    kernel.run(main)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_an_interrupt_ends_a_run_that_only_runs_callbacks():
+    """Trio defers Ctrl-C while the clock runs callbacks; the clock must hand control back to
+    trio often enough that the interrupt arrives, even when no task is ever woken."""
+    process = subprocess.Popen([sys.executable, "-c", _ENDLESS_CALLBACKS], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "running\n"
+        time.sleep(0.5)
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        status = process.wait(timeout=10)
+    finally:
+        process.kill()
+        process.communicate()
+    assert status == 130
+    assert time.monotonic() - interrupted < 1.0

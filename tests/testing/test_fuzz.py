@@ -74,10 +74,10 @@ def test_a_fast_codec_that_drifts_from_its_schema_is_caught(monkeypatch):
 @pytest.mark.parametrize(("argv", "status", "fragment"), [
     (["fuzz"], 2, "give --target TARGET to fuzz, or --replay FILE"),
     (["fuzz", "-t", "link", "--replay", "x.json"], 2, "(one of them)"),
-    (["fuzz", "-t", "wire:nope"], 1, "no wire format 'nope' (known: cxl-flit,"),
+    (["fuzz", "-t", "wire:nope"], 2, "no wire format 'nope' (known: cxl-flit,"),
     (["fuzz", "-t", "adapter:nope"], 1, "no device adapter named 'nope'"),
-    (["fuzz", "-t", "carrier-pigeon"], 1, "no fuzz target 'carrier-pigeon': give wire:FMT"),
-    (["fuzz", "--replay", "/nonexistent/failure.json"], 1, "cannot read"),
+    (["fuzz", "-t", "carrier-pigeon"], 2, "no fuzz target 'carrier-pigeon': give wire:FMT"),
+    (["fuzz", "--replay", "/nonexistent/failure.json"], 2, "cannot read"),
 ])
 def test_mistakes_give_one_line(capsys, argv, status, fragment):
     code, out, err = oisa(capsys, *argv)
@@ -89,4 +89,4 @@ def test_a_file_that_is_not_a_failure_record_is_refused(capsys, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"target": "link"}))
     code, _, err = oisa(capsys, "fuzz", "--replay", str(bad))
-    assert code == 1 and "not an oisa fuzz failure file (missing oisa_fuzz, input)" in err
+    assert code == 2 and "not an oisa fuzz failure file (missing oisa_fuzz, input)" in err

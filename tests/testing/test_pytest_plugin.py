@@ -22,7 +22,7 @@ def test_without_the_option_the_plugin_does_nothing(pytester):
 def test_the_option_runs_every_case_against_the_adapter(pytester):
     result = pytester.runpytest_inprocess("--oisa-adapter", "example-xlink", "--oisa-examples", "3", "-p",
                                           "no:cacheprovider", "-rs")
-    result.assert_outcomes(passed=13, skipped=1)
+    result.assert_outcomes(passed=14, skipped=1)
     result.stdout.fnmatch_lines(["*needs capability early_completion, which example-xlink does not declare*"])
 
 

@@ -22,6 +22,7 @@ class VendorDescriptorAdapter(DeviceAdapter):
     name = "vendor-descriptor"
     native = "vendor"
     summary = "VDESC DMA descriptors (little-endian, CRC-32C), oisa's vendor-proprietary example format"
+    integrity = "CRC-32C"  # of every byte before it (oisa/wire/vdesc.py)
     capabilities = frozenset({Capability.DMA, Capability.LOAD_STORE, Capability.ATOMICS, Capability.MESSAGES,
                               Capability.EARLY_COMPLETION, Capability.COLLECTIVE_OFFLOAD})
 

@@ -283,9 +283,17 @@ def canonical_exchange(subject: Subject, opcode: Opcode, role: Role, *, card: in
 
 def carried_kinds(subject: Subject) -> frozenset[Kind]:
     """The request kinds, by role, whose canonical exchange crosses the adapter: an adapter
-    says what it refuses only by refusing."""
-    return frozenset((opcode, role) for opcode in REQUEST_OPCODES for role in Role
-                     if run_exchange(subject, canonical_exchange(subject, opcode, role)) is not None)
+    says what it refuses only by refusing (BridgeError). One that raises anything else on a kind
+    has not refused it: the kind is tested, and what it raises is found, shrunk and reported
+    there like any other failure."""
+    return frozenset((opcode, role) for opcode in REQUEST_OPCODES for role in Role if _carries(subject, opcode, role))
+
+
+def _carries(subject: Subject, opcode: Opcode, role: Role) -> bool:
+    try:
+        return run_exchange(subject, canonical_exchange(subject, opcode, role)) is not None
+    except Exception:  # noqa: BLE001 - not a refusal; the cases and the fuzzer report it
+        return True
 
 
 # -- crossing -----------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Bad native bytes: frames the adapter wrote, then mutated, and random bytes; whatever an
-adapter's ``from_native`` is given, it must answer with a valid message or a typed error.
+adapter's ``from_native`` is given, it must answer with a valid message or a typed error. And,
+for an adapter whose native frames carry an integrity check, frames with a byte changed: those
+must be refused.
 
 Examples are plain JSON-able dicts, so the conformance case and ``oisa fuzz`` share them and a
 failure can be saved and replayed: ``{"exchange": ..., "message": i, "mutations": [...]}`` (the
@@ -16,12 +18,12 @@ from hypothesis import strategies as st
 from oisa.device.adapter import DeviceAdapter
 from oisa.errors import BridgeError, FrameError, UsageError
 from oisa.testing._explore import PropertyFailed
-from oisa.testing.conformance._exchanges import CARD_IDS, Exchange, cross, exchanges
+from oisa.testing.conformance._exchanges import CARD_IDS, Exchange, cross, describe, exchanges
 from oisa.testing.conformance._subject import Kind, Subject
 from oisa.wire.oisa import Message, check_message
 
-__all__ = ["MUTATIONS", "bad_native_bytes", "check_bad_native_bytes", "decodes_or_typed_error", "mutate",
-           "require_valid"]
+__all__ = ["MUTATIONS", "bad_native_bytes", "check_bad_native_bytes", "check_corrupted_frame", "corrupted_frames",
+           "decodes_or_typed_error", "mutate", "require_valid"]
 
 MUTATIONS = ("flip", "xor", "drop", "insert", "truncate", "extend")  # the first is the most fruitful
 
@@ -79,19 +81,69 @@ def bad_native_bytes(subject: Subject, kinds: list[Kind]) -> st.SearchStrategy[d
 def check_bad_native_bytes(subject: Subject, example: dict[str, Any]) -> None:
     try:
         if "bytes" in example:
-            decodes_or_typed_error(subject.adapter(int(example["card"])), bytes.fromhex(example["bytes"]))
-            return
-        exchange = Exchange.from_json(example["exchange"])
-        index, mutations = int(example["message"]), list(example["mutations"])
+            card, data = int(example["card"]), bytes.fromhex(example["bytes"])
+        else:
+            exchange = Exchange.from_json(example["exchange"])
+            index, mutations = int(example["message"]), list(example["mutations"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"not a bad-native-bytes example: {exc}") from None
+    if "bytes" in example:
+        decodes_or_typed_error(subject.adapter(card), data)
+        return
+    written = _written_frame(subject, exchange, index)
+    if written is not None:
+        adapter, _, frame = written
+        decodes_or_typed_error(adapter, mutate(frame, mutations))
+
+
+def _written_frame(subject: Subject, exchange: Exchange, index: int) -> tuple[DeviceAdapter, Message, bytes] | None:
+    """A fresh adapter of the exchange's card, message ``index`` of the exchange (request, then
+    completions, round robin) and the native frame the adapter wrote for it after the messages
+    before it crossed, as the state a completion needs; None if the adapter refused one."""
     adapter = subject.adapter(exchange.card)
     messages = [exchange.request, *exchange.completions]
-    for earlier in messages[:index % len(messages)]:  # the state a completion needs
+    for earlier in messages[:index % len(messages)]:
         if cross(adapter, earlier) is None:
-            return
+            return None
+    message = messages[index % len(messages)]
     try:
-        frame = adapter.to_native(messages[index % len(messages)])
+        return adapter, message, bytes(adapter.to_native(message))
     except BridgeError:
+        return None
+
+
+def corrupted_frames(subject: Subject, kinds: list[Kind]) -> st.SearchStrategy[dict[str, Any]]:
+    """Frames the adapter wrote, each with one byte changed: ``{"exchange": ..., "message": i,
+    "corrupt": [where, value]}`` (byte ``where`` modulo the length, xor ``1 + value % 255``)."""
+    return st.fixed_dictionaries({
+        "exchange": exchanges(subject, kinds=st.sampled_from(kinds), plain=st.just(True)).map(Exchange.to_json),
+        "message": st.integers(0, 16), "corrupt": st.tuples(st.integers(0, 1 << 12), st.integers(0, 254)).map(list)})
+
+
+def check_corrupted_frame(subject: Subject, example: dict[str, Any]) -> None:
+    """PropertyFailed unless the frame with one byte changed raises FrameError. One changed byte
+    is a burst of at most 8 bits, which any CRC of 8 bits or more over the frame always catches."""
+    try:
+        exchange = Exchange.from_json(example["exchange"])
+        index, (where, value) = int(example["message"]), example["corrupt"]
+        where, value = int(where), int(value)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"not a corrupted-frame example: {exc}") from None
+    written = _written_frame(subject, exchange, index)
+    if written is None or not written[2]:
         return
-    decodes_or_typed_error(adapter, mutate(frame, mutations))
+    adapter, message, frame = written
+    at, flip = where % len(frame), 1 + value % 255
+    corrupted = bytearray(frame)
+    corrupted[at] ^= flip
+    what = (f"the {len(frame)}-byte native frame of {describe(message, exchange.card)} with byte {at} changed "
+            f"(xor 0x{flip:02x})")
+    try:
+        got = adapter.from_native(bytes(corrupted))
+    except FrameError:
+        return
+    except Exception as exc:
+        raise PropertyFailed(f"{what} raised {type(exc).__name__}: {exc}; a corrupted frame must raise FrameError "
+                             f"(CrcError)") from None
+    raise PropertyFailed(f"{what} was accepted, as {describe(got, exchange.card)}: the {subject.cls.integrity} the "
+                         f"adapter declares must refuse it with FrameError")

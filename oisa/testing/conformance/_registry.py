@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from hypothesis import strategies as st
 
 from oisa.device.adapter import Capability
+from oisa.errors import UsageError
 from oisa.testing._explore import describe_error, explore
 from oisa.testing.conformance._exchanges import carried_kinds
 from oisa.testing.conformance._subject import Kind, Role, Subject
@@ -54,6 +55,12 @@ class Context:
     subject: Subject
     examples: int
     seed: int
+
+    def __post_init__(self) -> None:
+        # A seed the tool cannot use must be refused here: in a case, the error it causes would
+        # read as the adapter's failure. Cards' randomness (numpy) takes non-negative integers.
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UsageError(f"the seed must be a non-negative integer, not {self.seed!r}")
 
     @cached_property
     def carried(self) -> frozenset[Kind]:

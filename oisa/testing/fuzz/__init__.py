@@ -20,7 +20,6 @@ A run is fixed by its seed (Hypothesis' ``seed``, no example database)::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 from oisa.device.profile import DeviceProfile
 from oisa.device.registry import adapters
 from oisa.errors import UsageError
+from oisa.jsontext import parse_json
 from oisa.testing import FUZZ_EXAMPLES
 from oisa.testing._explore import Counterexample, describe_error, explore
 from oisa.testing.fuzz._adapter import SUMMARY as ADAPTER_SUMMARY
@@ -96,11 +96,13 @@ def failure_record(result: FuzzResult) -> dict[str, Any]:
 def load_record(path: str | Path) -> dict[str, Any]:
     """A failure file written by ``oisa fuzz``; UsageError naming the file if it is not one."""
     try:
-        record = json.loads(Path(path).read_text())
+        record = parse_json(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not a text file (byte {exc.start} is not UTF-8): a failure file is JSON") from None
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None
     missing = [key for key in ("oisa_fuzz", "target", "input") if not isinstance(record, dict) or key not in record]
     if missing:
         raise UsageError(f"{path}: not an oisa fuzz failure file (missing {', '.join(missing)})")

@@ -114,6 +114,9 @@ class ExampleXLinkAdapter(DeviceAdapter):
     summary: ClassVar[str] = "Example Semiconductor XLink (invented): DMA and load/store, CRC-16 frames"
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.DMA, Capability.LOAD_STORE})
     profiles: ClassVar[tuple[str, ...]] = ("oisa_example_vendor:profiles/example-gpu.toml",)
+    # Every frame ends in a checksum over all the bytes before it: declare it, and the kit checks
+    # that a frame with any byte changed is refused (ADP-INTEGRITY-001). None if yours has none.
+    integrity: ClassVar[str | None] = "CRC-16/XMODEM"
 
     def transfer_plan(self) -> TransferPlan:
         """Bulk copies use acknowledged WRITE and READ (DMA_WR, DMA_RD): the ACK of each write
