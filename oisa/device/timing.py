@@ -12,6 +12,7 @@ still pipeline through store-and-forward hops frame by frame (:mod:`oisa.sim.fra
 
 from __future__ import annotations
 
+import math
 from copy import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -202,7 +203,10 @@ class TimingMovement:
     def _send_segments(self, copy_: TimingTransfer, progress: Signal[None]) -> None:
         card = self.card
         in_flight = len(copy_.segments) if copy_.posted else min(copy_.window, len(copy_.segments))
-        parts = -(-len(card.routes.get(copy_.dst, ())) // in_flight)  # enough to keep every path busy
+        # enough parts to keep every path busy, and a whole number of parts per path, so that
+        # the paths, taking parts in turn, carry equal shares (as data mode's messages do)
+        paths = len(card.routes.get(copy_.dst, ()))
+        parts = paths // math.gcd(paths, in_flight)
         for segment in copy_.next_segments():
             segment.tag = self._next_tag
             self._next_tag = (self._next_tag + 1) % 65536
