@@ -20,10 +20,11 @@ What runs where, as on the frame-level engines (:mod:`oisa.workload.execute`):
   once, streams its memory bytes on its ranks alongside, and ends when the last byte has landed
   and the memory is done, plus its latency.
 
-A repetition that starts while nothing else is in flight or due before it would end is computed
-once, alone, and every repetition that follows while that holds is skipped over in one step (a
-ring all-reduce of 102,400 ranks repeats one pattern 204,798 times): the same arithmetic as
-running them one by one, which a test checks (``fast_forward=False`` runs them one by one).
+When a collective is the only operation of the plan under way, no flow is in flight and its
+ranks' memory is idle, nothing else can happen until it is done: one repetition of its phase is
+then computed alone and the remaining ones skipped over in one step (a ring all-reduce of
+102,400 ranks repeats one pattern 204,798 times). It is the same arithmetic as running them one
+by one, which a test checks (``fast_forward=False`` runs them one by one).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class _Executor:
         self.spec = spec
         self.plan = plan
         self.network = Network(spec, seed)
-        self.fluid = Fluid(self.network.capacity)
+        self.fluid = Fluid(self.network.capacity, self.network.tail)
         self.fast_forward = fast_forward
         self.memory_limit = memory_limit
         self.now = 0.0
@@ -113,18 +114,19 @@ class _Executor:
         self.started = np.full(count, -1.0)
         self.finished = np.full(count, -1.0)
         self.left = count
+        self.running = 0  # operations started and not finished
         self.tasks: list[_Task] = []
         self.flow_task = np.zeros(0, np.int64)
         self.flow_landing = np.zeros(0)
         self._engines_free: dict[int, int] = {}
         self._engine_queue: dict[int, deque[tuple[int, Send | Read]]] = {}
-        self._memory_free: dict[int, float] = {}
+        self._memory_free = np.zeros(len(self.network.memory_bps))  # by card id: when its memory is done
         self._compute_free: dict[int, float] = {}
         self._watched = {op.rank for op in plan.ops if isinstance(op, Await)}
         self._watches: dict[int, RangeWatches] = {}
         self._reductions: dict[tuple[int, int, int], _Reduction] = {}
         self._iteration_times: dict[int, float] = {}
-        self._phase_batches: dict[int, tuple[FlowBatch, np.ndarray]] = {}
+        self._phase_batches: dict[int, tuple[FlowBatch, np.ndarray, np.ndarray]] = {}
         self.wire_bytes = self.frames = self.messages = 0.0
         self.skipped = 0
         self.solo_events = 0
@@ -132,9 +134,8 @@ class _Executor:
     # -- the loop ------------------------------------------------------------------------------------
 
     def run(self) -> FlowRun:
-        for index, waiting in enumerate(self.waiting):
-            if waiting == 0:
-                self._start(index)
+        for index in [index for index, waiting in enumerate(self.waiting) if waiting == 0]:
+            self._start(index)  # (the list is made first: starting one may start others, once)
         fluid = self.fluid
         while True:
             drain_at = self.now + fluid.next_drain()
@@ -171,11 +172,13 @@ class _Executor:
     def _start(self, index: int) -> None:
         op = self.plan.ops[index]
         self.started[index] = self.now
+        self.running += 1
         _STARTERS[type(op)](self, index, op)
 
     def _finish(self, index: int) -> None:
         self.finished[index] = self.now
         self.left -= 1
+        self.running -= 1
         for dependent in self.dependents[index]:
             self.waiting[dependent] -= 1
             if self.waiting[dependent] == 0:
@@ -189,9 +192,10 @@ class _Executor:
 
     # -- flows -----------------------------------------------------------------------------------------
 
-    def _launch(self, batch: FlowBatch, sizes: np.ndarray, task: _Task, owner: int = -1, *, counted: bool = True) -> None:
+    def _launch(self, batch: FlowBatch, sizes: np.ndarray, task: _Task, owner: np.ndarray | int = -1, *,
+                counted: bool = True) -> None:
         """Start ``batch``'s flows of ``sizes`` bytes now, finishing into ``task``; ``owner`` is
-        the card whose requester issues them (-1: none). Their wire bytes count unless
+        the card (or cards, flow by flow) they leave by (-1: none). Their wire bytes count unless
         ``counted`` is False (a read's first requests, which its data's flows carry too)."""
         if counted:
             self._count(batch, sizes, 1)
@@ -291,10 +295,17 @@ class _Executor:
     # -- memory, compute, delays ---------------------------------------------------------------------
 
     def _memory_done(self, rank: int, size: float) -> float:
-        start = max(self.now, self._memory_free.get(rank, 0.0))
-        done = start + _serialisation(size, self.network.card(rank).memory_bps)
+        start = max(self.now, self._memory_free[rank])
+        done = start + _serialisation(size, int(self.network.memory_bps[rank]))
         self._memory_free[rank] = done
         return done
+
+    def _memories_done(self, ranks: np.ndarray, size: float) -> float:
+        """:meth:`_memory_done` for many ranks at once; when the last is done."""
+        start = np.maximum(self.now, self._memory_free[ranks])
+        done = start + np.ceil(size * 8 * S / self.network.memory_bps[ranks])
+        self._memory_free[ranks] = done
+        return float(done.max(initial=self.now))
 
     def _memory(self, index: int, op: Reduce | Copy | Stream) -> None:
         if op.size <= 0 or (isinstance(op, Copy) and op.target == op.source):
@@ -341,10 +352,8 @@ class _Executor:
     # -- collectives ------------------------------------------------------------------------------------
 
     def _collective(self, index: int, op: Collective) -> None:
-        if op.start_latency_ps:
-            self._at(self.now + op.start_latency_ps, self._repeat, index, op, 0, 0)
-        else:
-            self._repeat(index, op, 0, 0)
+        # a timer even without latency: whatever else starts at this instant starts first
+        self._at(self.now + op.start_latency_ps, self._repeat, index, op, 0, 0)
 
     def _repeat(self, index: int, op: Collective, phase_index: int, iteration: int) -> None:
         """Repetition ``iteration`` of phase ``phase_index`` of collective ``index`` starts now."""
@@ -354,33 +363,32 @@ class _Executor:
             self._finish(index)
             return
         phase = op.phases[phase_index]
-        batch, sizes = self._phase_batch(phase)
-        if self.fast_forward and self.fluid.live == 0 and self._memory_idle(phase):
-            duration, memory = self._iteration_time(phase, batch, sizes)
-            due = self._timers[0][0] if self._timers else np.inf
-            skip = min(phase.repeat - iteration, int((due - self.now) // duration) if duration > 0 else 0)
-            if duration > 0 and skip >= 1:
-                self._count(batch, sizes, skip)
-                self.skipped += skip
-                last = self.now + (skip - 1) * duration
-                for rank in phase.memory_ranks:
-                    self._memory_free[rank] = last + memory[rank]
-                self._at(self.now + skip * duration, self._repeat, index, op, phase_index, iteration + skip)
-                return
-        memory_done = max((self._memory_done(rank, phase.memory_bytes) for rank in phase.memory_ranks),
-                          default=self.now) if phase.memory_bytes else self.now
+        batch, sizes, owners = self._phase_batch(phase)
+        ranks = np.asarray(phase.memory_ranks, dtype=np.int64)
+        alone = self.running == 1 and self.fluid.live == 0 and bool(np.all(self._memory_free[ranks] <= self.now))
+        if self.fast_forward and phase.repeat - iteration > 1 and alone:
+            duration, memory = self._iteration_time(phase, batch, sizes, owners, ranks)
+            skip = phase.repeat - iteration
+            self._count(batch, sizes, skip)
+            self.skipped += skip
+            if phase.memory_bytes:
+                self._memory_free[ranks] = self.now + (skip - 1) * duration + memory
+            self._at(self.now + skip * duration, self._repeat, index, op, phase_index, phase.repeat)
+            return
+        memory_done = self._memories_done(ranks, phase.memory_bytes) if phase.memory_bytes else self.now
         next_call = (self._repeat, index, op, phase_index, iteration + 1)
 
         def ended(landed: float) -> None:
             self._at(max(landed, memory_done) + phase.latency_ps, *next_call)
 
         if len(sizes):
-            self._launch(batch, sizes, _Task(ended))
+            self._launch(batch, sizes, _Task(ended), owners)
         else:
             ended(self.now)
 
-    def _phase_batch(self, phase: Phase) -> tuple[FlowBatch, np.ndarray]:
-        """The flows of ``phase`` that move bytes, routed once per run, and their sizes."""
+    def _phase_batch(self, phase: Phase) -> tuple[FlowBatch, np.ndarray, np.ndarray]:
+        """The flows of ``phase`` that move bytes, routed once per run, their sizes and the
+        cards they leave (which send them in the order the phase lists them)."""
         key = id(phase)
         found = self._phase_batches.get(key)
         if found is None:
@@ -391,22 +399,19 @@ class _Executor:
                                  f"{len(moving) * _ENTRIES_PER_FLOW * ENTRY_BYTES / 2**30:.1f} GiB to route, more "
                                  f"than this run may take ({self.memory_limit / 2**30:.1f} GiB)", parameter="plan")
             batch = self.network.writes(flows.src[moving], flows.dst[moving], flows.path[moving])
-            found = self._phase_batches[key] = (batch, flows.size[moving].astype(np.float64))
+            found = self._phase_batches[key] = (batch, flows.size[moving].astype(np.float64), flows.src[moving])
         return found
 
-    def _memory_idle(self, phase: Phase) -> bool:
-        return not phase.memory_bytes or all(self._memory_free.get(rank, 0.0) <= self.now for rank in phase.memory_ranks)
-
-    def _iteration_time(self, phase: Phase, batch: FlowBatch, sizes: np.ndarray) -> tuple[float, dict[int, float]]:
-        """One repetition of ``phase`` alone on idle cards: its duration, and each memory rank's
-        time to stream its bytes."""
+    def _iteration_time(self, phase: Phase, batch: FlowBatch, sizes: np.ndarray, owners: np.ndarray,
+                        ranks: np.ndarray) -> tuple[float, np.ndarray]:
+        """One repetition of ``phase`` alone on idle cards: its duration, and the time each of
+        its memory ranks takes to stream its bytes."""
         key = id(phase)
-        memory = {rank: _serialisation(phase.memory_bytes, self.network.card(rank).memory_bps)
-                  for rank in phase.memory_ranks} if phase.memory_bytes else {}
+        memory = np.ceil(phase.memory_bytes * 8 * S / self.network.memory_bps[ranks])
         landed = self._iteration_times.get(key)
         if landed is None:
-            fluid = Fluid(self.network.capacity)
-            fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap)
+            fluid = Fluid(self.network.capacity, self.network.tail)
+            fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, owners)
             now, landed = 0.0, 0.0
             while fluid.live:
                 step = fluid.next_drain()
@@ -419,7 +424,7 @@ class _Executor:
                 landed = max(landed, float(np.max(now + batch.landing_ps[drained], initial=0.0)))
             self.solo_events += fluid.recomputed
             self._iteration_times[key] = landed
-        return max(landed, max(memory.values(), default=0.0)) + phase.latency_ps, memory
+        return max(landed, float(memory.max(initial=0.0))) + phase.latency_ps, memory
 
 
 def _serialisation(size: float, rate_bps: int) -> float:

@@ -7,10 +7,11 @@ batch, by :func:`~oisa.flow.maxmin.max_min_rates` over the flows still in flight
 array indices and never reused; the entries of the flows that have drained are dropped from the
 matrix whenever they come to outnumber the live ones.
 
-A flow may have an owner (the card whose requester issues it): a card serves its oldest
-transfer first, so among the live flows of one owner the oldest fills first, the next fills what
-is left, and so on (priority levels of :func:`~oisa.flow.maxmin.max_min_rates`); flows without
-an owner (a collective's, whose library runs them as one) share equally.
+A flow may have an owner (the card whose port its bytes leave by): a card sends what it was
+asked first, first, so on each link leaving a card its flows queue oldest first, and a flow
+fills only what the flows ahead of it in the longest queue it stands in left (priority levels
+of :func:`~oisa.flow.maxmin.max_min_rates`); flows of one card that leave by different links
+share equally, as do flows without an owner.
 
 Flows that drain within :data:`TIE_PS` of one another drain together: the engine's times are
 whole picoseconds, and a tie broken by rounding would cost a rate computation for nothing.
@@ -19,7 +20,6 @@ whole picoseconds, and a tie broken by rounding would cost a rate computation fo
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 from oisa.flow.maxmin import max_min_rates
 
@@ -29,10 +29,12 @@ TIE_PS = 1.0
 
 
 class Fluid:
-    """Flows over resources of ``capacity`` (bytes per ps)."""
+    """Flows over resources of ``capacity`` (bytes per ps); ``tail[r]`` is the node resource
+    ``r`` leaves from (-1 for a group of links)."""
 
-    def __init__(self, capacity: np.ndarray) -> None:
+    def __init__(self, capacity: np.ndarray, tail: np.ndarray) -> None:
         self.capacity = capacity
+        self.tail = tail
         self.left = np.zeros(0)
         self.rate = np.zeros(0)
         self.cap = np.zeros(0)
@@ -40,6 +42,7 @@ class Fluid:
         self.alive = np.zeros(0, dtype=bool)
         self.count = 0  # flow ids handed out
         self.live = 0
+        self._live_ids = np.zeros(0, np.int64)  # the ids of the live flows, in order
         self.recomputed = 0  # how many times rates were computed: the engine's event count
         self._entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._flow = np.zeros(0, np.int64)
@@ -61,6 +64,7 @@ class Fluid:
         self.alive[ids] = True
         self.count += count
         self.live += count
+        self._live_ids = np.concatenate([self._live_ids, ids])
         self._entries.append((flow + ids[0], resource, weight))
         self._dirty = True
         return ids
@@ -70,12 +74,13 @@ class Fluid:
         self.left[ids] = 0.0
         self.rate[ids] = 0.0
         self.live -= len(ids)
+        self._live_ids = self._live_ids[self.alive[self._live_ids]]
         self._dirty = True
 
     def advance(self, elapsed: float) -> None:
         """Let ``elapsed`` ps of draining pass at the current rates."""
         if elapsed > 0 and self.live:
-            live = self.alive
+            live = self._live_ids
             self.left[live] -= self.rate[live] * elapsed
 
     def next_drain(self) -> float:
@@ -83,7 +88,7 @@ class Fluid:
         if not self.live:
             return np.inf
         self._rates()
-        live = np.flatnonzero(self.alive)
+        live = self._live_ids
         rates = self.rate[live]
         moving = rates > 0
         if not moving.any():
@@ -92,7 +97,7 @@ class Fluid:
 
     def drained(self) -> np.ndarray:
         """Ids of the live flows with no more than :data:`TIE_PS` of bytes left."""
-        live = np.flatnonzero(self.alive)
+        live = self._live_ids
         left, rate = self.left[live], self.rate[live]
         return live[(left <= rate * TIE_PS) | (left <= 1e-9)]
 
@@ -128,29 +133,31 @@ class Fluid:
         if keep.sum() * 2 < len(keep):  # the drained outnumber the live: drop their entries for good
             self._flow, self._resource, self._weight = self._flow[keep], self._resource[keep], self._weight[keep]
             keep = np.ones(len(self._flow), dtype=bool)
-        live = np.flatnonzero(self.alive)
+        live = self._live_ids
         if not len(live):
             return
         column = np.full(self.count, -1, dtype=np.int64)
         column[live] = np.arange(len(live))
-        flows = self._flow[keep]
-        matrix = sparse.csr_matrix((self._weight[keep], (self._resource[keep], column[flows])),
-                                   shape=(len(self.capacity), len(live)))
-        self.rate[live] = max_min_rates(matrix, self.capacity, self.cap[live], _priority(self.owner[live]))
+        resource, flow = self._resource[keep], column[self._flow[keep]]
+        self.rate[live] = max_min_rates(resource, flow, self._weight[keep], self.capacity, len(live), self.cap[live],
+                                        self._priority(self.owner[live], resource, flow))
         self.recomputed += 1
 
-
-def _priority(owner: np.ndarray) -> np.ndarray | None:
-    """Each flow's place among the live flows of its owner, oldest (lowest id) first; 0 for
-    flows without one. ``owner`` is in id order."""
-    owned = owner >= 0
-    if not owned.any():
-        return None
-    order = np.lexsort((np.arange(len(owner)), owner))  # by owner, then by id
-    sorted_owner = owner[order]
-    starts = np.flatnonzero(np.r_[True, sorted_owner[1:] != sorted_owner[:-1]])
-    place = np.arange(len(owner)) - np.repeat(starts, np.diff(np.r_[starts, len(owner)]))
-    priority = np.zeros(len(owner), dtype=np.int64)
-    priority[order] = place
-    priority[~owned] = 0
-    return priority
+    def _priority(self, owner: np.ndarray, resource: np.ndarray, flow: np.ndarray) -> np.ndarray | None:
+        """Each live flow's level: its place in the queue of the busiest link leaving its owner,
+        oldest first (``owner`` in id order, so the queue order is the flows' order; ``resource``
+        and ``flow`` are the entries, flows numbered as ``owner``)."""
+        leaving = np.flatnonzero(self.tail[resource] == np.where(owner[flow] >= 0, owner[flow], -2))
+        if not len(leaving):
+            return None
+        links, flows = resource[leaving], flow[leaving]
+        order = np.lexsort((flows, links))  # by link, then oldest first
+        links, flows = links[order], flows[order]
+        first = np.r_[True, links[1:] != links[:-1]]
+        starts = np.flatnonzero(first)
+        place = np.arange(len(links)) - np.repeat(starts, np.diff(np.r_[starts, len(links)]))
+        if not place.any():
+            return None
+        level = np.zeros(len(owner), dtype=np.int64)
+        np.maximum.at(level, flows, place)
+        return level

@@ -123,11 +123,18 @@ class Network:
         self.seed = seed
         self.routes: RouteProvider = routes_of(spec)
         self.capacity = self.routes.capacity_bps / (8 * S)  # bytes per ps
+        self.tail = np.full(len(self.capacity), -1, dtype=np.int64)  # the node each resource leaves from
+        ends = np.array([(link.a, link.b) for link in spec.links], dtype=np.int64).reshape(-1, 2)
+        self.tail[:2 * len(spec.links)] = ends.ravel()
         self._shapes: dict[Shape, int] = {}
         self._costs = np.zeros((len(self.routes.framings), 0))
         self._frame_costs = np.zeros((len(self.routes.framings), 0))
         self._latency: dict[tuple[int, Shape, str], float] = {}
         self._by_profile: dict[int, CardModel] = {}  # profiles by identity: the spec keeps them alive
+        ids = [card.id for card in spec.cards]
+        self.memory_bps = np.zeros(max(ids) + 1)  # each card's memory rate, by card id (0 for no card)
+        for card in spec.cards:
+            self.memory_bps[card.id] = self._model(card.device).memory_bps
 
     def card(self, rank: int) -> CardModel:
         return self._model(self.spec.card(rank).device)
