@@ -104,6 +104,7 @@ class Run:
                              f"to flip", parameter="faults")
         engine = ENGINES[name]
         if self.observer is not None and not isinstance(engine, FrameEngine):
+            self.observer.close()  # it will see nothing: what it opened is closed, not left behind
             raise UsageError(f"captures and timelines record frames; the {name} engine has none", parameter="observer",
                              remedy=("engine", "timing"))
         if spec is not None and isinstance(engine, FrameEngine):
