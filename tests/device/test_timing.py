@@ -1,10 +1,13 @@
 """Timing mode's segments: a copy spread over equal paths loads them equally, as data mode's
-messages, sprayed one by one, do."""
+messages, sprayed one by one, do; and two ways its segments still part from data mode, pinned as
+expected failures until timing mode is mended (each would move figures the CLI baseline pins)."""
 
 import pytest
 
 from oisa.fabric import load_fabric
+from oisa.plan import PlanBuilder, Send
 from oisa.workload import Run, run_p2p
+from oisa.workload.engines import ENGINES
 
 
 def _write_ps(planes: int, size: int) -> int:
@@ -18,3 +21,28 @@ def test_a_large_write_over_planes_that_do_not_divide_its_segments_still_uses_ea
     size = 16 << 20
     one = _write_ps(1, size)
     assert _write_ps(planes, size) == pytest.approx(one / planes, rel=0.02)
+
+
+def _write_time(engine: str, device: str, planes: int, size: int) -> int:
+    spec = load_fabric("supernode-64", parameters={"servers": 2, "cards_per_server": 1, "devices": [device],
+                                                   "planes": planes, "memory_pools": []})
+    plan = PlanBuilder()
+    plan.add(Send(0, 1, size, 0, 0, confirmed=True))
+    return int(ENGINES[engine].run_plan(spec, Run(engine=engine), plan.build()).execution.finished[0])
+
+
+@pytest.mark.xfail(strict=True, reason="timing mode counts a copy's one-message last segment as a segment in flight "
+                                       "when it cuts the others over the paths: 1 MiB + 100 B over 8 planes takes "
+                                       "6.56 us against data mode's 3.98 us")
+def test_a_copy_with_a_short_last_message_uses_every_path_in_timing_mode_as_in_data_mode():
+    size = (1 << 20) + 100
+    assert _write_time("timing", "mi300x-like", 8, size) == pytest.approx(_write_time("data", "mi300x-like", 8, size),
+                                                                         rel=0.05)
+
+
+@pytest.mark.xfail(strict=True, reason="timing mode holds a non-posted copy's window in whole segments, so 4 segments "
+                                       "over 2 planes pause a round trip each: 17.06 us against data mode's 16.39 us")
+def test_a_non_posted_copy_of_more_segments_than_its_window_streams_in_timing_mode_as_in_data_mode():
+    size = 341 * 4096
+    assert _write_time("timing", "ascend910-like", 2, size) == pytest.approx(
+        _write_time("data", "ascend910-like", 2, size), rel=0.02)
