@@ -30,9 +30,10 @@ import numpy as np
 from oisa.device.profile import DeviceProfile
 from oisa.errors import UsageError
 from oisa.fabric.routes import Framing, Hop, RouteBatch, Spread, link_framing
-from oisa.fabric.spec import CardSpec, FabricSpec, LinkKind, LinkSpec, NicSpec, SwitchSpec
+from oisa.fabric.spec import CardSpec, FabricSpec, LinkSpec, NicSpec, SwitchSpec
 
-__all__ = ["SCALE_UP_KINDS", "ClusterLayout", "ClusterRouting", "ClusterRoutes", "ClusterTemplates", "build_cluster", "mix"]
+__all__ = ["SCALE_UP_KINDS", "ClusterLayout", "ClusterRouting", "ClusterRoutes", "ClusterTemplates", "build_cluster",
+           "mix"]
 
 SCALE_UP_KINDS = ("switch", "mesh", "pcie")
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -255,7 +256,8 @@ def _clos_switches(layout: ClusterLayout, templates: ClusterTemplates) -> list[S
     out = [_switch(templates.leaf, layout.first_leaf + leaf, f"r{leaf % layout.rails}.leaf{leaf // layout.rails}")
            for leaf in range(layout.leaves)]
     out += [_switch(templates.spine, layout.first_spine + spine,
-                    f"pod{spine // layout.spines}.spine{spine % layout.spines}" if layout.tiers == 3 else f"spine{spine}")
+                    f"pod{spine // layout.spines}.spine{spine % layout.spines}" if layout.tiers == 3
+                    else f"spine{spine}")
             for spine in range(layout.spine_count)]
     if layout.tiers == 3:
         assert templates.core is not None
@@ -498,7 +500,8 @@ class ClusterRoutes:
         spine_local = u % spines
         links = [2 * (start + leaf_s[rows] * uplinks + u)]
         if pods is not None:
-            core_start, per_group, spine_uplinks = self.starts["spine_core"], layout.cores_per_group, layout.spine_uplinks
+            core_start, per_group = self.starts["spine_core"], layout.cores_per_group
+            spine_uplinks = layout.spine_uplinks
             v = (h % np.uint64(spine_uplinks)).astype(np.int64)  # up-link v of a spine goes to core v mod per_group
             links.append(2 * (core_start + (pods[0][rows] * spines + spine_local) * spine_uplinks + v))
             back = (h % np.uint64(layout.links_per_spine_core)).astype(np.int64)  # among that core's links to the pod

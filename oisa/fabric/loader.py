@@ -36,11 +36,12 @@ GROUP = "oisa.fabrics"
 Builder = Callable[["Table", "Profiles", str, str], FabricSpec]
 """A topology builder: (parameters, profiles, fabric name, description) -> spec."""
 
-# What one node and one link of a spec take in memory, with the routes and checks made from it:
-# measured by benchmarks/scale.py --build (peak resident memory over nodes and links of the
-# 10,240- and 102,400-card catalog clusters), rounded up.
-BYTES_PER_NODE = 1200
-BYTES_PER_LINK = 700
+# What one node and one link of a spec take in memory: building the two 102,400-card catalog
+# clusters peaks at about 820 B per node and 320 B per link over the interpreter's own
+# (benchmarks/scale.py --build, solved from both); taken at about twice that, for the routes and a
+# run's arrays on top.
+BYTES_PER_NODE = 1600
+BYTES_PER_LINK = 640
 _MEMORY_SHARE = 0.75  # the share of this machine's memory a fabric may take: assumption, room for the rest
 
 

@@ -41,8 +41,8 @@ from typing import Protocol
 
 import numpy as np
 
-from oisa.fabric.routing import _mix
 from oisa.errors import UsageError
+from oisa.fabric.routing import _mix
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
 from oisa.transaction.ordering import PATH_FREE
 from oisa.wire.oisa import Opcode

@@ -235,7 +235,8 @@ def _check_radix(table: Table, layout: ClusterLayout, templates: ClusterTemplate
     down = layout.leaves_per_pod * layout.links_per_leaf_spine
     up = layout.spine_uplinks if layout.tiers == 3 else 0
     needs.append(("spine", spine_name, templates.spine.ports, down + up,
-                  f"{down} links down to {layout.leaves_per_pod} leaves" + (f" and {up} up to the cores" if up else "")))
+                  f"{down} links down to {layout.leaves_per_pod} leaves"
+                  + (f" and {up} up to the cores" if up else "")))
     if layout.tiers == 3:
         assert templates.core is not None
         down = layout.pods * layout.links_per_spine_core

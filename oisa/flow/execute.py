@@ -41,8 +41,21 @@ from oisa.errors import SimulationError, UsageError
 from oisa.fabric.spec import FabricSpec
 from oisa.flow.fluid import Fluid
 from oisa.flow.network import FlowBatch, Network
-from oisa.plan import (Await, Collective, Compute, Contribute, Copy, Delay, Execution, Phase, Plan, Read, Reduce, Send,
-                       Stream)
+from oisa.plan import (
+    Await,
+    Collective,
+    Compute,
+    Contribute,
+    Copy,
+    Delay,
+    Execution,
+    Phase,
+    Plan,
+    Read,
+    Reduce,
+    Send,
+    Stream,
+)
 from oisa.units import S
 
 __all__ = ["ENTRY_BYTES", "FlowRun", "run_plan"]
@@ -256,8 +269,8 @@ class _Executor:
             requests, data = self.network.reads(np.array([op.rank]), np.array([op.peer]), pinned)
             task = _Task(lambda landed: self._moved(index, op, landed, 0.0))
             first = np.minimum(sizes, FIRST_REQUESTS)
-            self._launch(requests, first, _Task(lambda asked: self._at(asked, self._launch, data, sizes, task, op.peer)),
-                         op.rank, counted=False)
+            then = _Task(lambda asked: self._at(asked, self._launch, data, sizes, task, op.peer))
+            self._launch(requests, first, then, op.rank, counted=False)
             return
         batch = self.network.writes(np.array([op.rank]), np.array([op.peer]), pinned)
         self._launch(batch, sizes, _Task(lambda landed: self._moved(index, op, landed, float(batch.answer_ps[0]))),

@@ -63,8 +63,8 @@ def test_the_ten_thousand_card_clusters_build_with_three_tiers():
 
 
 def test_a_switch_short_of_ports_is_refused_naming_it_and_the_count():
-    with pytest.raises(ConfigError, match=r"scale_out\.spine\.ports: switch pod0\.spine0 needs 20 ports \(16 links down "
-                                          r"to 8 leaves and 4 up to the cores\); it has 12"):
+    with pytest.raises(ConfigError, match=r"scale_out\.spine\.ports: switch pod0\.spine0 needs 20 ports "
+                                          r"\(16 links down to 8 leaves and 4 up to the cores\); it has 12"):
         load_fabric(SMALL, parameters={"scale_out": {**_scale_out(), "spine": {**_scale_out()["spine"], "ports": 12}}})
     with pytest.raises(ConfigError, match=r"switch d0\.sw0 needs 4 ports for the 4 cards of its domain; it has 3"):
         load_fabric(SMALL, parameters={"scale_up": {**_scale_up(), "switch": {**_scale_up()["switch"], "ports": 3}}})
@@ -91,8 +91,8 @@ def test_counts_that_do_not_divide_are_refused_by_key(parameters, message):
 
 
 def test_a_cluster_too_large_for_the_memory_is_refused_before_it_is_built():
-    with pytest.raises(ConfigError, match=r"would take about .* GiB to build \(2,593,024 nodes, 8,192,000 links\), more "
-                                          r"than the 1\.0 GiB it may take"):
+    with pytest.raises(ConfigError, match=r"would take about .* GiB to build \(2,593,024 nodes, 8,192,000 links\), "
+                                          r"more than the 1\.0 GiB it may take"):
         load_fabric("cluster-100k-switched", parameters={"servers": 128000}, memory_limit=2**30)
 
 

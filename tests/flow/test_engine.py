@@ -9,17 +9,30 @@ import numpy as np
 import pytest
 
 from oisa.errors import SimulationError, UsageError
-from oisa.fabric import load_fabric
+from oisa.fabric import FIDELITIES, build, load_fabric
 from oisa.fabric.framing import head_bytes
 from oisa.fabric.spec import LinkKind
 from oisa.flow import run_plan
-from oisa.plan import (Await, Collective, Compute, Contribute, Copy, Delay, Flows, Phase, Plan, PlanBuilder, Read,
-                       Reduce, Send, Stream)
+from oisa.plan import (
+    Await,
+    Collective,
+    Compute,
+    Contribute,
+    Copy,
+    Delay,
+    Flows,
+    Phase,
+    Plan,
+    PlanBuilder,
+    Read,
+    Reduce,
+    Send,
+    Stream,
+)
 from oisa.sim import Kernel
 from oisa.units import MiB, S, serialisation_ps
 from oisa.workload import Run
 from oisa.workload.engines import ENGINES
-from oisa.fabric import FIDELITIES, build
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +150,8 @@ def _plans():
 def test_a_collective_by_its_phases_takes_the_time_its_operations_take(eight, kind):
     plans = _plans()
     ranks = [c.id for c in eight.cards]
-    collective = (plans.ring_allreduce(ranks, 8 * MiB) if kind == "allreduce" else plans.alltoall(eight, ranks, 8 * MiB))
+    collective = (plans.ring_allreduce(ranks, 8 * MiB) if kind == "allreduce"
+                  else plans.alltoall(eight, ranks, 8 * MiB))
     by_phases = run_plan(eight, Plan((collective,))).execution
     by_operations = run_plan(eight, Plan((collective,)).expanded()).execution
     assert by_phases.end_ps == pytest.approx(by_operations.end_ps, rel=0.03)
@@ -149,7 +163,8 @@ def test_skipping_identical_repetitions_changes_no_time_and_no_count(algorithm):
     repetition one by one (``benchmarks/scale.py`` checks it again at 1,024 cards)."""
     spec = load_fabric(Path(__file__).parents[1] / "data" / "fabrics" / "cluster-small.toml")
     plans, ranks = _plans(), [c.id for c in spec.cards]
-    collective = (plans.ring_allreduce(ranks, 64 * MiB) if algorithm == "ring" else plans.allreduce(spec, ranks, 64 * MiB))
+    collective = (plans.ring_allreduce(ranks, 64 * MiB) if algorithm == "ring"
+                  else plans.allreduce(spec, ranks, 64 * MiB))
     plan = Plan((collective, Delay(5, 10, deps=(0,)), replace(collective, deps=(1,))))
     skipped, one_by_one = run_plan(spec, plan), run_plan(spec, plan, fast_forward=False)
     assert skipped.skipped >= 2 * sum(phase.repeat - 1 for phase in collective.phases) and one_by_one.skipped == 0

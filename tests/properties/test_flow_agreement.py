@@ -34,10 +34,10 @@ from oisa.device.timing import MAX_SEGMENTS, TimingTransfer
 from oisa.fabric import FabricSpec
 from oisa.fabric.routing import next_hops
 from oisa.flow import Network, run_plan
-from oisa.wire.oisa import OPCODES
 from oisa.plan import Delay, Plan, PlanBuilder, Read, Send
 from oisa.testing import strategies as oisa_st
 from oisa.units import S
+from oisa.wire.oisa import OPCODES
 from oisa.workload import Run
 from oisa.workload.engines import ENGINES
 
