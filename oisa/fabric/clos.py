@@ -382,23 +382,46 @@ class ClusterRoutes:
         count = len(src)
         spread = np.broadcast_to(np.asarray(spread, dtype=np.int64), count)
         pinned = np.broadcast_to(np.asarray(pinned, dtype=np.int64), count)
-        for ends in (src, dst):
-            outside = np.flatnonzero((ends < 0) | (ends >= layout.cards))
-            if len(outside):
-                raise UsageError(f"fabric {self.spec.name} has cards 0 to {layout.cards - 1}: no card "
-                                 f"{int(ends[outside[0]])}", parameter="flows")
         hashed = mix(src, dst, seed)
         parts = _Parts()
         path = np.zeros(count, dtype=np.int64)
+        switched = self._to_switches(src, dst, parts, path)  # in-switch reductions' contributions and results
+        for ends in (src[~switched], dst[~switched]):
+            outside = np.flatnonzero((ends < 0) | (ends >= layout.cards))
+            if len(outside):
+                raise UsageError(f"fabric {self.spec.name} has cards 0 to {layout.cards - 1} (and its scale-up "
+                                 f"switches): no route to or from node {int(ends[outside[0]])}", parameter="flows")
         domain_s, domain_d = src // layout.domain_cards, dst // layout.domain_cards
-        inside = np.flatnonzero(domain_s == domain_d)
+        inside = np.flatnonzero((domain_s == domain_d) & ~switched)
         if len(inside):
             self._scale_up(inside, src[inside], dst[inside], spread[inside], pinned[inside], hashed[inside], parts,
                            path)
-        across = np.flatnonzero(domain_s != domain_d)
+        across = np.flatnonzero((domain_s != domain_d) & ~switched)
         if len(across):
             self._scale_out(across, src[across], dst[across], spread[across], hashed[across], parts, path)
         return parts.batch(path)
+
+    def _to_switches(self, src: np.ndarray, dst: np.ndarray, parts: _Parts, path: np.ndarray) -> np.ndarray:
+        """Routes between a card and a switch plane of its own domain (one link either way);
+        which transfers are such."""
+        layout = self.layout
+        low, high = layout.first_switch, layout.first_switch + layout.scale_up_switches
+        up, down = (dst >= low) & (dst < high), (src >= low) & (src < high)
+        if layout.scale_up != "switch" or not (up.any() or down.any()):
+            return np.zeros(len(src), dtype=bool)
+        start = self.starts["scale_up"]
+        for rows, card, switch, direction, hop in ((np.flatnonzero(up), src, dst, 0, "scale_up"),
+                                                   (np.flatnonzero(down), dst, src, 1, "card")):
+            if not len(rows):
+                continue
+            plane = (switch[rows] - low) % layout.planes
+            stranger = np.flatnonzero((switch[rows] - low) // layout.planes != card[rows] // layout.domain_cards)
+            if len(stranger):
+                raise UsageError(f"card {int(card[rows][stranger[0]])} is not on switch {int(switch[rows][stranger[0]])}"
+                                 f" of fabric {self.spec.name}", parameter="flows")
+            parts.add(rows, [(2 * (start + card[rows] * layout.planes + plane) + direction)[:, None]], 1.0)
+            path[rows] = self._path(f"switch-{hop}", ("scale_up", hop))
+        return up | down
 
     # -- inside a domain ----------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from oisa.errors import ConfigError
+from oisa.errors import ConfigError, UsageError
 from oisa.fabric import LinkKind, load_fabric
 from oisa.fabric.clos import ClusterRoutes, mix
 from oisa.fabric.routes import GraphRoutes, Spread, routes_of
@@ -150,3 +150,17 @@ def test_graph_routes_take_the_links_the_frame_engines_next_hops_allow():
             node = link.a if resource % 2 == 0 else link.b
             assert resource // 2 in hops[node][dst]
         assert any(spec.links[r // 2].a == src or spec.links[r // 2].b == src for r in used)
+
+
+def test_routes_to_a_domains_switch_planes_match_the_graph_and_other_domains_are_refused():
+    """Where an in-switch reduction's contributions go up and its results come down."""
+    spec = small("planes, 3 tiers")
+    planes = [s.id for s in spec.switches if s.kind is LinkKind.OISA]
+    structured, searched = routes_of(spec), GraphRoutes(spec)
+    cards, switches = np.array([0, 1, 2, 3, 4]), np.array([planes[0], planes[1], planes[0], planes[1], planes[2]])
+    for src, dst in ((cards, switches), (switches, cards)):
+        mine, theirs = structured.routes(src, dst, Spread.SPRAY, -1, 0), searched.routes(src, dst, Spread.SPRAY, -1, 0)
+        assert mine.resource.tolist() == theirs.resource.tolist()
+        assert [structured.paths[p] for p in mine.path] == [searched.paths[p] for p in theirs.path]
+    with pytest.raises(UsageError, match=f"card 0 is not on switch {planes[2]}"):
+        structured.routes(np.array([0]), np.array([planes[2]]), Spread.SPRAY, -1, 0)
