@@ -417,8 +417,9 @@ class ClusterRoutes:
             plane = (switch[rows] - low) % layout.planes
             stranger = np.flatnonzero((switch[rows] - low) // layout.planes != card[rows] // layout.domain_cards)
             if len(stranger):
-                raise UsageError(f"card {int(card[rows][stranger[0]])} is not on switch {int(switch[rows][stranger[0]])}"
-                                 f" of fabric {self.spec.name}", parameter="flows")
+                first = rows[stranger[0]]
+                raise UsageError(f"card {int(card[first])} is not on switch {int(switch[first])} of fabric "
+                                 f"{self.spec.name}", parameter="flows")
             parts.add(rows, [(2 * (start + card[rows] * layout.planes + plane) + direction)[:, None]], 1.0)
             path[rows] = self._path(f"switch-{hop}", ("scale_up", hop))
         return up | down
