@@ -49,6 +49,7 @@ DEFAULT_FABRIC = "pair"
 DEFAULT_WORKLOAD = "p2p"
 # Flags whose names are not the keyword they set, for errors that name keywords (UsageError.parameter).
 _FLAG_OF = {"min_size": "--min", "max_size": "--max", "spec": "FABRIC", "faults": "the fault options",
+            "observer": "--pcap/--trace",
             "workload": "--workload", "collective": "--collective"}
 
 

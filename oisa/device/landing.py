@@ -9,17 +9,22 @@ Bytes may land before anyone watches their range (a fast peer runs ahead of a ca
 computing); they are kept, as merged intervals, and count towards the first watch over them,
 as a flag already written is seen by the first poll. A watch counts bytes, so each byte of a
 watched range must be written once (what every workload here does: one writer per range).
+
+:class:`RangeWatches` does the counting and calls back when a range is full; it knows no
+runtime, so the flow engine counts landings with it too. :class:`LandingWatches` is a card's,
+and sets a kernel :class:`~oisa.sim.Signal` instead.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from oisa.errors import UsageError
 from oisa.sim import Kernel, Signal
 
-__all__ = ["LandingWatches"]
+__all__ = ["LandingWatches", "RangeWatches"]
 
 
 @dataclass(slots=True)
@@ -27,23 +32,23 @@ class _Watch:
     start: int
     end: int
     missing: int  # bytes not yet written
-    signal: Signal[None]
+    full: Callable[[], None]
 
 
-class LandingWatches:
-    """The open watches of one card, kept sorted by start address."""
+class RangeWatches:
+    """Open watches over one memory, kept sorted by start address; each calls back once full."""
 
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
+    def __init__(self) -> None:
         self._starts: list[int] = []
         self._watches: list[_Watch] = []  # parallel to _starts
         self._early: list[tuple[int, int]] = []  # landed and not yet watched: sorted, disjoint [start, end)
 
-    def add(self, address: int, size: int, name: str) -> Signal[None]:
-        signal: Signal[None] = Signal(self.kernel, name)
+    def add(self, address: int, size: int, name: str, full: Callable[[], None]) -> None:
+        """Call ``full()`` once ``[address, address + size)`` has been written (at once if it
+        already has); ``name`` says what watches, in the error an overlap raises."""
         if size <= 0:
-            signal.set(None)
-            return signal
+            full()
+            return
         index = bisect.bisect_right(self._starts, address)
         before = self._watches[index - 1] if index else None
         after = self._watches[index] if index < len(self._watches) else None
@@ -51,11 +56,10 @@ class LandingWatches:
             raise UsageError(f"{name}: the range overlaps one already watched")
         missing = size - self._claim_early(address, address + size)
         if missing <= 0:
-            signal.set(None)
-            return signal
+            full()
+            return
         self._starts.insert(index, address)
-        self._watches.insert(index, _Watch(address, address + size, missing, signal))
-        return signal
+        self._watches.insert(index, _Watch(address, address + size, missing, full))
 
     def landed(self, address: int, size: int) -> None:
         """``size`` bytes were written at ``address``; count them towards the watches they fall in."""
@@ -73,7 +77,7 @@ class LandingWatches:
             watch.missing -= overlap
             if watch.missing <= 0:
                 del self._starts[index], self._watches[index]
-                watch.signal.set(None)
+                watch.full()
             else:
                 index += 1
         self._keep_early(cursor, end)
@@ -109,3 +113,20 @@ class LandingWatches:
             last += 1
         self._early[index:last] = kept
         return claimed
+
+
+class LandingWatches:
+    """The open watches of one card: each a signal set once its range is full."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self._ranges = RangeWatches()
+
+    def add(self, address: int, size: int, name: str) -> Signal[None]:
+        signal: Signal[None] = Signal(self.kernel, name)
+        self._ranges.add(address, size, name, lambda: signal.set(None))
+        return signal
+
+    def landed(self, address: int, size: int) -> None:
+        """``size`` bytes were written at ``address``; count them towards the watches they fall in."""
+        self._ranges.landed(address, size)

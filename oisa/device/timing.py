@@ -21,6 +21,7 @@ Segments still pipeline through store-and-forward hops frame by frame (:mod:`ois
 
 from __future__ import annotations
 
+import math
 from copy import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -97,7 +98,11 @@ class TimingTransfer:
             address += messages * self.per_message
         if rest:
             self.segments.append(Message(self.opcode, self.src, self.dst, length=rest, address=address, ro=self.ro))
-        self.window = len(self.segments) if self.posted else max(1, self.tags // max(sizes, default=1))
+        if self.posted:
+            self.window = len(self.segments)
+        else:  # as many as the tags cover, a whole number per path (so that the paths stay evenly loaded)
+            covered = self.tags // max(sizes, default=1)
+            self.window = max(1, covered - covered % self.paths if covered >= self.paths else covered)
 
     @property
     def posted(self) -> bool:
@@ -213,7 +218,10 @@ class TimingMovement:
     def _send_segments(self, copy_: TimingTransfer, progress: Signal[None]) -> None:
         card = self.card
         in_flight = min(copy_.window, len(copy_.segments))
-        parts = -(-len(card.routes.get(copy_.dst, ())) // in_flight)  # enough to keep every path busy
+        # enough parts to keep every path busy, and a whole number of parts per path, so that
+        # the paths, taking parts in turn, carry equal shares (as data mode's messages do)
+        paths = len(card.routes.get(copy_.dst, ()))
+        parts = paths // math.gcd(paths, in_flight)
         for segment in copy_.next_segments():
             segment.tag = self._next_tag
             self._next_tag = (self._next_tag + 1) % 65536

@@ -19,15 +19,30 @@ Bandwidth a workload reaches comes out of these sizes and the links' rates; noth
 
 from __future__ import annotations
 
+from oisa.fabric.spec import LinkKind
 from oisa.wire.oisa import FLIT_OVERHEAD, Message
 
-__all__ = ["ETHERNET_PACKET_OVERHEAD", "PCIE_TLP_OVERHEAD", "ethernet_frames", "oisa_frames", "pcie_frames"]
+__all__ = ["ETHERNET_PACKET_OVERHEAD", "PCIE_TLP_OVERHEAD", "ethernet_frames", "head_bytes", "oisa_frames",
+           "pcie_frames"]
 
 PCIE_TLP_OVERHEAD = 8  # framing token + sequence number + LCRC, Gen3+ non-flit mode
 PCIE_REQUEST_HEADER = 16
 PCIE_COMPLETION_HEADER = 12
 ETHERNET_PACKET_OVERHEAD = 8 + 14 + 20 + 8 + 12 + 4 + 4 + 12
 RDMA_EXTENDED_HEADER = 16
+
+
+PCIE_HEAD_BYTES = 24  # framing token, sequence number and a 4DW header: what a PCIe switch routes on
+ETHERNET_HEAD_BYTES = 64  # the first 64 bytes of a frame: what a cut-through Ethernet switch routes on
+
+
+def head_bytes(kind: LinkKind, flit_size: int) -> int:
+    """What a cut-through node takes in of a frame before it forwards it: one OISA flit, a PCIe
+    TLP's first 24 bytes, an Ethernet frame's first 64 (the frame ports of
+    :class:`~oisa.fabric.build.Fabric` use the same; a test holds them together)."""
+    if kind is LinkKind.OISA:
+        return flit_size
+    return PCIE_HEAD_BYTES if kind is LinkKind.PCIE else ETHERNET_HEAD_BYTES
 
 
 def _chunks(payload: int, limit: int) -> int:

@@ -4,11 +4,17 @@ A listed fabric has ``[[cards]]``, optional ``[[switches]]`` and ``[[nics]]``, a
 A generated one names its builder (``topology = "supernode"``) and gives its ``[parameters]``;
 builders register under the ``oisa.fabrics`` entry-point group, oisa's own included, so a
 topology oisa does not know is a plug-in away.
+
+A builder may also say how large the fabric it would make is (a ``size`` attribute: parameters
+to a :class:`FabricSize`); the loader then refuses, before anything is made, a fabric whose
+estimated memory exceeds what the machine can give (:func:`memory_budget`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -35,12 +41,42 @@ from oisa.fabric.spec import (
 from oisa.sim.faults import FaultModel
 from oisa.units import parse_rate, parse_time
 
-__all__ = ["Builder", "Profiles", "builders", "load_fabric", "read_faults", "read_link", "read_nic", "read_switch"]
+__all__ = ["Builder", "FabricSize", "Profiles", "builders", "load_fabric", "memory_budget", "read_faults", "read_link",
+           "read_nic", "read_switch"]
 
 T = TypeVar("T")
 GROUP = "oisa.fabrics"
 Builder = Callable[["Table", "Profiles", str, str], FabricSpec]
 """A topology builder: (parameters, profiles, fabric name, description) -> spec."""
+
+# What one node and one link of a spec take in memory: building the two 102,400-card catalog
+# clusters peaks at about 820 B per node and 320 B per link over the interpreter's own
+# (benchmarks/scale.py --build, solved from both); taken at about twice that, for the routes and a
+# run's arrays on top.
+BYTES_PER_NODE = 1600
+BYTES_PER_LINK = 640
+_MEMORY_SHARE = 0.75  # the share of this machine's memory a fabric may take: assumption, room for the rest
+
+
+@dataclass(frozen=True)
+class FabricSize:
+    """How many nodes and links a fabric has, and what that takes in memory (an estimate)."""
+
+    nodes: int
+    links: int
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.nodes * BYTES_PER_NODE + self.links * BYTES_PER_LINK
+
+
+def memory_budget() -> int:
+    """The memory a fabric or a run may plan to take on this machine: three quarters of it."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # a platform without sysconf: do not refuse on a guess
+        return 1 << 62
+    return int(physical * _MEMORY_SHARE)
 
 
 class Profiles:
@@ -64,12 +100,15 @@ def builders() -> dict[str, Builder]:
     return {point.name: point.load() for point in metadata.entry_points(group=GROUP)}
 
 
-def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None = None) -> FabricSpec:
+def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None = None, *,
+                memory_limit: int | None = None) -> FabricSpec:
     """Load a fabric by catalog name (``"supernode-64"``) or from a TOML file path.
 
     ``parameters`` replace top-level keys of a generated fabric's ``[parameters]`` (say
     ``{"servers": 4}`` for a smaller supernode of the same make); they are checked like the
-    file's own, and the fabric's name says they were given.
+    file's own, and the fabric's name says they were given. A generated fabric whose builder
+    can tell its size is refused before it is built if it would take more than
+    ``memory_limit`` bytes (default: :func:`memory_budget`).
     """
     path = catalog.resolve("fabrics", name_or_path)
     doc = load_toml(path)
@@ -86,13 +125,26 @@ def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None =
         if topology not in known:
             raise doc.error(f"unknown topology {topology!r} (known: {', '.join(sorted(known))})", "topology")
         parameters = doc.table("parameters")
-        spec = known[topology](parameters, profiles, name, description)
+        builder = known[topology]
+        _check_memory(builder, parameters, name, memory_limit)
+        spec = builder(parameters, profiles, name, description)
         parameters.finish()
     else:
         spec = _listed(doc, profiles, name, description)
     doc.finish()
-    return FabricSpec(spec.name, spec.description, spec.cards, spec.links, spec.switches, spec.nics,
-                      str(path)).check()
+    return replace(spec, source=str(path)).check()
+
+
+def _check_memory(builder: Builder, parameters: Table, name: str, limit: int | None) -> None:
+    size_of = getattr(builder, "size", None)
+    if size_of is None:
+        return
+    size: FabricSize = size_of(parameters)
+    budget = memory_budget() if limit is None else limit
+    if size.memory_bytes > budget:
+        raise parameters.error(f"fabric {name} would take about {size.memory_bytes / 2**30:.1f} GiB to build "
+                               f"({size.nodes:,} nodes, {size.links:,} links), more than the "
+                               f"{budget / 2**30:.1f} GiB it may take on this machine")
 
 
 def _listed(doc: Table, profiles: Profiles, name: str, description: str) -> FabricSpec:
@@ -180,13 +232,20 @@ def read_switch(table: Table, node_id: int, *, name: str | None = None, server: 
     mode = table.get("mode", str, "cut-through")
     if mode not in ("cut-through", "store-and-forward"):
         raise table.error(f"mode is 'cut-through' or 'store-and-forward', not {mode!r}", "mode")
-    ports = _valid(table, "ports", table.get("ports", int), valid_switch_ports)
+    ports = _ports(table)
     spec = SwitchSpec(node_id, name or table.get("name", str, f"switch{node_id}"), LinkKind(kind_name), ports,
                       table.figure("latency", parse_time), mode == "cut-through",
                       table.get("reduction", bool, False), server if server is not None else
                       table.get("server", int, None))
     table.finish()
     return spec
+
+
+def _ports(table: Table) -> int:
+    """A switch's port count: a plain integer, or a figure with its source (a chip's radix)."""
+    if isinstance(table.data.get("ports"), dict):
+        return int(table.figure("ports", valid_switch_ports).value)
+    return _valid(table, "ports", table.get("ports", int), valid_switch_ports)
 
 
 def read_nic(table: Table, node_id: int, *, name: str | None = None, server: int | None = None) -> NicSpec:

@@ -7,6 +7,11 @@ such as the 64-card supernode (:mod:`oisa.fabric.topologies`), or from Python di
 Node ids share one space: cards first (their ids are the OISA card ids), then switches and
 NICs. Every physical figure (lanes, rate per lane, latency, switch port-to-port latency)
 carries its source or says it is an assumption.
+
+A spec may carry its own ``routing``: a builder that knows its topology's structure (a Clos of
+100,000 cards) attaches a factory of routes computed from that structure, so that nothing ever
+lists paths for every pair of cards (:mod:`oisa.fabric.routes`). Checking a spec costs time in
+proportion to its nodes and links, whatever its size.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ __all__ = [
     "valid_switch_ports",
 ]
 
+NODE_ID_LIMIT = 2**31 - 1  # node ids a spec may use; the frame-level engines take only 16-bit ones (the wire's)
+
 
 class LinkKind(enum.StrEnum):
     """What a link carries: OISA flits, PCIe TLPs, or Ethernet frames (RoCEv2)."""
@@ -75,8 +82,8 @@ MTUS = (256, 512, 1024, 2048, 4096)  # the RDMA (InfiniBand and RoCE) path MTUs
 # element (naming the element and its field). Each returns the value or raises ValueError.
 
 def valid_node_id(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
-        raise ValueError(f"node id {value!r} is not 0 to 65535")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= NODE_ID_LIMIT:
+        raise ValueError(f"node id {value!r} is not 0 to {NODE_ID_LIMIT}")
     return value
 
 
@@ -200,7 +207,11 @@ class LinkSpec:
 
 @dataclass(frozen=True)
 class FabricSpec:
-    """A whole fabric. :meth:`check` is called by every loader; builders in Python call it too."""
+    """A whole fabric. :meth:`check` is called by every loader; builders in Python call it too.
+
+    ``routing``, if given, makes this fabric's routes from its structure (``routing(spec)`` gives
+    a route provider, see :func:`oisa.fabric.routes.routes_of`); without it routes are searched
+    on the graph, on demand."""
 
     name: str
     description: str
@@ -209,9 +220,13 @@ class FabricSpec:
     switches: tuple[SwitchSpec, ...] = ()
     nics: tuple[NicSpec, ...] = ()
     source: str = "<python>"
+    routing: Callable[[FabricSpec], Any] | None = field(default=None, compare=False, repr=False)
 
     def card(self, card_id: int) -> CardSpec:
-        for card in self.cards:
+        cards = self.cards
+        if isinstance(card_id, int) and 0 <= card_id < len(cards) and cards[card_id].id == card_id:
+            return cards[card_id]  # cards numbered from 0 in order, as every builder makes them
+        for card in cards:
             if card.id == card_id:
                 return card
         raise ConfigError(f"no card {card_id} (cards: {_ranges(sorted(c.id for c in self.cards))})",
@@ -289,29 +304,33 @@ class FabricSpec:
 
     def port_limit(self, node: int, kind: LinkKind) -> int:
         """How many links of ``kind`` a node can take."""
-        for card in self.cards:
-            if card.id == node:
-                return int(card.device.ports.value) if kind is LinkKind.OISA else 1
-        for switch in self.switches:
-            if switch.id == node:
-                return switch.ports if kind is switch.kind else 0
-        for nic in self.nics:
-            if nic.id == node:
-                return 1 if kind in (LinkKind.PCIE, LinkKind.ETHERNET) else 0
-        return 0
+        return _port_limit(self._node_of(node), kind)
+
+    def _node_of(self, node: int) -> CardSpec | SwitchSpec | NicSpec | None:
+        for group in (self.cards, self.switches, self.nics):
+            for item in group:
+                if item.id == node:
+                    return item
+        return None
 
     def _check_ports(self, names: dict[int, str]) -> None:
         used: dict[tuple[int, int], int] = {}
         counts: dict[tuple[int, LinkKind], int] = defaultdict(int)
+        nodes = {item.id: item for group in (self.cards, self.switches, self.nics) for item in group}
+        limits: dict[tuple[int, LinkKind], int] = {}
         for index, link in enumerate(self.links):
             where = f"links[{index}]"
             for end, port in ((link.a, link.a_port), (link.b, link.b_port)):
                 if end not in names:
                     raise self._error(f"node {end} is not a card, switch or NIC of this fabric", f"{where}.between")
-                counts[(end, link.kind)] += 1
-                if counts[(end, link.kind)] > self.port_limit(end, link.kind):
-                    raise self._error(f"{names[end]} cannot take {counts[(end, link.kind)]} {link.kind.value} "
-                                      f"links (it has {self.port_limit(end, link.kind)})", where)
+                key = (end, link.kind)
+                counts[key] += 1
+                limit = limits.get(key)
+                if limit is None:
+                    limit = limits[key] = _port_limit(nodes.get(end), link.kind)
+                if counts[key] > limit:
+                    raise self._error(f"{names[end]} cannot take {counts[key]} {link.kind.value} "
+                                      f"links (it has {limit})", where)
                 if port is not None:
                     if (end, port) in used:
                         raise self._error(f"port {port} of {names[end]} is used by links[{used[(end, port)]}] "
@@ -356,6 +375,16 @@ def _link_kind(value: object) -> LinkKind:
     if not isinstance(value, LinkKind):
         raise ValueError(f"expected a LinkKind ({', '.join(k.value for k in LinkKind)}), got {value!r}")
     return value
+
+
+def _port_limit(node: CardSpec | SwitchSpec | NicSpec | None, kind: LinkKind) -> int:
+    if isinstance(node, CardSpec):
+        return int(node.device.ports.value) if kind is LinkKind.OISA else 1
+    if isinstance(node, SwitchSpec):
+        return node.ports if kind is node.kind else 0
+    if isinstance(node, NicSpec):
+        return 1 if kind in (LinkKind.PCIE, LinkKind.ETHERNET) else 0
+    return 0
 
 
 def _ranges(ids: list[int]) -> str:

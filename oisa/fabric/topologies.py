@@ -12,6 +12,12 @@ way a plug-in's builder would.
   joins the cards, one RDMA NIC per card and, optionally, the server's host (its CPU and
   memory, where cards spill what does not fit); the NICs meet at an Ethernet switch.
 * ``mesh``: cards linked directly, each to every other (AMD's 8-GPU platform shape).
+* ``cluster``: thousands to a hundred thousand cards: scale-up domains (a server with an
+  NVSwitch-like switch, an xGMI-like mesh or a PCIe switch; or an OISA supernode of many servers
+  on switch planes), each card with its own RDMA NIC on a rail-optimised Clos of two or three
+  tiers (:mod:`oisa.fabric.clos`, which also routes it from its structure). Its size is known
+  from its parameters before anything is made (:func:`cluster_size`), so the loader can refuse a
+  cluster too large for the memory there is.
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from oisa.config import Table
-from oisa.fabric.loader import Profiles, read_faults, read_link, read_nic, read_switch
-from oisa.fabric.spec import CardSpec, FabricSpec, LinkSpec
+from oisa.fabric.clos import SCALE_UP_KINDS, ClusterLayout, ClusterTemplates, build_cluster
+from oisa.fabric.loader import FabricSize, Profiles, read_faults, read_link, read_nic, read_switch
+from oisa.fabric.spec import CardSpec, FabricSpec, LinkSpec, SwitchSpec
 
-__all__ = ["mesh", "supernode", "switched"]
+__all__ = ["cluster", "cluster_layout", "cluster_size", "mesh", "supernode", "switched"]
+
+_MAX_CLUSTER_SERVERS = 1_000_000  # beyond any cluster built today; memory is the real bound (the loader checks it)
 
 
 def _count(table: Table, key: str, low: int, high: int) -> int:
@@ -30,6 +39,20 @@ def _count(table: Table, key: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise table.error(f"{value} is not {low} to {high}", key)
     return value
+
+
+def _design_count(table: Table, key: str, low: int, high: int) -> int:
+    """A count of a design (switches, up-links): a plain integer, or a figure with its source
+    or assumption, as a catalog file gives it."""
+    if not isinstance(table.data.get(key), dict):
+        return _count(table, key, low, high)
+
+    def whole(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value!r}")
+        return value
+
+    return int(table.figure(key, whole).value)
 
 
 def _names(table: Table, key: str) -> list[str]:
@@ -111,3 +134,113 @@ def mesh(params: Table, profiles: Profiles, name: str, description: str) -> Fabr
     links = [replace(link, a=a, b=b) for a in range(count) for b in range(a + 1, count)]
     return FabricSpec(name, description, tuple(cards), tuple(links))
 
+
+
+def cluster(params: Table, profiles: Profiles, name: str, description: str) -> FabricSpec:
+    scale_up = params.table("scale_up")
+    out = params.table("scale_out", optional=True)
+    layout = cluster_layout(params, scale_up, out)
+    devices = [profiles.get(params, "devices", device) for device in _names(params, "devices")]
+    faults = read_faults(params.table("faults", optional=True))
+    templates = ClusterTemplates(
+        scale_up_link=read_link(scale_up.table("link"), -1, -1, faults=faults),
+        scale_up_switch=read_switch(scale_up.table("switch"), -1) if layout.scale_up != "mesh" else None)
+    scale_up.finish()
+    if layout.tiers:
+        templates = replace(
+            templates, nic=read_nic(out.table("nic"), -1),
+            pcie_link=read_link(out.table("pcie_link"), -1, -1, faults=faults),
+            nic_link=read_link(out.table("nic_link"), -1, -1, faults=faults),
+            fabric_link=read_link(out.table("fabric_link"), -1, -1, faults=faults),
+            leaf=read_switch(out.table("leaf"), -1), spine=read_switch(out.table("spine"), -1),
+            core=read_switch(out.table("core"), -1) if layout.tiers == 3 else None)
+        _check_radix(out, layout, templates)
+    out.finish()
+    if templates.scale_up_switch is not None:
+        _check_scale_up_radix(scale_up, layout, templates.scale_up_switch)
+    return build_cluster(layout, devices, templates, name, description)
+
+
+def cluster_size(params: Table) -> FabricSize:
+    """Nodes and links of the cluster ``params`` describe, before any is made."""
+    layout = cluster_layout(params, params.table("scale_up"), params.table("scale_out", optional=True))
+    return FabricSize(layout.node_count(), sum(layout.link_counts().values()))
+
+
+cluster.size = cluster_size  # type: ignore[attr-defined]  # the loader reads a builder's size this way
+
+
+def cluster_layout(params: Table, scale_up: Table, out: Table) -> ClusterLayout:
+    """The counts of a cluster (from its parameters and their ``scale_up`` and ``scale_out``
+    tables), checked: every division exact, every tier there or not as said."""
+    servers = _count(params, "servers", 1, _MAX_CLUSTER_SERVERS)
+    per_server = _count(params, "cards_per_server", 1, 64)
+    per_domain = _design_count(params, "servers_per_domain", 1, servers)
+    _divides(params, "servers_per_domain", per_domain, servers, "servers")
+    kind = scale_up.get("kind", str)
+    if kind not in SCALE_UP_KINDS:
+        raise scale_up.error(f"{kind!r} is not one of {', '.join(SCALE_UP_KINDS)}", "kind")
+    planes = _design_count(scale_up, "switches", 1, 64) if kind == "switch" else 0
+    if kind == "pcie" and per_domain != 1:
+        raise params.error("a PCIe switch joins the cards of one server: servers_per_domain must be 1",
+                           "servers_per_domain")
+    layout = ClusterLayout(servers, per_server, per_domain, kind, planes, tiers=0)
+    if not out.data:
+        if layout.domains > 1:
+            raise params.error(f"{layout.domains} scale-up domains need a scale-out network to join them",
+                               "scale_out")
+        return layout
+    tiers = _count(out, "tiers", 2, 3)
+    per_leaf = _design_count(out, "servers_per_leaf", 1, servers)
+    _divides(out, "servers_per_leaf", per_leaf, servers, "servers")
+    uplinks = _design_count(out, "uplinks", 1, 4096)
+    spines = _design_count(out, "spines", 1, 4096)
+    _divides(out, "spines", spines, uplinks, "uplinks")
+    layout = replace(layout, tiers=tiers, servers_per_leaf=per_leaf, uplinks=uplinks, spines=spines)
+    if tiers == 3:
+        per_pod = _design_count(out, "servers_per_pod", per_leaf, servers)
+        _divides(out, "servers_per_leaf", per_leaf, per_pod, "servers_per_pod")
+        _divides(out, "servers_per_pod", per_pod, servers, "servers")
+        spine_uplinks = _design_count(out, "spine_uplinks", 1, 4096)
+        cores = _design_count(out, "cores", spines, 1 << 20)
+        _divides(out, "spines", spines, cores, "cores")
+        _divides(out, "cores", cores // spines, spine_uplinks, "spine_uplinks", what="cores per spine group")
+        layout = replace(layout, servers_per_pod=per_pod, spine_uplinks=spine_uplinks, cores=cores)
+    return layout
+
+
+def _divides(table: Table, key: str, part: int, whole: int, whole_key: str, what: str | None = None) -> None:
+    if whole % part:
+        raise table.error(f"{what or key} ({part}) must divide {whole_key} ({whole})", key)
+
+
+def _check_scale_up_radix(table: Table, layout: ClusterLayout, switch: SwitchSpec) -> None:
+    """A scale-up switch has a port for every card of its domain (and NIC, in a PCIe server)."""
+    needed = layout.domain_cards * (2 if layout.scale_up == "pcie" and layout.tiers else 1)
+    if switch.ports < needed:
+        first = "s0.pcie" if layout.scale_up == "pcie" else ("s0.sw0" if layout.servers_per_domain == 1 else "d0.sw0")
+        what = f"{layout.domain_cards} cards" + (f" and {layout.domain_cards} NICs" if needed > layout.domain_cards
+                                                  else "")
+        raise table.error(f"switch {first} needs {needed} ports for the {what} of its domain; it has {switch.ports}",
+                          "switch.ports")
+
+
+def _check_radix(table: Table, layout: ClusterLayout, templates: ClusterTemplates) -> None:
+    """Every Clos switch has the ports its place in the layout takes, or the cluster is refused
+    naming the first switch short of them and the count."""
+    assert templates.leaf is not None and templates.spine is not None
+    needs = [("leaf", "r0.leaf0", templates.leaf.ports, layout.servers_per_leaf + layout.uplinks,
+              f"{layout.servers_per_leaf} NICs and {layout.uplinks} up-links")]
+    spine_name = "pod0.spine0" if layout.tiers == 3 else "spine0"
+    down = layout.leaves_per_pod * layout.links_per_leaf_spine
+    up = layout.spine_uplinks if layout.tiers == 3 else 0
+    needs.append(("spine", spine_name, templates.spine.ports, down + up,
+                  f"{down} links down to {layout.leaves_per_pod} leaves"
+                  + (f" and {up} up to the cores" if up else "")))
+    if layout.tiers == 3:
+        assert templates.core is not None
+        down = layout.pods * layout.links_per_spine_core
+        needs.append(("core", "core0", templates.core.ports, down, f"{down} links down to {layout.pods} pods"))
+    for key, switch, ports, needed, what in needs:
+        if ports < needed:
+            raise table.error(f"switch {switch} needs {needed} ports ({what}); it has {ports}", f"{key}.ports")

@@ -56,8 +56,10 @@ def p2p_text(result: P2PResult) -> str:
         ("link layer", ", ".join(f"{result.link[key]} {key.replace('_', ' ')}" for key in LINK_KEYS)
          if result.link else "none modelled on these links"),
         ("virtual time", format_time(result.end_ps)),
-        ("data", {True: "verified", None: "not moved (timing mode)"}[result.verified]),
+        ("data", "verified" if result.verified else f"not moved ({result.mode} mode)"),
     ]
+    if result.engine_note:
+        rows.insert(2, ("engine", result.engine_note))
     if any(result.faults.values()):
         rows.insert(-2, ("faults injected", ", ".join(f"{value} {key.replace('_', ' ')}"
                                                       for key, value in result.faults.items() if value)))

@@ -4,9 +4,12 @@
 bytes. Both are frame-level engines: they build the fabric inside a virtual-time kernel at a
 :class:`~oisa.fabric.Fidelity` and run there either a :class:`~oisa.plan.Plan`
 (:meth:`FrameEngine.run_plan`, what workloads describe) or, for workloads that steer cards
-directly, a coroutine (:meth:`FrameEngine.execute`). An engine is chosen once, in the
-:class:`~oisa.workload.run.Run`; the cards' half of it is the
-:class:`~oisa.device.movement.Movement` the fidelity gives them.
+directly, a coroutine (:meth:`FrameEngine.execute`). They refuse fabrics beyond the run's
+``limits.frame_cards`` (and node ids the wire's 16 bits cannot carry), naming the engine that
+takes them. ``flow`` (:class:`FlowEngine`) times plans by max-min fair rates over the fabric's
+routes (:mod:`oisa.flow`), for clusters of any size; it builds nothing and moves no bytes. An
+engine is chosen once, in the :class:`~oisa.workload.run.Run`; the cards' half of a frame-level
+one is the :class:`~oisa.device.movement.Movement` the fidelity gives them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from oisa.errors import UsageError
 from oisa.fabric import FIDELITIES, BringUp, Fabric, FabricSpec, Fidelity, build
+from oisa.flow import run_plan as run_flow_plan
 from oisa.plan import Execution, Plan
 from oisa.sim import Kernel
 from oisa.workload.execute import execute
@@ -23,7 +28,9 @@ from oisa.workload.execute import execute
 if TYPE_CHECKING:
     from oisa.workload.run import Run
 
-__all__ = ["ENGINES", "Engine", "FrameEngine", "Outcome"]
+__all__ = ["ENGINES", "Engine", "FlowEngine", "FrameEngine", "Outcome", "WIRE_NODE_IDS"]
+
+WIRE_NODE_IDS = 0xFFFF  # the highest node id an OISA message can address: what the frame-level engines can build
 
 T = TypeVar("T")
 
@@ -33,7 +40,9 @@ class Outcome:
     """A plan's run: its timings, and what the fabric counted while it ran (frames and bytes
     on the wire, messages the cards sent, link-layer and fault-injection counters), bringing
     the links up left out and reported apart in ``bringup``. ``checked`` is what the workload's
-    check of the cards' memory returned (None where no bytes moved)."""
+    check of the cards' memory returned (None where no bytes moved). ``events`` is what the
+    engine did to get there: callbacks its clock ran (frame-level), or times it computed rates
+    (flow)."""
 
     execution: Execution
     frames: int
@@ -43,6 +52,7 @@ class Outcome:
     link: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
     checked: Any = None
+    events: int = 0
 
 
 Prepare = Callable[[Fabric], Any]  # before the plan: put the inputs in the cards' memory; returns what check needs
@@ -82,6 +92,7 @@ class FrameEngine(Engine):
         """Run ``workload(fabric, run, *args)`` on a fresh instance of ``spec`` and return its
         result. The run's observer sees it and is closed when it ends, even in an error, so what
         was gathered until then is kept."""
+        self.check_size(spec, run)
         kernel = Kernel(run.seed)
         kernel.observer = run.observer
         try:
@@ -95,6 +106,35 @@ class FrameEngine(Engine):
                  check: Check | None = None) -> Outcome:
         return self.execute(spec, run, _plan_run, plan, prepare, check)
 
+    def check_size(self, spec: FabricSpec, run: Run) -> None:
+        """Refuse, before building anything, a fabric beyond what this engine takes."""
+        cards = len(spec.cards)
+        if cards > run.limits.frame_cards:
+            raise UsageError(f"the {self.name} engine takes at most {run.limits.frame_cards:,} cards, building every "
+                             f"frame; fabric {spec.name} has {cards:,}: the flow engine takes any number",
+                             parameter="engine", value=self.name, remedy=("engine", "flow"))
+        highest = max((node.id for node in (*spec.cards, *spec.switches, *spec.nics)), default=0)
+        if highest > WIRE_NODE_IDS:
+            raise UsageError(f"the {self.name} engine builds OISA messages, whose node ids have 16 bits; fabric "
+                             f"{spec.name} numbers its nodes up to {highest:,}: the flow engine takes it",
+                             parameter="engine", value=self.name, remedy=("engine", "flow"))
+
+
+@dataclass(frozen=True)
+class FlowEngine(Engine):
+    """The flow-level engine: plans timed by max-min fair rates, for fabrics of any size."""
+
+    @property
+    def moves_bytes(self) -> bool:
+        return False
+
+    def run_plan(self, spec: FabricSpec, run: Run, plan: Plan, *, prepare: Prepare | None = None,
+                 check: Check | None = None) -> Outcome:
+        """Time ``plan`` on ``spec``; no bytes move, so ``prepare`` and ``check`` are not called."""
+        flow = run_flow_plan(spec, plan, seed=run.seed, memory_limit=run.limits.memory)
+        return Outcome(flow.execution, round(flow.frames), round(flow.wire_bytes), round(flow.messages),
+                       BringUp(0, 0, 0, {}), events=flow.events)
+
 
 async def _plan_run(fabric: Fabric, run: Run, plan: Plan, prepare: Prepare | None, check: Check | None) -> Outcome:
     bringup = await fabric.bring_up()
@@ -105,11 +145,13 @@ async def _plan_run(fabric: Fabric, run: Run, plan: Plan, prepare: Prepare | Non
     frames, wire_bytes = fabric.wire_totals()
     link = {key: value - bringup.link.get(key, 0) for key, value in fabric.link_totals().items()}
     return Outcome(execution, frames - bringup.frames, wire_bytes - bringup.wire_bytes,
-                   sum(c.messages_sent for c in fabric.cards.values()), bringup, link, fabric.fault_totals(), checked)
+                   sum(c.messages_sent for c in fabric.cards.values()), bringup, link, fabric.fault_totals(), checked,
+                   fabric.kernel.clock.events_run)
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (
     FrameEngine("data", "every frame built and CRC-checked, real bytes moved and verified", FIDELITIES["data"]),
     FrameEngine("timing", "every frame timed, no bytes: for sizes data mode would take too long to move",
                 FIDELITIES["timing"]),
+    FlowEngine("flow", "transfers as flows with max-min fair rates, no frames: for clusters of thousands of cards"),
 )}

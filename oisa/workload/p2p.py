@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from oisa.errors import UsageError, VerificationError
-from oisa.fabric import Fabric, FabricSpec, Mode
+from oisa.fabric import Fabric, FabricSpec
 from oisa.plan import PlanBuilder, Read, Send
 from oisa.units import MiB, S, format_size
 from oisa.workload.registry import CARD, SIZE, Option, workload
@@ -48,7 +48,7 @@ class P2PResult:
     size: int
     write: Phase
     read: Phase
-    mode: Mode
+    mode: str  # the engine that ran it
     frames: int
     wire_bytes: int
     messages: int
@@ -59,6 +59,7 @@ class P2PResult:
     bringup_ps: int  # bringing the links up, before the write was submitted
     bringup_frames: int
     bringup_bytes: int
+    engine_note: str | None = None  # why auto picked the engine, where it did
 
 
 def default_pair(spec: FabricSpec) -> tuple[int, int]:
@@ -79,7 +80,7 @@ _HOLDS = 4  # copies of the buffer data mode keeps: the random source, and the s
 
 
 @workload("p2p", summary="card SRC writes a random buffer into card DST, reads it back and compares",
-          result=P2PResult, engines=("data", "timing"), options=(
+          result=P2PResult, engines=("data", "timing", "flow"), options=(
               Option("src", CARD, _SRC_HELP), Option("dst", CARD, _DST_HELP),
               Option("size", SIZE, "bytes to move", minimum=1, short="s")))
 def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: int | None = None,
@@ -87,11 +88,12 @@ def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: 
     """Run the point-to-point workload on a fresh instance of ``spec`` (or a catalog name).
 
     ``src`` and ``dst`` default to :func:`default_pair`; given one, the other is the first card
-    of the pair that is not it. ``auto`` runs on the data engine; on the timing engine no bytes
+    of the pair that is not it. ``auto`` runs on the data engine, or on the flow engine for a
+    fabric beyond what the frame-level engines take; on the timing and flow engines no bytes
     move and nothing is verified.
     """
     src, dst = pair_of(spec, src, dst)
-    run = run.settled("data", allowed=("data", "timing"), workload="p2p")
+    run = run.settled("data", allowed=("data", "timing", "flow"), workload="p2p", spec=spec)
     for card_id, need in ((src, _aligned(_SRC_BUFFER + size) + size), (dst, _DST_BUFFER + size)):
         card = spec.card(card_id)
         if card.device.capacity < need:
@@ -113,7 +115,8 @@ def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: 
         read=Phase(int(times.finished[1] - times.started[1]), size),
         frames=outcome.frames, wire_bytes=outcome.wire_bytes, messages=outcome.messages, verified=outcome.checked,
         end_ps=times.end_ps, link=outcome.link, faults=outcome.faults, bringup_ps=outcome.bringup.time_ps,
-        bringup_frames=outcome.bringup.frames, bringup_bytes=outcome.bringup.wire_bytes)
+        bringup_frames=outcome.bringup.frames, bringup_bytes=outcome.bringup.wire_bytes,
+        engine_note=run.chosen if run.engine == "flow" else None)
 
 
 def pair_of(spec: FabricSpec, src: int | None, dst: int | None) -> tuple[int, int]:

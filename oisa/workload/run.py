@@ -3,47 +3,47 @@
 One frozen :class:`Run` value (seed, engine, faults, observer, limits) is built once, by the
 command line or by a script, and passed whole to whatever runs; nothing below it re-derives any
 of these from elsewhere. A workload that is asked for the ``auto`` engine settles it once
-(:meth:`Run.settled`), by its own rule, and everything after sees the settled value.
+(:meth:`Run.settled`), by its own rule, and everything after sees the settled value; on a fabric
+beyond what the frame-level engines take, ``auto`` settles on ``flow`` where the workload runs
+there, and the settled run says why (:attr:`Run.chosen`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 
 from oisa.errors import UsageError
+from oisa.fabric import FabricSpec
+from oisa.fabric.loader import memory_budget
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
 from oisa.workload.engines import ENGINES, Engine, FrameEngine
 
-__all__ = ["AUTO", "DATA_LIMIT", "Limits", "Run"]
+__all__ = ["AUTO", "DATA_LIMIT", "FRAME_CARDS", "Limits", "Run"]
 
 AUTO = "auto"
 # "auto" moves real bytes, and checks them, while a run's inputs over all cards stay within this:
 # data mode builds and checks every frame, some 2,000 messages per wall second (README).
 DATA_LIMIT = 1024 * 1024
-_MEMORY_SHARE = 0.75  # the share of this machine's memory a run may plan to take: assumption, room for the rest
-
-
-def _available_memory() -> int:
-    """Physical memory of this machine, in bytes (what a run's data may at most take)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # a platform without sysconf: do not refuse on a guess
-        return 1 << 62
+# The most cards the frame-level engines build: a 64 MiB ring all-reduce in timing mode takes
+# 5.7 s at 64 cards and 22.7 s at 128 on the reference machine, about four times more for twice
+# the cards, so about half an hour at 1,024 (DESIGN.md, "Time and speed"); beyond, the flow engine.
+FRAME_CARDS = 1024
 
 
 @dataclass(frozen=True)
 class Limits:
     """What a run may cost: ``data_bytes`` is the most input (over all cards) ``auto`` moves as
     real bytes; ``memory_bytes`` the most memory a run may plan to take before it is refused
-    (None: three quarters of this machine's memory)."""
+    (None: three quarters of this machine's memory); ``frame_cards`` the most cards the
+    frame-level engines build."""
 
     data_bytes: int = DATA_LIMIT
     memory_bytes: int | None = None
+    frame_cards: int = FRAME_CARDS
 
     def __post_init__(self) -> None:
-        for name in ("data_bytes", "memory_bytes"):
+        for name in ("data_bytes", "memory_bytes", "frame_cards"):
             value = getattr(self, name)
             if value is None and name == "memory_bytes":
                 continue
@@ -53,7 +53,7 @@ class Limits:
     @property
     def memory(self) -> int:
         """The memory a run may plan to take, in bytes."""
-        return self.memory_bytes if self.memory_bytes is not None else int(_available_memory() * _MEMORY_SHARE)
+        return self.memory_bytes if self.memory_bytes is not None else memory_budget()
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,15 @@ class Run:
     """How to run: ``seed`` fixes every random choice; ``engine`` is a name of
     :data:`~oisa.workload.engines.ENGINES` or ``auto`` (the workload picks); ``faults``, if
     given, replaces every OISA link's fault model; ``observer`` (a capture, a timeline) sees the
-    run and is closed when it ends."""
+    run and is closed when it ends. ``chosen`` says why ``auto`` settled on the engine it did
+    (None where the engine was asked for)."""
 
     seed: int = 0
     engine: str = AUTO
     faults: FaultModel | None = None
     observer: Observer | None = field(default=None, compare=False)
     limits: Limits = Limits()
+    chosen: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -85,16 +87,29 @@ class Run:
             raise UsageError("expected an oisa.workload.run.Limits", parameter="limits",
                              value=type(self.limits).__name__)
 
-    def settled(self, auto: str, *, allowed: tuple[str, ...], workload: str) -> Run:
-        """This run with its engine decided: ``auto`` if it was left to the workload, and
-        checked against the engines ``workload`` runs on."""
-        name = auto if self.engine == AUTO else self.engine
+    def settled(self, auto: str, *, allowed: tuple[str, ...], workload: str, spec: FabricSpec | None = None) -> Run:
+        """This run with its engine decided: ``auto`` if it was left to the workload (or
+        ``flow``, if ``spec`` has more cards than the frame-level engines take and the workload
+        runs on it), and checked against the engines ``workload`` runs on."""
+        name, chosen = (auto, f"auto picked {auto} for {workload}") if self.engine == AUTO else (self.engine, None)
+        cards = len(spec.cards) if spec is not None else 0
+        if self.engine == AUTO and cards > self.limits.frame_cards and "flow" in allowed:
+            name = "flow"
+            chosen = (f"auto picked flow: {cards:,} cards, more than the {self.limits.frame_cards:,} the frame-level "
+                      f"engines take")
         if name not in allowed:
             raise UsageError(f"{workload} runs on {' or '.join(allowed)}", parameter="engine", value=name)
         if self.faults is not None and self.faults.active and not ENGINES[name].moves_bytes:
             raise UsageError(f"faults need an engine that moves bytes; {workload} runs on {name}, which has no bits "
                              f"to flip", parameter="faults")
-        return self if name == self.engine else replace(self, engine=name)
+        engine = ENGINES[name]
+        if self.observer is not None and not isinstance(engine, FrameEngine):
+            self.observer.close()  # it will see nothing: what it opened is closed, not left behind
+            raise UsageError(f"captures and timelines record frames; the {name} engine has none", parameter="observer",
+                             remedy=("engine", "timing"))
+        if spec is not None and isinstance(engine, FrameEngine):
+            engine.check_size(spec, self)
+        return replace(self, engine=name, chosen=chosen) if name != self.engine or chosen != self.chosen else self
 
     @property
     def executor(self) -> Engine:

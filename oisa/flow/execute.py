@@ -1,0 +1,452 @@
+"""Running a plan on the flow engine: operations started when their dependencies are done,
+transfers as flows in the fluid, collectives by their phases.
+
+Time advances from event to event: the earliest of the timers (an operation that ends at a known
+time, a transfer's bytes landing, a phase's step ending) and the next flow to drain. Between
+events every flow drains at its max-min fair rate; the rates are recomputed once per instant at
+which flows start or drain.
+
+What runs where, as on the frame-level engines (:mod:`oisa.workload.execute`):
+
+* a send or read holds one of its card's DMA engines (they serve transfers first come first
+  served) from when it starts moving until it is confirmed; a send is done when its bytes have
+  landed, or when confirmed if it asks to be; a read when its data is in;
+* reductions, copies and streams queue on their card's memory, compute on its compute units,
+  first come first served, at the profile's rates; a delay is a delay;
+* an in-switch contribution is done once sent; once every member of its reduction has sent, one
+  flow stands for all of their contributions and the results, pipelined through the switch
+  (:meth:`~oisa.flow.network.Network.contributions`); an await is done once its range has landed;
+* a collective runs its phases in order, each repeated: a repetition starts all its flows at
+  once, streams its memory bytes on its ranks alongside, and ends when the last byte has landed
+  and the memory is done, plus its latency.
+
+When a collective is the only operation of the plan under way, no flow is in flight and its
+ranks' memory is idle, nothing else can happen until it is done: one repetition of its phase is
+then computed alone and the remaining ones skipped over in one step (a ring all-reduce of
+102,400 ranks repeats one pattern 204,798 times). It is the same arithmetic as running them one
+by one, which a test checks (``fast_forward=False`` runs them one by one).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from oisa.device.landing import RangeWatches
+from oisa.errors import SimulationError, UsageError
+from oisa.fabric.spec import FabricSpec
+from oisa.flow.fluid import Fluid
+from oisa.flow.network import FlowBatch, Network
+from oisa.plan import (
+    Await,
+    Collective,
+    Compute,
+    Contribute,
+    Copy,
+    Delay,
+    Execution,
+    Phase,
+    Plan,
+    Read,
+    Reduce,
+    Send,
+    Stream,
+)
+from oisa.units import S
+
+__all__ = ["ENTRY_BYTES", "FlowRun", "run_plan"]
+
+ENTRY_BYTES = 96  # what one (flow, resource) entry costs in memory through routing, the fluid and max-min
+FIRST_REQUESTS = 64 * 1024  # a read's data starts once requests for this much have gone: the least a
+# timing-mode segment asks for (oisa.device.timing.SEGMENT_BYTES), the requests it sends before it waits
+_ENTRIES_PER_FLOW = 16  # what a flow's route takes, at most, on the catalog's fabrics (both directions)
+
+
+@dataclass(frozen=True)
+class FlowRun:
+    """What the flow engine made of a plan: its timings (over the plan as given: a collective is
+    one operation), the wire bytes, frames and messages its transfers put on every link they
+    crossed, and how many times rates were computed (``events``) and repetitions skipped."""
+
+    execution: Execution
+    wire_bytes: float
+    frames: float
+    messages: float
+    events: int
+    skipped: int
+
+
+def run_plan(spec: FabricSpec, plan: Plan, *, seed: int = 0, fast_forward: bool = True,
+             memory_limit: int | None = None) -> FlowRun:
+    """Run ``plan`` on ``spec`` from time 0. ``memory_limit`` (bytes) refuses, before it is
+    routed, a phase whose flows would take more."""
+    return _Executor(spec, plan, seed, fast_forward, memory_limit).run()
+
+
+@dataclass(eq=False)
+class _Task:
+    """Flows that finish together: ``done(end)`` runs once the last has landed, ``end`` being
+    the latest landing."""
+
+    done: Callable[[float], None]
+    left: int = 0
+    end: float = -np.inf
+
+
+@dataclass(eq=False)
+class _Reduction:
+    members: int
+    switch: int
+    size: int
+    ranks: list[int] = field(default_factory=list)
+    results: list[tuple[int, int]] = field(default_factory=list)  # (rank, result address)
+
+
+class _Executor:
+    def __init__(self, spec: FabricSpec, plan: Plan, seed: int, fast_forward: bool, memory_limit: int | None) -> None:
+        self.spec = spec
+        self.plan = plan
+        self.network = Network(spec, seed)
+        self.fluid = Fluid(self.network.capacity, self.network.tail)
+        self.fast_forward = fast_forward
+        self.memory_limit = memory_limit
+        self.now = 0.0
+        self.end = 0.0
+        self._timers: list[tuple[float, int, Callable[..., None], tuple]] = []
+        self._sequence = 0
+        count = len(plan.ops)
+        self.waiting = [len(op.deps) for op in plan.ops]
+        self.dependents: list[list[int]] = [[] for _ in range(count)]
+        for index, op in enumerate(plan.ops):
+            for dep in op.deps:
+                self.dependents[dep].append(index)
+        self.started = np.full(count, -1.0)
+        self.finished = np.full(count, -1.0)
+        self.left = count
+        self.running = 0  # operations started and not finished
+        self.tasks: list[_Task] = []
+        self.flow_task = np.zeros(0, np.int64)
+        self.flow_landing = np.zeros(0)
+        self._engines_free: dict[int, int] = {}
+        self._engine_queue: dict[int, deque[tuple[int, Send | Read]]] = {}
+        self._memory_free = np.zeros(len(self.network.memory_bps))  # by card id: when its memory is done
+        self._compute_free: dict[int, float] = {}
+        self._watched = {op.rank for op in plan.ops if isinstance(op, Await)}
+        self._watches: dict[int, RangeWatches] = {}
+        self._reductions: dict[tuple[int, int, int], _Reduction] = {}
+        self._iteration_times: dict[int, float] = {}
+        self._phase_batches: dict[int, tuple[FlowBatch, np.ndarray, np.ndarray]] = {}
+        self.wire_bytes = self.frames = self.messages = 0.0
+        self.skipped = 0
+        self.solo_events = 0
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def run(self) -> FlowRun:
+        for index in [index for index, waiting in enumerate(self.waiting) if waiting == 0]:
+            self._start(index)  # (the list is made first: starting one may start others, once)
+        fluid = self.fluid
+        while True:
+            drain_at = self.now + fluid.next_drain()
+            timer_at = self._timers[0][0] if self._timers else np.inf
+            if not np.isfinite(drain_at) and not np.isfinite(timer_at):
+                break
+            if drain_at <= timer_at:
+                fluid.advance(drain_at - self.now)
+                self.now = drain_at
+                drained = fluid.drained()
+                fluid.remove(drained)
+                self._drained(drained)
+            else:
+                fluid.advance(timer_at - self.now)
+                self.now = timer_at
+                while self._timers and self._timers[0][0] <= self.now:
+                    _, _, call, args = heapq.heappop(self._timers)
+                    call(*args)
+        if self.left:
+            stuck = [i for i in range(len(self.plan.ops)) if self.finished[i] < 0]
+            raise SimulationError(f"the plan stalled with {self.left} operations unfinished, the first operation "
+                                  f"{stuck[0]} ({type(self.plan.ops[stuck[0]]).__name__}): what it waits for never "
+                                  f"happens")
+        end = max(self.end, float(self.finished.max(initial=0.0)))
+        execution = Execution(self.plan, 0, int(round(end)), np.rint(self.started).astype(np.int64),
+                              np.rint(self.finished).astype(np.int64))
+        return FlowRun(execution, self.wire_bytes, self.frames, self.messages, self.fluid.recomputed + self.solo_events,
+                       self.skipped)
+
+    def _at(self, time: float, call: Callable[..., None], *args: object) -> None:
+        self._sequence += 1
+        heapq.heappush(self._timers, (time, self._sequence, call, args))
+
+    def _start(self, index: int) -> None:
+        op = self.plan.ops[index]
+        self.started[index] = self.now
+        self.running += 1
+        _STARTERS[type(op)](self, index, op)
+
+    def _finish(self, index: int) -> None:
+        self.finished[index] = self.now
+        self.left -= 1
+        self.running -= 1
+        for dependent in self.dependents[index]:
+            self.waiting[dependent] -= 1
+            if self.waiting[dependent] == 0:
+                self._start(dependent)
+
+    def _finish_at(self, index: int, time: float) -> None:
+        if time <= self.now:
+            self._finish(index)
+        else:
+            self._at(time, self._finish, index)
+
+    # -- flows -----------------------------------------------------------------------------------------
+
+    def _launch(self, batch: FlowBatch, sizes: np.ndarray, task: _Task, owner: np.ndarray | int = -1, *,
+                counted: bool = True) -> None:
+        """Start ``batch``'s flows of ``sizes`` bytes now, finishing into ``task``; ``owner`` is
+        the card (or cards, flow by flow) they leave by (-1: none). Their wire bytes count unless
+        ``counted`` is False (a read's first requests, which its data's flows carry too)."""
+        if counted:
+            self._count(batch, sizes, 1)
+        ids = self.fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, owner)
+        if len(self.flow_task) < self.fluid.count:
+            grown = max(self.fluid.count, 2 * len(self.flow_task), 64)
+            self.flow_task = np.resize(self.flow_task, grown)
+            self.flow_landing = np.resize(self.flow_landing, grown)
+        self.flow_task[ids] = len(self.tasks)
+        self.flow_landing[ids] = batch.landing_ps
+        task.left = len(ids)
+        self.tasks.append(task)
+
+    def _count(self, batch: FlowBatch, sizes: np.ndarray, repeats: int) -> None:
+        wire = np.bincount(batch.flow, batch.weight, minlength=len(sizes))
+        self.wire_bytes += repeats * float(np.dot(wire, sizes))
+        self.frames += repeats * float(np.dot(batch.frames, sizes))
+        self.messages += repeats * float(np.dot(batch.messages, sizes))
+
+    def _drained(self, ids: np.ndarray) -> None:
+        if not len(ids):
+            return
+        tasks = self.flow_task[ids]
+        landed = self.now + self.flow_landing[ids]
+        order = np.argsort(tasks, kind="stable")
+        tasks, landed = tasks[order], landed[order]
+        unique, first, counts = np.unique(tasks, return_index=True, return_counts=True)
+        latest = np.maximum.reduceat(landed, first)
+        for task_id, count, end in zip(unique.tolist(), counts.tolist(), latest.tolist()):
+            task = self.tasks[task_id]
+            task.left -= count
+            task.end = max(task.end, end)
+            if task.left == 0:
+                task.done(task.end)
+
+    # -- transfers ---------------------------------------------------------------------------------------
+
+    def _transfer(self, index: int, op: Send | Read) -> None:
+        if op.size <= 0:
+            self._finish(index)
+            return
+        free = self._engines_free.get(op.rank)
+        if free is None:
+            free = self.network.card(op.rank).dma_engines
+        if free == 0:
+            self._engine_queue.setdefault(op.rank, deque()).append((index, op))
+            return
+        self._engines_free[op.rank] = free - 1
+        self._move(index, op)
+
+    def _move(self, index: int, op: Send | Read) -> None:
+        """``op`` holds a DMA engine from now: a write's data leaves its card; a read's requests
+        leave first, and the data leaves the peer once the first of them has arrived, each in
+        its turn behind what its card was asked to send before (the owner of its flows)."""
+        pinned = -1 if op.path is None else op.path
+        sizes = np.array([float(op.size)])
+        if isinstance(op, Read):
+            requests, data = self.network.reads(np.array([op.rank]), np.array([op.peer]), pinned)
+            task = _Task(lambda landed: self._moved(index, op, landed, 0.0))
+            first = np.minimum(sizes, FIRST_REQUESTS)
+            then = _Task(lambda asked: self._at(asked, self._launch, data, sizes, task, op.peer))
+            self._launch(requests, first, then, op.rank, counted=False)
+            return
+        batch = self.network.writes(np.array([op.rank]), np.array([op.peer]), pinned)
+        self._launch(batch, sizes, _Task(lambda landed: self._moved(index, op, landed, float(batch.answer_ps[0]))),
+                     op.rank)
+
+    def _moved(self, index: int, op: Send | Read, landed: float, answer: float) -> None:
+        """``op``'s last byte lands at ``landed``; a write is confirmed ``answer`` later."""
+        settled = landed + answer
+        self.end = max(self.end, settled)
+        if isinstance(op, Send):
+            if op.peer in self._watched:
+                self._at(landed, self._landed, op.peer, op.remote, op.size)
+            self._finish_at(index, settled if op.confirmed else landed)
+        else:
+            self._finish_at(index, landed)
+        self._at(settled, self._engine_free, op.rank)
+
+    def _engine_free(self, rank: int) -> None:
+        queue = self._engine_queue.get(rank)
+        if queue:
+            index, op = queue.popleft()
+            self._move(index, op)
+        else:
+            self._engines_free[rank] = self._engines_free.get(rank, 0) + 1
+
+    def _landed(self, rank: int, address: int, size: int) -> None:
+        self._watches_of(rank).landed(address, size)
+
+    def _watches_of(self, rank: int) -> RangeWatches:
+        watches = self._watches.get(rank)
+        if watches is None:
+            watches = self._watches[rank] = RangeWatches()
+        return watches
+
+    # -- memory, compute, delays ---------------------------------------------------------------------
+
+    def _memory_done(self, rank: int, size: float) -> float:
+        start = max(self.now, self._memory_free[rank])
+        done = start + _serialisation(size, int(self.network.memory_bps[rank]))
+        self._memory_free[rank] = done
+        return done
+
+    def _memories_done(self, ranks: np.ndarray, size: float) -> float:
+        """:meth:`_memory_done` for many ranks at once; when the last is done."""
+        start = np.maximum(self.now, self._memory_free[ranks])
+        done = start + np.ceil(size * 8 * S / self.network.memory_bps[ranks])
+        self._memory_free[ranks] = done
+        return float(done.max(initial=self.now))
+
+    def _memory(self, index: int, op: Reduce | Copy | Stream) -> None:
+        if op.size <= 0 or (isinstance(op, Copy) and op.target == op.source):
+            self._finish(index)
+            return
+        self._finish_at(index, self._memory_done(op.rank, op.memory_bytes))
+
+    def _compute(self, index: int, op: Compute) -> None:
+        rates = self.network.card(op.rank).compute
+        if op.dtype not in rates:
+            card = self.spec.card(op.rank)
+            raise UsageError(f"{card.name} ({card.device.name}) has no such rate (it has: {', '.join(sorted(rates))})",
+                             parameter="dtype", value=op.dtype)
+        start = max(self.now, self._compute_free.get(op.rank, 0.0))
+        done = start + int(-(-op.flops * S // rates[op.dtype]))
+        self._compute_free[op.rank] = done
+        self._finish_at(index, done)
+
+    def _delay(self, index: int, op: Delay) -> None:
+        self._finish_at(index, self.now + op.duration_ps)
+
+    # -- in-switch reductions ---------------------------------------------------------------------------
+
+    def _contribute(self, index: int, op: Contribute) -> None:
+        key = (op.switch, op.group, op.result)
+        reduction = self._reductions.setdefault(key, _Reduction(op.members, op.switch, op.size))
+        reduction.ranks.append(op.rank)
+        self._finish(index)
+        if len(reduction.ranks) == reduction.members:
+            del self._reductions[key]
+            batch = self.network.contributions(np.array(reduction.ranks), reduction.switch, reduction.size)
+            self._launch(batch, np.array([float(reduction.size)]),
+                         _Task(lambda landed: self._reduced(reduction, op.result, landed)))
+
+    def _reduced(self, reduction: _Reduction, result: int, landed: float) -> None:
+        self.end = max(self.end, landed)
+        for rank in reduction.ranks:
+            self._at(landed, self._landed, rank, result, reduction.size)
+
+    def _await(self, index: int, op: Await) -> None:
+        self._watches_of(op.rank).add(op.address, op.size, f"operation {index} (await on card {op.rank})",
+                                      lambda: self._finish(index))
+
+    # -- collectives ------------------------------------------------------------------------------------
+
+    def _collective(self, index: int, op: Collective) -> None:
+        # a timer even without latency: whatever else starts at this instant starts first
+        self._at(self.now + op.start_latency_ps, self._repeat, index, op, 0, 0)
+
+    def _repeat(self, index: int, op: Collective, phase_index: int, iteration: int) -> None:
+        """Repetition ``iteration`` of phase ``phase_index`` of collective ``index`` starts now."""
+        while phase_index < len(op.phases) and iteration >= op.phases[phase_index].repeat:
+            phase_index, iteration = phase_index + 1, 0
+        if phase_index == len(op.phases):
+            self._finish(index)
+            return
+        phase = op.phases[phase_index]
+        batch, sizes, owners = self._phase_batch(phase)
+        ranks = np.asarray(phase.memory_ranks, dtype=np.int64)
+        alone = self.running == 1 and self.fluid.live == 0 and bool(np.all(self._memory_free[ranks] <= self.now))
+        if self.fast_forward and phase.repeat - iteration > 1 and alone:
+            duration, memory = self._iteration_time(phase, batch, sizes, owners, ranks)
+            skip = phase.repeat - iteration
+            self._count(batch, sizes, skip)
+            self.skipped += skip
+            if phase.memory_bytes:
+                self._memory_free[ranks] = self.now + (skip - 1) * duration + memory
+            self._at(self.now + skip * duration, self._repeat, index, op, phase_index, phase.repeat)
+            return
+        memory_done = self._memories_done(ranks, phase.memory_bytes) if phase.memory_bytes else self.now
+        next_call = (self._repeat, index, op, phase_index, iteration + 1)
+
+        def ended(landed: float) -> None:
+            self._at(max(landed, memory_done) + phase.latency_ps, *next_call)
+
+        if len(sizes):
+            self._launch(batch, sizes, _Task(ended), owners)
+        else:
+            ended(self.now)
+
+    def _phase_batch(self, phase: Phase) -> tuple[FlowBatch, np.ndarray, np.ndarray]:
+        """The flows of ``phase`` that move bytes, routed once per run, their sizes and the
+        cards they leave (which send them in the order the phase lists them)."""
+        key = id(phase)
+        found = self._phase_batches.get(key)
+        if found is None:
+            flows = phase.flows
+            moving = np.flatnonzero(flows.size > 0)
+            if self.memory_limit is not None and len(moving) * _ENTRIES_PER_FLOW * ENTRY_BYTES > self.memory_limit:
+                raise UsageError(f"a phase of {len(moving):,} flows would take about "
+                                 f"{len(moving) * _ENTRIES_PER_FLOW * ENTRY_BYTES / 2**30:.1f} GiB to route, more "
+                                 f"than this run may take ({self.memory_limit / 2**30:.1f} GiB)", parameter="plan")
+            batch = self.network.writes(flows.src[moving], flows.dst[moving], flows.path[moving])
+            found = self._phase_batches[key] = (batch, flows.size[moving].astype(np.float64), flows.src[moving])
+        return found
+
+    def _iteration_time(self, phase: Phase, batch: FlowBatch, sizes: np.ndarray, owners: np.ndarray,
+                        ranks: np.ndarray) -> tuple[float, np.ndarray]:
+        """One repetition of ``phase`` alone on idle cards: its duration, and the time each of
+        its memory ranks takes to stream its bytes."""
+        key = id(phase)
+        memory = np.ceil(phase.memory_bytes * 8 * S / self.network.memory_bps[ranks])
+        landed = self._iteration_times.get(key)
+        if landed is None:
+            fluid = Fluid(self.network.capacity, self.network.tail)
+            fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, owners)
+            now, landed = 0.0, 0.0
+            while fluid.live:
+                step = fluid.next_drain()
+                if not np.isfinite(step):
+                    raise SimulationError("a phase's flows stopped moving")
+                fluid.advance(step)
+                now += step
+                drained = fluid.drained()
+                fluid.remove(drained)
+                landed = max(landed, float(np.max(now + batch.landing_ps[drained], initial=0.0)))
+            self.solo_events += fluid.recomputed
+            self._iteration_times[key] = landed
+        return max(landed, float(memory.max(initial=0.0))) + phase.latency_ps, memory
+
+
+def _serialisation(size: float, rate_bps: int) -> float:
+    """Whole picoseconds to stream ``size`` bytes at ``rate_bps``, rounded up, as the frame engines do."""
+    return float(-((-int(size) * 8 * S) // rate_bps))
+
+
+_STARTERS: dict[type, Callable[[_Executor, int, object], None]] = {
+    Send: _Executor._transfer, Read: _Executor._transfer, Reduce: _Executor._memory, Copy: _Executor._memory,
+    Stream: _Executor._memory, Compute: _Executor._compute, Delay: _Executor._delay,
+    Contribute: _Executor._contribute, Await: _Executor._await, Collective: _Executor._collective,
+}
