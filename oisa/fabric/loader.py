@@ -31,6 +31,7 @@ from oisa.fabric.spec import (
     LinkSpec,
     NicSpec,
     SwitchSpec,
+    valid_buffer,
     valid_encoding,
     valid_flit_size,
     valid_lanes,
@@ -39,7 +40,7 @@ from oisa.fabric.spec import (
     valid_switch_ports,
 )
 from oisa.sim.faults import FaultModel
-from oisa.units import parse_rate, parse_time
+from oisa.units import parse_rate, parse_size, parse_time
 
 __all__ = ["Builder", "FabricSize", "Profiles", "builders", "load_fabric", "memory_budget", "read_faults", "read_link",
            "read_nic", "read_switch"]
@@ -233,10 +234,14 @@ def read_switch(table: Table, node_id: int, *, name: str | None = None, server: 
     if mode not in ("cut-through", "store-and-forward"):
         raise table.error(f"mode is 'cut-through' or 'store-and-forward', not {mode!r}", "mode")
     ports = _ports(table)
+    reduction = table.get("reduction", bool, False)
+    rate = buffer = None
+    if reduction:  # a switch that reduces says how fast, and how much it can hold meanwhile
+        rate = table.figure("reduction_rate", parse_rate)
+        buffer = table.figure("reduction_buffer", lambda value: valid_buffer(parse_size(value, "reduction_buffer")))
     spec = SwitchSpec(node_id, name or table.get("name", str, f"switch{node_id}"), LinkKind(kind_name), ports,
-                      table.figure("latency", parse_time), mode == "cut-through",
-                      table.get("reduction", bool, False), server if server is not None else
-                      table.get("server", int, None))
+                      table.figure("latency", parse_time), mode == "cut-through", reduction,
+                      server if server is not None else table.get("server", int, None), rate, buffer)
     table.finish()
     return spec
 
