@@ -21,6 +21,8 @@ def training_json(result: TrainingResult) -> dict[str, Any]:
         "cards": [{"card": rank, "tokens": result.tokens[rank], "alone_step_ps": result.alone_ps[rank]}
                   for rank in result.ranks],
         "algorithm": result.algorithm,
+        "protocol": result.protocol,
+        "channels": result.channels,
         "buckets": result.buckets,
         "shard": result.shard,
         "held_bytes": result.held_bytes,

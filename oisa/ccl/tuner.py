@@ -1,0 +1,149 @@
+"""The tuner: every algorithm, protocol and channel count the library may use for a call, priced
+by its cost model (:mod:`oisa.ccl.cost`), and the cheapest taken, as NCCL's ``topoGetAlgoInfo``
+(``src/enqueue.cc``) takes the least ``ncclTopoGetAlgoTime``.
+
+Channel counts follow NCCL: at most the library's ``channels.max``, and a call uses fewer
+channels while each would get less than the protocol's threshold of bytes (``nc`` decremented
+while ``nBytes < nc * nt * threshold`` in ``topoGetAlgoInfo``; for LL the threshold grows with
+the ranks). Among the counts left it prices powers of two and multiples of the rings the
+topology offers (NCCL's search and duplication yield such counts) and keeps the cheapest.
+
+A caller may force any of the three, as ``NCCL_ALGO``, ``NCCL_PROTO`` and ``NCCL_MIN_NCHANNELS``
+(with ``NCCL_MAX_NCHANNELS`` the same) do; the others are still tuned. The decision records what
+was priced and at what time, so that a report can say why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from oisa.ccl.algorithms import REGISTRY, algorithms_of, start_latency_ps
+from oisa.ccl.channels import disjoint_cycles
+from oisa.ccl.cost import PhaseCost, estimate_ps, phase_costs
+from oisa.ccl.kinds import Call
+from oisa.ccl.library import Library
+from oisa.ccl.schedule import Context, Flowbook, protocol
+from oisa.ccl.topology import Topology
+from oisa.errors import UsageError
+
+__all__ = ["Candidate", "Decision", "channel_options", "price", "tune"]
+
+_POWERS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One choice the tuner priced: ``time_ps`` by the model (None with the ``reason`` it could
+    not run)."""
+
+    algorithm: str
+    protocol: str
+    channels: int
+    time_ps: float | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the tuner chose for a call and what it compared: for every algorithm and protocol
+    the best channel count and its time, and the algorithms that could not run, with why."""
+
+    library: str
+    algorithm: str
+    protocol: str
+    channels: int
+    time_ps: float
+    candidates: tuple[Candidate, ...]
+    forced: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        priced = [c for c in self.candidates if c.time_ps is not None]
+        forced = f"; {', '.join(self.forced)} as asked" if self.forced else ""
+        return (f"the least modelled time of {len(priced)} choices priced by {self.library}'s cost model"
+                f"{forced}")
+
+
+def channel_options(call: Call, topology: Topology, library: Library, algorithm: str, protocol_name: str) -> list[int]:
+    """The channel counts the tuner prices for ``algorithm`` with ``protocol_name``."""
+    top = library.value("channels.max")
+    threshold = library.value(f"protocols.{protocol_name}.channel_threshold")
+    if protocol_name in library.per_rank_threshold:
+        threshold *= call.n
+    top = max(1, min(top, call.size // max(1, threshold)))
+    options = {c for c in _POWERS if c <= top}
+    if algorithm == "ring" and topology.full_mesh:
+        rings = len(disjoint_cycles(call.n))
+        options |= {k * rings for k in range(1, top // rings + 1)}
+    return sorted(options)
+
+
+def _costs(call: Call, topology: Topology, library: Library, algorithm: str, protocol_name: str,
+           channels: int) -> tuple[PhaseCost, ...]:
+    """The phases' costs of one choice, kept with the topology: they depend on the protocol's
+    efficiency and chunk, not on the figures a calibration fits."""
+    proto = protocol(library, protocol_name, channels)
+    key = (call, algorithm, protocol_name, channels, proto.efficiency, proto.chunk)
+    cache = topology.priced
+    if key not in cache:
+        ctx = Context(call, topology, proto, channels)
+        book = Flowbook(call, topology, proto)
+        REGISTRY[(call.collective, algorithm)].flows(ctx, book)
+        cache[key] = phase_costs(topology, tuple(book.phases), flagged=proto.efficiency < 1.0)
+    return cache[key]
+
+
+def price(call: Call, topology: Topology, library: Library, algorithm: str, protocol_name: str,
+          channels: int) -> float:
+    """The model's time (ps) for one choice."""
+    costs = _costs(call, topology, library, algorithm, protocol_name, channels)
+    return estimate_ps(library, call, algorithm, protocol_name, channels, costs,
+                       start_latency_ps(library, call, algorithm, protocol_name))
+
+
+def unavailable(call: Call, topology: Topology, library: Library, algorithm: str) -> str | None:
+    """Why ``algorithm`` cannot run ``call`` here (None if it can)."""
+    if (call.collective, algorithm) not in REGISTRY:
+        return f"{call.collective} has no {algorithm} algorithm"
+    if algorithm not in library.algorithms:
+        return f"{library.name} does not offer it"
+    proto = protocol(library, library.protocols_of(algorithm)[0], 1)
+    return REGISTRY[(call.collective, algorithm)].available(Context(call, topology, proto, 1))
+
+
+def tune(call: Call, topology: Topology, library: Library, *, algorithm: str | None = None,
+         protocol_name: str | None = None, channels: int | None = None) -> Decision:
+    """The cheapest way to run ``call``, within what the caller forced."""
+    names = algorithms_of(call.collective)
+    if algorithm is not None and algorithm not in names:
+        raise UsageError(f"{call.collective} has no such algorithm (it has: {', '.join(names)}, auto)",
+                         parameter="algorithm", value=algorithm)
+    candidates: list[Candidate] = []
+    best: Candidate | None = None
+    for name in (algorithm,) if algorithm is not None else names:
+        why = unavailable(call, topology, library, name)
+        offered = library.protocols_of(name)
+        if why is None and protocol_name is not None and protocol_name not in offered:
+            why = f"{library.name} runs it with {', '.join(offered)} only"
+        if why is not None:
+            candidates.append(Candidate(name, protocol_name or "-", channels or 0, None, why))
+            continue
+        for proto in (protocol_name,) if protocol_name is not None else offered:
+            counts = [channels] if channels is not None else channel_options(call, topology, library, name, proto)
+            timed = [(price(call, topology, library, name, proto, count), count) for count in counts]
+            time_ps, count = min(timed)
+            choice = Candidate(name, proto, count, time_ps)
+            candidates.append(choice)
+            if best is None or time_ps < best.time_ps:  # type: ignore[operator]
+                best = choice
+    if best is None:
+        reasons = "; ".join(f"{c.algorithm}: {c.reason}" for c in candidates)
+        forced = "algorithm" if algorithm is not None else "protocol" if protocol_name is not None else "cards"
+        raise UsageError(f"no way to run {call.collective} here ({reasons})", parameter=forced,
+                         value=algorithm or protocol_name)
+    forced_names = tuple(name for name, value in (("algorithm", algorithm), ("protocol", protocol_name),
+                                                  ("channels", channels)) if value is not None)
+    assert best.time_ps is not None and math.isfinite(best.time_ps)
+    return Decision(library.name, best.algorithm, best.protocol, best.channels, best.time_ps, tuple(candidates),
+                    forced_names)
