@@ -34,25 +34,25 @@ from functools import lru_cache
 
 from oisa.ccl.topology import Topology
 
-__all__ = ["Tree", "rings", "tree"]
+__all__ = ["Tree", "ring_orders", "tree", "tree_count"]
 
 _SEARCH_BUDGET = 2000  # nodes one cycle's search may visit
 _RESTARTS = 200  # attempts at the whole set of cycles
 _SEARCHED = 16  # the largest mesh the search is run for
 
 
-def rings(topology: Topology, channels: int) -> list[tuple[int, ...]]:
-    """Ring orders (rank indices) for each of ``channels`` channels."""
+def ring_orders(topology: Topology) -> list[tuple[int, ...]]:
+    """The different rings (orders of rank indices) channels can take: several where they can
+    use different links or NICs, one where every order uses the same (switch planes)."""
     n = len(topology.ranks)
     groups = topology.server_groups
     if n <= 2:
-        return [tuple(range(n))] * channels
+        return [tuple(range(n))]
     if len(groups) > 1 and len({len(g) for g in groups}) == 1 and _crosses_network(topology, groups):
-        return [_rail_ring(topology, groups, c) for c in range(channels)]
+        return [_rail_ring(topology, groups, c) for c in range(len(groups[0]))]
     if topology.full_mesh:
-        cycles = disjoint_cycles(n)
-        return [cycles[c % len(cycles)] for c in range(channels)]
-    return [tuple(range(n))] * channels
+        return disjoint_cycles(n)
+    return [tuple(range(n))]
 
 
 def _crosses_network(topology: Topology, groups: tuple[tuple[int, ...], ...]) -> bool:
@@ -190,16 +190,23 @@ class Tree:
         return deepest
 
 
+def tree_count(topology: Topology) -> int:
+    """The different trees channels can take: a chain from every card in one server; both
+    binary trees from every card of a server across several."""
+    groups = topology.server_groups
+    return len(topology.ranks) if len(groups) == 1 else 2 * min(len(g) for g in groups)
+
+
 def tree(topology: Topology, channel: int) -> Tree:
-    """Channel ``channel``'s tree: a double binary tree over the servers (the first for even
-    channels, the second for odd ones), and in each server a chain from the card that joins it
-    (local index ``channel``, so that channels use different cards and NICs)."""
+    """Tree ``channel``: a double binary tree over the servers (the first for even indices, the
+    second for odd ones), and in each server a chain from the card that joins it (local index
+    ``channel // 2``, so that trees use different cards and NICs)."""
     groups = topology.server_groups
     n = len(topology.ranks)
     parent = [-1] * n
     leaders = []
     for group in groups:
-        lead = channel % len(group)
+        lead = (channel // 2 if len(groups) > 1 else channel) % len(group)
         chain = group[lead:] + group[:lead]
         for above, below in itertools.pairwise(chain):
             parent[below] = above

@@ -41,7 +41,7 @@ class PhaseCost:
     repeated phase passes its hops in turn and costs their mean, a single step its slowest
     hop's, as :meth:`oisa.ccl.schedule.Flowbook.close` prices it), ``route_ps`` of link
     and forwarder latency, ``transfer_ps`` for the busiest link, ``largest_flow`` wire bytes in its
-    largest flow (one channel's transfer), ``dma_ps`` for the busiest card's DMA engines and
+    largest flow per channel of its lane (what one channel's threads copy), ``dma_ps`` for the busiest card's DMA engines and
     ``memory_ps`` of reductions through memory."""
 
     repeat: int
@@ -54,8 +54,11 @@ class PhaseCost:
     memory_ps: float
 
 
-def phase_costs(topology: Topology, phases: tuple[Phase, ...], *, flagged: bool) -> tuple[PhaseCost, ...]:
-    """The costs of ``phases``, whose transfers carry a second send of flags if ``flagged``."""
+def phase_costs(topology: Topology, phases: tuple[Phase, ...], *, flagged: bool,
+                channel_cap: float) -> tuple[PhaseCost, ...]:
+    """The costs of ``phases``, whose transfers carry a second send of flags if ``flagged`` and
+    whose flows each carry the channels of a lane (``rate_cap`` over the one channel's
+    ``channel_cap`` of wire bytes per second)."""
     out = []
     index = {card: i for i, card in enumerate(topology.ranks)}
     for phase in phases:
@@ -81,7 +84,8 @@ def phase_costs(topology: Topology, phases: tuple[Phase, ...], *, flagged: bool)
         if phase.memory_bytes and phase.memory_ranks:
             slowest = min(topology.memory_rate(index[card]) for card in phase.memory_ranks)
             memory = phase.memory_bytes / slowest * S
-        largest = float(flows.size.max()) if len(flows) else 0.0
+        width = round(phase.rate_cap / channel_cap) if phase.rate_cap and channel_cap else 1
+        largest = float(flows.size.max()) / max(1, width) if len(flows) else 0.0
         if phase.repeat > 1:
             route_ps, network = sum(latencies) / len(latencies), sum(networks) / len(networks)
         else:

@@ -12,48 +12,46 @@ send from, or to, the root directly. Every channel does this for its own part of
 
 from __future__ import annotations
 
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Layout, layout, parts, slot_stride
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
 
 __all__ = ["AllGather", "AllReduce", "AllToAll", "Broadcast", "Reduce", "ReduceScatter", "SendRecv"]
 
 
-def _slot(sender: int, receiver: int) -> int:
-    """Where ``receiver`` keeps what ``sender`` sends it: one slot per peer."""
-    return sender if sender < receiver else sender - 1
+def _lane(ctx: Context) -> Lane:
+    """Every channel takes the same paths: one lane carries them all."""
+    return ctx.lanes(1)[0]
 
 
-def _chunks(ctx: Context, channel: int) -> list[tuple[int, int]]:
-    offset, size = ctx.share(channel)
+def _chunks(ctx: Context, lane: Lane) -> list[tuple[int, int]]:
+    offset, size = ctx.share(lane)
     return [(offset + o, s) for o, s in parts(size, ctx.n, ctx.call.itemsize)]
 
 
-def _reduce_scatter(ctx: Context, em: Emitter, channel: int, chunks: list[tuple[int, int]]) -> list[tuple[int, ...]]:
+def _reduce_scatter(ctx: Context, em: Emitter, lane: Lane, chunks: list[tuple[int, int]]) -> list[tuple[int, ...]]:
     """Every rank sends chunk j to rank j, which reduces them all into its output; returns what
     each rank's reduced chunk waits for."""
     call, n = ctx.call, ctx.n
-    slots, stride = em.layout.slots(channel), slot_stride(max(s for _, s in chunks))
     arrived: list[list[int]] = [[] for _ in range(n)]
+    slots: list[list[int]] = [[] for _ in range(n)]
     for i in range(n):
         for step in range(1, n):
             j = (i + step) % n
             offset, size = chunks[j]
-            arrived[j].extend(em.send(i, j, call.input + offset, slots + _slot(i, j) * stride, size, (), channel))
-    done = []
-    for j in range(n):
-        offset, size = chunks[j]
-        sources = (call.input + offset, *(slots + k * stride for k in range(n - 1)))
-        done.append(em.reduce(j, call.output + offset, sources, size, tuple(arrived[j])))
-    return done
+            if size:
+                waits, slot = em.send(i, j, call.input + offset, size, (), lane)
+                arrived[j].extend(waits)
+                slots[j].append(slot)
+    return [em.reduce(j, call.output + chunks[j][0], (call.input + chunks[j][0], *slots[j]), chunks[j][1],
+                      tuple(arrived[j])) for j in range(n)]
 
 
-def _rs_flows(ctx: Context, book: Flowbook, chunks_of: list[list[int]]) -> None:
+def _rs_flows(ctx: Context, book: Flowbook, lane: Lane, chunks: list[int]) -> None:
     n = ctx.n
-    for channel, chunks in enumerate(chunks_of):
-        for i in range(n):
-            for step in range(1, n):
-                j = (i + step) % n
-                book.exact(i, j, [chunks[j]], channel)
-        book.memory(sum((n + 1) * size for size in chunks))
+    for i in range(n):
+        for step in range(1, n):
+            j = (i + step) % n
+            book.send(i, j, [chunks[j]], lane)
+    book.memory(sum((n + 1) * size for size in chunks))
 
 
 class AllReduce:
@@ -61,31 +59,27 @@ class AllReduce:
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        largest = max(s for c in range(ctx.channels) for _, s in _chunks(ctx, c))
-        return layout(ctx.call, ctx.channels, (ctx.n - 1) * slot_stride(largest), largest, 2 * (ctx.n - 1),
-                      ctx.protocol)
+        return layout(ctx, 1, max(s for _, s in _chunks(ctx, _lane(ctx))), 2 * (ctx.n - 1))
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
-        call, n = ctx.call, ctx.n
-        for channel in range(ctx.channels):
-            chunks = _chunks(ctx, channel)
-            reduced = _reduce_scatter(ctx, em, channel, chunks)
-            for j in range(n):
-                offset, size = chunks[j]
-                for step in range(1, n):
-                    em.send(j, (j + step) % n, call.output + offset, call.output + offset, size, reduced[j], channel)
+        call, n, lane = ctx.call, ctx.n, _lane(ctx)
+        chunks = _chunks(ctx, lane)
+        reduced = _reduce_scatter(ctx, em, lane, chunks)
+        for j in range(n):
+            offset, size = chunks[j]
+            for step in range(1, n):
+                em.deliver(j, (j + step) % n, call.output + offset, call.output + offset, size, reduced[j], lane)
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
-        n = ctx.n
-        chunks_of = [[s for _, s in _chunks(ctx, c)] for c in range(ctx.channels)]
-        _rs_flows(ctx, book, chunks_of)
+        n, lane = ctx.n, _lane(ctx)
+        chunks = [s for _, s in _chunks(ctx, lane)]
+        _rs_flows(ctx, book, lane, chunks)
         book.close(1)
-        for channel, chunks in enumerate(chunks_of):
-            for j in range(n):
-                for step in range(1, n):
-                    book.exact(j, (j + step) % n, [chunks[j]], channel)
+        for j in range(n):
+            for step in range(1, n):
+                book.deliver(j, (j + step) % n, [chunks[j]], lane)
         book.close(1)
 
 
@@ -94,18 +88,29 @@ class ReduceScatter:
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        largest = max(size for _, size in ctx.block_parts())
-        return layout(ctx.call, ctx.channels, (ctx.n - 1) * slot_stride(largest), largest, ctx.n - 1, ctx.protocol)
+        return layout(ctx, 1, ctx.block_share(_lane(ctx))[1], ctx.n - 1)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
-        for channel in range(ctx.channels):
-            _reduce_scatter(ctx, em, channel, [ctx.block_part(j, channel) for j in range(ctx.n)])
+        lane = _lane(ctx)
+        _reduce_scatter(ctx, em, lane, [ctx.block_part(j, lane) for j in range(ctx.n)])
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
-        _rs_flows(ctx, book, [[ctx.block_part(j, c)[1] for j in range(ctx.n)] for c in range(ctx.channels)])
+        lane = _lane(ctx)
+        _rs_flows(ctx, book, lane, [ctx.block_part(j, lane)[1] for j in range(ctx.n)])
         book.close(1)
+
+
+def _all_pairs_flows(ctx: Context, book: Flowbook) -> None:
+    """Every rank delivers its lane's part of a block to every other rank, and copies its own."""
+    n, lane = ctx.n, _lane(ctx)
+    size = ctx.block_share(lane)[1]
+    for i in range(n):
+        for step in range(1, n):
+            book.deliver(i, (i + step) % n, [size], lane)
+        book.memory(2 * size)
+    book.close(1)
 
 
 class AllGather:
@@ -113,29 +118,21 @@ class AllGather:
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        return layout(ctx.call, ctx.channels, 0, max(s for _, s in ctx.block_parts()), ctx.n - 1, ctx.protocol)
+        return layout(ctx, 1, ctx.block_share(_lane(ctx))[1], ctx.n - 1)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
-        call, n = ctx.call, ctx.n
-        for channel in range(ctx.channels):
-            part_offset = ctx.block_parts()[channel][0]
-            for i in range(n):
-                offset, size = ctx.block_part(i, channel)
-                em.copy(i, call.output + offset, call.input + part_offset, size)
-                for step in range(1, n):
-                    em.send(i, (i + step) % n, call.input + part_offset, call.output + offset, size, (), channel)
+        call, n, lane = ctx.call, ctx.n, _lane(ctx)
+        part_offset = ctx.block_share(lane)[0]
+        for i in range(n):
+            offset, size = ctx.block_part(i, lane)
+            em.copy(i, call.output + offset, call.input + part_offset, size)
+            for step in range(1, n):
+                em.deliver(i, (i + step) % n, call.input + part_offset, call.output + offset, size, (), lane)
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
-        n = ctx.n
-        for channel in range(ctx.channels):
-            size = ctx.block_part(0, channel)[1]
-            for i in range(n):
-                for step in range(1, n):
-                    book.exact(i, (i + step) % n, [size], channel)
-                book.memory(2 * size)
-        book.close(1)
+        _all_pairs_flows(ctx, book)
 
 
 class AllToAll:
@@ -143,22 +140,21 @@ class AllToAll:
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        return layout(ctx.call, ctx.channels, 0, max(s for _, s in ctx.block_parts()), ctx.n - 1, ctx.protocol)
+        return layout(ctx, 1, ctx.block_share(_lane(ctx))[1], ctx.n - 1)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
-        call, n = ctx.call, ctx.n
-        for channel in range(ctx.channels):
-            for i in range(n):
-                own, size = ctx.block_part(i, channel)
-                em.copy(i, call.output + own, call.input + own, size)
-                for step in range(1, n):
-                    j = (i + step) % n
-                    em.send(i, j, call.input + ctx.block_part(j, channel)[0], call.output + own, size, (), channel)
+        call, n, lane = ctx.call, ctx.n, _lane(ctx)
+        for i in range(n):
+            own, size = ctx.block_part(i, lane)
+            em.copy(i, call.output + own, call.input + own, size)
+            for step in range(1, n):
+                j = (i + step) % n
+                em.deliver(i, j, call.input + ctx.block_part(j, lane)[0], call.output + own, size, (), lane)
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
-        AllGather.flows(ctx, book)
+        _all_pairs_flows(ctx, book)
 
 
 class Broadcast:
@@ -166,25 +162,23 @@ class Broadcast:
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        return layout(ctx.call, ctx.channels, 0, max(ctx.share(c)[1] for c in range(ctx.channels)), 1, ctx.protocol)
+        return layout(ctx, 1, ctx.share(_lane(ctx))[1], 1)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
-        call, root = ctx.call, ctx.call.root
-        for channel in range(ctx.channels):
-            offset, size = ctx.share(channel)
-            em.copy(root, call.output + offset, call.input + offset, size)
-            for step in range(1, ctx.n):
-                em.send(root, (root + step) % ctx.n, call.input + offset, call.output + offset, size, (), channel)
+        call, root, lane = ctx.call, ctx.call.root, _lane(ctx)
+        offset, size = ctx.share(lane)
+        em.copy(root, call.output + offset, call.input + offset, size)
+        for step in range(1, ctx.n):
+            em.deliver(root, (root + step) % ctx.n, call.input + offset, call.output + offset, size, (), lane)
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
-        root = ctx.call.root
-        for channel in range(ctx.channels):
-            size = ctx.share(channel)[1]
-            for step in range(1, ctx.n):
-                book.exact(root, (root + step) % ctx.n, [size], channel)
-            book.memory(2 * size)
+        root, lane = ctx.call.root, _lane(ctx)
+        size = ctx.share(lane)[1]
+        for step in range(1, ctx.n):
+            book.deliver(root, (root + step) % ctx.n, [size], lane)
+        book.memory(2 * size)
         book.close(1)
 
 
@@ -193,32 +187,29 @@ class Reduce:
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        largest = max(ctx.share(c)[1] for c in range(ctx.channels))
-        return layout(ctx.call, ctx.channels, (ctx.n - 1) * slot_stride(largest), largest, ctx.n - 1, ctx.protocol)
+        return layout(ctx, 1, ctx.share(_lane(ctx))[1], ctx.n - 1)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
-        call, root, n = ctx.call, ctx.call.root, ctx.n
-        for channel in range(ctx.channels):
-            offset, size = ctx.share(channel)
-            slots, stride = em.layout.slots(channel), slot_stride(size)
-            arrived: list[int] = []
-            for i in range(n):
-                if i != root:
-                    arrived.extend(em.send(i, root, call.input + offset, slots + _slot(i, root) * stride, size, (),
-                                           channel))
-            sources = (call.input + offset, *(slots + k * stride for k in range(n - 1)))
-            em.reduce(root, call.output + offset, sources, size, tuple(arrived))
+        call, root, n, lane = ctx.call, ctx.call.root, ctx.n, _lane(ctx)
+        offset, size = ctx.share(lane)
+        arrived: list[int] = []
+        slots: list[int] = []
+        for i in range(n):
+            if i != root and size:
+                waits, slot = em.send(i, root, call.input + offset, size, (), lane)
+                arrived.extend(waits)
+                slots.append(slot)
+        em.reduce(root, call.output + offset, (call.input + offset, *slots), size, tuple(arrived))
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
-        root, n = ctx.call.root, ctx.n
-        for channel in range(ctx.channels):
-            size = ctx.share(channel)[1]
-            for i in range(n):
-                if i != root:
-                    book.exact(i, root, [size], channel)
-            book.memory((n + 1) * size)
+        root, n, lane = ctx.call.root, ctx.n, _lane(ctx)
+        size = ctx.share(lane)[1]
+        for i in range(n):
+            if i != root:
+                book.send(i, root, [size], lane)
+        book.memory((n + 1) * size)
         book.close(1)
 
 
@@ -227,21 +218,19 @@ class SendRecv:
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        return layout(ctx.call, ctx.channels, 0, max(ctx.share(c)[1] for c in range(ctx.channels)), 1, ctx.protocol)
+        return layout(ctx, 1, ctx.share(_lane(ctx))[1], 1)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
-        call, n = ctx.call, ctx.n
-        for channel in range(ctx.channels):
-            offset, size = ctx.share(channel)
-            for i in range(n):
-                em.send(i, (i + 1) % n, call.input + offset, call.output + offset, size, (), channel)
+        call, n, lane = ctx.call, ctx.n, _lane(ctx)
+        offset, size = ctx.share(lane)
+        for i in range(n):
+            em.deliver(i, (i + 1) % n, call.input + offset, call.output + offset, size, (), lane)
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
-        n = ctx.n
-        for channel in range(ctx.channels):
-            size = ctx.share(channel)[1]
-            for i in range(n):
-                book.exact(i, (i + 1) % n, [size], channel)
+        n, lane = ctx.n, _lane(ctx)
+        size = ctx.share(lane)[1]
+        for i in range(n):
+            book.deliver(i, (i + 1) % n, [size], lane)
         book.close(1)

@@ -10,7 +10,7 @@ all-reduce in NCCL's tree and CollNet chain algorithms (inside the node, then ac
 
 from __future__ import annotations
 
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Layout, layout, parts, slot_stride
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
 
 __all__ = ["AllReduce", "available"]
 
@@ -24,17 +24,22 @@ def available(ctx: Context) -> str | None:
     return None
 
 
-def _geometry(ctx: Context, channel: int) -> tuple[list[tuple[int, int]], list[list[tuple[int, int]]]]:
-    """Channel ``channel``'s chunks (one per local index) and each chunk's sub-chunks (one per server)."""
+def _lanes(ctx: Context) -> list[Lane]:
+    """A lane per order of the cards inside a server (one per card it starts at)."""
+    return ctx.lanes(len(ctx.topology.server_groups[0]))
+
+
+def _geometry(ctx: Context, lane: Lane) -> tuple[list[tuple[int, int]], list[list[tuple[int, int]]]]:
+    """Lane ``lane``'s chunks (one per local index) and each chunk's sub-chunks (one per server)."""
     groups = ctx.topology.server_groups
-    offset, size = ctx.share(channel)
+    offset, size = ctx.share(lane)
     chunks = [(offset + o, s) for o, s in parts(size, len(groups[0]), ctx.call.itemsize)]
     subs = [[(o + so, ss) for so, ss in parts(s, len(groups), ctx.call.itemsize)] for o, s in chunks]
     return chunks, subs
 
 
-def _local_order(g: int, channel: int) -> list[int]:
-    return [(channel + k) % g for k in range(g)]
+def _local_order(g: int, lane: Lane) -> list[int]:
+    return [(lane.index + k) % g for k in range(g)]
 
 
 class AllReduce:
@@ -44,23 +49,18 @@ class AllReduce:
     def layout(ctx: Context) -> Layout:
         groups = ctx.topology.server_groups
         g, m = len(groups[0]), len(groups)
-        largest_chunk = max(s for c in range(ctx.channels) for _, s in _geometry(ctx, c)[0])
-        largest_sub = max(s for c in range(ctx.channels) for subs in _geometry(ctx, c)[1] for _, s in subs)
-        slots = (g - 1) * slot_stride(largest_chunk) + (m - 1) * slot_stride(largest_sub)
-        return layout(ctx.call, ctx.channels, slots, largest_chunk, 2 * (g - 1) + 2 * (m - 1), ctx.protocol)
+        lanes = _lanes(ctx)
+        largest = max(s for lane in lanes for _, s in _geometry(ctx, lane)[0])
+        return layout(ctx, len(lanes), largest, 2 * (g - 1) + 2 * (m - 1))
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
         call = ctx.call
         groups = ctx.topology.server_groups
         g, m = len(groups[0]), len(groups)
-        for channel in range(ctx.channels):
-            chunks, subs = _geometry(ctx, channel)
-            local = _local_order(g, channel)
-            chunk_stride = slot_stride(max(s for _, s in chunks))
-            sub_stride = slot_stride(max(s for row in subs for _, s in row))
-            inner_slots = em.layout.slots(channel)
-            outer_slots = inner_slots + (g - 1) * chunk_stride
+        for lane in _lanes(ctx):
+            chunks, subs = _geometry(ctx, lane)
+            local = _local_order(g, lane)
             ready: dict[int, tuple[int, ...]] = {rank: () for group in groups for rank in group}
             for group in groups:  # reduce-scatter in each server: local index k ends with chunk k
                 order = [group[k] for k in local]
@@ -69,34 +69,33 @@ class AllReduce:
                     for p in range(g):
                         offset, size = chunks[local[(p - step - 1) % g]]
                         source = (call.input if step == 0 else call.output) + offset
-                        sent.append(em.send(order[p], order[(p + 1) % g], source, inner_slots + step * chunk_stride,
-                                            size, ready[order[p]], channel))
+                        sent.append(em.send(order[p], order[(p + 1) % g], source, size, ready[order[p]], lane))
                     for p in range(g):
                         offset, size = chunks[local[(p - step - 1) % g]]
                         receiver = order[(p + 1) % g]
-                        ready[receiver] = em.reduce(receiver, call.output + offset,
-                                                    (call.input + offset, inner_slots + step * chunk_stride), size,
-                                                    sent[p])
+                        arrived, slot = sent[p]
+                        ready[receiver] = em.reduce(receiver, call.output + offset, (call.input + offset, slot), size,
+                                                    arrived)
             for k in range(g):  # across servers, on rail k: a ring all-reduce of chunk k, in place
                 rail = [group[k] for group in groups]
                 for step in range(m - 1):
                     sent = []
                     for q in range(m):
                         offset, size = subs[k][(q - step) % m]
-                        sent.append(em.send(rail[q], rail[(q + 1) % m], call.output + offset,
-                                            outer_slots + step * sub_stride, size, ready[rail[q]], channel))
+                        sent.append(em.send(rail[q], rail[(q + 1) % m], call.output + offset, size, ready[rail[q]],
+                                            lane))
                     for q in range(m):
                         offset, size = subs[k][(q - step) % m]
                         receiver = rail[(q + 1) % m]
-                        ready[receiver] = em.reduce(receiver, call.output + offset,
-                                                    (call.output + offset, outer_slots + step * sub_stride), size,
-                                                    sent[q])
+                        arrived, slot = sent[q]
+                        ready[receiver] = em.reduce(receiver, call.output + offset, (call.output + offset, slot), size,
+                                                    arrived)
                 for step in range(m - 1):
                     sent = []
                     for q in range(m):
                         offset, size = subs[k][(q + 1 - step) % m]
-                        sent.append(em.send(rail[q], rail[(q + 1) % m], call.output + offset, call.output + offset,
-                                            size, ready[rail[q]], channel))
+                        sent.append(em.deliver(rail[q], rail[(q + 1) % m], call.output + offset,
+                                               call.output + offset, size, ready[rail[q]], lane))
                     for q in range(m):
                         ready[rail[(q + 1) % m]] = sent[q]
             for group in groups:  # all-gather in each server
@@ -105,8 +104,8 @@ class AllReduce:
                     sent = []
                     for p in range(g):
                         offset, size = chunks[local[(p - step) % g]]
-                        sent.append(em.send(order[p], order[(p + 1) % g], call.output + offset, call.output + offset,
-                                            size, ready[order[p]], channel))
+                        sent.append(em.deliver(order[p], order[(p + 1) % g], call.output + offset,
+                                               call.output + offset, size, ready[order[p]], lane))
                     for p in range(g):
                         ready[order[(p + 1) % g]] = sent[p]
 
@@ -114,20 +113,22 @@ class AllReduce:
     def flows(ctx: Context, book: Flowbook) -> None:
         groups = ctx.topology.server_groups
         g = len(groups[0])
-        geometry = [_geometry(ctx, c) for c in range(ctx.channels)]
+        geometry = [(lane, _geometry(ctx, lane)) for lane in _lanes(ctx)]
         for phase in ("scatter", "gather"):  # inside the servers
             if phase == "gather":
                 _rails(ctx, book, geometry, groups)
-            for channel, (chunks, _) in enumerate(geometry):
-                local = _local_order(g, channel)
+            for lane, (chunks, _) in geometry:
+                local = _local_order(g, lane)
                 for group in groups:
                     order = [group[k] for k in local]
                     for p in range(g):
                         shift = 1 if phase == "scatter" else 0
                         sent = [chunks[local[(p - step - shift) % g]][1] for step in range(g - 1)]
-                        book.exact(order[p], order[(p + 1) % g], sent, channel)
                         if phase == "scatter":
+                            book.send(order[p], order[(p + 1) % g], sent, lane)
                             book.memory(3 * sum(sent))
+                        else:
+                            book.deliver(order[p], order[(p + 1) % g], sent, lane)
             book.close(g - 1)
 
 
@@ -135,13 +136,15 @@ def _rails(ctx: Context, book: Flowbook, geometry: list, groups: tuple[tuple[int
     """The all-reduces across servers, one per rail: its reduce-scatter, then its all-gather."""
     m = len(groups)
     for half in (0, 1):
-        for channel, (chunks, subs) in enumerate(geometry):
+        for lane, (chunks, subs) in geometry:
             for k in range(len(chunks)):
                 rail = [group[k] for group in groups]
                 sizes = [s for _, s in subs[k]]
                 for q in range(m):
                     sent = [sizes[((q - step) if half == 0 else (q + 1 - step)) % m] for step in range(m - 1)]
-                    book.exact(rail[q], rail[(q + 1) % m], sent, channel)
                     if half == 0:
+                        book.send(rail[q], rail[(q + 1) % m], sent, lane)
                         book.memory(3 * sum(sent))
+                    else:
+                        book.deliver(rail[q], rail[(q + 1) % m], sent, lane)
         book.close(m - 1)

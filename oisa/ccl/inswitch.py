@@ -29,9 +29,10 @@ def available(ctx: Context) -> str | None:
     return None
 
 
-def _shares(ctx: Context, channel: int) -> list[tuple[int, int, int]]:
-    """(switch, offset, size) of channel ``channel``'s part, one share per reducing switch."""
-    offset, size = ctx.share(channel)
+def _shares(ctx: Context) -> list[tuple[int, int, int]]:
+    """(switch, offset, size): the buffer shared out over the reducing switches (every channel
+    takes the same paths, so they move as one lane)."""
+    offset, size = ctx.share(ctx.lanes(1)[0])
     switches = ctx.topology.reducing_switches
     return [(s, offset + o, n) for s, (o, n) in zip(switches, parts(size, len(switches), ctx.call.itemsize))]
 
@@ -41,29 +42,27 @@ class AllReduce:
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        return layout(ctx.call, ctx.channels, 0, 0, 0, ctx.protocol)
+        return layout(ctx, 1, 0, 0)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
         call = ctx.call
-        for channel in range(ctx.channels):
-            for switch, offset, size in _shares(ctx, channel):
-                if size <= 0:
-                    continue
-                for rank, card in enumerate(call.ranks):
-                    em.add(Contribute(card, switch, call.group, ctx.n, call.output + offset, call.input + offset,
-                                      size, call.dtype, call.op))
-                    em.add(Await(card, call.output + offset, size))
-                    busy = ctx.protocol.busy_ps(size)
-                    if busy:
-                        em.add(Delay(card, busy))
+        for switch, offset, size in _shares(ctx):
+            if size <= 0:
+                continue
+            for card in call.ranks:
+                em.add(Contribute(card, switch, call.group, ctx.n, call.output + offset, call.input + offset, size,
+                                  call.dtype, call.op))
+                em.add(Await(card, call.output + offset, size))
+                busy = ctx.protocol.busy_ps(size, ctx.channels)
+                if busy:
+                    em.add(Delay(card, busy))
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
         flows = []
-        for channel in range(ctx.channels):
-            for switch, _, size in _shares(ctx, channel):
-                if size > 0:
-                    for card in ctx.call.ranks:
-                        flows += [(card, switch, float(size)), (switch, card, float(size))]
-        book.close(1, latency=False, switch_flows=flows)
+        for switch, _, size in _shares(ctx):
+            if size > 0:
+                for card in ctx.call.ranks:
+                    flows += [(card, switch, float(size)), (switch, card, float(size))]
+        book.close(1, latency=False, switch_flows=flows, width=ctx.channels)

@@ -1,37 +1,40 @@
 """Ring algorithms: all-reduce, reduce-scatter and all-gather around a ring, and broadcast and
-reduce pipelined along a chain from or to the root, one ring (or chain) per channel.
+reduce pipelined along a chain from or to the root, one ring (or chain) per lane of channels.
 
 Each channel takes a contiguous part of the buffer (of every rank's block, for the blocked
 collectives), as NCCL's channels do (``src/device/all_reduce.h``, ``runRing``: every channel
-owns a slice of the buffer and walks its own ring), and follows its own ring order
-(:mod:`oisa.ccl.channels`). In a ring step every rank sends one chunk to the next and receives
-one from the previous, so steps need no finer pipelining to keep every link busy: all-reduce is
-n - 1 reduce-scatter steps (receive a partial sum, add the own input, pass it on) and n - 1
-all-gather steps. A chain (broadcast, reduce) would idle all but one link per piece, so it cuts
-its part into the protocol's chunks and forwards each as soon as it has it (NCCL's
+owns a slice of the buffer and walks its own ring), and follows its ring
+(:mod:`oisa.ccl.channels`); channels on the same ring move as one lane
+(:class:`oisa.ccl.schedule.Lane`). In a ring step every rank sends one chunk to the next and
+receives one from the previous, so steps need no finer pipelining to keep every link busy:
+all-reduce is n - 1 reduce-scatter steps (receive a partial sum, add the own input, pass it on)
+and n - 1 all-gather steps. A chain (broadcast, reduce) would idle all but one link per piece,
+so it cuts its part into the protocol's chunks and forwards each as soon as it has it (NCCL's
 ``runRing`` for broadcast and reduce, chunk by chunk).
 
-Every algorithm here comes twice: ``emit_*`` writes the primitive operations with their
-addresses, ``flows_*`` the same traffic as phases; tests hold the two to the same bytes between
+Every algorithm here comes twice: ``emit`` writes the primitive operations with their
+addresses, ``flows`` the same traffic as phases; tests hold the two to the same bytes between
 the same cards.
 """
 
 from __future__ import annotations
 
-from oisa.ccl.channels import rings
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Layout, layout, parts, slot_stride
+from oisa.ccl.channels import ring_orders
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
 
 __all__ = ["AllGather", "AllReduce", "Broadcast", "Reduce", "ReduceScatter"]
 
 
-def _chunks(ctx: Context, channel: int) -> list[tuple[int, int]]:
-    """Channel ``channel``'s part of an unblocked buffer, as one chunk per rank."""
-    offset, size = ctx.share(channel)
+def _lanes(ctx: Context) -> list[tuple[Lane, tuple[int, ...]]]:
+    """Each lane with the ring it follows."""
+    orders = ring_orders(ctx.topology)
+    return [(lane, orders[lane.index]) for lane in ctx.lanes(len(orders))]
+
+
+def _chunks(ctx: Context, lane: Lane) -> list[tuple[int, int]]:
+    """Lane ``lane``'s part of an unblocked buffer, as one chunk per rank."""
+    offset, size = ctx.share(lane)
     return [(offset + o, s) for o, s in parts(size, ctx.n, ctx.call.itemsize)]
-
-
-def _largest_chunk(ctx: Context) -> int:
-    return max(size for c in range(ctx.channels) for _, size in _chunks(ctx, c))
 
 
 def _chain(order: tuple[int, ...], root: int) -> tuple[int, ...]:
@@ -44,54 +47,56 @@ def _chain(order: tuple[int, ...], root: int) -> tuple[int, ...]:
 
 
 class AllReduce:
-    """Reduce-scatter then all-gather around each channel's ring."""
+    """Reduce-scatter then all-gather around each lane's ring."""
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        largest = _largest_chunk(ctx)
-        return layout(ctx.call, ctx.channels, (ctx.n - 1) * slot_stride(largest), largest, 2 * (ctx.n - 1),
-                      ctx.protocol)
+        lanes = _lanes(ctx)
+        largest = max(size for lane, _ in lanes for _, size in _chunks(ctx, lane))
+        return layout(ctx, len(lanes), largest, 2 * (ctx.n - 1))
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
         call, n = ctx.call, ctx.n
-        for channel, order in enumerate(rings(ctx.topology, ctx.channels)):
-            chunks = _chunks(ctx, channel)
-            slots, stride = em.layout.slots(channel), slot_stride(max(s for _, s in chunks))
+        for lane, order in _lanes(ctx):
+            chunks = _chunks(ctx, lane)
             ready: list[tuple[int, ...]] = [()] * n
             for step in range(n - 1):  # position i passes on its partial sum of chunk i - step
                 sent = []
                 for i in range(n):
                     offset, size = chunks[(i - step) % n]
                     source = (call.input if step == 0 else call.output) + offset
-                    sent.append(em.send(order[i], order[(i + 1) % n], source, slots + step * stride, size, ready[i],
-                                        channel))
+                    sent.append(em.send(order[i], order[(i + 1) % n], source, size, ready[i], lane))
                 for i in range(n):
                     offset, size = chunks[(i - step) % n]
                     receiver = (i + 1) % n
-                    ready[receiver] = em.reduce(order[receiver], call.output + offset,
-                                                (call.input + offset, slots + step * stride), size, sent[i])
+                    arrived, slot = sent[i]
+                    ready[receiver] = em.reduce(order[receiver], call.output + offset, (call.input + offset, slot),
+                                                size, arrived)
             for step in range(n - 1):  # position i ends the reduce-scatter owning chunk i + 1
-                sent = []
+                delivered = []
                 for i in range(n):
                     offset, size = chunks[(i + 1 - step) % n]
-                    sent.append(em.send(order[i], order[(i + 1) % n], call.output + offset, call.output + offset, size,
-                                        ready[i], channel))
+                    delivered.append(em.deliver(order[i], order[(i + 1) % n], call.output + offset,
+                                                call.output + offset, size, ready[i], lane))
                 for i in range(n):
-                    ready[(i + 1) % n] = sent[i]
+                    ready[(i + 1) % n] = delivered[i]
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
         n = ctx.n
-        orders = rings(ctx.topology, ctx.channels)
+        lanes = _lanes(ctx)
         for phase in (0, 1):
-            for channel, order in enumerate(orders):
-                sizes = [size for _, size in _chunks(ctx, channel)]
+            for lane, order in lanes:
+                sizes = [size for _, size in _chunks(ctx, lane)]
                 for i in range(n):
-                    sent = [sizes[((i - step) if phase == 0 else (i + 1 - step)) % n] for step in range(n - 1)]
-                    book.exact(order[i], order[(i + 1) % n], sent, channel)
                     if phase == 0:
+                        sent = [sizes[(i - step) % n] for step in range(n - 1)]
+                        book.send(order[i], order[(i + 1) % n], sent, lane)
                         book.memory(3 * sum(sent))
+                    else:
+                        book.deliver(order[i], order[(i + 1) % n], [sizes[(i + 1 - step) % n] for step in range(n - 1)],
+                                     lane)
             book.close(n - 1)
 
 
@@ -103,35 +108,34 @@ class ReduceScatter:
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        largest = max(size for _, size in ctx.block_parts())
-        return layout(ctx.call, ctx.channels, (ctx.n - 1) * slot_stride(largest), largest, ctx.n - 1, ctx.protocol)
+        lanes = _lanes(ctx)
+        return layout(ctx, len(lanes), max(ctx.block_share(lane)[1] for lane, _ in lanes), ctx.n - 1)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
         call, n = ctx.call, ctx.n
-        for channel, order in enumerate(rings(ctx.topology, ctx.channels)):
-            slots, stride = em.layout.slots(channel), slot_stride(ctx.block_part(0, channel)[1])
+        for lane, order in _lanes(ctx):
             ready: list[tuple[int, ...]] = [()] * n
             for step in range(n - 1):  # position i passes on its partial sum of block order[i - step - 1]
                 sent = []
                 for i in range(n):
-                    offset, size = ctx.block_part(order[(i - step - 1) % n], channel)
+                    offset, size = ctx.block_part(order[(i - step - 1) % n], lane)
                     source = (call.input if step == 0 else call.output) + offset
-                    sent.append(em.send(order[i], order[(i + 1) % n], source, slots + step * stride, size, ready[i],
-                                        channel))
+                    sent.append(em.send(order[i], order[(i + 1) % n], source, size, ready[i], lane))
                 for i in range(n):
-                    offset, size = ctx.block_part(order[(i - step - 1) % n], channel)
+                    offset, size = ctx.block_part(order[(i - step - 1) % n], lane)
                     receiver = (i + 1) % n
-                    ready[receiver] = em.reduce(order[receiver], call.output + offset,
-                                                (call.input + offset, slots + step * stride), size, sent[i])
+                    arrived, slot = sent[i]
+                    ready[receiver] = em.reduce(order[receiver], call.output + offset, (call.input + offset, slot),
+                                                size, arrived)
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
         n = ctx.n
-        for channel, order in enumerate(rings(ctx.topology, ctx.channels)):
-            size = ctx.block_part(0, channel)[1]
+        for lane, order in _lanes(ctx):
+            size = ctx.block_share(lane)[1]
             for i in range(n):
-                book.exact(order[i], order[(i + 1) % n], [size] * (n - 1), channel)
+                book.send(order[i], order[(i + 1) % n], [size] * (n - 1), lane)
                 book.memory(3 * size * (n - 1))
         book.close(n - 1)
 
@@ -144,35 +148,35 @@ class AllGather:
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        largest = max(size for _, size in ctx.block_parts())
-        return layout(ctx.call, ctx.channels, 0, largest, ctx.n - 1, ctx.protocol)
+        lanes = _lanes(ctx)
+        return layout(ctx, len(lanes), max(ctx.block_share(lane)[1] for lane, _ in lanes), ctx.n - 1)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
         call, n = ctx.call, ctx.n
-        for channel, order in enumerate(rings(ctx.topology, ctx.channels)):
-            part_offset = ctx.block_parts()[channel][0]
+        for lane, order in _lanes(ctx):
+            part_offset = ctx.block_share(lane)[0]
             for i in range(n):
-                offset, size = ctx.block_part(order[i], channel)
+                offset, size = ctx.block_part(order[i], lane)
                 em.copy(order[i], call.output + offset, call.input + part_offset, size)
             ready: list[tuple[int, ...]] = [()] * n
             for step in range(n - 1):  # position i passes on block order[i - step]
-                sent = []
+                delivered = []
                 for i in range(n):
-                    offset, size = ctx.block_part(order[(i - step) % n], channel)
+                    offset, size = ctx.block_part(order[(i - step) % n], lane)
                     source = call.input + part_offset if step == 0 else call.output + offset
-                    sent.append(em.send(order[i], order[(i + 1) % n], source, call.output + offset, size, ready[i],
-                                        channel))
+                    delivered.append(em.deliver(order[i], order[(i + 1) % n], source, call.output + offset, size,
+                                                ready[i], lane))
                 for i in range(n):
-                    ready[(i + 1) % n] = sent[i]
+                    ready[(i + 1) % n] = delivered[i]
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
         n = ctx.n
-        for channel, order in enumerate(rings(ctx.topology, ctx.channels)):
-            size = ctx.block_part(0, channel)[1]
+        for lane, order in _lanes(ctx):
+            size = ctx.block_share(lane)[1]
             for i in range(n):
-                book.exact(order[i], order[(i + 1) % n], [size] * (n - 1), channel)
+                book.deliver(order[i], order[(i + 1) % n], [size] * (n - 1), lane)
                 book.memory(2 * size)
         book.close(n - 1)
 
@@ -180,29 +184,34 @@ class AllGather:
 # -- broadcast and reduce: pipelined chains ---------------------------------------------------------------
 
 
+def _chain_layout(ctx: Context) -> Layout:
+    lanes = _lanes(ctx)
+    pieces = [ctx.pieces(ctx.share(lane)[1]) for lane, _ in lanes]
+    largest = max(size for each in pieces for _, size in each)
+    return layout(ctx, len(lanes), largest, max(len(each) for each in pieces))
+
+
 class Broadcast:
-    """A chain from the root round each channel's ring; every rank forwards each piece as soon
-    as it has it."""
+    """A chain from the root round each lane's ring; every rank forwards each piece as soon as
+    it has it."""
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        largest = max(size for c in range(ctx.channels) for _, size in ctx.pieces(ctx.share(c)[1]))
-        receives = max(len(ctx.pieces(ctx.share(c)[1])) for c in range(ctx.channels))
-        return layout(ctx.call, ctx.channels, 0, largest, receives, ctx.protocol)
+        return _chain_layout(ctx)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
         call, n = ctx.call, ctx.n
-        for channel, order in enumerate(rings(ctx.topology, ctx.channels)):
+        for lane, order in _lanes(ctx):
             chain = _chain(order, call.root)
-            offset, size = ctx.share(channel)
+            offset, size = ctx.share(lane)
             em.copy(call.root, call.output + offset, call.input + offset, size)
             for piece_offset, piece in ctx.pieces(size):
                 at = offset + piece_offset
                 ready: tuple[int, ...] = ()
                 for p in range(n - 1):
                     source = (call.input if p == 0 else call.output) + at
-                    ready = em.send(chain[p], chain[p + 1], source, call.output + at, piece, ready, channel)
+                    ready = em.deliver(chain[p], chain[p + 1], source, call.output + at, piece, ready, lane)
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
@@ -210,34 +219,26 @@ class Broadcast:
 
 
 class Reduce:
-    """A chain to the root round each channel's ring: the farthest rank sends its input, every
-    rank on the way adds its own and passes the partial sum on, piece by piece."""
+    """A chain to the root round each lane's ring: the farthest rank sends its input, every rank
+    on the way adds its own and passes the partial sum on, piece by piece."""
 
     @staticmethod
     def layout(ctx: Context) -> Layout:
-        largest = max(size for c in range(ctx.channels) for _, size in ctx.pieces(ctx.share(c)[1]))
-        receives = max(len(ctx.pieces(ctx.share(c)[1])) for c in range(ctx.channels))
-        share = max(ctx.share(c)[1] for c in range(ctx.channels))
-        return layout(ctx.call, ctx.channels, slot_stride(share), largest, receives, ctx.protocol)
+        return _chain_layout(ctx)
 
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
         call, n = ctx.call, ctx.n
-        if n == 1:
-            em.copy(0, call.output, call.input, call.size)
-            return
-        for channel, order in enumerate(rings(ctx.topology, ctx.channels)):
+        for lane, order in _lanes(ctx):
             chain = _chain(order, call.root)
-            offset, size = ctx.share(channel)
-            slots = em.layout.slots(channel)
+            offset, size = ctx.share(lane)
             for piece_offset, piece in ctx.pieces(size):
                 at = offset + piece_offset
                 ready: tuple[int, ...] = ()
                 source = call.input + at
                 for p in range(n - 1, 0, -1):
-                    arrived = em.send(chain[p], chain[p - 1], source, slots + piece_offset, piece, ready, channel)
-                    ready = em.reduce(chain[p - 1], call.output + at, (call.input + at, slots + piece_offset), piece,
-                                      arrived)
+                    arrived, slot = em.send(chain[p], chain[p - 1], source, piece, ready, lane)
+                    ready = em.reduce(chain[p - 1], call.output + at, (call.input + at, slot), piece, arrived)
                     source = call.output + at
 
     @staticmethod
@@ -249,13 +250,18 @@ def _chain_flows(ctx: Context, book: Flowbook, *, towards_root: bool) -> None:
     """A pipelined chain as two phases: the first piece crossing every hop one after another
     (the fill: a step per hop), then the other pieces streaming through every hop at once."""
     n, call = ctx.n, ctx.call
-    chains = [_chain(order, call.root) for order in rings(ctx.topology, ctx.channels)]
-    pieces = [[piece for _, piece in ctx.pieces(ctx.share(channel)[1])] for channel in range(ctx.channels)]
+    lanes = [(lane, _chain(order, call.root)) for lane, order in _lanes(ctx)]
+    pieces = [[piece for _, piece in ctx.pieces(ctx.share(lane)[1])] for lane, _ in lanes]
     for part in (slice(0, 1), slice(1, None)):
-        for channel, chain in enumerate(chains):
-            sent = pieces[channel][part]
+        for (lane, chain), each in zip(lanes, pieces):
+            sent = each[part]
             for p in range(n - 1):
-                src, dst = (chain[p + 1], chain[p]) if towards_root else (chain[p], chain[p + 1])
-                book.exact(src, dst, sent, channel)
+                if towards_root:
+                    book.send(chain[p + 1], chain[p], sent, lane)
+                else:
+                    book.deliver(chain[p], chain[p + 1], sent, lane)
             book.memory(3 * sum(sent) * (n - 1) if towards_root else 2 * sum(sent))
-        book.close(n - 1) if part.start == 0 else book.close(1, latency=False)
+        if part.start == 0:
+            book.close(n - 1)
+        else:
+            book.close(1, latency=False)

@@ -6,15 +6,27 @@ One step of a channel, as NCCL's primitives run it (``src/device/prims_simple.h`
 the receiver learns the data has come (a handshake on head and tail counters for Simple, flags
 inside the data for LL and LL128): that is the step's synchronisation latency, a fixed cost per
 step (NCCL's ``hwLat``, larger on network hops where a proxy thread posts each step to the NIC,
-``src/transport/net.cc``). Then the data crosses: LL carries 8 bytes of flags with every 8 of
-data, LL128 one 8-byte flag per 128-byte line (64-byte lines in RCCL), and those flag bytes go on
-the wire too (:meth:`Protocol.flags`); and one channel's threads copy no faster than their own
-rate, whatever the links could take (a channel's time is at least its bytes over that rate).
+``src/transport/net.cc``). Then the data crosses into the receiver's buffer: LL carries 8 bytes of
+flags with every 8 of data, LL128 one 8-byte flag per 128-byte line (64-byte lines in RCCL), and
+those flag bytes go on the wire with the data (:meth:`Protocol.flags`); and one channel's threads
+copy no faster than their own rate, whatever the links could take (a channel's time is at least
+its bytes over that rate). The receiver reduces from its buffer, or copies the data out of it to
+where it belongs (NCCL's ``recvReduceSend`` and ``recvCopySend``); with Simple, whose buffers hold
+plain data, data that only needs to land somewhere is written there directly (NCCL's direct
+peer-to-peer writes).
 
-So a transfer here is: a :class:`~oisa.plan.Delay` for the handshake; the data :class:`~oisa.plan.Send`
-and, for LL and LL128, a second send of the flag bytes into a flag slot of the receiver; and a
-``Delay`` of the bytes over the channel's rate, in parallel with them. The receiver goes on when
-all of them are done.
+So a transfer here is: a :class:`~oisa.plan.Delay` for the handshake; one :class:`~oisa.plan.Send`
+of the data and its flags into a receive slot of the receiver (the flags' values are not
+modelled: whatever follows the data in the sender's memory goes in their place); and a ``Delay``
+of the bytes over the channels' rate, in parallel with it. The receiver goes on when all of them
+are done.
+
+Channels that follow the same ring (or tree) over the same paths move in lockstep over the same
+links: their steps start and end together and share every link. Such channels are emitted as one
+*lane* (:class:`Lane`) that carries all of their parts of the buffer, copied at all of their
+threads' rates together: the same bytes on the same links at the same times, in a fraction of
+the operations (a 64-card ring over eight planes is one lane, not eight). Channels are dealt to
+lanes in blocks, so that a lane's parts of the buffer are contiguous.
 """
 
 from __future__ import annotations
@@ -55,9 +67,9 @@ class Protocol:
         """Flag bytes the protocol puts on the wire beside ``size`` bytes of data."""
         return _flags(self.efficiency, size)
 
-    def busy_ps(self, size: int) -> int:
-        """The least time one channel's threads take to copy ``size`` bytes."""
-        return math.ceil(size * S / self.channel_rate) if self.channel_rate > 0 and size > 0 else 0
+    def busy_ps(self, size: int, width: int = 1) -> int:
+        """The least time ``width`` channels' threads take to copy ``size`` bytes."""
+        return math.ceil(size * S / (self.channel_rate * width)) if self.channel_rate > 0 and size > 0 else 0
 
     @property
     def wire_rate_cap(self) -> float:
@@ -99,40 +111,40 @@ def parts(total: int, count: int, unit: int) -> list[tuple[int, int]]:
 
 
 @dataclass(frozen=True)
+class Lane:
+    """Channels ``first`` to ``first + width - 1``, moving together as lane ``index``."""
+
+    index: int
+    first: int
+    width: int
+
+
+@dataclass(frozen=True)
 class Layout:
-    """Where a call's scratch lives on every card: ``slot_bytes`` of the algorithm's own per
-    channel, then the flag slots, ``flag_slots`` per channel of ``flag_stride`` bytes each."""
+    """Where a call's receive slots lie on every card: per lane, ``receives`` slots of ``stride``
+    bytes (the largest transfer and its flags), one for every transfer a rank receives."""
 
     call: Call
-    channels: int
-    slot_bytes: int
-    flag_stride: int
-    flag_slots: int
+    lanes: int
+    stride: int
+    receives: int
 
-    def slots(self, channel: int) -> int:
-        """Where channel ``channel``'s scratch starts."""
-        return self.call.scratch + channel * aligned(self.slot_bytes)
-
-    def flag_area(self, channel: int) -> int:
-        return self.call.scratch + self.channels * aligned(self.slot_bytes) + channel * aligned(
-            self.flag_stride * self.flag_slots)
+    def slot(self, lane: Lane, index: int) -> int:
+        """Where receive slot ``index`` of lane ``lane`` starts."""
+        assert 0 <= index < self.receives, "the layout gives every transfer a rank receives a slot"
+        return self.call.scratch + (lane.index * self.receives + index) * self.stride
 
     @property
     def end(self) -> int:
         """The first address after everything the call uses, for whatever comes next."""
-        return aligned(self.flag_area(self.channels))
+        return aligned(self.call.scratch + self.lanes * self.receives * self.stride)
 
 
-def layout(call: Call, channels: int, slot_bytes: int, largest_transfer: int, receives: int,
-           proto: Protocol) -> Layout:
-    """The layout for ``channels`` channels whose ranks each receive at most ``receives``
-    transfers of at most ``largest_transfer`` bytes per channel."""
-    stride = -(-proto.flags(largest_transfer) // SLOT_ALIGN) * SLOT_ALIGN
-    return Layout(call, channels, slot_bytes, stride, receives if stride else 0)
-
-
-def slot_stride(size: int) -> int:
-    return max(SLOT_ALIGN, -(-size // SLOT_ALIGN) * SLOT_ALIGN)
+def layout(ctx: Context, lanes: int, largest: int, receives: int) -> Layout:
+    """The layout of ``lanes`` lanes whose ranks each receive at most ``receives`` transfers of
+    at most ``largest`` bytes per lane."""
+    stride = max(SLOT_ALIGN, -(-(largest + ctx.protocol.flags(largest)) // SLOT_ALIGN) * SLOT_ALIGN)
+    return Layout(ctx.call, lanes, stride, receives)
 
 
 class Emitter:
@@ -145,32 +157,41 @@ class Emitter:
         self.protocol = proto
         self.layout = where
         self.ops: list[PrimitiveOp] = []
-        self._flag_next: dict[tuple[int, int], int] = defaultdict(int)
+        self._next_slot: dict[tuple[int, int], int] = defaultdict(int)
 
     def add(self, op: PrimitiveOp) -> int:
         self.ops.append(op)
         return len(self.ops) - 1
 
-    def send(self, src: int, dst: int, local: int, remote: int, size: int, deps: tuple[int, ...],
-             channel: int) -> tuple[int, ...]:
-        """One step's transfer of ``size`` bytes from ``src``'s ``local`` to ``dst``'s ``remote``;
-        returns the operations the receiver must wait for."""
+    def send(self, src: int, dst: int, local: int, size: int, deps: tuple[int, ...],
+             lane: Lane) -> tuple[tuple[int, ...], int]:
+        """One step's transfer of ``size`` bytes from ``src``'s ``local`` into a receive slot of
+        ``dst``; returns the operations the receiver must wait for and the slot's address."""
+        slot = self.layout.slot(lane, self._next_slot[(dst, lane.index)])
+        self._next_slot[(dst, lane.index)] += 1
+        return self._transfer(src, dst, local, slot, size + self.protocol.flags(size), size, deps, lane), slot
+
+    def deliver(self, src: int, dst: int, local: int, remote: int, size: int, deps: tuple[int, ...],
+                lane: Lane) -> tuple[int, ...]:
+        """One step's transfer of ``size`` bytes from ``src``'s ``local`` to ``dst``'s ``remote``:
+        written there directly with Simple, copied there from a receive slot with LL and LL128."""
+        if size <= 0:
+            return deps
+        if self.protocol.efficiency >= 1.0:
+            return self._transfer(src, dst, local, remote, size, size, deps, lane)
+        arrived, slot = self.send(src, dst, local, size, deps, lane)
+        return self.copy(dst, remote, slot, size, arrived)
+
+    def _transfer(self, src: int, dst: int, local: int, remote: int, wire: int, size: int, deps: tuple[int, ...],
+                  lane: Lane) -> tuple[int, ...]:
         if size <= 0:
             return deps
         route = self.topology.route(src, dst)
         cards = self.call.ranks
         proto = self.protocol
         sync = self.add(Delay(cards[src], proto.sync_ps(route.network), deps))
-        waits = [self.add(Send(cards[src], cards[dst], size, local, remote, (sync,), stores=route.stores))]
-        flag_bytes = proto.flags(size)
-        if flag_bytes:
-            slot = self._flag_next[(dst, channel)]
-            self._flag_next[(dst, channel)] = slot + 1
-            assert slot < self.layout.flag_slots, "the layout gives every receive a flag slot"
-            where = self.layout.flag_area(channel)
-            waits.append(self.add(Send(cards[src], cards[dst], flag_bytes, where, where + slot * self.layout.flag_stride,
-                                       (sync,), stores=route.stores)))
-        busy = proto.busy_ps(size)
+        waits = [self.add(Send(cards[src], cards[dst], wire, local, remote, (sync,), stores=route.stores))]
+        busy = proto.busy_ps(size, lane.width)
         if busy:
             waits.append(self.add(Delay(cards[src], busy, (sync,))))
         return tuple(waits)
@@ -190,7 +211,8 @@ class Emitter:
 @dataclass
 class Flowbook:
     """The flows of a call's phases, accumulated pattern by pattern: the bytes every pair of
-    ranks moves in a phase (data and flags), and the memory traffic beside them."""
+    ranks moves in a phase (data and flags), and the memory traffic beside them. Its
+    :meth:`send` and :meth:`deliver` mirror the :class:`Emitter`'s."""
 
     call: Call
     topology: Topology
@@ -198,24 +220,36 @@ class Flowbook:
     phases: list[Phase] = field(default_factory=list)
     _pairs: dict[tuple[int, int, int], float] = field(default_factory=lambda: defaultdict(float))
     _memory: float = 0.0
+    _width: int = 0  # the channels of the phase's narrowest lane
 
-    def exact(self, src: int, dst: int, sizes: list[int], channel: int) -> None:
-        """Channel ``channel``'s transfers of each of ``sizes`` bytes from rank ``src`` to ``dst``
-        in the current phase, their flags counted one by one, as they are sent. Each channel's
-        flows stay apart: a channel's threads copy at their own rate."""
+    def send(self, src: int, dst: int, sizes: list[int], lane: Lane) -> None:
+        """Lane ``lane``'s transfers of each of ``sizes`` bytes from rank ``src`` into receive
+        slots of ``dst`` in the current phase, with their flags. Each lane's flows stay apart:
+        its channels' threads copy at their own rate."""
         efficiency = self.protocol.efficiency
-        wire = sum(sizes) if efficiency >= 1.0 else sum(size + _flags(efficiency, size) for size in sizes)
+        wire = sum(sizes) if efficiency >= 1.0 else sum(size + _flags(efficiency, size) for size in sizes if size > 0)
         if wire > 0:
-            self._pairs[(src, dst, channel)] += wire
+            self._pairs[(src, dst, lane.index)] += wire
+            self._width = lane.width if not self._width else min(self._width, lane.width)
+
+    def deliver(self, src: int, dst: int, sizes: list[int], lane: Lane) -> None:
+        """As :meth:`Emitter.deliver`: the transfers, and with LL and LL128 the receiver's copies."""
+        self.send(src, dst, sizes, lane)
+        if self.protocol.efficiency < 1.0:
+            self.memory(2 * sum(sizes))
 
     def memory(self, bytes_: float) -> None:
         """Memory traffic (reads and writes of reductions and copies), summed over all ranks."""
         self._memory += bytes_
 
-    def close(self, repeat: int, *, latency: bool = True, switch_flows: list[tuple[int, int, float]] = ()) -> None:
+    def close(self, repeat: int, *, latency: bool = True, switch_flows: list[tuple[int, int, float]] = (),
+              width: int = 0) -> None:
         """End the current phase: it repeats ``repeat`` times, each moving a ``repeat``-th of
         what was recorded (as a ring's steps do); ``switch_flows`` are (node, node, bytes) flows
-        to or from a switch, recorded as given.
+        to or from a switch, recorded as given (with their lane's ``width``). No flow moves faster
+        than the narrowest lane's
+        channels copy (where lanes are as wide as one another, as the tuner's channel counts make
+        them, that is every lane's rate).
 
         The handshake a step costs is the protocol's over the phase's hops: over a network hop
         or not. Where the phase repeats, its data passes the hops one after another (a ring's
@@ -233,12 +267,19 @@ class Flowbook:
             ranks = tuple(range(len(cards)))
             self.phases.append(Phase(Flows.of(src, dst, np.asarray(size, dtype=np.float64)), repeat, sync,
                                      self._memory / repeat / len(ranks), tuple(cards),
-                                     rate_cap=self.protocol.wire_rate_cap))
+                                     rate_cap=self.protocol.wire_rate_cap * max(1, self._width or width)))
         self._pairs = defaultdict(float)
         self._memory = 0.0
+        self._width = 0
 
 
-MAX_PIPELINE = 64  # pieces a pipelined chain or tree cuts a channel's share into, at most (bounds the operations)
+MAX_PIPELINE = 64  # pieces a pipelined chain or tree cuts a lane's share into, at most (bounds the operations)
+
+
+def _union(each: list[tuple[int, int]], lane: Lane) -> tuple[int, int]:
+    """The contiguous (offset, size) the parts of ``lane``'s channels make together."""
+    mine = each[lane.first:lane.first + lane.width]
+    return mine[0][0], sum(size for _, size in mine)
 
 
 @dataclass(frozen=True)
@@ -255,19 +296,25 @@ class Context:
     def n(self) -> int:
         return self.call.n
 
-    def share(self, channel: int) -> tuple[int, int]:
-        """Channel ``channel``'s part (offset, size) of an unblocked buffer."""
-        return parts(self.call.size, self.channels, self.call.itemsize)[channel]
+    def lanes(self, distinct: int) -> list[Lane]:
+        """The channels dealt in blocks to as many lanes as there are ``distinct`` ways (rings,
+        trees) for them, at most one lane per channel."""
+        count = max(1, min(self.channels, distinct))
+        bounds = [lane * self.channels // count for lane in range(count + 1)]
+        return [Lane(lane, bounds[lane], bounds[lane + 1] - bounds[lane]) for lane in range(count)]
 
-    def block_part(self, block: int, channel: int) -> tuple[int, int]:
-        """Channel ``channel``'s part (offset in the whole buffer, size) of rank block ``block``."""
-        per_block = self.call.size // self.n
-        offset, size = parts(per_block, self.channels, self.call.itemsize)[channel]
-        return block * per_block + offset, size
+    def share(self, lane: Lane) -> tuple[int, int]:
+        """Lane ``lane``'s part (offset, size) of an unblocked buffer: its channels' parts."""
+        return _union(parts(self.call.size, self.channels, self.call.itemsize), lane)
 
-    def block_parts(self) -> list[tuple[int, int]]:
-        """Each channel's part (offset in a block, size) of every block."""
-        return parts(self.call.size // self.n, self.channels, self.call.itemsize)
+    def block_share(self, lane: Lane) -> tuple[int, int]:
+        """Lane ``lane``'s part (offset in a block, size) of every rank block."""
+        return _union(parts(self.call.size // self.n, self.channels, self.call.itemsize), lane)
+
+    def block_part(self, block: int, lane: Lane) -> tuple[int, int]:
+        """Lane ``lane``'s part (offset in the whole buffer, size) of rank block ``block``."""
+        offset, size = self.block_share(lane)
+        return block * (self.call.size // self.n) + offset, size
 
     def pieces(self, size: int) -> list[tuple[int, int]]:
         """``size`` bytes as the pieces a pipelined chain or tree moves one after another: the

@@ -5,8 +5,11 @@ by its cost model (:mod:`oisa.ccl.cost`), and the cheapest taken, as NCCL's ``to
 Channel counts follow NCCL: at most the library's ``channels.max``, and a call uses fewer
 channels while each would get less than the protocol's threshold of bytes (``nc`` decremented
 while ``nBytes < nc * nt * threshold`` in ``topoGetAlgoInfo``; for LL the threshold grows with
-the ranks). Among the counts left it prices powers of two and multiples of the rings the
-topology offers (NCCL's search and duplication yield such counts) and keeps the cheapest.
+the ranks). Among the counts left it prices powers of two and multiples of the rings (or trees)
+the topology offers, counts that spread evenly over them (NCCL's search and duplication yield
+such counts), and keeps the cheapest. A direct exchange gives every peer a channel of its own,
+as NCCL's peer-to-peer channels do (``p2pnChannelsPerPeer``, ``src/init.cc``), so it runs at most
+``channels.max`` over the peers.
 
 A caller may force any of the three, as ``NCCL_ALGO``, ``NCCL_PROTO`` and ``NCCL_MIN_NCHANNELS``
 (with ``NCCL_MAX_NCHANNELS`` the same) do; the others are still tuned. The decision records what
@@ -19,7 +22,7 @@ import math
 from dataclasses import dataclass
 
 from oisa.ccl.algorithms import REGISTRY, algorithms_of, start_latency_ps
-from oisa.ccl.channels import disjoint_cycles
+from oisa.ccl.channels import ring_orders, tree_count
 from oisa.ccl.cost import PhaseCost, estimate_ps, phase_costs
 from oisa.ccl.kinds import Call
 from oisa.ccl.library import Library
@@ -72,11 +75,24 @@ def channel_options(call: Call, topology: Topology, library: Library, algorithm:
     if protocol_name in library.per_rank_threshold:
         threshold *= call.n
     top = max(1, min(top, call.size // max(1, threshold)))
+    if algorithm == "direct":
+        top = max(1, top // (call.n - 1))
+    ways = _ways(topology, algorithm)
     options = {c for c in _POWERS if c <= top}
-    if algorithm == "ring" and topology.full_mesh:
-        rings = len(disjoint_cycles(call.n))
-        options |= {k * rings for k in range(1, top // rings + 1)}
-    return sorted(options)
+    if ways > 1:
+        options |= {k * ways for k in range(1, top // ways + 1)}
+    return sorted(c for c in options if c <= ways or c % ways == 0)
+
+
+def _ways(topology: Topology, algorithm: str) -> int:
+    """The different rings or trees an algorithm's channels can follow."""
+    if algorithm == "ring":
+        return len(ring_orders(topology))
+    if algorithm == "tree":
+        return tree_count(topology)
+    if algorithm == "hierarchical":
+        return len(topology.server_groups[0])
+    return 1
 
 
 def _costs(call: Call, topology: Topology, library: Library, algorithm: str, protocol_name: str,
@@ -90,7 +106,8 @@ def _costs(call: Call, topology: Topology, library: Library, algorithm: str, pro
         ctx = Context(call, topology, proto, channels)
         book = Flowbook(call, topology, proto)
         REGISTRY[(call.collective, algorithm)].flows(ctx, book)
-        cache[key] = phase_costs(topology, tuple(book.phases), flagged=proto.efficiency < 1.0)
+        cache[key] = phase_costs(topology, tuple(book.phases), flagged=proto.efficiency < 1.0,
+                                 channel_cap=proto.wire_rate_cap)
     return cache[key]
 
 
