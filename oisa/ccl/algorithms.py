@@ -18,9 +18,9 @@ from oisa.ccl.kinds import Call
 from oisa.ccl.library import Library
 from oisa.ccl.schedule import Context, Emitter, Flowbook, Layout, Protocol, protocol
 from oisa.ccl.topology import Topology
-from oisa.plan import Collective, Phase, PrimitiveOp
+from oisa.plan import Collective, Delay, Phase, PrimitiveOp
 
-__all__ = ["REGISTRY", "Algorithm", "Built", "algorithms_of", "build", "start_latency_ps"]
+__all__ = ["REGISTRY", "Algorithm", "Built", "algorithms_of", "build", "launch_floor_ps", "start_latency_ps"]
 
 
 def _always(ctx: Context) -> str | None:
@@ -67,10 +67,16 @@ def algorithms_of(collective: str) -> tuple[str, ...]:
 
 
 def start_latency_ps(library: Library, call: Call, algorithm: str, protocol_name: str) -> int:
-    """What a call costs before its first step: the kernel launch (later for GPUs a host thread
-    launches after others in a group call, nccl-tests' ``-g``) and the algorithm's base latency."""
-    return (library.value("launch.latency") + (call.launchers - 1) * library.value("launch.per_gpu")
-            + library.value(f"algorithms.{algorithm}.{protocol_name}"))
+    """What a call costs before its first step: the kernel launch and the algorithm's base latency."""
+    return library.value("launch.latency") + library.value(f"algorithms.{algorithm}.{protocol_name}")
+
+
+def launch_floor_ps(library: Library, call: Call) -> int:
+    """The least a call lasts when calls follow one another, as nccl-tests times them: one host
+    thread launches the kernels of ``call.launchers`` GPUs (its ``-g``) one after another, and the
+    next call cannot start on a GPU before its kernel is launched, so calls come no faster than
+    the thread launches them."""
+    return call.launchers * library.value("launch.per_gpu")
 
 
 @dataclass(frozen=True)
@@ -95,11 +101,17 @@ def build(call: Call, topology: Topology, library: Library, algorithm: str, prot
     entry.flows(ctx, book)
     phases: tuple[Phase, ...] = tuple(book.phases)
 
+    start = start_latency_ps(library, call, algorithm, protocol_name)
+    floor = launch_floor_ps(library, call) - start
+
     def operations() -> list[PrimitiveOp]:
         emitter = Emitter(call, topology, proto, where)
         entry.emit(ctx, emitter)
+        if floor > 0:  # every rank is busy at least until the host has launched the next call
+            for card in call.ranks:
+                emitter.add(Delay(card, floor))
         return emitter.ops
 
     collective = Collective(call.collective, call.ranks, phases, operations, info=dict(info or {}),
-                            start_latency_ps=start_latency_ps(library, call, algorithm, protocol_name))
+                            start_latency_ps=start)
     return Built(collective, where, proto, operations)

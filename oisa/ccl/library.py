@@ -2,11 +2,13 @@
 from the ``libraries/`` catalog, every figure with its source or marked as fitted.
 
 A profile holds what the library's own cost model and its kernels need: the fixed cost of a call
-(kernel launch), the most channels it runs, and per protocol (Simple, LL, LL128) the share of
-the wire that carries data, the synchronisation cost of one step on a scale-up hop and on a
-network hop, the rate one channel's threads can copy at, the pipelining chunk and the size per
-channel below which a call uses fewer channels; per algorithm, the base latency of a call with
-each protocol it offers. Which names mean what, with the NCCL and RCCL source files they come
+(kernel launch) and the host's time to launch one GPU's kernel, the most channels it runs, and
+per protocol (Simple, LL, LL128) the share of the wire that carries data, the synchronisation cost
+of one step on a scale-up hop and on a network hop, the rate one channel's threads can copy at
+(and optionally a whole call's), the pipelining chunk, the size per channel below which a call
+uses fewer channels, and optionally the largest call the tuner may give it; per algorithm, the
+base latency of a call with each protocol it offers, and optionally the largest call it runs and
+whether it needs a thread per GPU. Which names mean what, with the NCCL and RCCL source files they come
 from, is in the catalog files themselves.
 
 A *calibration* (what ``oisa calibrate`` writes) is an overlay: a TOML file naming the profile it
@@ -51,7 +53,7 @@ def _channels(value: object) -> int:
 # per protocol: key -> parser; the optional ones may be left out
 _PROTOCOL_KEYS = {"efficiency": _share, "step_latency": parse_time, "net_step_latency": parse_time,
                   "channel_bandwidth": parse_rate, "chunk": parse_size, "channel_threshold": parse_size}
-_OPTIONAL_PROTOCOL_KEYS = {"call_bandwidth": parse_rate}
+_OPTIONAL_PROTOCOL_KEYS = {"call_bandwidth": parse_rate, "max_size": parse_size}
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Library:
     path: Path
     figures: Mapping[str, Figure]
     per_rank_threshold: frozenset[str]  # protocols whose channel threshold grows with the ranks (NCCL's LL)
+    one_gpu_per_thread: frozenset[str] = frozenset()  # algorithms it runs only where a thread drives one GPU
     calibration: str | None = None  # the overlay applied, if any
 
     def value(self, key: str) -> Any:
@@ -146,7 +149,7 @@ def _parser(key: str) -> Any:
     if parts[0] == "channels":
         return _channels
     if parts[0] == "algorithms":
-        return parse_time
+        return parse_size if parts[-1] == "max_size" else parse_time
     return {**_PROTOCOL_KEYS, **_OPTIONAL_PROTOCOL_KEYS}[parts[-1]]
 
 
@@ -173,11 +176,16 @@ def _read(doc: Table, path: Path) -> Library:
         table.finish()
     protocols.finish()
     algorithms = doc.table("algorithms")
+    single: set[str] = set()
     for algorithm in list(algorithms.data):
         if algorithm not in ALGORITHMS:
             raise algorithms.error(f"unknown algorithm (known: {', '.join(ALGORITHMS)})", algorithm)
         table = algorithms.table(algorithm)
-        for protocol in list(table.data):
+        if table.get("one_gpu_per_thread", bool, False):
+            single.add(algorithm)
+        if "max_size" in table:
+            figures[f"algorithms.{algorithm}.max_size"] = table.figure("max_size", parse_size)
+        for protocol in [key for key in table.data if key not in ("one_gpu_per_thread", "max_size")]:
             if protocol not in PROTOCOLS:
                 raise table.error(f"unknown protocol (known: {', '.join(PROTOCOLS)})", protocol)
             figures[f"algorithms.{algorithm}.{protocol}"] = table.figure(protocol, parse_time)
@@ -186,7 +194,7 @@ def _read(doc: Table, path: Path) -> Library:
     if "algorithms.ring.simple" not in figures:
         raise algorithms.error("every library offers the ring algorithm with the Simple protocol", "ring")
     return Library(doc.get("name", str), doc.get("library", str), doc.get("description", str), path, figures,
-                   frozenset(per_rank))
+                   frozenset(per_rank), frozenset(single))
 
 
 def library_names() -> list[str]:

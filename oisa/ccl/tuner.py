@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from oisa.ccl.algorithms import REGISTRY, algorithms_of, start_latency_ps
+from oisa.ccl.algorithms import REGISTRY, algorithms_of, launch_floor_ps, start_latency_ps
 from oisa.ccl.channels import ring_orders, tree_count
 from oisa.ccl.cost import PhaseCost, estimate_ps, phase_costs
 from oisa.ccl.kinds import Call
@@ -115,8 +115,16 @@ def price(call: Call, topology: Topology, library: Library, algorithm: str, prot
           channels: int) -> float:
     """The model's time (ps) for one choice."""
     costs = _costs(call, topology, library, algorithm, protocol_name, channels)
-    return estimate_ps(library, call, algorithm, protocol_name, channels, costs,
-                       start_latency_ps(library, call, algorithm, protocol_name))
+    return max(float(launch_floor_ps(library, call)),
+               estimate_ps(library, call, algorithm, protocol_name, channels, costs,
+                           start_latency_ps(library, call, algorithm, protocol_name)))
+
+
+def _in_range(library: Library, call: Call, offered: tuple[str, ...]) -> tuple[str, ...]:
+    """The protocols the library lets a call of this size use (RCCL limits LL and LL128 to size
+    ranges, ``llProtoRanges`` in its tuning.cc); Simple is always allowed."""
+    return tuple(p for p in offered if not library.has(f"protocols.{p}.max_size")
+                 or call.size <= library.value(f"protocols.{p}.max_size") or p == "simple")
 
 
 def unavailable(call: Call, topology: Topology, library: Library, algorithm: str) -> str | None:
@@ -125,6 +133,12 @@ def unavailable(call: Call, topology: Topology, library: Library, algorithm: str
         return f"{call.collective} has no {algorithm} algorithm"
     if algorithm not in library.algorithms:
         return f"{library.name} does not offer it"
+    if len(algorithms_of(call.collective)) > 1:  # point-to-point collectives have no other way
+        if algorithm in library.one_gpu_per_thread and call.launchers > 1:
+            return f"{library.name} runs it only where a thread drives one GPU (here {call.launchers} per thread)"
+        key = f"algorithms.{algorithm}.max_size"
+        if library.has(key) and call.size > library.value(key):
+            return f"{library.name} runs it only up to {library.value(key)} B"
     proto = protocol(library, library.protocols_of(algorithm)[0], 1)
     return REGISTRY[(call.collective, algorithm)].available(Context(call, topology, proto, 1))
 
@@ -146,7 +160,7 @@ def tune(call: Call, topology: Topology, library: Library, *, algorithm: str | N
         if why is not None:
             candidates.append(Candidate(name, protocol_name or "-", channels or 0, None, why))
             continue
-        for proto in (protocol_name,) if protocol_name is not None else offered:
+        for proto in (protocol_name,) if protocol_name is not None else _in_range(library, call, offered):
             counts = [channels] if channels is not None else channel_options(call, topology, library, name, proto)
             timed = [(price(call, topology, library, name, proto, count), count) for count in counts]
             time_ps, count = min(timed)

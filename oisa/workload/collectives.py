@@ -65,6 +65,8 @@ COLLECTIVE_OPTIONS = (
     Option("root", COUNT, "the rank that sends (broadcast) or receives the result (reduce)", minimum=0),
     Option("calibration", TEXT, "a calibration of the collective library (what oisa calibrate writes), applied to "
            "its profile"),
+    Option("gpus_per_thread", COUNT, "GPUs one host thread drives in a group call, as nccl-tests' -g: their kernels "
+           "launch one after another", minimum=1),
 )
 
 
@@ -142,7 +144,7 @@ def plan_call(spec: FabricSpec, call: Call, *, algorithm: str = AUTO, protocol: 
 def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = Run(), *, size: int = MiB,
                    algorithm: str = AUTO, protocol: str = AUTO, channels: int | None = None,
                    cards: Sequence[int] | None = None, dtype: str = "float32", op: str = "sum", root: int = 0,
-                   calibration: str | None = None) -> CollectiveResult:
+                   calibration: str | None = None, gpus_per_thread: int = 1) -> CollectiveResult:
     """Run one collective of ``size`` bytes (nccl-tests' meaning) on a fresh instance of ``spec``.
 
     ``auto`` runs on the data engine, moving real data and checking it, when all ranks' inputs
@@ -155,7 +157,7 @@ def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = R
         raise UsageError(f"not a rank: there are {len(ranks)} (0 to {len(ranks) - 1})", parameter="root", value=root)
     itemsize = DTYPES[dtype].itemsize
     count = normalised_count(what.name, size, itemsize, len(ranks))
-    call = Call(what.name, ranks, count, dtype, op, root)
+    call = Call(what.name, ranks, count, dtype, op, root, launchers=gpus_per_thread)
     fits = call.input_bytes * len(ranks) <= run.limits.data_bytes
     run = run.settled("data" if fits else "timing", allowed=("data", "timing"), workload=what.name)
     planned = plan_call(spec, call, algorithm=algorithm, protocol=protocol, channels=channels, calibration=calibration)
