@@ -93,7 +93,7 @@ def build(call: Call, topology: Topology, library: Library, algorithm: str, prot
           info: dict[str, object] | None = None) -> Built:
     """``call`` by ``algorithm`` with ``protocol_name`` on ``channels`` channels, with ``info``
     (what the library chose and why) attached."""
-    proto = protocol(library, protocol_name, channels)
+    proto = protocol(library, protocol_name, channels, algorithm)
     ctx = Context(call, topology, proto, channels)
     entry = REGISTRY[(call.collective, algorithm)]
     where = entry.layout(ctx)

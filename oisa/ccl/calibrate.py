@@ -31,7 +31,7 @@ from oisa.fabric.spec import FabricSpec
 __all__ = ["PRIOR_WEIGHT", "Fit", "FitPoint", "calibrate", "default_keys", "fit_calls", "overlay_toml"]
 
 _LOWEST = {"latency": 0.0, "bandwidth": 1e8}  # bytes/s: a fitted rate is at least 0.1 GB/s
-_HIGHEST = {"latency": 1e8, "bandwidth": 1e14}  # ps (100 us) and bytes/s (100 TB/s)
+_HIGHEST = {"latency": 1e9, "bandwidth": 1e14}  # ps (1 ms) and bytes/s (100 TB/s)
 _STARTS = (1.0, 0.5, 2.0)  # the fit starts from the profile's figures, and from them halved and doubled
 # Each fitted figure also pays this much per unit of log distance from the profile's own value: a
 # figure the measurements do not pin down (a protocol no size uses, a rate no link lets it reach)
@@ -75,7 +75,8 @@ class Fit:
 def default_keys(library: Library, measurements: list[Measurement]) -> list[str]:
     """The figures a fit moves by default: the launch cost (and the host's time per GPU it
     launches, if a log ran a thread per several GPUs: nccl-tests' ``-g``), every protocol's
-    handshake (over a network hop too, if a log spans servers) and copy rate."""
+    handshake (over a network hop too, if a log spans servers) and copy rate, and the copy rate of
+    an algorithm that has its own."""
     keys = ["launch.latency"]
     if any(m.gpus_per_thread > 1 for m in measurements):
         keys.append("launch.per_gpu")
@@ -84,6 +85,7 @@ def default_keys(library: Library, measurements: list[Measurement]) -> list[str]
         if any(m.servers > 1 for m in measurements):
             keys.append(f"protocols.{protocol}.net_step_latency")
         keys.append(f"protocols.{protocol}.channel_bandwidth")
+    keys += [f"algorithms.{algorithm}.channel_bandwidth" for algorithm in library.algorithms]
     return [key for key in keys if library.has(key)]
 
 
@@ -91,7 +93,7 @@ def fit_calls(spec: FabricSpec, measurement: Measurement, ranks: tuple[int, ...]
     """Each row of ``measurement`` as a call on ``ranks`` with its measured time (ps)."""
     calls = []
     for row in measurement.rows:
-        if row.dtype not in DTYPES or row.op not in OPS and row.op != "none":
+        if row.dtype not in DTYPES or (row.op not in OPS and row.op != "none"):
             raise UsageError(f"{measurement.source}, line {row.line}: oisa does not model {row.dtype} {row.op}",
                              parameter="log")
         count = normalised_count(measurement.collective, row.size, DTYPES[row.dtype].itemsize, len(ranks))
@@ -132,14 +134,15 @@ def calibrate(spec: FabricSpec, library: Library, measurements: list[tuple[Measu
     high = np.array([_HIGHEST[_kind(key)] for key in keys])
 
     def trial(x: np.ndarray) -> Library:
-        values = {key: float(v) for key, v in zip(keys, _decode(x, low))}
+        values = {key: float(v) for key, v in zip(keys, _decode(x, low), strict=True)}
         return library.replaced(_figures(values, "trial"))
 
     prior = _encode(np.clip(start, low, high), low)
 
     def residuals(x: np.ndarray) -> np.ndarray:
         trial_library = trial(x)
-        fit = [math.log(tune(call, topology, trial_library).time_ps / measured) for _, call, measured, topology in points]
+        fit = [math.log(tune(call, topology, trial_library).time_ps / measured)
+               for _, call, measured, topology in points]
         return np.concatenate([fit, PRIOR_WEIGHT * (x - prior)])
 
     best = None
@@ -150,7 +153,7 @@ def calibrate(spec: FabricSpec, library: Library, measurements: list[tuple[Measu
         if best is None or found.cost < best.cost:
             best = found
     assert best is not None
-    values = {key: float(v) for key, v in zip(keys, _decode(best.x, low))}
+    values = {key: float(v) for key, v in zip(keys, _decode(best.x, low), strict=True)}
     names = sorted({m.source for m, _ in measurements})
     rms = math.sqrt(sum(r ** 2 for r in residuals(best.x)[:len(points)]) / len(points))
     fitted = library.replaced(_figures(values, f"oisa calibrate to {', '.join(names)} (least squares on log time "
@@ -183,7 +186,8 @@ def overlay_toml(fit: Fit, description: str) -> str:
         section, _, name = key.rpartition(".")
         figure = fit.library.figures[key]
         shown = _shown(key, figure.value)
-        sections.setdefault(section, []).append(f'{name} = {{ value = "{shown}", source = "{_escaped(figure.source or "")}" }}')
+        source = _escaped(figure.source or "")
+        sections.setdefault(section, []).append(f'{name} = {{ value = "{shown}", source = "{source}" }}')
     for section, entries in sections.items():
         lines += ["", f"[{section}]", *entries]
     return "\n".join(lines) + "\n"

@@ -34,7 +34,7 @@ from functools import lru_cache
 
 from oisa.ccl.topology import Topology
 
-__all__ = ["Tree", "ring_orders", "tree", "tree_count"]
+__all__ = ["Tree", "ring_orders", "server_paths", "tree", "tree_count"]
 
 _SEARCH_BUDGET = 2000  # nodes one cycle's search may visit
 _RESTARTS = 200  # attempts at the whole set of cycles
@@ -49,7 +49,8 @@ def ring_orders(topology: Topology) -> list[tuple[int, ...]]:
     if n <= 2:
         return [tuple(range(n))]
     if len(groups) > 1 and len({len(g) for g in groups}) == 1 and _crosses_network(topology, groups):
-        return [_rail_ring(topology, groups, c) for c in range(len(groups[0]))]
+        paths = server_paths(len(groups[0]), topology.meshed(groups[0]))
+        return [_rail_ring(groups, path) for path in paths]
     if topology.full_mesh:
         return disjoint_cycles(n)
     return [tuple(range(n))]
@@ -59,11 +60,9 @@ def _crosses_network(topology: Topology, groups: tuple[tuple[int, ...], ...]) ->
     return topology.route(groups[0][0], groups[1][0]).network
 
 
-def _rail_ring(topology: Topology, groups: tuple[tuple[int, ...], ...], channel: int) -> tuple[int, ...]:
-    """Channel ``channel``'s ring across servers: a path through each server from entry to exit,
-    reversed on odd servers, so that it crosses from a card to the card of the same local index."""
-    size = len(groups[0])
-    path = _server_paths(size, topology.meshed(groups[0]))[channel % size]
+def _rail_ring(groups: tuple[tuple[int, ...], ...], path: tuple[int, ...]) -> tuple[int, ...]:
+    """A ring across servers that takes ``path`` (local indices) through each server, reversed on
+    odd servers, so that it crosses from a card to the card of the same local index."""
     order: list[int] = []
     for index, group in enumerate(groups):
         local = path if index % 2 == 0 else tuple(reversed(path))
@@ -72,20 +71,23 @@ def _rail_ring(topology: Topology, groups: tuple[tuple[int, ...], ...], channel:
 
 
 @lru_cache(maxsize=64)
-def _server_paths(size: int, meshed: bool) -> tuple[tuple[int, ...], ...]:
-    """Hamiltonian paths through the cards of one server (local indices), one per channel,
-    that enter at distinct cards and leave at distinct cards: cut from arc-disjoint cycles where
-    the server's cards are linked pairwise, rotations of the local order otherwise."""
+def server_paths(size: int, meshed: bool) -> tuple[tuple[int, ...], ...]:
+    """Hamiltonian paths through the cards of one server (local indices) that enter at distinct
+    cards and leave at distinct cards. Where the server's cards are linked pairwise, the paths
+    share no link: one from each card, if a search finds such a set (it does for 4 and 6 to 16
+    cards: 8 paths use all 56 links of 8 cards), else one cut from each of the arc-disjoint cycles
+    (one card, and its NIC, is then left out). Through switches every order takes the same links:
+    rotations of the local order."""
     if size < 3 or not meshed:
         return tuple(tuple((c + k) % size for k in range(size)) for c in range(size))
+    paths = disjoint_paths(size)
+    if paths:
+        return paths
     cycles = disjoint_cycles(size)
-    cuts = _distinct_cuts(cycles, size)
     paths = []
-    for cycle, (tail, head) in zip(cycles, cuts):
+    for cycle, (_, head) in zip(cycles, _distinct_cuts(cycles, size), strict=True):
         start = cycle.index(head)
         paths.append(tuple(cycle[start:] + cycle[:start]))  # from head round to tail
-    while len(paths) < size:  # more channels than cycles: reuse them, cut elsewhere
-        paths.append(tuple(reversed(paths[len(paths) % len(cycles)])))
     return tuple(paths)
 
 
@@ -169,6 +171,59 @@ def _greedy_cycles(n: int, rng: random.Random) -> list[tuple[int, ...]]:
     return cycles
 
 
+@lru_cache(maxsize=64)
+def disjoint_paths(n: int) -> tuple[tuple[int, ...], ...]:
+    """``n`` arc-disjoint directed Hamiltonian paths of the complete directed graph on ``n``
+    nodes, one starting at each node and all ending at different nodes (together they use every
+    arc once), found by the same restarted search as :func:`disjoint_cycles`; empty if the budget
+    runs out (it does for 3 and 5)."""
+    if n > _SEARCHED:
+        return ()
+    rng = random.Random(n)
+    for _ in range(_RESTARTS):
+        found = _greedy_paths(n, rng)
+        if found:
+            return found
+    return ()
+
+
+def _greedy_paths(n: int, rng: random.Random) -> tuple[tuple[int, ...], ...]:
+    used: set[tuple[int, int]] = set()
+    ends: set[int] = set()
+    paths: list[tuple[int, ...]] = []
+    budget = [0]
+
+    def extend(path: list[int], seen: set[int]) -> bool:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return False
+        if len(path) == n:
+            return path[-1] not in ends
+        options = [node for node in range(n) if node not in seen and (path[-1], node) not in used]
+        rng.shuffle(options)
+        options.sort(key=lambda node: sum(1 for other in range(n) if other not in seen and (node, other) not in used))
+        for node in options:
+            path.append(node)
+            seen.add(node)
+            if extend(path, seen):
+                return True
+            path.pop()
+            seen.discard(node)
+        return False
+
+    starts = list(range(n))
+    rng.shuffle(starts)
+    for start in starts:
+        budget[0] = _SEARCH_BUDGET
+        path = [start]
+        if not extend(path, {start}):
+            return ()
+        paths.append(tuple(path))
+        ends.add(path[-1])
+        used.update(itertools.pairwise(path))
+    return tuple(sorted(paths))
+
+
 class Tree:
     """A tree over rank indices: ``parent[r]`` (-1 at the root) and ``children[r]``."""
 
@@ -190,24 +245,35 @@ class Tree:
         return deepest
 
 
-def tree_count(topology: Topology) -> int:
-    """The different trees channels can take: a chain from every card in one server; both
-    binary trees from every card of a server across several."""
+def _chains(topology: Topology) -> tuple[tuple[int, ...], ...]:
+    """The orders (local indices) a chain inside a server can take: each from a different card,
+    over links no other uses where the server's cards are linked pairwise; servers of different
+    sizes take their cards in order."""
     groups = topology.server_groups
-    return len(topology.ranks) if len(groups) == 1 else 2 * min(len(g) for g in groups)
+    if len({len(g) for g in groups}) != 1:
+        return (tuple(range(max(len(g) for g in groups))),)
+    return server_paths(len(groups[0]), topology.meshed(groups[0]))
+
+
+def tree_count(topology: Topology) -> int:
+    """The different trees channels can take: a chain from each card (over its own links where
+    there are links to spare) in one server; both binary trees from each across several."""
+    chains = len(_chains(topology))
+    return chains if len(topology.server_groups) == 1 else 2 * chains
 
 
 def tree(topology: Topology, channel: int) -> Tree:
     """Tree ``channel``: a double binary tree over the servers (the first for even indices, the
-    second for odd ones), and in each server a chain from the card that joins it (local index
-    ``channel // 2``, so that trees use different cards and NICs)."""
+    second for odd ones), and in each server a chain from the card that joins it (a different
+    card for each pair of indices, so that trees use different cards and NICs)."""
     groups = topology.server_groups
     n = len(topology.ranks)
     parent = [-1] * n
     leaders = []
+    chains = _chains(topology)
+    order = chains[(channel // 2 if len(groups) > 1 else channel) % len(chains)]
     for group in groups:
-        lead = (channel // 2 if len(groups) > 1 else channel) % len(group)
-        chain = group[lead:] + group[:lead]
+        chain = [group[k] for k in order if k < len(group)]
         for above, below in itertools.pairwise(chain):
             parent[below] = above
         leaders.append(chain[0])

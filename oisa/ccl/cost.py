@@ -26,7 +26,7 @@ import numpy as np
 
 from oisa.ccl.kinds import Call
 from oisa.ccl.library import Library
-from oisa.ccl.schedule import protocol
+from oisa.ccl.schedule import Protocol, protocol
 from oisa.ccl.topology import Topology
 from oisa.plan import Phase
 from oisa.units import S
@@ -41,8 +41,8 @@ class PhaseCost:
     repeated phase passes its hops in turn and costs their mean, a single step its slowest
     hop's, as :meth:`oisa.ccl.schedule.Flowbook.close` prices it), ``route_ps`` of link
     and forwarder latency, ``transfer_ps`` for the busiest link, ``largest_flow`` wire bytes in its
-    largest flow per channel of its lane (what one channel's threads copy), ``dma_ps`` for the busiest card's DMA engines and
-    ``memory_ps`` of reductions through memory."""
+    largest flow per channel of its lane (what one channel's threads copy), ``dma_ps`` for the
+    busiest card's DMA engines and ``memory_ps`` of reductions through memory."""
 
     repeat: int
     handshake: bool
@@ -54,11 +54,11 @@ class PhaseCost:
     memory_ps: float
 
 
-def phase_costs(topology: Topology, phases: tuple[Phase, ...], *, flagged: bool,
-                channel_cap: float) -> tuple[PhaseCost, ...]:
-    """The costs of ``phases``, whose transfers carry a second send of flags if ``flagged`` and
-    whose flows each carry the channels of a lane (``rate_cap`` over the one channel's
-    ``channel_cap`` of wire bytes per second)."""
+def phase_costs(topology: Topology, phases: tuple[Phase, ...], proto: Protocol) -> tuple[PhaseCost, ...]:
+    """The costs of ``phases``, built with protocol ``proto``: their flows each carry the channels
+    of a lane (``rate_cap`` over the one channel's cap), their handshakes say how many of a step's
+    hops cross the network (the phase's latency between the protocol's two)."""
+    flagged, channel_cap = proto.efficiency < 1.0, proto.wire_rate_cap
     out = []
     index = {card: i for i, card in enumerate(topology.ranks)}
     for phase in phases:
@@ -68,7 +68,7 @@ def phase_costs(topology: Topology, phases: tuple[Phase, ...], *, flagged: bool,
         latencies, networks = [], []
         copies: dict[int, int] = {}
         round_trip: dict[int, float] = {}
-        for src, dst, size in zip(flows.src.tolist(), flows.dst.tolist(), flows.size.tolist()):
+        for src, dst, size in zip(flows.src.tolist(), flows.dst.tolist(), flows.size.tolist(), strict=True):
             route = topology.node_route(src, dst)
             for directed, per_byte in route.loads:
                 loads[directed] += size * per_byte
@@ -84,12 +84,11 @@ def phase_costs(topology: Topology, phases: tuple[Phase, ...], *, flagged: bool,
         if phase.memory_bytes and phase.memory_ranks:
             slowest = min(topology.memory_rate(index[card]) for card in phase.memory_ranks)
             memory = phase.memory_bytes / slowest * S
-        width = round(phase.rate_cap / channel_cap) if phase.rate_cap and channel_cap else 1
-        largest = float(flows.size.max()) / max(1, width) if len(flows) else 0.0
-        if phase.repeat > 1:
-            route_ps, network = sum(latencies) / len(latencies), sum(networks) / len(networks)
-        else:
-            route_ps, network = max(latencies, default=0.0), float(any(networks))
+        width = phase.rate_cap / channel_cap if phase.rate_cap and channel_cap else 1.0
+        largest = float(flows.size.max()) / width if len(flows) else 0.0
+        route_ps = sum(latencies) / len(latencies) if phase.repeat > 1 else max(latencies, default=0.0)
+        spread = proto.net_step_ps - proto.step_ps
+        network = min(1.0, max(0.0, (phase.latency_ps - proto.step_ps) / spread)) if spread else float(any(networks))
         waves = {card: math.ceil(count / topology.dma_engines(index[card])) for card, count in copies.items()}
         dma = max((wave * round_trip[card] for card, wave in waves.items() if wave > 1), default=0.0)
         out.append(PhaseCost(phase.repeat, handshake, network, route_ps, transfer, largest, dma, memory))
@@ -99,7 +98,7 @@ def phase_costs(topology: Topology, phases: tuple[Phase, ...], *, flagged: bool,
 def estimate_ps(library: Library, call: Call, algorithm: str, protocol_name: str, channels: int,
                 costs: tuple[PhaseCost, ...], start_ps: int) -> float:
     """The model's time for the call (ps), given its phases' costs and its start latency."""
-    proto = protocol(library, protocol_name, channels)
+    proto = protocol(library, protocol_name, channels, algorithm)
     total = float(start_ps)
     for cost in costs:
         handshake = (cost.network * proto.net_step_ps + (1 - cost.network) * proto.step_ps) if cost.handshake else 0

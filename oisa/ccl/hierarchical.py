@@ -10,6 +10,7 @@ all-reduce in NCCL's tree and CollNet chain algorithms (inside the node, then ac
 
 from __future__ import annotations
 
+from oisa.ccl.channels import server_paths
 from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
 
 __all__ = ["AllReduce", "available"]
@@ -24,9 +25,16 @@ def available(ctx: Context) -> str | None:
     return None
 
 
+def _orders(ctx: Context) -> tuple[tuple[int, ...], ...]:
+    """The orders (local indices) the rings inside a server can take: link-disjoint ones where
+    the server's cards are linked pairwise, one starting at each card otherwise."""
+    groups = ctx.topology.server_groups
+    return server_paths(len(groups[0]), ctx.topology.meshed(groups[0]))
+
+
 def _lanes(ctx: Context) -> list[Lane]:
-    """A lane per order of the cards inside a server (one per card it starts at)."""
-    return ctx.lanes(len(ctx.topology.server_groups[0]))
+    """A lane per order of the cards inside a server."""
+    return ctx.lanes(len(_orders(ctx)))
 
 
 def _geometry(ctx: Context, lane: Lane) -> tuple[list[tuple[int, int]], list[list[tuple[int, int]]]]:
@@ -38,8 +46,8 @@ def _geometry(ctx: Context, lane: Lane) -> tuple[list[tuple[int, int]], list[lis
     return chunks, subs
 
 
-def _local_order(g: int, lane: Lane) -> list[int]:
-    return [(lane.index + k) % g for k in range(g)]
+def _local_order(ctx: Context, lane: Lane) -> list[int]:
+    return list(_orders(ctx)[lane.index])
 
 
 class AllReduce:
@@ -60,7 +68,7 @@ class AllReduce:
         g, m = len(groups[0]), len(groups)
         for lane in _lanes(ctx):
             chunks, subs = _geometry(ctx, lane)
-            local = _local_order(g, lane)
+            local = _local_order(ctx, lane)
             ready: dict[int, tuple[int, ...]] = {rank: () for group in groups for rank in group}
             for group in groups:  # reduce-scatter in each server: local index k ends with chunk k
                 order = [group[k] for k in local]
@@ -118,7 +126,7 @@ class AllReduce:
             if phase == "gather":
                 _rails(ctx, book, geometry, groups)
             for lane, (chunks, _) in geometry:
-                local = _local_order(g, lane)
+                local = _local_order(ctx, lane)
                 for group in groups:
                     order = [group[k] for k in local]
                     for p in range(g):

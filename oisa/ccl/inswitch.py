@@ -34,7 +34,8 @@ def _shares(ctx: Context) -> list[tuple[int, int, int]]:
     takes the same paths, so they move as one lane)."""
     offset, size = ctx.share(ctx.lanes(1)[0])
     switches = ctx.topology.reducing_switches
-    return [(s, offset + o, n) for s, (o, n) in zip(switches, parts(size, len(switches), ctx.call.itemsize))]
+    shares = parts(size, len(switches), ctx.call.itemsize)
+    return [(s, offset + o, n) for s, (o, n) in zip(switches, shares, strict=True)]
 
 
 class AllReduce:
@@ -47,22 +48,22 @@ class AllReduce:
     @staticmethod
     def emit(ctx: Context, em: Emitter) -> None:
         call = ctx.call
-        for switch, offset, size in _shares(ctx):
-            if size <= 0:
-                continue
-            for card in call.ranks:
-                em.add(Contribute(card, switch, call.group, ctx.n, call.output + offset, call.input + offset, size,
-                                  call.dtype, call.op))
-                em.add(Await(card, call.output + offset, size))
-                busy = ctx.protocol.busy_ps(size, ctx.channels)
-                if busy:
-                    em.add(Delay(card, busy))
+        for card in call.ranks:
+            for switch, offset, size in _shares(ctx):
+                if size > 0:
+                    em.add(Contribute(card, switch, call.group, ctx.n, call.output + offset, call.input + offset, size,
+                                      call.dtype, call.op))
+                    em.add(Await(card, call.output + offset, size))
+            busy = ctx.protocol.busy_ps(call.size, ctx.channels)  # the card's channels copy the whole buffer
+            if busy:
+                em.add(Delay(card, busy))
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
         flows = []
-        for switch, _, size in _shares(ctx):
-            if size > 0:
-                for card in ctx.call.ranks:
-                    flows += [(card, switch, float(size)), (switch, card, float(size))]
-        book.close(1, latency=False, switch_flows=flows, width=ctx.channels)
+        shares = [(switch, size) for switch, _, size in _shares(ctx) if size > 0]
+        for switch, size in shares:
+            for card in ctx.call.ranks:
+                flows += [(card, switch, float(size)), (switch, card, float(size))]
+        # a card's channels copy its whole buffer, which its flows to the switches share
+        book.close(1, latency=False, switch_flows=flows, width=ctx.channels / max(1, len(shares)))

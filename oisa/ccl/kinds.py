@@ -49,7 +49,8 @@ class Kind:
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("allreduce", lambda n: 2 * (n - 1) / n, True, False, False,
          "every rank ends with the reduction of all ranks' buffers"),
-    Kind("allgather", lambda n: (n - 1) / n, False, True, False, "every rank ends with all ranks' blocks, in rank order"),
+    Kind("allgather", lambda n: (n - 1) / n, False, True, False,
+         "every rank ends with all ranks' blocks, in rank order"),
     Kind("reducescatter", lambda n: (n - 1) / n, True, True, False,
          "rank r ends with block r of the reduction of all ranks' buffers"),
     Kind("alltoall", lambda n: (n - 1) / n, False, True, False,

@@ -7,8 +7,9 @@ per protocol (Simple, LL, LL128) the share of the wire that carries data, the sy
 of one step on a scale-up hop and on a network hop, the rate one channel's threads can copy at
 (and optionally a whole call's), the pipelining chunk, the size per channel below which a call
 uses fewer channels, and optionally the largest call the tuner may give it; per algorithm, the
-base latency of a call with each protocol it offers, and optionally the largest call it runs and
-whether it needs a thread per GPU. Which names mean what, with the NCCL and RCCL source files they come
+base latency of a call with each protocol it offers, and optionally the largest call it runs, the
+most channels it uses, a copy rate per channel of its own and whether it needs a thread per GPU.
+Which names mean what, with the NCCL and RCCL source files they come
 from, is in the catalog files themselves.
 
 A *calibration* (what ``oisa calibrate`` writes) is an overlay: a TOML file naming the profile it
@@ -31,7 +32,8 @@ from oisa.config import Figure, Table, load_toml
 from oisa.errors import ConfigError
 from oisa.units import parse_rate, parse_size, parse_time
 
-__all__ = ["ALGORITHMS", "GENERIC", "PROTOCOLS", "Library", "apply_calibration", "library_for", "library_names", "load_library"]
+__all__ = ["ALGORITHMS", "GENERIC", "PROTOCOLS", "Library", "apply_calibration", "library_for", "library_names",
+           "load_library"]
 
 PROTOCOLS = ("simple", "ll", "ll128")
 ALGORITHMS = ("ring", "tree", "direct", "hierarchical", "in-switch")
@@ -54,6 +56,9 @@ def _channels(value: object) -> int:
 _PROTOCOL_KEYS = {"efficiency": _share, "step_latency": parse_time, "net_step_latency": parse_time,
                   "channel_bandwidth": parse_rate, "chunk": parse_size, "channel_threshold": parse_size}
 _OPTIONAL_PROTOCOL_KEYS = {"call_bandwidth": parse_rate, "max_size": parse_size}
+# per algorithm, beside its base latency per protocol: the largest call it runs, the most channels it
+# uses, and a copy rate per channel of its own
+_ALGORITHM_KEYS = {"max_size": parse_size, "max_channels": _channels, "channel_bandwidth": parse_rate}
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,7 @@ def _parser(key: str) -> Any:
     if parts[0] == "channels":
         return _channels
     if parts[0] == "algorithms":
-        return parse_size if parts[-1] == "max_size" else parse_time
+        return _ALGORITHM_KEYS.get(parts[-1], parse_time)
     return {**_PROTOCOL_KEYS, **_OPTIONAL_PROTOCOL_KEYS}[parts[-1]]
 
 
@@ -183,9 +188,10 @@ def _read(doc: Table, path: Path) -> Library:
         table = algorithms.table(algorithm)
         if table.get("one_gpu_per_thread", bool, False):
             single.add(algorithm)
-        if "max_size" in table:
-            figures[f"algorithms.{algorithm}.max_size"] = table.figure("max_size", parse_size)
-        for protocol in [key for key in table.data if key not in ("one_gpu_per_thread", "max_size")]:
+        for key, parse in _ALGORITHM_KEYS.items():
+            if key in table:
+                figures[f"algorithms.{algorithm}.{key}"] = table.figure(key, parse)
+        for protocol in [key for key in table.data if key not in ("one_gpu_per_thread", *_ALGORITHM_KEYS)]:
             if protocol not in PROTOCOLS:
                 raise table.error(f"unknown protocol (known: {', '.join(PROTOCOLS)})", protocol)
             figures[f"algorithms.{algorithm}.{protocol}"] = table.figure(protocol, parse_time)

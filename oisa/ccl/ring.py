@@ -253,7 +253,7 @@ def _chain_flows(ctx: Context, book: Flowbook, *, towards_root: bool) -> None:
     lanes = [(lane, _chain(order, call.root)) for lane, order in _lanes(ctx)]
     pieces = [[piece for _, piece in ctx.pieces(ctx.share(lane)[1])] for lane, _ in lanes]
     for part in (slice(0, 1), slice(1, None)):
-        for (lane, chain), each in zip(lanes, pieces):
+        for (lane, chain), each in zip(lanes, pieces, strict=True):
             sent = each[part]
             for p in range(n - 1):
                 if towards_root:

@@ -19,7 +19,8 @@ So a transfer here is: a :class:`~oisa.plan.Delay` for the handshake; one :class
 of the data and its flags into a receive slot of the receiver (the flags' values are not
 modelled: whatever follows the data in the sender's memory goes in their place); and a ``Delay``
 of the bytes over the channels' rate, in parallel with it. The receiver goes on when all of them
-are done.
+are done. A connection's buffer holds :data:`STEPS` steps, so a sender waits for the transfer that
+many back to have landed before it sends again.
 
 Channels that follow the same ring (or tree) over the same paths move in lockstep over the same
 links: their steps start and end together and share every link. Such channels are emitted as one
@@ -47,6 +48,9 @@ from oisa.units import S
 __all__ = ["Emitter", "Flowbook", "Layout", "Protocol", "parts", "protocol"]
 
 SLOT_ALIGN = 64  # scratch slots and flag slots start on 64-byte boundaries, as libraries align buffers
+# Steps a connection's buffer holds: a sender is at most this many steps ahead of its receiver
+# (NVIDIA/nccl src/include/device.h NCCL_STEPS 8; the same in ROCm/rccl).
+STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -87,11 +91,13 @@ def _flags(efficiency: float, size: int) -> int:
     return math.ceil(size * (1 / efficiency - 1) - 1e-9)
 
 
-def protocol(library: Library, name: str, channels: int) -> Protocol:
-    """Protocol ``name``'s costs from ``library`` for a call on ``channels`` channels (a
-    whole-call rate cap is shared by the channels)."""
+def protocol(library: Library, name: str, channels: int, algorithm: str) -> Protocol:
+    """Protocol ``name``'s costs from ``library`` for a call of ``algorithm`` on ``channels``
+    channels (a whole-call rate cap is shared by the channels; an algorithm may copy at a rate
+    of its own, as NVLS does in the switch)."""
     key = f"protocols.{name}"
-    rate = library.value(f"{key}.channel_bandwidth") / 8
+    own = f"algorithms.{algorithm}.channel_bandwidth"
+    rate = library.value(own if library.has(own) else f"{key}.channel_bandwidth") / 8
     if library.has(f"{key}.call_bandwidth"):
         rate = min(rate, library.value(f"{key}.call_bandwidth") / 8 / channels)
     return Protocol(name, library.value(f"{key}.efficiency"), library.value(f"{key}.step_latency"),
@@ -158,6 +164,7 @@ class Emitter:
         self.layout = where
         self.ops: list[PrimitiveOp] = []
         self._next_slot: dict[tuple[int, int], int] = defaultdict(int)
+        self._sent: dict[tuple[int, int, int], list[tuple[int, ...]]] = defaultdict(list)  # per connection
 
     def add(self, op: PrimitiveOp) -> int:
         self.ops.append(op)
@@ -189,14 +196,19 @@ class Emitter:
         route = self.topology.route(src, dst)
         cards = self.call.ranks
         proto = self.protocol
+        earlier = self._sent[(src, dst, lane.index)]
+        if len(earlier) >= STEPS:  # the receiver's buffer is full until the transfer STEPS back has landed
+            deps = (*deps, *earlier[-STEPS])
         sync = self.add(Delay(cards[src], proto.sync_ps(route.network), deps))
         waits = [self.add(Send(cards[src], cards[dst], wire, local, remote, (sync,), stores=route.stores))]
         busy = proto.busy_ps(size, lane.width)
         if busy:
             waits.append(self.add(Delay(cards[src], busy, (sync,))))
+        earlier.append(tuple(waits))
         return tuple(waits)
 
-    def reduce(self, rank: int, target: int, sources: tuple[int, ...], size: int, deps: tuple[int, ...]) -> tuple[int, ...]:
+    def reduce(self, rank: int, target: int, sources: tuple[int, ...], size: int,
+               deps: tuple[int, ...]) -> tuple[int, ...]:
         if size <= 0:
             return deps
         call = self.call
@@ -243,7 +255,7 @@ class Flowbook:
         self._memory += bytes_
 
     def close(self, repeat: int, *, latency: bool = True, switch_flows: list[tuple[int, int, float]] = (),
-              width: int = 0) -> None:
+              width: float = 0, critical: list[tuple[int, int]] | None = None) -> None:
         """End the current phase: it repeats ``repeat`` times, each moving a ``repeat``-th of
         what was recorded (as a ring's steps do); ``switch_flows`` are (node, node, bytes) flows
         to or from a switch, recorded as given (with their lane's ``width``). No flow moves faster
@@ -255,19 +267,22 @@ class Flowbook:
         or not. Where the phase repeats, its data passes the hops one after another (a ring's
         chunk goes round, a chain's piece goes down), so a step costs their mean (NCCL counts a
         ring's latency the same way: ``nInterSteps`` network hops and the rest inside the node,
-        tuning.cc); a single step costs the slowest hop's."""
+        tuning.cc), or, where only some hops lie on the longest path (``critical``, the rank pairs
+        along it: a tree's deepest branch, up and down), theirs; a single step costs the slowest
+        hop's."""
         cards = self.call.ranks
         pairs = sorted(self._pairs.items())
         src = [cards[s] for (s, _, _), _ in pairs] + [a for a, _, _ in switch_flows]
         dst = [cards[d] for (_, d, _), _ in pairs] + [b for _, b, _ in switch_flows]
         size = [total / repeat for _, total in pairs] + [b / repeat for _, _, b in switch_flows]
         if src:
-            hops = [self.protocol.sync_ps(self.topology.route(s, d).network) for (s, d, _), _ in pairs]
+            hops = [self.protocol.sync_ps(self.topology.route(s, d).network) for (s, d) in critical or
+                    [(s, d) for (s, d, _), _ in pairs]]
             sync = (round(sum(hops) / len(hops)) if repeat > 1 else max(hops)) if latency and hops else 0
             ranks = tuple(range(len(cards)))
             self.phases.append(Phase(Flows.of(src, dst, np.asarray(size, dtype=np.float64)), repeat, sync,
                                      self._memory / repeat / len(ranks), tuple(cards),
-                                     rate_cap=self.protocol.wire_rate_cap * max(1, self._width or width)))
+                                     rate_cap=self.protocol.wire_rate_cap * (self._width or width or 1)))
         self._pairs = defaultdict(float)
         self._memory = 0.0
         self._width = 0

@@ -24,6 +24,7 @@ from functools import cached_property
 
 from oisa.device.adapter import Capability
 from oisa.device.registry import adapter as registered_adapter
+from oisa.errors import UsageError
 from oisa.fabric.build import PCIE_MAX_PAYLOAD
 from oisa.fabric.framing import ethernet_frames, oisa_frames, pcie_frames
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
@@ -163,7 +164,9 @@ class Topology:
     def _route(self, src: int, dst: int, *, to_switch: bool = False) -> Route:
         distance = self._distances_to(dst)
         if src not in distance:
-            raise ValueError(f"no path from node {src} to node {dst}")
+            names = self.spec.node_names()
+            raise UsageError(f"{names[src]} cannot reach {names[dst]} in fabric {self.spec.name} (no path through "
+                             f"switches and NICs)", parameter="cards")
         shares: dict[int, float] = defaultdict(float)  # directed link -> share of the bytes
         latency: dict[int, int] = {src: 0}
         at: dict[int, float] = {src: 1.0}
@@ -196,7 +199,8 @@ class Topology:
         """The next hops ``node`` may take towards ``dst``: on shortest paths, never through a
         card; at a forwarder beside the NIC of the source or destination card, that NIC."""
         choices = [(neighbour, index) for neighbour, index in self._links_of[node]
-                   if distance.get(neighbour) == distance[node] - 1 and (neighbour == dst or neighbour not in self._cards)]
+                   if distance.get(neighbour) == distance[node] - 1
+                   and (neighbour == dst or neighbour not in self._cards)]
         if len(choices) > 1 and node in self._latency:
             for card in (src, dst):
                 paired = [c for c in choices if self._served.get(c[0]) == card]

@@ -32,6 +32,24 @@ def _post_order(shape: Tree) -> list[int]:
     return out
 
 
+def _deepest(ctx: Context, shape: Tree) -> list[tuple[int, int]]:
+    """The hops a piece takes on the tree's slowest branch, up to the root and back down: the
+    branch whose handshakes (over the network or not) add up to most."""
+    def cost(hops: list[tuple[int, int]]) -> float:
+        return sum(ctx.protocol.sync_ps(ctx.topology.route(a, b).network) for a, b in hops)
+
+    branches = []
+    for leaf, children in enumerate(shape.children):
+        if children:
+            continue
+        up, node = [], leaf
+        while shape.parent[node] >= 0:
+            up.append((node, shape.parent[node]))
+            node = shape.parent[node]
+        branches.append(up + [(b, a) for a, b in reversed(up)])
+    return max(branches, key=cost)
+
+
 class AllReduce:
     """Up the tree (reduce), then down (broadcast), pipelined by pieces."""
 
@@ -77,7 +95,7 @@ class AllReduce:
         trees = _trees(ctx)
         pieces = [[piece for _, piece in ctx.pieces(ctx.share(lane)[1])] for lane, _ in trees]
         for part in (slice(0, 1), slice(1, None)):
-            for (lane, shape), each in zip(trees, pieces):
+            for (lane, shape), each in zip(trees, pieces, strict=True):
                 sent = each[part]
                 for child, parent in enumerate(shape.parent):
                     if parent >= 0:
@@ -86,6 +104,7 @@ class AllReduce:
                 inner = sum(len(children) + 2 for children in shape.children if children)
                 book.memory(inner * sum(sent))
             if part.start == 0:
-                book.close(2 * max(shape.depth() for _, shape in trees))
+                deepest = max((_deepest(ctx, shape) for _, shape in trees), key=len)
+                book.close(len(deepest), critical=deepest)
             else:
                 book.close(1, latency=False)

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 
 from oisa.ccl.algorithms import REGISTRY, algorithms_of, launch_floor_ps, start_latency_ps
-from oisa.ccl.channels import ring_orders, tree_count
+from oisa.ccl.channels import ring_orders, server_paths, tree_count
 from oisa.ccl.cost import PhaseCost, estimate_ps, phase_costs
 from oisa.ccl.kinds import Call
 from oisa.ccl.library import Library
@@ -71,6 +71,8 @@ class Decision:
 def channel_options(call: Call, topology: Topology, library: Library, algorithm: str, protocol_name: str) -> list[int]:
     """The channel counts the tuner prices for ``algorithm`` with ``protocol_name``."""
     top = library.value("channels.max")
+    if library.has(f"algorithms.{algorithm}.max_channels"):
+        top = min(top, library.value(f"algorithms.{algorithm}.max_channels"))
     threshold = library.value(f"protocols.{protocol_name}.channel_threshold")
     if protocol_name in library.per_rank_threshold:
         threshold *= call.n
@@ -91,7 +93,8 @@ def _ways(topology: Topology, algorithm: str) -> int:
     if algorithm == "tree":
         return tree_count(topology)
     if algorithm == "hierarchical":
-        return len(topology.server_groups[0])
+        groups = topology.server_groups
+        return len(server_paths(len(groups[0]), topology.meshed(groups[0])))
     return 1
 
 
@@ -99,15 +102,14 @@ def _costs(call: Call, topology: Topology, library: Library, algorithm: str, pro
            channels: int) -> tuple[PhaseCost, ...]:
     """The phases' costs of one choice, kept with the topology: they depend on the protocol's
     efficiency and chunk, not on the figures a calibration fits."""
-    proto = protocol(library, protocol_name, channels)
+    proto = protocol(library, protocol_name, channels, algorithm)
     key = (call, algorithm, protocol_name, channels, proto.efficiency, proto.chunk)
     cache = topology.priced
     if key not in cache:
         ctx = Context(call, topology, proto, channels)
         book = Flowbook(call, topology, proto)
         REGISTRY[(call.collective, algorithm)].flows(ctx, book)
-        cache[key] = phase_costs(topology, tuple(book.phases), flagged=proto.efficiency < 1.0,
-                                 channel_cap=proto.wire_rate_cap)
+        cache[key] = phase_costs(topology, tuple(book.phases), proto)
     return cache[key]
 
 
@@ -139,7 +141,7 @@ def unavailable(call: Call, topology: Topology, library: Library, algorithm: str
         key = f"algorithms.{algorithm}.max_size"
         if library.has(key) and call.size > library.value(key):
             return f"{library.name} runs it only up to {library.value(key)} B"
-    proto = protocol(library, library.protocols_of(algorithm)[0], 1)
+    proto = protocol(library, library.protocols_of(algorithm)[0], 1, algorithm)
     return REGISTRY[(call.collective, algorithm)].available(Context(call, topology, proto, 1))
 
 

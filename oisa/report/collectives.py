@@ -71,7 +71,8 @@ def collective_text(result: CollectiveResult) -> str:
                     f"{result.algorithm}, {result.protocol} protocol, {result.channels} channel"
                     f"{'s' if result.channels != 1 else ''} ({result.reason})"),
         ("tuner", _tuner_text(result)),
-        ("time", f"{format_time(result.time_ps)}  (the library's cost model expected {format_time(result.model_time_ps)})"),
+        ("time", f"{format_time(result.time_ps)}  (the library's cost model expected "
+                 f"{format_time(result.model_time_ps)})"),
         ("algbw", f"{result.algbw / 1e9:.2f} GB/s"),
         ("busbw", f"{result.busbw / 1e9:.2f} GB/s  (algbw x {kind.bus_factor(len(result.ranks)):.3f}, as nccl-tests "
                   f"counts {result.collective})"),
@@ -84,8 +85,9 @@ def collective_text(result: CollectiveResult) -> str:
 
 def _tuner_text(result: CollectiveResult) -> str:
     """The best time of each algorithm and protocol the tuner priced, cheapest first."""
-    priced = sorted((c for c in result.tuner if c.time_ps is not None), key=lambda c: c.time_ps)  # type: ignore[arg-type, return-value]
-    shown = [f"{c.algorithm}/{c.protocol} x{c.channels} {format_time(c.time_ps)}" for c in priced[:6]]
+    priced = [(c.time_ps, c) for c in result.tuner if c.time_ps is not None]
+    priced.sort(key=lambda pair: pair[0])
+    shown = [f"{c.algorithm}/{c.protocol} x{c.channels} {format_time(time)}" for time, c in priced[:6]]
     more = f" and {len(priced) - 6} more" if len(priced) > 6 else ""
     unavailable = [f"{c.algorithm} ({c.reason})" for c in result.tuner if c.time_ps is None]
     return ", ".join(shown) + more + (f"; not possible: {'; '.join(unavailable)}" if unavailable else "")

@@ -67,7 +67,8 @@ def _set_up_groups(fabric: Fabric, plan: Plan) -> None:
     for (switch, group), cards in members.items():
         forwarder = fabric.forwarders.get(switch)
         if forwarder is None or not forwarder.reduction:
-            raise UsageError(f"node {switch} is no switch that reduces: contributions cannot go to it", parameter="plan")
+            raise UsageError(f"node {switch} is no switch that reduces: contributions cannot go to it",
+                             parameter="plan")
         known = forwarder.groups.get(group)
         if known is not None and set(known) != cards:
             raise UsageError(f"collective group {group} at {forwarder.name} has two sets of members in one plan",

@@ -233,13 +233,16 @@ def _step_plan(spec: FabricSpec, step: _StepPlan, algorithm: str,
             base = planned.end
             decision = planned.decision
             chosen = (decision.algorithm, decision.protocol, decision.channels)
-            reduced.append(builder.add(replace(planned.collective, deps=tuple(backward[r][bucket] for r in step.ranks))))
+            ready = tuple(backward[r][bucket] for r in step.ranks)
+            reduced.append(builder.add(replace(planned.collective, deps=ready)))
     starts, ends = {}, {}
     for rank in step.ranks:
         spills = step.spills[rank]
         resident = step.held - sum(size for _, size in spills)
-        starts[rank] = done = builder.add(Stream(rank, OPTIMIZER_PASSES * resident, deps=(backward[rank][-1], *reduced)))
-        reads = tuple(builder.add(Read(rank, donor, size, _SPILL_AT, _SPILL_AT, deps=(done,))) for donor, size in spills)
+        starts[rank] = done = builder.add(Stream(rank, OPTIMIZER_PASSES * resident,
+                                                 deps=(backward[rank][-1], *reduced)))
+        reads = tuple(builder.add(Read(rank, donor, size, _SPILL_AT, _SPILL_AT, deps=(done,)))
+                      for donor, size in spills)
         if spills:
             done = builder.add(Stream(rank, OPTIMIZER_PASSES * sum(size for _, size in spills), deps=reads))
             ends[rank] = tuple(builder.add(Send(rank, donor, size, _SPILL_AT, _SPILL_AT, deps=(done,), confirmed=True))

@@ -104,8 +104,10 @@ def validate(spec: FabricSpec, measurement: Measurement, run: Run = Run(engine="
             extra["op"] = row.op
         if kind.rooted:
             extra["root"] = max(0, row.root)
+        if calibration is not None:
+            extra["calibration"] = calibration
         result = run_collective(spec, measurement.collective, run, size=row.size, cards=ranks, dtype=row.dtype,
-                                calibration=calibration, gpus_per_thread=measurement.gpus_per_thread, **extra)
+                                gpus_per_thread=measurement.gpus_per_thread, **extra)
         model_us = result.time_ps / 1e6
         comparisons.append(Comparison(row.size, row.time_us, model_us, row.busbw, result.busbw / 1e9, result))
         if progress is not None:
