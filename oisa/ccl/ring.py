@@ -247,21 +247,25 @@ class Reduce:
 
 
 def _chain_flows(ctx: Context, book: Flowbook, *, towards_root: bool) -> None:
-    """A pipelined chain as two phases: the first piece crossing every hop one after another
-    (the fill: a step per hop), then the other pieces streaming through every hop at once."""
+    """A pipelined chain: the first piece stored and forwarded hop after hop (the fill, a phase
+    per hop), then the other pieces streaming through every hop at once."""
     n, call = ctx.n, ctx.call
     lanes = [(lane, _chain(order, call.root)) for lane, order in _lanes(ctx)]
     pieces = [[piece for _, piece in ctx.pieces(ctx.share(lane)[1])] for lane, _ in lanes]
-    for part in (slice(0, 1), slice(1, None)):
+    hops = [(p + 1, p) if towards_root else (p, p + 1) for p in range(n - 1)]
+    if towards_root:
+        hops.reverse()  # the farthest rank sends first
+    for index, hop in enumerate([[h] for h in hops] + [hops]):
+        rest = index == len(hops)  # the last: every hop at once
         for (lane, chain), each in zip(lanes, pieces, strict=True):
-            sent = each[part]
-            for p in range(n - 1):
+            sent = each[1:] if rest else each[:1]
+            for a, b in hop:
                 if towards_root:
-                    book.send(chain[p + 1], chain[p], sent, lane)
+                    book.send(chain[a], chain[b], sent, lane)
                 else:
-                    book.deliver(chain[p], chain[p + 1], sent, lane)
-            book.memory(3 * sum(sent) * (n - 1) if towards_root else 2 * sum(sent))
-        if part.start == 0:
-            book.close(n - 1)
-        else:
-            book.close(1, latency=False)
+                    book.deliver(chain[a], chain[b], sent, lane)
+            if towards_root:  # every rank on the way adds its input: two reads and a write
+                book.memory(3 * sum(sent) * len(hop))
+            elif index == 0 or rest:  # the root copies its input to its output beside the first hop
+                book.memory(2 * sum(sent))
+        book.close(1, latency=not rest, steps=max(len(each) - 1 for each in pieces) if rest else 0)

@@ -45,7 +45,7 @@ from oisa.ccl.topology import Topology
 from oisa.plan import Copy, Delay, Flows, Phase, PrimitiveOp, Reduce, Send
 from oisa.units import S
 
-__all__ = ["Emitter", "Flowbook", "Layout", "Protocol", "parts", "protocol"]
+__all__ = ["STEPS", "Emitter", "Flowbook", "Layout", "PhaseShape", "Protocol", "parts", "protocol"]
 
 SLOT_ALIGN = 64  # scratch slots and flag slots start on 64-byte boundaries, as libraries align buffers
 # Steps a connection's buffer holds: a sender is at most this many steps ahead of its receiver
@@ -220,6 +220,17 @@ class Emitter:
         return (self.add(Copy(self.call.ranks[rank], target, source, size, deps)),)
 
 
+@dataclass(frozen=True)
+class PhaseShape:
+    """What a phase's rate cap is made of, for the cost model to price again under other figures:
+    the channels a lane of it copies with (``width``), and the steps each of its connections
+    pipelines through its window (``steps``, 0 where the window does not bind: one step, or no
+    more than :data:`STEPS`)."""
+
+    width: float
+    steps: int
+
+
 @dataclass
 class Flowbook:
     """The flows of a call's phases, accumulated pattern by pattern: the bytes every pair of
@@ -230,6 +241,7 @@ class Flowbook:
     topology: Topology
     protocol: Protocol
     phases: list[Phase] = field(default_factory=list)
+    shapes: list[PhaseShape] = field(default_factory=list)  # per phase: what its rate cap is made of
     _pairs: dict[tuple[int, int, int], float] = field(default_factory=lambda: defaultdict(float))
     _memory: float = 0.0
     _width: int = 0  # the channels of the phase's narrowest lane
@@ -255,7 +267,7 @@ class Flowbook:
         self._memory += bytes_
 
     def close(self, repeat: int, *, latency: bool = True, switch_flows: list[tuple[int, int, float]] = (),
-              width: float = 0, critical: list[tuple[int, int]] | None = None) -> None:
+              width: float = 0, steps: int = 0) -> None:
         """End the current phase: it repeats ``repeat`` times, each moving a ``repeat``-th of
         what was recorded (as a ring's steps do); ``switch_flows`` are (node, node, bytes) flows
         to or from a switch, recorded as given (with their lane's ``width``). No flow moves faster
@@ -265,27 +277,47 @@ class Flowbook:
 
         The handshake a step costs is the protocol's over the phase's hops: over a network hop
         or not. Where the phase repeats, its data passes the hops one after another (a ring's
-        chunk goes round, a chain's piece goes down), so a step costs their mean (NCCL counts a
-        ring's latency the same way: ``nInterSteps`` network hops and the rest inside the node,
-        tuning.cc), or, where only some hops lie on the longest path (``critical``, the rank pairs
-        along it: a tree's deepest branch, up and down), theirs; a single step costs the slowest
-        hop's."""
+        chunk goes round), so a step costs their mean (NCCL counts a ring's latency the same way:
+        ``nInterSteps`` network hops and the rest inside the node, tuning.cc); a single step costs
+        the slowest hop's.
+
+        Where each connection pipelines its bytes as ``steps`` steps (a chain's or a tree's
+        pieces), no more than :data:`STEPS` of them are in flight: a connection moves at most
+        ``STEPS`` steps per handshake and crossing, which caps its flows' rate where handshakes
+        are long (a network hop's)."""
         cards = self.call.ranks
         pairs = sorted(self._pairs.items())
         src = [cards[s] for (s, _, _), _ in pairs] + [a for a, _, _ in switch_flows]
         dst = [cards[d] for (_, d, _), _ in pairs] + [b for _, b, _ in switch_flows]
         size = [total / repeat for _, total in pairs] + [b / repeat for _, _, b in switch_flows]
         if src:
-            hops = [self.protocol.sync_ps(self.topology.route(s, d).network) for (s, d) in critical or
-                    [(s, d) for (s, d, _), _ in pairs]]
+            hops = [self.protocol.sync_ps(self.topology.route(s, d).network) for (s, d, _), _ in pairs]
             sync = (round(sum(hops) / len(hops)) if repeat > 1 else max(hops)) if latency and hops else 0
             ranks = tuple(range(len(cards)))
+            lanes = self._width or width or 1
+            cap = self.protocol.wire_rate_cap * lanes
+            if steps > STEPS:
+                window = self._window_rate(pairs, steps, repeat)
+                cap = min(cap, window) if cap else window
             self.phases.append(Phase(Flows.of(src, dst, np.asarray(size, dtype=np.float64)), repeat, sync,
-                                     self._memory / repeat / len(ranks), tuple(cards),
-                                     rate_cap=self.protocol.wire_rate_cap * (self._width or width or 1)))
+                                     self._memory / repeat / len(ranks), tuple(cards), rate_cap=cap))
+            self.shapes.append(PhaseShape(lanes, steps if steps > STEPS else 0))
         self._pairs = defaultdict(float)
         self._memory = 0.0
         self._width = 0
+
+    def _window_rate(self, pairs: list[tuple[tuple[int, int, int], float]], steps: int, repeat: int) -> float:
+        """Wire bytes per second the slowest connection of a phase moves, :data:`STEPS` steps per
+        handshake, crossing and step's transfer on its own (busiest) link."""
+        slowest = math.inf
+        for (s, d, _), total in pairs:
+            route = self.topology.route(s, d)
+            step = total / repeat / steps
+            crossing = max((step * per_byte / self.topology.capacity(link) for link, per_byte in route.loads),
+                           default=0.0)
+            cycle = (self.protocol.sync_ps(route.network) + route.latency_ps) / S + crossing
+            slowest = min(slowest, STEPS * step / cycle) if cycle > 0 else slowest
+        return slowest if math.isfinite(slowest) else 0.0
 
 
 MAX_PIPELINE = 64  # pieces a pipelined chain or tree cuts a lane's share into, at most (bounds the operations)
@@ -331,8 +363,9 @@ class Context:
         offset, size = self.block_share(lane)
         return block * (self.call.size // self.n) + offset, size
 
-    def pieces(self, size: int) -> list[tuple[int, int]]:
-        """``size`` bytes as the pieces a pipelined chain or tree moves one after another: the
-        protocol's chunk each, at most :data:`MAX_PIPELINE` of them."""
-        count = max(1, min(MAX_PIPELINE, -(-size // self.protocol.chunk)))
+    def pieces(self, size: int, chunk: int = 0) -> list[tuple[int, int]]:
+        """``size`` bytes as the pieces a pipelined chain or tree moves one after another:
+        ``chunk`` bytes each (the protocol's chunk unless given), at most :data:`MAX_PIPELINE`
+        of them."""
+        count = max(1, min(MAX_PIPELINE, -(-size // (chunk or self.protocol.chunk))))
         return [piece for piece in parts(size, count, self.call.itemsize)]

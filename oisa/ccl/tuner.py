@@ -101,7 +101,8 @@ def _ways(topology: Topology, algorithm: str) -> int:
 def _costs(call: Call, topology: Topology, library: Library, algorithm: str, protocol_name: str,
            channels: int) -> tuple[PhaseCost, ...]:
     """The phases' costs of one choice, kept with the topology: they depend on the protocol's
-    efficiency and chunk, not on the figures a calibration fits."""
+    efficiency and chunk, not on the figures a calibration fits (the phases' rate caps do, and
+    are priced again from their shapes)."""
     proto = protocol(library, protocol_name, channels, algorithm)
     key = (call, algorithm, protocol_name, channels, proto.efficiency, proto.chunk)
     cache = topology.priced
@@ -109,7 +110,7 @@ def _costs(call: Call, topology: Topology, library: Library, algorithm: str, pro
         ctx = Context(call, topology, proto, channels)
         book = Flowbook(call, topology, proto)
         REGISTRY[(call.collective, algorithm)].flows(ctx, book)
-        cache[key] = phase_costs(topology, tuple(book.phases), proto)
+        cache[key] = phase_costs(topology, tuple(book.phases), tuple(book.shapes), proto)
     return cache[key]
 
 
@@ -152,6 +153,9 @@ def tune(call: Call, topology: Topology, library: Library, *, algorithm: str | N
     if algorithm is not None and algorithm not in names:
         raise UsageError(f"{call.collective} has no such algorithm (it has: {', '.join(names)}, auto)",
                          parameter="algorithm", value=algorithm)
+    most = library.value("channels.max")
+    if channels is not None and not 1 <= channels <= most:
+        raise UsageError(f"{library.name} runs 1 to {most} channels", parameter="channels", value=channels)
     candidates: list[Candidate] = []
     best: Candidate | None = None
     for name in (algorithm,) if algorithm is not None else names:
