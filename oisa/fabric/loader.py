@@ -81,15 +81,20 @@ def memory_budget() -> int:
 
 
 class Profiles:
-    """Device profiles loaded once per fabric, with errors that name the key that asked."""
+    """Device profiles loaded once per fabric, with errors that name the key that asked. A
+    profile named by a relative path is found beside the fabric file (``base``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: Path | None = None) -> None:
         self._loaded: dict[str, DeviceProfile] = {}
+        self._base = base
 
     def get(self, table: Table, key: str, name: str) -> DeviceProfile:
         if name not in self._loaded:
+            where: str | Path = name
+            if self._base is not None and (name.endswith(".toml") or "/" in name) and not Path(name).is_absolute():
+                where = self._base / name
             try:
-                self._loaded[name] = load_profile(name)
+                self._loaded[name] = load_profile(where)
             except ConfigError as exc:
                 # an error inside the profile's file already starts with that file's path
                 raise table.error(str(exc) if exc.source else f"device {name!r}: {exc}", key) from None
@@ -119,7 +124,7 @@ def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None =
             raise doc.error("only a generated fabric (topology = ...) takes parameters", "parameters")
         doc.data.setdefault("parameters", {}).update(parameters)
         name += "[" + ",".join(f"{key}={value}" for key, value in parameters.items()) + "]"
-    profiles = Profiles()
+    profiles = Profiles(path.parent)
     if "topology" in doc:
         topology = doc.get("topology", str)
         known = builders()

@@ -13,12 +13,12 @@ from oisa.fabric import load_fabric
 from oisa.workload import Run
 from oisa.workload.collectives import run_collective
 
-CARDS = [4, 5, 6, 7]  # mi300x-like cards, which can start in-switch reductions
+CARDS = [8, 9, 10, 11]  # ascend910-like cards: they start in-switch reductions, and their library offers them
 
 
 def _supernode(**switch: object) -> object:
     table = tomllib.loads(resolve("fabrics", "supernode-64").read_text())["parameters"]["switch"]
-    return load_fabric("supernode-64", {"servers": 2, "memory_pools": [], "switch": {**table, **switch}})
+    return load_fabric("supernode-64", {"servers": 3, "memory_pools": [], "switch": {**table, **switch}})
 
 
 def _time(spec: object, size: int, engine: str = "timing") -> int:
