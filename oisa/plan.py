@@ -211,7 +211,9 @@ class Phase:
     (a reduction pipelined with the transfers), and the step costs ``latency_ps`` more (the
     library's per-step synchronisation); it happens ``repeat`` times back to back. No flow moves
     faster than ``rate_cap`` bytes per second (what one channel's threads can copy, flags
-    included; 0: no cap but the links')."""
+    included; 0: no cap but the links'). ``queued``: each flow stands for one transfer its card
+    issues at the step's start, which the card's DMA engines take in the order listed (a direct
+    exchange); otherwise the flows are streams a pipeline's steps keep moving together."""
 
     flows: Flows
     repeat: int = 1
@@ -219,6 +221,7 @@ class Phase:
     memory_bytes: float = 0.0
     memory_ranks: tuple[int, ...] = ()
     rate_cap: float = 0.0
+    queued: bool = False
 
     def __post_init__(self) -> None:
         if self.repeat < 1 or self.latency_ps < 0 or self.memory_bytes < 0 or self.rate_cap < 0:

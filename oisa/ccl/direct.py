@@ -76,11 +76,11 @@ class AllReduce:
         n, lane = ctx.n, _lane(ctx)
         chunks = [s for _, s in _chunks(ctx, lane)]
         _rs_flows(ctx, book, lane, chunks)
-        book.close(1)
+        book.close(1, queued=True)
         for j in range(n):
             for step in range(1, n):
                 book.deliver(j, (j + step) % n, [chunks[j]], lane)
-        book.close(1)
+        book.close(1, queued=True)
 
 
 class ReduceScatter:
@@ -99,7 +99,7 @@ class ReduceScatter:
     def flows(ctx: Context, book: Flowbook) -> None:
         lane = _lane(ctx)
         _rs_flows(ctx, book, lane, [ctx.block_part(j, lane)[1] for j in range(ctx.n)])
-        book.close(1)
+        book.close(1, queued=True)
 
 
 def _all_pairs_flows(ctx: Context, book: Flowbook) -> None:
@@ -110,7 +110,7 @@ def _all_pairs_flows(ctx: Context, book: Flowbook) -> None:
         for step in range(1, n):
             book.deliver(i, (i + step) % n, [size], lane)
         book.memory(2 * size)
-    book.close(1)
+    book.close(1, queued=True)
 
 
 class AllGather:
@@ -179,7 +179,7 @@ class Broadcast:
         for step in range(1, ctx.n):
             book.deliver(root, (root + step) % ctx.n, [size], lane)
         book.memory(2 * size)
-        book.close(1)
+        book.close(1, queued=True)
 
 
 class Reduce:
@@ -210,7 +210,7 @@ class Reduce:
             if i != root:
                 book.send(i, root, [size], lane)
         book.memory((n + 1) * size)
-        book.close(1)
+        book.close(1, queued=True)
 
 
 class SendRecv:
@@ -233,4 +233,4 @@ class SendRecv:
         size = ctx.share(lane)[1]
         for i in range(n):
             book.deliver(i, (i + 1) % n, [size], lane)
-        book.close(1)
+        book.close(1, queued=True)

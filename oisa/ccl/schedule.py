@@ -267,7 +267,7 @@ class Flowbook:
         self._memory += bytes_
 
     def close(self, repeat: int, *, latency: bool = True, switch_flows: list[tuple[int, int, float]] = (),
-              width: float = 0, steps: int = 0) -> None:
+              width: float = 0, steps: int = 0, queued: bool = False) -> None:
         """End the current phase: it repeats ``repeat`` times, each moving a ``repeat``-th of
         what was recorded (as a ring's steps do); ``switch_flows`` are (node, node, bytes) flows
         to or from a switch, recorded as given (with their lane's ``width``). No flow moves faster
@@ -284,9 +284,10 @@ class Flowbook:
         Where each connection pipelines its bytes as ``steps`` steps (a chain's or a tree's
         pieces), no more than :data:`STEPS` of them are in flight: a connection moves at most
         ``STEPS`` steps per handshake and crossing, which caps its flows' rate where handshakes
-        are long (a network hop's)."""
+        are long (a network hop's). ``queued``: the phase's transfers are all issued at its start
+        and each card's DMA engines take them in the order recorded (:attr:`oisa.plan.Phase.queued`)."""
         cards = self.call.ranks
-        pairs = sorted(self._pairs.items())
+        pairs = list(self._pairs.items())  # in the order the algorithm sends them, as its cards issue them
         src = [cards[s] for (s, _, _), _ in pairs] + [a for a, _, _ in switch_flows]
         dst = [cards[d] for (_, d, _), _ in pairs] + [b for _, b, _ in switch_flows]
         size = [total / repeat for _, total in pairs] + [b / repeat for _, _, b in switch_flows]
@@ -300,7 +301,8 @@ class Flowbook:
                 window = self._window_rate(pairs, steps, repeat)
                 cap = min(cap, window) if cap else window
             self.phases.append(Phase(Flows.of(src, dst, np.asarray(size, dtype=np.float64)), repeat, sync,
-                                     self._memory / repeat / len(ranks), tuple(cards), rate_cap=cap))
+                                     self._memory / repeat / len(ranks), tuple(cards), rate_cap=cap,
+                                     queued=queued))
             self.shapes.append(PhaseShape(lanes, steps if steps > STEPS else 0))
         self._pairs = defaultdict(float)
         self._memory = 0.0

@@ -16,9 +16,15 @@ What runs where, as on the frame-level engines (:mod:`oisa.workload.execute`):
 * an in-switch contribution is done once sent; once every member of its reduction has sent, one
   flow stands for all of their contributions and the results, pipelined through the switch
   (:meth:`~oisa.flow.network.Network.contributions`); an await is done once its range has landed;
-* a collective runs its phases in order, each repeated: a repetition starts all its flows at
-  once, streams its memory bytes on its ranks alongside, and ends when the last byte has landed
-  and the memory is done, plus its latency.
+* a collective runs its phases in order, each repeated: a repetition hands all its flows to
+  their cards at once, streams its memory bytes on its ranks alongside, and ends when the last
+  byte has landed and the memory is done, plus its latency. In a queued phase (a direct
+  exchange: one transfer per flow, all issued at its start) a card moves as many of its flows
+  at once as it has DMA engines, sharing its links equally among them, in the order the phase
+  lists them, and takes the next when one has landed and been confirmed (:class:`_Gate`), as
+  its engines take the transfers the operations would have given them: a direct all-to-all
+  card does not pour all its flows at once into receivers that other cards' first flows are
+  filling.
 
 When a collective is the only operation of the plan under way, no flow is in flight and its
 ranks' memory is idle, nothing else can happen until it is done: one repetition of its phase is
@@ -30,9 +36,10 @@ by one, which a test checks (``fast_forward=False`` runs them one by one).
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -87,14 +94,55 @@ def run_plan(spec: FabricSpec, plan: Plan, *, seed: int = 0, fast_forward: bool 
     return _Executor(spec, plan, seed, fast_forward, memory_limit).run()
 
 
+class _Gate:
+    """Flows handed to their cards at once, which move as many at a time as each card has DMA
+    engines: ``ids`` (consecutive fluid ids, in the order their cards take them), ``owners``
+    (the card of each, or a switch, which takes all at once) and ``engines`` (per owner id).
+    :attr:`parked` marks those that wait; :meth:`next` gives, for flows whose engines are free
+    again, the ones their cards take next. The flows a card's engines move share its links
+    equally (its requesters take turns at its ports), not oldest first."""
+
+    def __init__(self, ids: np.ndarray, owners: np.ndarray, engines: dict[int, int]) -> None:
+        self._first = int(ids[0]) if len(ids) else 0
+        self._owners = owners
+        order = np.lexsort((np.arange(len(ids)), owners))  # by owner, then in order
+        self._queue = ids[order]
+        sorted_owners = owners[order]
+        starts = np.flatnonzero(np.r_[True, sorted_owners[1:] != sorted_owners[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        self._next: dict[int, int] = {}
+        self._end: dict[int, int] = {}
+        parked_sorted = np.zeros(len(order), dtype=bool)
+        for start, end in zip(starts.tolist(), ends.tolist()):
+            owner = int(sorted_owners[start])
+            first = min(end, start + engines.get(owner, end - start))
+            parked_sorted[first:end] = True
+            self._next[owner], self._end[owner] = first, end
+        self.parked = np.zeros(len(order), dtype=bool)
+        self.parked[order] = parked_sorted
+
+    def next(self, freed: np.ndarray) -> np.ndarray:
+        """The parked flows that start as flows ``freed`` free their engines."""
+        taken: list[np.ndarray] = []
+        for owner, count in zip(*np.unique(self._owners[freed - self._first], return_counts=True)):
+            owner = int(owner)
+            first = self._next[owner]
+            last = min(self._end[owner], first + int(count))
+            if last > first:
+                taken.append(self._queue[first:last])
+                self._next[owner] = last
+        return np.concatenate(taken) if taken else np.zeros(0, dtype=np.int64)
+
+
 @dataclass(eq=False)
 class _Task:
     """Flows that finish together: ``done(end)`` runs once the last has landed, ``end`` being
-    the latest landing."""
+    the latest landing; ``gate`` holds back those their cards' engines have not taken yet."""
 
     done: Callable[[float], None]
     left: int = 0
     end: float = -np.inf
+    gate: _Gate | None = None
 
 
 @dataclass(eq=False)
@@ -131,6 +179,7 @@ class _Executor:
         self.tasks: list[_Task] = []
         self.flow_task = np.zeros(0, np.int64)
         self.flow_landing = np.zeros(0)
+        self.flow_settling = np.zeros(0)  # per flow: from its last byte leaving until its engine is free
         self._engines_free: dict[int, int] = {}
         self._engine_queue: dict[int, deque[tuple[int, Send | Read]]] = {}
         self._memory_free = np.zeros(len(self.network.memory_bps))  # by card id: when its memory is done
@@ -206,21 +255,35 @@ class _Executor:
     # -- flows -----------------------------------------------------------------------------------------
 
     def _launch(self, batch: FlowBatch, sizes: np.ndarray, task: _Task, owner: np.ndarray | int = -1, *,
-                counted: bool = True) -> None:
+                counted: bool = True, gated: bool = False) -> None:
         """Start ``batch``'s flows of ``sizes`` bytes now, finishing into ``task``; ``owner`` is
-        the card (or cards, flow by flow) they leave by (-1: none). Their wire bytes count unless
+        the card (or cards, flow by flow) they leave by (-1: none); ``gated``: each card takes
+        them as its DMA engines free (:class:`_Gate`). Their wire bytes count unless
         ``counted`` is False (a read's first requests, which its data's flows carry too)."""
         if counted:
             self._count(batch, sizes, 1)
-        ids = self.fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, owner)
+        parked = None
+        if gated:
+            owners = np.broadcast_to(np.asarray(owner, dtype=np.int64), (len(sizes),))
+            ids = np.arange(self.fluid.count, self.fluid.count + len(sizes))
+            task.gate = _Gate(ids, owners, self._engines_of(owners))
+            parked, owner = task.gate.parked, -1
+        ids = self.fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, owner, parked)
         if len(self.flow_task) < self.fluid.count:
             grown = max(self.fluid.count, 2 * len(self.flow_task), 64)
             self.flow_task = np.resize(self.flow_task, grown)
             self.flow_landing = np.resize(self.flow_landing, grown)
+            self.flow_settling = np.resize(self.flow_settling, grown)
         self.flow_task[ids] = len(self.tasks)
         self.flow_landing[ids] = batch.landing_ps
+        self.flow_settling[ids] = batch.landing_ps + batch.answer_ps
         task.left = len(ids)
         self.tasks.append(task)
+
+    def _engines_of(self, owners: np.ndarray) -> dict[int, int]:
+        """The DMA engines of each card among ``owners`` (switches are not gated)."""
+        cards = self.network.card_ids
+        return {owner: self.network.card(owner).dma_engines for owner in np.unique(owners).tolist() if owner in cards}
 
     def _count(self, batch: FlowBatch, sizes: np.ndarray, repeats: int) -> None:
         wire = np.bincount(batch.flow, batch.weight, minlength=len(sizes))
@@ -232,6 +295,7 @@ class _Executor:
         if not len(ids):
             return
         tasks = self.flow_task[ids]
+        self._ungate(ids, tasks)
         landed = self.now + self.flow_landing[ids]
         order = np.argsort(tasks, kind="stable")
         tasks, landed = tasks[order], landed[order]
@@ -243,6 +307,19 @@ class _Executor:
             task.end = max(task.end, end)
             if task.left == 0:
                 task.done(task.end)
+
+    def _ungate(self, ids: np.ndarray, tasks: np.ndarray) -> None:
+        """Flows ``ids`` (of ``tasks``) drained: once each is settled (landed and confirmed, as
+        a transfer holds its engine), its card's engine takes the next flow of its gate."""
+        for task_id in np.unique(tasks).tolist():
+            gate = self.tasks[task_id].gate
+            if gate is not None:
+                drained = ids[tasks == task_id]
+                for at, freed in _by_time(self.now + self.flow_settling[drained], drained):
+                    self._at(at, self._engines_freed, gate, freed)
+
+    def _engines_freed(self, gate: _Gate, freed: np.ndarray) -> None:
+        self.fluid.start(gate.next(freed))
 
     # -- transfers ---------------------------------------------------------------------------------------
 
@@ -395,13 +472,14 @@ class _Executor:
             self._at(max(landed, memory_done) + phase.latency_ps, *next_call)
 
         if len(sizes):
-            self._launch(batch, sizes, _Task(ended), owners)
+            self._launch(batch, sizes, _Task(ended), owners, gated=phase.queued)
         else:
             ended(self.now)
 
     def _phase_batch(self, phase: Phase) -> tuple[FlowBatch, np.ndarray, np.ndarray]:
-        """The flows of ``phase`` that move bytes, routed once per run, their sizes and the
-        cards they leave (which send them in the order the phase lists them)."""
+        """The flows of ``phase`` that move bytes, routed once per run and capped at its
+        ``rate_cap``, their sizes and the cards they leave (which send them in the order the phase
+        lists them)."""
         key = id(phase)
         found = self._phase_batches.get(key)
         if found is None:
@@ -412,8 +490,23 @@ class _Executor:
                                  f"{len(moving) * _ENTRIES_PER_FLOW * ENTRY_BYTES / 2**30:.1f} GiB to route, more "
                                  f"than this run may take ({self.memory_limit / 2**30:.1f} GiB)", parameter="plan")
             batch = self.network.writes(flows.src[moving], flows.dst[moving], flows.path[moving])
-            found = self._phase_batches[key] = (batch, flows.size[moving].astype(np.float64), flows.src[moving])
+            owners = flows.src[moving]
+            if phase.rate_cap > 0:
+                cap = self._copy_caps(owners, phase.rate_cap / S) if phase.queued else phase.rate_cap / S
+                batch = replace(batch, cap=np.minimum(batch.cap, cap))
+            found = self._phase_batches[key] = (batch, flows.size[moving].astype(np.float64), owners)
         return found
+
+    def _copy_caps(self, owners: np.ndarray, cap: float) -> np.ndarray:
+        """Each flow's cap where every transfer of a phase is copied at ``cap`` from its start:
+        all of a card's copies run at once, while its engines move only some of its flows at a
+        time, so those that move may go as fast as the copies of all its flows together allow
+        (a card that sends one flow per engine or fewer: ``cap`` itself)."""
+        cards, inverse, counts = np.unique(owners, return_inverse=True, return_counts=True)
+        engines = self._engines_of(cards)
+        width = np.array([max(1.0, count / engines.get(card, count)) for card, count
+                          in zip(cards.tolist(), counts.tolist())])
+        return cap * width[inverse.reshape(-1)]
 
     def _iteration_time(self, phase: Phase, batch: FlowBatch, sizes: np.ndarray, owners: np.ndarray,
                         ranks: np.ndarray) -> tuple[float, np.ndarray]:
@@ -424,20 +517,40 @@ class _Executor:
         landed = self._iteration_times.get(key)
         if landed is None:
             fluid = Fluid(self.network.capacity, self.network.tail)
-            fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, owners)
+            gate = _Gate(np.arange(len(sizes)), owners, self._engines_of(owners) if phase.queued else {})
+            fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, -1 if phase.queued else owners,
+                      gate.parked)
+            settling = batch.landing_ps + batch.answer_ps
             now, landed = 0.0, 0.0
-            while fluid.live:
+            frees: list[tuple[float, int, np.ndarray]] = []  # (when, order, flows whose engines free then)
+            order = itertools.count()
+            while fluid.live or frees:
                 step = fluid.next_drain()
+                if frees and frees[0][0] < now + step:
+                    at, _, freed = heapq.heappop(frees)
+                    fluid.advance(at - now)
+                    now = at
+                    fluid.start(gate.next(freed))
+                    continue
                 if not np.isfinite(step):
                     raise SimulationError("a phase's flows stopped moving")
                 fluid.advance(step)
                 now += step
                 drained = fluid.drained()
                 fluid.remove(drained)
+                for at, freed in _by_time(now + settling[drained], drained):
+                    heapq.heappush(frees, (at, next(order), freed))
                 landed = max(landed, float(np.max(now + batch.landing_ps[drained], initial=0.0)))
             self.solo_events += fluid.recomputed
             self._iteration_times[key] = landed
         return max(landed, float(memory.max(initial=0.0))) + phase.latency_ps, memory
+
+
+def _by_time(times: np.ndarray, ids: np.ndarray) -> list[tuple[float, np.ndarray]]:
+    """``ids`` grouped by their ``times``, earliest first."""
+    unique, inverse = np.unique(times, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return [(float(at), ids[inverse == index]) for index, at in enumerate(unique.tolist())]
 
 
 def _serialisation(size: float, rate_bps: int) -> float:

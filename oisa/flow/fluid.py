@@ -13,6 +13,9 @@ fills only what the flows ahead of it in the longest queue it stands in left (pr
 of :func:`~oisa.flow.maxmin.max_min_rates`); flows of one card that leave by different links
 share equally, as do flows without an owner.
 
+A flow may be added parked: routed and counted, but not moving until :meth:`Fluid.start` (a
+transfer queued behind its card's busy DMA engines).
+
 Flows that drain within :data:`TIE_PS` of one another drain together: the engine's times are
 whole picoseconds, and a tie broken by rounding would cost a rate computation for nothing.
 """
@@ -40,6 +43,7 @@ class Fluid:
         self.cap = np.zeros(0)
         self.owner = np.zeros(0, dtype=np.int64)
         self.alive = np.zeros(0, dtype=bool)
+        self.parked = np.zeros(0, dtype=bool)
         self.count = 0  # flow ids handed out
         self.live = 0
         self._live_ids = np.zeros(0, np.int64)  # the ids of the live flows, in order
@@ -51,9 +55,10 @@ class Fluid:
         self._dirty = False
 
     def add(self, flow: np.ndarray, resource: np.ndarray, weight: np.ndarray, size: np.ndarray,
-            cap: np.ndarray, owner: np.ndarray | int = -1) -> np.ndarray:
+            cap: np.ndarray, owner: np.ndarray | int = -1, parked: np.ndarray | None = None) -> np.ndarray:
         """New flows of ``size`` bytes (entries index them from 0), owned by ``owner`` (-1:
-        none); returns their ids, which grow with the order flows were added in."""
+        none), those marked in ``parked`` waiting for :meth:`start`; returns their ids, which
+        grow with the order flows were added in."""
         count = len(size)
         ids = np.arange(self.count, self.count + count)
         self._grow(self.count + count)
@@ -61,13 +66,25 @@ class Fluid:
         self.cap[ids] = cap
         self.owner[ids] = owner
         self.rate[ids] = 0.0
-        self.alive[ids] = True
+        moving = np.ones(count, dtype=bool) if parked is None else ~parked
+        self.alive[ids] = moving
+        self.parked[ids] = ~moving
         self.count += count
-        self.live += count
-        self._live_ids = np.concatenate([self._live_ids, ids])
+        self.live += int(moving.sum())
+        self._live_ids = np.concatenate([self._live_ids, ids[moving]])
         self._entries.append((flow + ids[0], resource, weight))
         self._dirty = True
         return ids
+
+    def start(self, ids: np.ndarray) -> None:
+        """Parked flows ``ids`` move from now."""
+        if not len(ids):
+            return
+        self.parked[ids] = False
+        self.alive[ids] = True
+        self.live += len(ids)
+        self._live_ids = np.sort(np.concatenate([self._live_ids, ids]))
+        self._dirty = True
 
     def remove(self, ids: np.ndarray) -> None:
         self.alive[ids] = False
@@ -112,13 +129,11 @@ class Fluid:
         if size <= len(self.left):
             return
         grown = max(size, 2 * len(self.left), 64)
-        for name, kind in (("left", np.float64), ("rate", np.float64), ("cap", np.float64), ("owner", np.int64)):
+        for name, kind in (("left", np.float64), ("rate", np.float64), ("cap", np.float64), ("owner", np.int64),
+                           ("alive", bool), ("parked", bool)):
             array = np.zeros(grown, dtype=kind)
             array[:len(getattr(self, name))] = getattr(self, name)
             setattr(self, name, array)
-        alive = np.zeros(grown, dtype=bool)
-        alive[:len(self.alive)] = self.alive
-        self.alive = alive
 
     def _rates(self) -> None:
         if not self._dirty:
@@ -129,10 +144,10 @@ class Fluid:
             self._resource = np.concatenate([self._resource, *(e[1] for e in self._entries)])
             self._weight = np.concatenate([self._weight, *(e[2] for e in self._entries)])
             self._entries = []
+        waiting = (self.alive | self.parked)[self._flow]
+        if waiting.sum() * 2 < len(waiting):  # the drained outnumber the others: drop their entries for good
+            self._flow, self._resource, self._weight = self._flow[waiting], self._resource[waiting], self._weight[waiting]
         keep = self.alive[self._flow]
-        if keep.sum() * 2 < len(keep):  # the drained outnumber the live: drop their entries for good
-            self._flow, self._resource, self._weight = self._flow[keep], self._resource[keep], self._weight[keep]
-            keep = np.ones(len(self._flow), dtype=bool)
         live = self._live_ids
         if not len(live):
             return

@@ -122,6 +122,7 @@ class Network:
         self.spec = spec
         self.seed = seed
         self.routes: RouteProvider = routes_of(spec)
+        self.card_ids = frozenset(card.id for card in spec.cards)
         # Resources: the routes' links (and their aggregates), then each reducing switch's
         # reduction units, whose rate bounds the contributions they combine.
         reducing = [switch for switch in spec.switches if switch.reduction and switch.reduction_rate is not None]
