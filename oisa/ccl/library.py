@@ -56,9 +56,16 @@ def _channels(value: object) -> int:
 _PROTOCOL_KEYS = {"efficiency": _share, "step_latency": parse_time, "net_step_latency": parse_time,
                   "channel_bandwidth": parse_rate, "chunk": parse_size, "channel_threshold": parse_size}
 _OPTIONAL_PROTOCOL_KEYS = {"call_bandwidth": parse_rate, "max_size": parse_size}
-# per algorithm, beside its base latency per protocol: the largest call it runs, the most channels it
-# uses, and a copy rate per channel of its own
-_ALGORITHM_KEYS = {"max_size": parse_size, "max_channels": _channels, "channel_bandwidth": parse_rate}
+def _ranks(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise ValueError(f"expected a whole number of ranks, 2 or more, got {value!r}")
+    return value
+
+
+# per algorithm, beside its base latency per protocol: the largest call it runs, the most ranks it
+# runs on, the most channels it uses, and a copy rate per channel of its own
+_ALGORITHM_KEYS = {"max_size": parse_size, "max_ranks": _ranks, "max_channels": _channels,
+                   "channel_bandwidth": parse_rate}
 
 
 @dataclass(frozen=True)

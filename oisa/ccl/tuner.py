@@ -142,6 +142,9 @@ def unavailable(call: Call, topology: Topology, library: Library, algorithm: str
         key = f"algorithms.{algorithm}.max_size"
         if library.has(key) and call.size > library.value(key):
             return f"{library.name} runs it only up to {library.value(key)} B"
+        key = f"algorithms.{algorithm}.max_ranks"
+        if library.has(key) and len(call.ranks) > library.value(key):
+            return f"{library.name} runs it on up to {library.value(key)} ranks"
     proto = protocol(library, library.protocols_of(algorithm)[0], 1, algorithm)
     return REGISTRY[(call.collective, algorithm)].available(Context(call, topology, proto, 1))
 

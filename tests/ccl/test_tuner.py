@@ -84,3 +84,20 @@ def test_the_plan_carries_the_decision(mesh: Topology) -> None:
     info = planned.collective.info
     assert info["algorithm"] == planned.decision.algorithm and info["protocol"] == planned.decision.protocol
     assert info["model_time_ps"] == planned.decision.time_ps and info["library"] == "rccl-like"
+
+
+def test_a_direct_reduction_runs_on_no_more_ranks_than_the_library_allows() -> None:
+    """Each library bounds the ranks its all-pairs reductions run on (RCCL's is an 8-GPU
+    algorithm); all-to-all, which has no other way, is not bounded. Pricing a 1,024-rank direct
+    all-reduce would also route a million pairs for nothing."""
+    spec = load_fabric("supernode-128")
+    topology = Topology(spec, tuple(c.id for c in spec.cards if c.device.role == "accelerator")[:96])
+    library = _library(topology)
+    most = library.value("algorithms.direct.max_ranks")
+    assert most < len(topology.ranks)
+    decision = tune(Call("allreduce", topology.ranks, 1 << 20), topology, library)
+    refused = {c.algorithm: c.reason for c in decision.candidates if c.time_ps is None}
+    assert refused["direct"] == f"{library.name} runs it on up to {most} ranks"
+    with pytest.raises(UsageError, match="runs it on up to"):
+        tune(Call("allreduce", topology.ranks, 1 << 20), topology, library, algorithm="direct")
+    assert tune(Call("alltoall", topology.ranks, 96 << 10), topology, library).algorithm == "direct"
