@@ -119,3 +119,13 @@ def test_oisa_scenario_article_prints_claims_and_json(capsys):
     assert "(a) claim: two cards in different servers lose 20%+ efficiency" in text and "ours" in text
     assert main(["scenario", "article", "--max-cards", "2", "-q", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["findings"]) == 5
+
+
+def test_a_step_runs_on_the_flow_engine_unless_frames_are_asked_for_and_both_engines_agree(switched):
+    """Training defaults to the flow engine because it times the same plan as timing mode in a
+    fraction of the wall time: the step must agree within the README's 5% for a collective."""
+    flow = run_training(switched, model="gpt2-xl", cards=[0, 16])
+    timing = run_training(switched, Run(engine="timing"), model="gpt2-xl", cards=[0, 16])
+    assert (flow.mode, timing.mode) == ("flow", "timing")
+    assert flow.step_ps == pytest.approx(timing.step_ps, rel=0.05)
+    assert flow.exposed_comm_ps == pytest.approx(timing.exposed_comm_ps, rel=0.05, abs=0.01 * timing.step_ps)
