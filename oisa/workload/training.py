@@ -19,8 +19,9 @@ as the all-reduce (a reduce-scatter, then an all-gather of the updated weights) 
 cards hold a model none could hold alone. The whole step is one plan
 (:class:`~oisa.plan.Plan`) of compute, one collective per bucket, memory streams and spill
 transfers, timed in the emulation: on the flow engine unless the run asks for timing mode (or
-records frames), since the two agree on a step within a few percent (``benchmarks/engines.py``)
-and the flow engine takes seconds where timing mode takes minutes; no bytes move in either.
+records frames): the flow engine takes seconds where timing mode takes minutes, and the two agree
+within 4% on the supernode's steps, less closely where NICs carry traffic both ways
+(``benchmarks/engines.py`` and the README say how far); no bytes move in either.
 
 Scaling efficiency compares the step with one card that holds everything and talks to no
 one: the cards' tokens per second against the sum of what each would do alone on its share. The share of peak is the
