@@ -6,12 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from oisa.ccl import DTYPES
 from oisa.errors import UsageError
 from oisa.fabric import FabricSpec
-from oisa.workload.collectives import COLLECTIVES, DTYPES, CollectiveResult, collective_ranks, normalised_count, \
-    run_collective
+from oisa.workload.collectives import COLLECTIVES, CollectiveResult, collective_ranks, normalised_count, run_collective
 from oisa.workload.registry import find
 from oisa.workload.run import Run
 
@@ -43,7 +41,8 @@ def sweep_sizes(min_size: int, max_size: int, factor: int = 2) -> list[int]:
 def sweep(spec: FabricSpec, collective: str, run: Run = Run(), *, min_size: int, max_size: int, factor: int = 2,
           progress: Callable[[int], None] | None = None, **options: Any) -> Sweep:
     """Run ``collective`` at every size of :func:`sweep_sizes`, with the collective's other
-    ``options`` (algorithm, cards, dtype, op, root); ``progress(size)`` is called after each.
+    ``options`` (algorithm, protocol, channels, cards, dtype, op, root, calibration); ``progress(size)``
+    is called after each.
     Every size is a fresh run with the same seed."""
     sizes = sweep_sizes(min_size, max_size, factor)
     if collective not in COLLECTIVES:
@@ -53,7 +52,7 @@ def sweep(spec: FabricSpec, collective: str, run: Run = Run(), *, min_size: int,
         raise UsageError("a sweep sets the sizes itself (min_size, max_size, factor)", parameter="size")
     checked = find(collective).checked(options)
     ranks = collective_ranks(spec, checked["cards"])
-    itemsize = np.dtype(DTYPES[checked["dtype"]][0]).itemsize
+    itemsize = DTYPES[checked["dtype"]].itemsize
     results, skipped = [], []
     for size in sizes:
         try:
