@@ -29,8 +29,10 @@ SIDES = (("a", "b"), ("b", "a"))  # (sender, receiver)
 
 
 def shown(message: Message) -> str:
-    """``DMA_WR tag 3, 200 bytes``: enough to find a message in what was sent."""
-    return f"{Opcode(message.opcode).name} tag {message.tag}, {len(message.payload)} bytes of payload"
+    """``DMA_WR tag 3 at 0x1000, 200 bytes of payload``: enough to tell a message from the others
+    sent (two stores of one byte differ in their address)."""
+    return (f"{Opcode(message.opcode).name} tag {message.tag} at {message.address:#x}, {len(message.payload)} bytes "
+            f"of payload")
 
 
 def failure_of(endpoint: SansIOLinkEndpoint) -> str | None:
@@ -119,8 +121,8 @@ def _held_problems(sender: str, receiver: str, held: list[Message], limits: dict
         limit = limits.get(cls)
         if limit is None:
             continue  # not advertised yet: nothing should have arrived, and delivery says so
-        for kind, count, most in (("headers", hdr, limit[0]), ("16-byte data units", data, limit[1])):
-            if count > most:
-                problems.append(f"{receiver}'s consumer holds {count} {kind} of {cls.name} messages from {sender}, "
+        for kind, amount, most in (("headers", hdr, limit[0]), ("16-byte data units", data, limit[1])):
+            if amount > most:
+                problems.append(f"{receiver}'s consumer holds {amount} {kind} of {cls.name} messages from {sender}, "
                                 f"more than the {most:g} {receiver} advertised: {sender} sent beyond its credits")
     return problems
