@@ -7,10 +7,13 @@ report: their own buffer occupancy, and error counters that agree with the fault
 from hypothesis import settings
 from hypothesis.stateful import invariant
 
-from oisa.link import LinkEndpoint
+from oisa.link import LinkConfig, LinkEndpoint
 from oisa.testing import LinkStateMachine
-from oisa.testing.fuzz._link import CONFIG as SMALL
 from oisa.transaction.ordering import may_pass
+from oisa.wire.oisa import FcClass
+
+SMALL = LinkConfig(buffers=((FcClass.POSTED, 8, 256), (FcClass.NON_POSTED, 4, 256), (FcClass.COMPLETION, 0, 0)),
+                   replay_buffer=16, replay_timeout_ps=400_000, ack_every=4, credit_poll_ps=300_000)
 
 # Bounded settle time once faults stop: retraining (3 attempts) plus replays of a full buffer.
 SETTLE_PS = 20 * SMALL.replay_timeout_ps + 4 * SMALL.retrain_time_ps + 32 * SMALL.credit_poll_ps

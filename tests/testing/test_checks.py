@@ -21,11 +21,17 @@ from oisa.errors import UsageError
 from oisa.link import LinkConfig, LinkEndpoint
 from oisa.testing import CheckFailed, ConformanceWarning, check_adapter, check_link, link_state_machine
 from oisa.testing.conformance import run_conformance
-from oisa.testing.fuzz._link import CONFIG, oisa_pair
-from oisa.wire.oisa import Message
+from oisa.wire.oisa import FcClass, Message
 from tests.testing.support import ByteDroppingAdapter
 
 EXAMPLES = 5
+# Small buffers and a short replay timer (as the link fuzz target's): a few messages run out of credits.
+CONFIG = LinkConfig(buffers=((FcClass.POSTED, 8, 256), (FcClass.NON_POSTED, 4, 256), (FcClass.COMPLETION, 0, 0)),
+                    replay_buffer=16, replay_timeout_ps=400_000, ack_every=4, credit_poll_ps=300_000)
+
+
+def oisa_pair() -> tuple[LinkEndpoint, LinkEndpoint]:
+    return LinkEndpoint(CONFIG, name="a"), LinkEndpoint(CONFIG, name="b")
 
 
 def _profile_for(cls: type[VendorDescriptorAdapter]) -> DeviceProfile:
