@@ -66,6 +66,29 @@ def test_oisa_adapters_pass_check_adapter_from_a_factory():
     assert len(report.results) == len(run_conformance("vendor-descriptor", examples=EXAMPLES, seed=1).results)
 
 
+class UnregisteredAdapter(VendorDescriptorAdapter):
+    """VDESC under a name no registry knows, counting the native frames it writes."""
+
+    name = "unregistered-vdesc"
+    frames_written = 0
+
+    def to_native(self, message: Message) -> bytes:
+        type(self).frames_written += 1
+        return super().to_native(message)
+
+
+def test_an_unregistered_adapter_runs_end_to_end_in_cards_on_a_fabric():
+    """The end-to-end cases put the factory's adapters in the cards, not a registered class."""
+    profile = _profile_for(UnregisteredAdapter)
+    report = check_adapter(lambda card: UnregisteredAdapter(card, profile), examples=2, seed=1,
+                           cases=["ADP-DECL-001", "ADP-E2E-001", "ADP-E2E-002"])
+    assert [r.outcome for r in report.results] == ["passed"] * 3
+    assert report.adapter == "unregistered-vdesc" and report.origin.startswith("factory ")
+    before = UnregisteredAdapter.frames_written
+    check_adapter(lambda card: UnregisteredAdapter(card, profile), examples=2, seed=1, cases=["ADP-E2E-002"])
+    assert UnregisteredAdapter.frames_written > before
+
+
 def test_the_name_based_kit_and_the_factory_give_the_same_report():
     """``oisa conformance NAME`` is a front end of the factory path: same cases, outcomes, reasons."""
     by_name = run_conformance("pcie-tlp", examples=EXAMPLES, seed=2)
