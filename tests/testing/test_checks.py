@@ -198,7 +198,7 @@ def test_oisa_link_endpoints_pass_check_link():
 @pytest.mark.parametrize(("broken", "words", "most"), [
     (ReorderingEndpoint, "keep the order sent", 3),  # two messages in one frame show it
     (LosingEndpoint, "the first missing", 4),  # the third message is lost
-    (GreedyEndpoint, "a holds -1 header credits for VC 0 NON_POSTED, outside 0 to the 4 b advertised", 9),
+    (GreedyEndpoint, "[ab] holds -1 header credits for VC 0 NON_POSTED, outside 0 to the 4 [ab] advertised", 9),
 ])
 def test_a_link_endpoint_that_reorders_loses_or_overdraws_fails_with_the_minimal_run(broken, words, most):
     with pytest.raises(CheckFailed, match=words) as caught:
