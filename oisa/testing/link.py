@@ -1,10 +1,14 @@
 """Two link endpoints joined by two wires, stepped by hand, without trio.
 
-Property tests, conformance cases and the link benchmark drive link endpoints through this
+Property tests, conformance cases, the link checks a vendor runs (``oisa.testing.check_link``,
+``oisa.testing.LinkStateMachine``) and the link benchmark drive link endpoints through this
 harness: it moves frames between them with a fixed flit time and latency, fires their timers,
 hands every frame to a fault hook on the way (drop, corrupt, duplicate), and lets a consumer
 free receive buffers after a delay. It is a tiny discrete-event loop of its own, so a test can
 stop at any frame and look.
+
+The endpoints are oisa's :class:`~oisa.link.LinkEndpoint` by default, or any pair that follows
+the same sans-IO interface (:class:`SansIOLinkEndpoint`): a vendor's own link layer.
 """
 
 from __future__ import annotations
@@ -12,13 +16,63 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from oisa.link import LinkConfig, LinkEndpoint, PassRule
+from oisa.link.credits import CreditKey
 from oisa.wire.oisa import Message
 
-__all__ = ["Fault", "LinkPair", "bit_errors", "no_faults"]
+__all__ = ["Fault", "LinkPair", "PairFactory", "SansIOLinkEndpoint", "bit_errors", "no_faults"]
+
+
+@runtime_checkable
+class SansIOLinkEndpoint(Protocol):
+    """What the harness and the link checks need of one end of a link: the sans-IO interface of
+    :class:`~oisa.link.LinkEndpoint`, where time (integer picoseconds) enters as an argument.
+
+    The driver calls :meth:`start` when the physical link is up, :meth:`queue` for each message
+    to send, :meth:`next_frame` whenever the wire is free, :meth:`receive_frame` with each frame
+    that arrives (it returns the messages the frame completed, in order), :meth:`release` once
+    the consumer is done with a received message (its buffer space is free again), and
+    :meth:`on_timer` at :meth:`next_deadline`. Credits are per (virtual channel, class), headers
+    and 16-byte data units (:func:`oisa.link.credits.credits_needed`), 0 advertised meaning
+    infinite. ``failure`` says why the link went down for good, None while it has not.
+    """
+
+    failure: str | None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing left to send or to be acknowledged."""
+
+    def start(self, now: int) -> None: ...
+
+    def queue(self, message: Message) -> None: ...
+
+    def release(self, message: Message, now: int) -> None: ...
+
+    def next_frame(self, now: int) -> bytes | None: ...
+
+    def receive_frame(self, frame: bytes, now: int) -> list[Message]: ...
+
+    def next_deadline(self) -> int | None: ...
+
+    def on_timer(self, now: int) -> None: ...
+
+    def credit_keys(self) -> list[CreditKey]:
+        """The (virtual channel, class) pairs whose credits the peer has advertised."""
+
+    def send_credits(self, key: CreditKey) -> tuple[float, float]:
+        """Header and data credits still usable towards the peer (``inf`` where unlimited)."""
+
+    def advertised(self, key: CreditKey) -> tuple[int, int]:
+        """What the peer advertised for ``key`` at initialisation (0: infinite)."""
+
+
+PairFactory = Callable[[], tuple[SansIOLinkEndpoint, SansIOLinkEndpoint]]
+"""Builds two fresh endpoints of one link, not yet started: what the link checks run on."""
 
 Fault = Callable[[str, bytes], list[bytes]]
 """Given the direction (``"a->b"`` or ``"b->a"``) and a frame, what arrives: ``[]`` drops it,
@@ -46,7 +100,7 @@ def bit_errors(rng: np.random.Generator, ber: float) -> Fault:
 
 @dataclass
 class _Side:
-    endpoint: LinkEndpoint
+    endpoint: SansIOLinkEndpoint
     busy_until: int = 0
     in_flight: deque[tuple[int, bytes]] = field(default_factory=deque)  # towards the peer
     delivered: list[Message] = field(default_factory=list)
@@ -54,10 +108,14 @@ class _Side:
 
 
 class LinkPair:
-    """Endpoints ``a`` and ``b`` of one link, with a clock of their own."""
+    """Endpoints ``a`` and ``b`` of one link, with a clock of their own: oisa's, built from
+    ``config`` and ``may_pass``, or the two ``endpoints`` given (then ``config`` and
+    ``may_pass`` are not used). The consumer at each end frees a message ``release_delay_ps``
+    after it arrived (a value that may change as the pair runs)."""
 
     def __init__(self, config: LinkConfig | None = None, *, latency_ps: int = 100_000, flit_time_ps: int = 2_560,
-                 release_delay_ps: int = 0, may_pass: PassRule | None = None, fault: Fault = no_faults) -> None:
+                 release_delay_ps: int = 0, may_pass: PassRule | None = None, fault: Fault = no_faults,
+                 endpoints: tuple[SansIOLinkEndpoint, SansIOLinkEndpoint] | None = None) -> None:
         self.config = config or LinkConfig()
         self.latency_ps = latency_ps
         self.flit_time_ps = flit_time_ps
@@ -65,21 +123,29 @@ class LinkPair:
         self.fault = fault
         self.now = 0
         self.frames_sent = 0
-        self.sides = {name: _Side(LinkEndpoint(self.config, may_pass=may_pass, name=name)) for name in ("a", "b")}
+        if endpoints is None:
+            endpoints = (LinkEndpoint(self.config, may_pass=may_pass, name="a"),
+                         LinkEndpoint(self.config, may_pass=may_pass, name="b"))
+        self.sides = {name: _Side(endpoint) for name, endpoint in zip(("a", "b"), endpoints, strict=True)}
         for side in self.sides.values():
             side.endpoint.start(0)
 
     @property
-    def a(self) -> LinkEndpoint:
+    def a(self) -> SansIOLinkEndpoint:
         return self.sides["a"].endpoint
 
     @property
-    def b(self) -> LinkEndpoint:
+    def b(self) -> SansIOLinkEndpoint:
         return self.sides["b"].endpoint
 
     def delivered(self, name: str) -> list[Message]:
         """Messages the named endpoint has received, in order."""
         return self.sides[name].delivered
+
+    def held(self, name: str) -> list[Message]:
+        """Messages the named endpoint has received and its consumer not yet released: what
+        occupies its receive buffers."""
+        return [message for _, message in self.sides[name].to_release]
 
     def send(self, name: str, message: Message) -> None:
         self.sides[name].endpoint.queue(message)
@@ -120,14 +186,14 @@ class LinkPair:
 
     def _transmit(self) -> None:
         for name, side in self.sides.items():
-            peer = self.sides["b" if name == "a" else "a"]
+            direction = f"{name}->{'b' if name == 'a' else 'a'}"
             while side.busy_until <= self.now:
                 frame = side.endpoint.next_frame(self.now)
                 if frame is None:
                     break
                 side.busy_until = self.now + self.flit_time_ps
                 self.frames_sent += 1
-                for arriving in self.fault(f"{name}->{peer.endpoint.name}", frame):
+                for arriving in self.fault(direction, frame):
                     side.in_flight.append((side.busy_until + self.latency_ps, arriving))
 
     def _upcoming(self) -> list[int]:

@@ -19,3 +19,15 @@ def test_xlink_passes_the_oisa_conformance_kit() -> None:
     assert report.conforms and not report.failed(), conformance_text(report)
     # XLink cards take no early completions, so the one case about them does not apply
     assert [r.case.id for r in report.results if r.outcome == "skipped"] == ["ADP-EARLY-001"]
+
+
+def test_xlink_passes_check_adapter_from_a_factory() -> None:
+    """The way a vendor checks an adapter in its own suite: hand over a factory, no name needed.
+    A failure would raise oisa.testing.CheckFailed with the case, the reason and the minimal example."""
+    from oisa.device import load_profile
+    from oisa.testing import check_adapter
+    from oisa_example_vendor.adapter import ExampleXLinkAdapter
+
+    profile = load_profile("example-gpu")
+    report = check_adapter(lambda card: ExampleXLinkAdapter(card, profile), examples=10, seed=0)
+    assert report.conforms and [r.case.id for r in report.results if r.outcome == "skipped"] == ["ADP-EARLY-001"]

@@ -12,7 +12,9 @@ Hypothesis from :mod:`oisa.testing.strategies`, and end with two cards on a fabr
     assert report.conforms, report.failed()
 
 The same runs as ``oisa conformance NAME`` and, through oisa's pytest plugin, as
-``pytest --oisa-adapter NAME``. ``specs/conformance.md`` lists the cases.
+``pytest --oisa-adapter NAME``. A name only finds the factory a card would use: the cases run
+on any factory of adapters the same way (:func:`factory_subject`, what
+``oisa.testing.check_adapter`` runs). ``specs/conformance.md`` lists the cases.
 """
 
 from oisa.testing.conformance._exchanges import PATTERNS, Exchange, Outcome, carried_kinds, exchanges, run_exchange
@@ -24,12 +26,14 @@ from oisa.testing.conformance._report import (
     conformance_json,
     conformance_text,
     junit_xml,
+    run_cases,
     run_conformance,
 )
 from oisa.testing.conformance._spec import spec_tables
-from oisa.testing.conformance._subject import Role, Subject, subject
+from oisa.testing.conformance._subject import AdapterFactory, Role, Subject, factory_subject, subject
 
 __all__ = [
+    "AdapterFactory",
     "CASES",
     "DEFAULT_EXAMPLES",
     "PATTERNS",
@@ -47,7 +51,9 @@ __all__ = [
     "conformance_json",
     "conformance_text",
     "exchanges",
+    "factory_subject",
     "junit_xml",
+    "run_cases",
     "run_conformance",
     "run_exchange",
     "spec_tables",

@@ -115,17 +115,20 @@ def _fail_all(problems: list[str]) -> None:
 
 # -- declarations ---------------------------------------------------------------------------------
 
-@case(DECLARATIONS, Level.MUST, "The adapter class declares its name (as registered), a native family, a summary, "
-      "a set of capabilities and the integrity check of its native frames (or None), and every profile it ships "
-      "loads and selects it")
+@case(DECLARATIONS, Level.MUST, "The adapter class declares its name (as registered, and as its profile selects "
+      "it), a native family (the profile's), a summary, a set of capabilities (all the profile requires) and the "
+      "integrity check of its native frames (or None), and every profile it ships loads and selects it")
 def _declarations(context: Context) -> None:
     subject, cls = context.subject, context.subject.cls
     problems = []
     if getattr(cls, "name", None) != subject.name:
-        problems.append(f"class attribute name is {getattr(cls, 'name', None)!r}, but it is registered as "
-                        f"{subject.name!r}")
+        known_as = "it is registered as" if subject.registered else "its profile selects adapter"
+        problems.append(f"class attribute name is {getattr(cls, 'name', None)!r}, but {known_as} {subject.name!r}")
     if getattr(cls, "native", None) not in NATIVE_FAMILIES:
         problems.append(f"native is {getattr(cls, 'native', None)!r}, not one of {', '.join(NATIVE_FAMILIES)}")
+    elif cls.native != subject.profile.native:
+        problems.append(f"native is {cls.native!r}, but its profile {subject.profile.name!r} says "
+                        f"{subject.profile.native!r}")
     if not isinstance(getattr(cls, "summary", None), str) or not cls.summary.strip():
         problems.append("summary is missing or empty")
     integrity = getattr(cls, "integrity", None)
@@ -134,6 +137,9 @@ def _declarations(context: Context) -> None:
     declared = getattr(cls, "capabilities", None)
     if not isinstance(declared, frozenset) or not all(isinstance(c, Capability) for c in declared):
         problems.append(f"capabilities is {declared!r}, not a frozenset of Capability")
+    elif not subject.profile.requires <= declared:
+        missing = ", ".join(sorted(subject.profile.requires - declared))
+        problems.append(f"its profile {subject.profile.name!r} requires {missing}, which it does not declare")
     for stem, (path, entry) in sorted(plugin_profiles().items()):
         if entry.name != subject.name:
             continue
@@ -429,7 +435,8 @@ def _end_to_end(context: Context) -> None:
     def check(copy: Copy) -> None:
         for pairing, spec, watched in pairings:
             ids = [card.id for card in spec.cards]
-            problems = copy_problems(spec, ids[0], ids[1], copy, watched=[ids[i] for i in watched], seed=context.seed)
+            problems = copy_problems(spec, ids[0], ids[1], copy, under_test=context.subject,
+                                     watched=[ids[i] for i in watched], seed=context.seed)
             require(not problems, f"{pairing}: " + "; ".join(problems))
 
     context.explore(_copies(context), check, vars, examples=min(context.examples, _E2E_EXAMPLES))
@@ -446,7 +453,8 @@ def _interworking(context: Context) -> None:
     def check(example: tuple[bool, Copy]) -> None:
         mine_writes, copy = example
         src, dst = (mine, theirs) if mine_writes else (theirs, mine)
-        problems = copy_problems(spec, src, dst, copy, watched=(mine,), seed=context.seed)
+        problems = copy_problems(spec, src, dst, copy, under_test=context.subject, watched=(mine,),
+                                 seed=context.seed)
         require(not problems, f"with {partner.name}: " + "; ".join(problems))
 
     context.explore(st.tuples(st.booleans(), _copies(context)), check,

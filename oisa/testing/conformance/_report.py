@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from oisa.testing.conformance._registry import CASES, CaseResult, Context, Level
 from oisa.testing.conformance._subject import Subject, subject
 
 __all__ = ["DEFAULT_EXAMPLES", "ConformanceReport", "conformance_json", "conformance_text", "junit_xml",
-           "run_conformance"]
+           "run_cases", "run_conformance"]
 
 DEFAULT_EXAMPLES = CONFORMANCE_EXAMPLES
 _MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
@@ -48,18 +48,34 @@ def run_conformance(adapter: str | Subject, *, profile: str | Path | DeviceProfi
                     examples: int = DEFAULT_EXAMPLES, seed: int = 0,
                     cases: Iterable[str] | None = None) -> ConformanceReport:
     """Run the conformance cases (all, or the IDs in ``cases``) against a registered adapter,
-    given by name (with ``profile``, or the first profile that selects it) or as a Subject."""
-    if examples < 1:
-        raise UsageError(f"examples must be at least 1, not {examples}")
+    given by name (with ``profile``, or the first profile that selects it) or as a Subject.
+    The name only finds the factory a card would use: the cases run as for any factory
+    (:func:`run_cases`, what ``oisa.testing.check_adapter`` runs)."""
     under_test = adapter if isinstance(adapter, Subject) else subject(adapter, profile)
+    return run_cases(under_test, examples=examples, seed=seed, cases=cases)
+
+
+def run_cases(under_test: Subject, *, examples: int = DEFAULT_EXAMPLES, seed: int = 0,
+              cases: Iterable[str] | None = None,
+              stop: Callable[[CaseResult], bool] | None = None) -> ConformanceReport:
+    """Run the cases (all, or the IDs in ``cases``, in that order) against ``under_test``; with
+    ``stop``, stop after the first result it holds true of (the report then ends there). The
+    budget and the case IDs are checked before any case runs: a mistake of the caller is never
+    reported as the adapter's failure."""
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise UsageError("expected a whole number of examples, at least 1", parameter="examples", value=examples)
     chosen = list(CASES) if cases is None else list(cases)
     unknown = [case_id for case_id in chosen if case_id not in CASES]
     if unknown:
         raise UsageError(f"no conformance case {unknown[0]!r} (known: {', '.join(CASES)})")
     context = Context(under_test, examples, seed)
-    results = tuple(run_case(CASES[case_id], context) for case_id in chosen)
-    return ConformanceReport(under_test.name, under_test.entry.origin, under_test.profile.name, examples, seed,
-                             results)
+    results: list[CaseResult] = []
+    for case_id in chosen:
+        results.append(run_case(CASES[case_id], context))
+        if stop is not None and stop(results[-1]):
+            break
+    return ConformanceReport(under_test.name, under_test.origin, under_test.profile.name, examples, seed,
+                             tuple(results))
 
 
 def conformance_text(report: ConformanceReport) -> str:

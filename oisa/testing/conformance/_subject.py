@@ -1,15 +1,24 @@
-"""The adapter under test: its registration, the profile its cards use, and what it carries.
+"""The adapter under test: a factory that builds it per card, the profile its cards use, and
+where it came from.
 
-An adapter is built per card (``cls(card_id, profile)``) and its transfer plan and limits come
-from the profile, so the kit always tests an adapter together with a device profile that
-selects it: the one given, else one the adapter's distribution ships, else one from the
-built-in catalog.
+An adapter is built per card and may keep state, so the kit never holds one adapter: it holds
+a factory (``make(card_id) -> DeviceAdapter``) and calls it for a fresh adapter wherever a case
+needs one. There are two ways to get a subject, and everything after them is the same code:
+
+* :func:`factory_subject`: the factory a user hands over (``oisa.testing.check_adapter``). It
+  builds the adapter with whatever the user chooses, including a profile; the kit reads the
+  class and the profile off the adapter it builds for card 0.
+* :func:`subject`: a registered adapter by name (``oisa conformance NAME``, ``pytest
+  --oisa-adapter NAME``), with the profile given, else one the adapter's distribution ships,
+  else one from the built-in catalog. It is only a front end: it makes the factory
+  ``lambda card: cls(card, profile)`` that a card with that profile would use.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from oisa.catalog import catalog_names
@@ -19,9 +28,13 @@ from oisa.device.registry import AdapterEntry, adapter, plugin_profiles
 from oisa.errors import UsageError
 from oisa.wire.oisa import OPCODES, Opcode
 
-__all__ = ["REQUEST_OPCODES", "Kind", "Role", "Subject", "subject"]
+__all__ = ["REQUEST_OPCODES", "AdapterFactory", "Kind", "Role", "Subject", "factory_subject", "subject"]
 
 REQUEST_OPCODES: tuple[Opcode, ...] = tuple(op for op in Opcode if OPCODES[op].is_request)
+
+AdapterFactory = Callable[[int], DeviceAdapter]
+"""Builds a fresh adapter for the card with the given id (and whatever else it needs: its
+profile, options of the vendor's own)."""
 
 
 class Role(enum.StrEnum):
@@ -36,22 +49,47 @@ Kind = tuple[Opcode, Role]
 
 @dataclass(frozen=True, eq=False)
 class Subject:
-    """One registered adapter and the device profile its cards are built from."""
+    """One adapter under test: ``make`` builds it per card; ``cls`` is its class and ``profile``
+    the device profile its cards are built from. ``name`` is the name cards find it by (its
+    profile's ``adapter``); ``registered`` says whether it came from the registry by that name;
+    ``origin`` says where it came from, for reports."""
 
-    entry: AdapterEntry
+    name: str
+    origin: str
+    cls: type[DeviceAdapter]
     profile: DeviceProfile
-
-    @property
-    def name(self) -> str:
-        return self.entry.name
-
-    @property
-    def cls(self) -> type[DeviceAdapter]:
-        return self.entry.cls
+    make: AdapterFactory = field(repr=False)
+    registered: bool = False
 
     def adapter(self, card_id: int) -> DeviceAdapter:
         """A fresh adapter for card ``card_id``: each example starts from a clean state."""
-        return self.cls(card_id, self.profile)
+        built = self.make(card_id)
+        if not isinstance(built, DeviceAdapter):
+            raise UsageError(f"the adapter factory returned {type(built).__name__} for card {card_id}, not a "
+                             f"DeviceAdapter", parameter="make_adapter")
+        return built
+
+
+def factory_subject(make_adapter: AdapterFactory) -> Subject:
+    """The adapter ``make_adapter(card_id)`` builds. It is called once here, for card 0, to learn
+    the adapter's class and profile (the one the adapter was given: ``DeviceAdapter.__init__``
+    keeps it as ``profile``); a factory that is not callable, returns something other than a
+    DeviceAdapter or builds one without a DeviceProfile raises UsageError naming
+    ``make_adapter``. What the factory itself raises propagates."""
+    if not callable(make_adapter):
+        raise UsageError("expected a callable: make_adapter(card_id) -> DeviceAdapter", parameter="make_adapter",
+                         value=type(make_adapter).__name__)
+    probe = make_adapter(0)
+    if not isinstance(probe, DeviceAdapter):
+        raise UsageError(f"make_adapter(0) returned {type(probe).__name__}, not a DeviceAdapter",
+                         parameter="make_adapter")
+    profile = getattr(probe, "profile", None)
+    if not isinstance(profile, DeviceProfile):
+        raise UsageError(f"the {type(probe).__name__} that make_adapter(0) built has no DeviceProfile (profile is "
+                         f"{type(profile).__name__}): build it with one, as DeviceAdapter(card_id, profile)",
+                         parameter="make_adapter")
+    where = getattr(make_adapter, "__qualname__", type(make_adapter).__qualname__)
+    return Subject(profile.adapter, f"factory {where}", type(probe), profile, make_adapter)
 
 
 def subject(name: str, profile: str | Path | DeviceProfile | None = None) -> Subject:
@@ -66,7 +104,12 @@ def subject(name: str, profile: str | Path | DeviceProfile | None = None) -> Sub
         chosen = _default_profile(entry)
     if chosen.adapter != name:
         raise UsageError(f"profile {chosen.name!r} selects adapter {chosen.adapter!r}, not {name!r}")
-    return Subject(entry, chosen)
+    cls = entry.cls
+
+    def make(card_id: int) -> DeviceAdapter:  # what a card with the profile builds (oisa.device.card)
+        return cls(card_id, chosen)
+
+    return Subject(name, entry.origin, cls, chosen, make, registered=True)
 
 
 def _default_profile(entry: AdapterEntry) -> DeviceProfile:
