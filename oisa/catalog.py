@@ -1,8 +1,9 @@
-"""The built-in catalogs (device profiles, fabrics) and how names and paths resolve to files.
+"""The built-in catalogs (device profiles, fabrics, collective-library profiles) and how names
+and paths resolve to files.
 
 In a wheel the catalogs ship as package data under ``oisa/_catalog``; in a source checkout (and
-an editable install) they are read straight from ``devices/`` and ``fabrics/`` at the top of the
-repository, so editing a catalog file needs no reinstall. A name looks in the catalog; anything
+an editable install) they are read straight from ``devices/``, ``fabrics/`` and ``libraries/`` at
+the top of the repository, so editing a catalog file needs no reinstall. A name looks in the catalog; anything
 that looks like a path (has a ``.toml`` suffix or a directory part) is read as that file.
 """
 
@@ -17,7 +18,7 @@ from oisa.errors import NO_VALUE, CatalogError, ConfigError, UsageError
 
 __all__ = ["Kind", "catalog_dir", "catalog_names", "resolve"]
 
-Kind = Literal["devices", "fabrics"]
+Kind = Literal["devices", "fabrics", "libraries"]
 
 
 def catalog_dir(kind: Kind) -> Path:

@@ -19,15 +19,29 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from oisa.ccl import choose_library
+from oisa.ccl.calibrate import calibrate, default_keys, overlay_toml
+from oisa.ccl.measurements import Measurement, read_log
 from oisa.errors import OisaError, UsageError
 from oisa.fabric import FabricSpec, LinkKind, load_fabric
 from oisa.jsontext import parse_json
 from oisa.observe import Capture, dissector_path, install_dissector, interface_names, link_selector
-from oisa.report import comparison_json, comparison_text, device_listing, devices_text, headlines, result_json, \
-    result_text, sweep_csv, sweep_json, sweep_text
+from oisa.report import (
+    comparison_json,
+    comparison_text,
+    device_listing,
+    devices_text,
+    headlines,
+    result_json,
+    result_text,
+    sweep_csv,
+    sweep_json,
+    sweep_text,
+)
 from oisa.report.plot import plot_bars, plot_sweeps
 from oisa.report.progress import progress_bar, wanted
 from oisa.report.scenario import article_json, article_text
+from oisa.report.validation import calibration_json, calibration_text, plot_validation, validation_json, validation_text
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
 from oisa.testing import CONFORMANCE_EXAMPLES, FUZZ_EXAMPLES
@@ -38,10 +52,11 @@ from oisa.workload import ENGINES, Run, default_pair
 from oisa.workload.collectives import COLLECTIVE_OPTIONS, COLLECTIVES
 from oisa.workload.registry import CARDS, CHOICE, FLAG, SIZE, Option, Workload, find, workloads
 from oisa.workload.run import AUTO
+from oisa.workload.scenario import article_steps, run_article
 from oisa.workload.sweep import sweep as run_sweep
 from oisa.workload.sweep import sweep_sizes
-from oisa.workload.scenario import article_steps, run_article
 from oisa.workload.training import MODELS
+from oisa.workload.validate import measurement_ranks, validate
 
 __all__ = ["flag", "main"]
 
@@ -461,6 +476,77 @@ def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: in
                                  for i, s in enumerate(sweeps)))
     if plot_path:
         plot_sweeps(sweeps, plot_path)
+
+
+def _measurements(logs: tuple[str, ...], collective: str | None) -> list[Measurement]:
+    return [read_log(log, collective) for log in logs]
+
+
+@cli.command("calibrate")
+@click.argument("logs", nargs=-1, required=True, metavar="LOG...")
+@click.option("--fabric", required=True, metavar="FABRIC", help="The fabric that models the machine the logs were "
+                                                                  "measured on (a catalog name or a TOML path).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default="oisa-calibration.toml", show_default=True,
+              help="Where to write the calibration (a TOML overlay of the library's profile).")
+@click.option("--fit", "keys", multiple=True, metavar="KEY", help="A figure of the profile to fit, by dotted key "
+              "(protocols.simple.step_latency; repeatable). Default: the launch cost, and every protocol's handshake "
+              "and copy rate.")
+@click.option("--collective", type=click.Choice(list(COLLECTIVES)), help="The collective the logs measured, where "
+              "their rows and file names cannot tell (all-gather from all-to-all).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
+def calibrate_command(logs: tuple[str, ...], fabric: str, output: str, keys: tuple[str, ...],
+                      collective: str | None, as_json: bool) -> None:
+    """Fit the collective library's profile to nccl-tests or rccl-tests logs (their standard output).
+
+    The fabric's first cards stand for each log's ranks; the library they run (their device
+    profiles' `library`) is fitted by least squares on log time and written as an overlay that
+    --calibration applies to any run. Prints the fitted figures and the residual of every size.
+    """
+    _check_writable(output, "--output")
+    spec = load_fabric(fabric)
+    measurements = _measurements(logs, collective)
+    pairs = [(m, measurement_ranks(spec, m)) for m in measurements]
+    library = choose_library(spec, pairs[0][1])
+    for m, ranks in pairs[1:]:
+        if choose_library(spec, ranks).name != library.name:
+            raise UsageError(f"{m.source} maps to cards of another collective library than {logs[0]}")
+    fit = calibrate(spec, library, pairs, list(keys) or default_keys(library, measurements))
+    _write(output, overlay_toml(fit, f"{library.name} fitted to {', '.join(m.source for m in measurements)} on "
+                                     f"{spec.name}"))
+    click.echo(json.dumps(calibration_json(fit, output)) if as_json else calibration_text(fit, output))
+
+
+@cli.command("validate")
+@click.argument("log", metavar="LOG")
+@click.option("--fabric", required=True, metavar="FABRIC", help="The fabric that models the machine the log was "
+                                                                  "measured on (a catalog name or a TOML path).")
+@click.option("--calibration", type=click.Path(dir_okay=False), help="A calibration of the library (what oisa "
+                                                                      "calibrate writes) to apply.")
+@click.option("--collective", type=click.Choice(list(COLLECTIVES)), help="The collective the log measured, where its "
+              "rows and file name cannot tell (all-gather from all-to-all).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every run.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Also draw measured and modelled bus "
+                                                                           "bandwidth into this PNG file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def validate_command(log: str, fabric: str, calibration: str | None, collective: str | None, seed: int,
+                     as_json: bool, plot_path: str | None, quiet: bool) -> None:
+    """Set a measured nccl-tests or rccl-tests log beside oisa's figures, size by size.
+
+    Each size runs on the fabric's first cards in the timing engine, as `oisa run -w COLLECTIVE`
+    would run it; prints measured and modelled time and bus bandwidth, their errors, and the
+    geometric-mean error over sizes of 1 MiB and up and over all sizes.
+    """
+    if plot_path:
+        _check_writable(plot_path, "--plot")
+    spec = load_fabric(fabric)
+    [measurement] = _measurements((log,), collective)
+    with progress_bar(len(measurement.rows), "validate", enabled=wanted(quiet)) as step:
+        result = validate(spec, measurement, Run(seed=seed, engine="timing"), calibration=calibration,
+                          progress=lambda size: step(f"{size} B"))
+    click.echo(json.dumps(validation_json(result)) if as_json else validation_text(result))
+    if plot_path:
+        plot_validation(result, plot_path)
 
 
 @cli.command()

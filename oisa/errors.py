@@ -22,6 +22,7 @@ __all__ = [
     "FrameError",
     "LinkDownError",
     "LocalProtocolError",
+    "LogError",
     "NO_VALUE",
     "OisaError",
     "ProtocolError",
@@ -118,6 +119,18 @@ class ConfigError(OisaError):
 
 class CatalogError(ConfigError):
     """A name was looked up in a built-in catalog (devices, fabrics) and not found."""
+
+
+class LogError(OisaError):
+    """A measurement log (nccl-tests' or rccl-tests' standard output) that cannot be read: the
+    message starts with the file and the number of the line that was wrong (``line`` is None when
+    the whole file is: empty, or with no table)."""
+
+    def __init__(self, message: str, *, source: str, line: int | None = None):
+        self.source = source
+        self.line = line
+        where = f"{source}, line {line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
 
 
 class FrameError(OisaError, ValueError):

@@ -38,7 +38,10 @@ class Send:
     ``remote`` (a DMA write). Done when the bytes have landed at the peer, as a receiver polling
     a flag sees it; with ``confirmed``, only once the sender knows (its completion or flush has
     come back), as a blocking DMA call returns. ``path`` pins the transfer to one of the equal
-    paths (a channel on its plane or link), None lets the fabric spread it."""
+    paths (a channel on its plane or link), None lets the fabric spread it. With ``stores`` the
+    sender's compute units write the bytes as stores, as a collective library's kernel does over
+    a load/store fabric, instead of queueing a copy for one of its DMA engines: it starts at once
+    however many copies are under way, and keeps to one path (stores are ordered)."""
 
     rank: int
     peer: int
@@ -48,6 +51,12 @@ class Send:
     deps: tuple[int, ...] = ()
     path: int | None = None
     confirmed: bool = False
+    stores: bool = False
+
+    def __post_init__(self) -> None:
+        if self.stores and (self.path is not None or self.confirmed):
+            raise UsageError("stores keep to one path and are never confirmed: a send by stores takes neither a "
+                             "path nor confirmed", parameter="plan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,16 +209,19 @@ class Phase:
     """One repeated step of a collective, as the flow engine runs it: ``flows`` move at once,
     every rank of ``memory_ranks`` streams ``memory_bytes`` through its memory alongside them
     (a reduction pipelined with the transfers), and the step costs ``latency_ps`` more (the
-    library's per-step synchronisation); it happens ``repeat`` times back to back."""
+    library's per-step synchronisation); it happens ``repeat`` times back to back. No flow moves
+    faster than ``rate_cap`` bytes per second (what one channel's threads can copy, flags
+    included; 0: no cap but the links')."""
 
     flows: Flows
     repeat: int = 1
     latency_ps: int = 0
     memory_bytes: float = 0.0
     memory_ranks: tuple[int, ...] = ()
+    rate_cap: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.repeat < 1 or self.latency_ps < 0 or self.memory_bytes < 0:
+        if self.repeat < 1 or self.latency_ps < 0 or self.memory_bytes < 0 or self.rate_cap < 0:
             raise UsageError("a phase repeats once or more, with no negative latency or bytes", parameter="phase")
 
 
@@ -264,6 +276,11 @@ class Plan:
         """The plan with every collective replaced by its primitive operations: what the
         frame-level engines run. A collective's first operations wait for its dependencies, and
         whatever waited for the collective waits for all of its operations."""
+        return self.expansion()[0]
+
+    def expansion(self) -> tuple[Plan, tuple[tuple[int, ...], ...]]:
+        """:meth:`expanded`, and for each operation of this plan the ids of the expanded plan's
+        operations that stand for it."""
         ops: list[Op] = []
         where: list[tuple[int, ...]] = []  # old id -> the new ids that stand for it
         for op in self.ops:
@@ -283,7 +300,7 @@ class Plan:
             else:
                 ops.append(_with_deps(op, deps))
                 where.append((len(ops) - 1,))
-        return Plan(tuple(ops))
+        return Plan(tuple(ops)), tuple(where)
 
     def __iter__(self) -> Iterator[Op]:
         return iter(self.ops)
@@ -300,17 +317,31 @@ class Execution:
     """What an engine made of a plan: when each operation of ``plan`` started and finished
     (ps, absolute, -1 for an operation an engine does not time one by one) and when the whole
     plan was done, every operation finished and every transfer settled. ``plan`` is the plan the
-    times index: the expanded one for the frame-level engines."""
+    times index: the expanded one for the frame-level engines; ``origin`` gives, for each
+    operation of the plan the engine was given, the ids in ``plan`` that stand for it (empty when
+    the engine ran that plan as given)."""
 
     plan: Plan
     start_ps: int
     end_ps: int
     started: np.ndarray
     finished: np.ndarray
+    origin: tuple[tuple[int, ...], ...] = ()
 
     @property
     def duration_ps(self) -> int:
         return self.end_ps - self.start_ps
+
+    def _ids(self, op: int) -> tuple[int, ...]:
+        return self.origin[op] if self.origin else (op,)
+
+    def started_of(self, op: int) -> int:
+        """When operation ``op`` of the given plan started (the first of what stands for it)."""
+        return int(min(self.started[i] for i in self._ids(op)))
+
+    def finished_of(self, op: int) -> int:
+        """When operation ``op`` of the given plan finished (the last of what stands for it)."""
+        return int(max(self.finished[i] for i in self._ids(op)))
 
 
 class PlanBuilder:

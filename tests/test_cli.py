@@ -164,3 +164,49 @@ def test_collective_mistakes_are_one_line(capsys, argv, fragment):
     status, out, err = run(capsys, *argv)
     assert status != 0 and out == ""
     assert err.startswith("oisa: error:") and fragment in err and err.count("\n") == 1
+
+
+def _small_log(tmp_path):
+    """The first sizes of a shipped rccl-tests table (quick to run): its header and rows up to 4 KiB."""
+    from pathlib import Path
+
+    lines = Path("validation/mi300x-8/all_reduce_perf_hisohara-aac8.txt").read_text().splitlines()
+    end = lines.index(next(line for line in lines if line.strip().startswith("8192 ")))
+    path = tmp_path / "all_reduce_perf_small.txt"
+    path.write_text("\n".join(lines[:end]) + "\n")
+    return path
+
+
+def test_calibrate_writes_an_overlay_that_run_and_validate_apply(capsys, tmp_path):
+    log, fabric, overlay = _small_log(tmp_path), "validation/mi300x-8/mi300x-8.toml", tmp_path / "fit.toml"
+    status, out, err = run(capsys, "calibrate", str(log), "--fabric", fabric, "--collective", "allreduce", "-o",
+                           str(overlay), "--fit", "launch.latency")
+    assert status == 0 and err == "" and "launch.latency" in out and "rms log residual" in out
+    assert 'calibrates = "rccl-like"' in overlay.read_text()
+    status, out, _ = run(capsys, "run", fabric, "-w", "allreduce", "--size", "4KiB", "--calibration", str(overlay))
+    assert status == 0 and f"calibrated by {overlay}" in out
+    plot = tmp_path / "fit.png"
+    status, out, _ = run(capsys, "validate", str(log), "--fabric", fabric, "--collective", "allreduce",
+                         "--calibration", str(overlay), "--plot", str(plot), "--quiet")
+    assert status == 0 and "geometric-mean error" in out and plot.stat().st_size > 0
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ("#  size count type redop root time algbw busbw #wrong time algbw busbw #wrong\n8 2 float sum -1 x y z 0\n",
+     "line 2"),
+    ("nothing here\n", "no table of results"),
+])
+def test_a_malformed_log_is_one_line_naming_it(capsys, tmp_path, body, fragment):
+    log = tmp_path / "all_reduce_perf_bad.txt"
+    log.write_text(body)
+    for argv in (["validate", str(log), "--fabric", "mesh-8"], ["calibrate", str(log), "--fabric", "mesh-8",
+                                                                "-o", str(tmp_path / "x.toml")]):
+        status, out, err = run(capsys, *argv)
+        assert status != 0 and out == ""
+        assert err.startswith("oisa: error:") and err.count("\n") == 1 and fragment in err and str(log) in err
+
+
+def test_validate_refuses_a_fabric_too_small_for_the_log(capsys):
+    status, _, err = run(capsys, "validate", "validation/mi300x-2x8/all_reduce_perf_hisohara-aac10.txt",
+                         "--fabric", "mesh-8")
+    assert status != 0 and "16 ranks" in err and err.count("\n") == 1

@@ -116,7 +116,9 @@ def test_collective_json_keys_are_exactly_the_documented_ones():
     from oisa.workload.collectives import run_collective
 
     result = run_collective(load_fabric("mesh-8"), "allgather", size=1024, cards=[0, 1, 2, 3])
-    assert flatten(collective_json(result)) == documented_keys("`oisa run --workload COLLECTIVE`")
+    one = collective_json(result)
+    candidates = {f"tuner.candidates[].{key}" for key in one["tuner"]["candidates"][0]}
+    assert flatten(one) | candidates == documented_keys("`oisa run --workload COLLECTIVE`")
     keys = flatten(comparison_json(result, result))
     documented = documented_keys("`oisa compare FABRIC_A FABRIC_B --workload COLLECTIVE`")
     assert {k for k in keys if not k.startswith(("a.", "b."))} == documented - {"a", "b"}
@@ -181,3 +183,26 @@ def test_article_json_keys_are_exactly_the_documented_ones():
     one = article_json(run_article(max_cards=2))
     rows = {f"{name}[].{key}" for name in ("findings", "scaling") for key in one[name][0]}
     assert set(one) | rows == documented_keys("`oisa scenario article`")
+
+
+def test_validate_and_calibrate_json_keys_are_exactly_the_documented_ones(tmp_path, capsys):
+    import json
+
+    from oisa.cli import main
+
+    full = (ROOT / "validation" / "mi300x-8" / "all_reduce_perf_hisohara-aac8.txt").read_text().splitlines()
+    log = tmp_path / "all_reduce_perf_small.txt"  # the header and the first sizes: quick to run
+    log.write_text("\n".join(full[:full.index(next(line for line in full if line.strip().startswith("32 ")))]) + "\n")
+    fabric = ROOT / "validation" / "mi300x-8" / "mi300x-8.toml"
+    assert main(["validate", str(log), "--fabric", str(fabric), "--collective", "allreduce", "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    rows = {f"rows[].{key}" for key in one.pop("rows")[0]}
+    assert flatten(one) | rows == documented_keys("`oisa validate`")
+    output = tmp_path / "fit.toml"
+    assert main(["calibrate", str(log), "--fabric", str(fabric), "--collective", "allreduce", "-o", str(output),
+                 "--fit", "protocols.simple.step_latency", "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    points = {f"points[].{key}" for key in one.pop("points")[0]}
+    fitted = one.pop("fitted")
+    assert list(fitted) == ["protocols.simple.step_latency"]
+    assert set(one) | {"fitted"} | points == documented_keys("`oisa calibrate`")

@@ -14,7 +14,7 @@ from oisa import catalog
 from oisa.config import Figure, Table, load_toml
 from oisa.device import registry
 from oisa.device.adapter import Capability
-from oisa.errors import CatalogError
+from oisa.errors import CatalogError, ConfigError
 from oisa.units import parse_flops, parse_rate, parse_size
 
 __all__ = ["NATIVE_FAMILIES", "DeviceProfile", "load_profile"]
@@ -62,6 +62,7 @@ class DeviceProfile:
     tags: Figure
     dma_engines: Figure
     ports: Figure
+    library: str | None = None  # the collective-library profile (libraries/) its vendor's library is modelled by
 
     @property
     def capacity(self) -> int:
@@ -122,6 +123,17 @@ def _capabilities(doc: Table) -> frozenset[Capability]:
     return frozenset(known[item] for item in raw)
 
 
+def _library(doc: Table) -> str | None:
+    """The collective-library profile the device's vendor library is modelled by, if it names one."""
+    name = doc.get("library", str, None)
+    if name is not None:
+        try:
+            catalog.resolve("libraries", name)
+        except ConfigError as exc:
+            raise doc.error(str(exc), "library") from None
+    return name
+
+
 def _role(doc: Table) -> str:
     role = doc.get("role", str, "accelerator")
     if role not in ROLES:
@@ -160,6 +172,7 @@ def _read(doc: Table, path: Path) -> DeviceProfile:
         tags=oisa.figure("tags", _positive_int(65536)),
         dma_engines=oisa.figure("dma_engines", _positive_int(64)),
         ports=oisa.figure("ports", _positive_int(64)),
+        library=_library(doc),
     )
     if not profile.compute:
         raise compute.error("give at least one compute rate (for example bf16)")

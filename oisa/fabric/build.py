@@ -26,7 +26,7 @@ from oisa.device.movement import DataMovement, Movement
 from oisa.device.timing import TimingMovement
 from oisa.errors import UsageError
 from oisa.fabric.framing import ethernet_frames, oisa_frames, pcie_frames
-from oisa.fabric.nodes import Forwarder
+from oisa.fabric.nodes import Forwarder, Reducer
 from oisa.fabric.routing import PathChooser, next_hops
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
 from oisa.link import LinkConfig, LinkEndpoint
@@ -138,7 +138,9 @@ class Fabric:
         self.cards = {c.id: Card(kernel, c.id, c.device, c.name, movement=fidelity.movement) for c in spec.cards}
         self.forwarders = {
             **{s.id: Forwarder(kernel, s.id, s.name, latency_ps=int(s.latency.value), cut_through=s.cut_through,
-                               chooser=self.chooser, reduction=s.reduction, telemetry=s.kind is LinkKind.OISA)
+                               chooser=self.chooser, telemetry=s.kind is LinkKind.OISA,
+                               reduction=Reducer(int(s.reduction_rate.value), int(s.reduction_buffer.value))
+                               if s.reduction and s.reduction_rate and s.reduction_buffer else None)
                for s in spec.switches},
             **{n.id: Forwarder(kernel, n.id, n.name, latency_ps=int(n.latency.value), cut_through=False,
                                chooser=self.chooser) for n in spec.nics},

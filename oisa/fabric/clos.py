@@ -195,7 +195,8 @@ def _linked(template: LinkSpec, a: int, b: int) -> LinkSpec:
 
 def _switch(template: SwitchSpec, node_id: int, name: str, server: int | None = None) -> SwitchSpec:
     t = template
-    return SwitchSpec(node_id, name, t.kind, t.ports, t.latency, t.cut_through, t.reduction, server)
+    return SwitchSpec(node_id, name, t.kind, t.ports, t.latency, t.cut_through, t.reduction, server, t.reduction_rate,
+                      t.reduction_buffer)
 
 
 def build_cluster(layout: ClusterLayout, devices: list[DeviceProfile], templates: ClusterTemplates, name: str,

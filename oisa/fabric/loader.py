@@ -31,6 +31,7 @@ from oisa.fabric.spec import (
     LinkSpec,
     NicSpec,
     SwitchSpec,
+    valid_buffer,
     valid_encoding,
     valid_flit_size,
     valid_lanes,
@@ -39,7 +40,7 @@ from oisa.fabric.spec import (
     valid_switch_ports,
 )
 from oisa.sim.faults import FaultModel
-from oisa.units import parse_rate, parse_time
+from oisa.units import parse_rate, parse_size, parse_time
 
 __all__ = ["Builder", "FabricSize", "Profiles", "builders", "load_fabric", "memory_budget", "read_faults", "read_link",
            "read_nic", "read_switch"]
@@ -80,15 +81,20 @@ def memory_budget() -> int:
 
 
 class Profiles:
-    """Device profiles loaded once per fabric, with errors that name the key that asked."""
+    """Device profiles loaded once per fabric, with errors that name the key that asked. A
+    profile named by a relative path is found beside the fabric file (``base``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: Path | None = None) -> None:
         self._loaded: dict[str, DeviceProfile] = {}
+        self._base = base
 
     def get(self, table: Table, key: str, name: str) -> DeviceProfile:
         if name not in self._loaded:
+            where: str | Path = name
+            if self._base is not None and (name.endswith(".toml") or "/" in name) and not Path(name).is_absolute():
+                where = self._base / name
             try:
-                self._loaded[name] = load_profile(name)
+                self._loaded[name] = load_profile(where)
             except ConfigError as exc:
                 # an error inside the profile's file already starts with that file's path
                 raise table.error(str(exc) if exc.source else f"device {name!r}: {exc}", key) from None
@@ -119,7 +125,7 @@ def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None =
             raise doc.error("only a generated fabric (topology = ...) takes parameters", "parameters")
         doc.data.setdefault("parameters", {}).update(parameters)
         name += "[" + ",".join(f"{key}={value}" for key, value in parameters.items()) + "]"
-    profiles = Profiles()
+    profiles = Profiles(path.parent)
     if "topology" in doc:
         topology = doc.get("topology", str)
         known = builders()
@@ -252,10 +258,14 @@ def read_switch(table: Table, node_id: int, *, name: str | None = None, server: 
     if mode not in ("cut-through", "store-and-forward"):
         raise table.error(f"mode is 'cut-through' or 'store-and-forward', not {mode!r}", "mode")
     ports = _ports(table)
+    reduction = table.get("reduction", bool, False)
+    rate = buffer = None
+    if reduction:  # a switch that reduces says how fast, and how much it can hold meanwhile
+        rate = table.figure("reduction_rate", parse_rate)
+        buffer = table.figure("reduction_buffer", lambda value: valid_buffer(parse_size(value, "reduction_buffer")))
     spec = SwitchSpec(node_id, name or table.get("name", str, f"switch{node_id}"), LinkKind(kind_name), ports,
-                      table.figure("latency", parse_time), mode == "cut-through",
-                      table.get("reduction", bool, False), server if server is not None else
-                      table.get("server", int, None))
+                      table.figure("latency", parse_time), mode == "cut-through", reduction,
+                      server if server is not None else table.get("server", int, None), rate, buffer)
     table.finish()
     return spec
 

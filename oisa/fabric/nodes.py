@@ -6,7 +6,7 @@ the port its routing table picks. What differs is set by the spec:
 * an **OISA switch** chip is cut-through (it forwards once the head is in, in both engines:
   in data mode the link layer delivers whole messages and says when their first flit came), raises the
   message's telemetry (``hops``, and ``load`` to its egress queue's level: OISA's "intelligent
-  sensing"), and may reduce collective contributions addressed to it;
+  sensing"), and may reduce collective contributions addressed to it (:mod:`oisa.fabric.reducer`);
 * a **PCIe switch** is cut-through;
 * an **Ethernet switch** is cut-through or store-and-forward, as configured;
 * an **RDMA NIC** is store-and-forward between its PCIe side and its Ethernet side, with its
@@ -18,42 +18,22 @@ has been committed to the egress link, so back-pressure travels hop by hop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-import numpy as np
-
 from oisa.errors import SimulationError
+from oisa.fabric.reducer import Reducer
 from oisa.fabric.routing import PathChooser
 from oisa.sim import Kernel, Port
 from oisa.units import NS
-from oisa.wire.oisa import CollDtype, CollOp, Message, Opcode
+from oisa.wire.oisa import Message, Opcode
 
-__all__ = ["Forwarder", "LOAD_STEP_PS", "Reduction"]
+__all__ = ["Forwarder", "LOAD_STEP_PS"]
 
 LOAD_STEP_PS = 125 * NS  # one telemetry load level per 125 ns of egress queueing (level 7: 875 ns or more)
-
-_NUMPY = {CollDtype.INT8: np.int8, CollDtype.UINT8: np.uint8, CollDtype.FLOAT16: np.float16,
-          CollDtype.INT32: np.int32, CollDtype.FLOAT32: np.float32, CollDtype.INT64: np.int64,
-          CollDtype.FLOAT64: np.float64}
-_REDUCE: dict[CollOp, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    CollOp.SUM: np.add, CollOp.PROD: np.multiply, CollOp.MIN: np.minimum, CollOp.MAX: np.maximum}
-
-
-@dataclass
-class Reduction:
-    """Contributions gathered so far for one (group, address)."""
-
-    members: int
-    contributions: list[Message] = field(default_factory=list)
-    tail_ps: int = 0
-
 
 class Forwarder:
     """A switch or NIC in the emulation."""
 
     def __init__(self, kernel: Kernel, node_id: int, name: str, *, latency_ps: int, cut_through: bool,
-                 chooser: PathChooser, reduction: bool = False, telemetry: bool = False) -> None:
+                 chooser: PathChooser, reduction: Reducer | None = None, telemetry: bool = False) -> None:
         self.kernel = kernel
         self.node_id = node_id
         self.name = name
@@ -67,9 +47,7 @@ class Forwarder:
         self.nic_of: dict[int, Port] = {}  # card -> the port towards the NIC that serves it, if adjacent
         self.groups: dict[int, list[int]] = {}  # collective group -> member cards (set by the workload)
         self.forwarded = 0
-        self.reduced = 0
         self._held: dict[int, tuple[Port, Message]] = {}
-        self._reductions: dict[tuple[int, int], Reduction] = {}
 
     forwards = True  # what arrives is passed on, so frame ports hand it over once forwarding can start
 
@@ -79,13 +57,12 @@ class Forwarder:
 
     def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
         if message.dst == self.node_id:
-            if message.opcode is Opcode.COLL_REDUCE and self.reduction:
-                port.release(message)
-                self._contribute(message, tail_ps)
+            if message.opcode is Opcode.COLL_REDUCE and self.reduction is not None:
+                self.reduction.contribute(self, port, message, tail_ps)
                 return
             raise SimulationError(f"{self.name} received a {Opcode(message.opcode).name} addressed to itself, which "
                                   f"it cannot serve")
-        egress = self._egress(message)
+        egress = self.egress(message)
         if self.telemetry:
             message.hops = min(31, message.hops + 1)
             message.load = max(message.load, min(7, egress.queue_delay() // LOAD_STEP_PS))
@@ -106,7 +83,8 @@ class Forwarder:
         if held is not None:
             held[0].release(held[1])
 
-    def _egress(self, message: Message) -> Port:
+    def egress(self, message: Message) -> Port:
+        """The port ``message`` leaves by."""
         choices = self.routes.get(message.dst)
         if not choices:
             raise SimulationError(f"{self.name} has no route to node {message.dst}")
@@ -118,38 +96,3 @@ class Forwarder:
                 if port is not None and port in choices:
                     return port
         return choices[self.chooser.choose(self.node_id, message, len(choices))]
-
-    # -- collective offload -----------------------------------------------------------------------
-
-    def _contribute(self, message: Message, tail_ps: int) -> None:
-        assert message.coll is not None
-        key = (message.coll.group, message.address)
-        reduction = self._reductions.setdefault(key, Reduction(message.coll.members))
-        reduction.contributions.append(message)
-        reduction.tail_ps = max(reduction.tail_ps, tail_ps)
-        if len(reduction.contributions) == reduction.members:
-            del self._reductions[key]
-            self._finish_reduction(reduction)
-
-    def _finish_reduction(self, reduction: Reduction) -> None:
-        first = reduction.contributions[0]
-        assert first.coll is not None
-        members = self.groups.get(first.coll.group)
-        if members is None:
-            raise SimulationError(f"{self.name}: collective group {first.coll.group} was never set up")
-        payload = b""
-        if first.count == 1:
-            dtype = _NUMPY.get(CollDtype(first.coll.dtype))
-            if dtype is None:
-                raise SimulationError(f"{self.name} cannot reduce {CollDtype(first.coll.dtype).name}")
-            arrays = [np.frombuffer(m.payload, dtype=dtype) for m in reduction.contributions]
-            total = arrays[0].copy()
-            for array in arrays[1:]:
-                total = _REDUCE[CollOp(first.coll.op)](total, array)
-            payload = total.astype(dtype).tobytes()
-        self.reduced += 1
-        for member in members:
-            result = Message(Opcode.MEM_WR, self.node_id, member, length=first.length, address=first.address,
-                             payload=payload, tc=first.tc, count=first.count, hops=first.hops)
-            egress = self._egress(result)
-            self.kernel.call_later(self.latency_ps, egress.send, result, reduction.tail_ps + self.latency_ps)

@@ -37,6 +37,7 @@ __all__ = [
     "LinkSpec",
     "NicSpec",
     "SwitchSpec",
+    "valid_buffer",
     "valid_encoding",
     "valid_flit_size",
     "valid_lane_rate",
@@ -100,6 +101,13 @@ def valid_lane_rate(value: object) -> int:
     return value
 
 
+def valid_buffer(value: object) -> int:
+    """Bytes of a buffer: at least one 4 KiB message's worth."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 4096:
+        raise ValueError(f"a buffer must be a whole number of bytes, 4096 or more, got {value!r}")
+    return value
+
+
 def valid_latency(value: object) -> int:
     """Picoseconds: zero or more (a latency below zero would schedule events in the past)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -148,7 +156,10 @@ class SwitchSpec:
 
     ``latency`` is port to port. A cut-through switch starts forwarding once the head of a
     frame is in; a store-and-forward one waits for its tail. ``reduction`` marks an OISA switch
-    that reduces collective contributions (``COLL_REDUCE``) itself.
+    that reduces collective contributions (``COLL_REDUCE``) itself; it then needs the rate its
+    reduction units combine contributions at (``reduction_rate``, bits per second of
+    contributions in) and the buffer that holds contributions until every member's is in
+    (``reduction_buffer``, bytes): reducing is neither free nor unbounded.
     """
 
     id: int
@@ -159,6 +170,8 @@ class SwitchSpec:
     cut_through: bool = True
     reduction: bool = False
     server: int | None = None
+    reduction_rate: Figure | None = None
+    reduction_buffer: Figure | None = None
 
 
 @dataclass(frozen=True)
@@ -281,6 +294,9 @@ class FabricSpec:
             self._valid(switch.name, "kind", switch.kind, _link_kind)
             self._valid(switch.name, "ports", switch.ports, valid_switch_ports)
             self._valid(switch.name, "latency", switch.latency, _figure(valid_latency))
+            if switch.reduction:
+                self._valid(switch.name, "reduction_rate", switch.reduction_rate, _figure(valid_lane_rate))
+                self._valid(switch.name, "reduction_buffer", switch.reduction_buffer, _figure(valid_buffer))
         for nic in self.nics:
             self._valid(nic.name, "id", nic.id, valid_node_id)
             self._valid(nic.name, "latency", nic.latency, _figure(valid_latency))

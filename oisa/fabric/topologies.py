@@ -10,7 +10,11 @@ way a plug-in's builder would.
   off the planes too.
 * ``switched``: the conventional deployment of the same cards: in each server a PCIe switch
   joins the cards, one RDMA NIC per card and, optionally, the server's host (its CPU and
-  memory, where cards spill what does not fit); the NICs meet at an Ethernet switch.
+  memory, where cards spill what does not fit), or, with ``pcie = "card"``, a PCIe switch for
+  each card and its NIC (as HGX and MI300X boards pair them); the NICs meet at an Ethernet switch,
+  or, with ``rails``, at one Ethernet switch per rail (NIC k of every server on leaf k). Optionally the
+  cards of a server also have a scale-up fabric of their own (``scaleup``): a link between every
+  two of them (``mesh``, AMD's xGMI) or a link to each of a few switches (``switch``, NVSwitch).
 * ``mesh``: cards linked directly, each to every other (AMD's 8-GPU platform shape).
 * ``cluster``: thousands to a hundred thousand cards: scale-up domains (a server with an
   NVSwitch-like switch, an xGMI-like mesh or a PCIe switch; or an OISA supernode of many servers
@@ -108,22 +112,58 @@ def switched(params: Table, profiles: Profiles, name: str, description: str) -> 
     pcie_link, ethernet_link = _template(params, "pcie_link"), _template(params, "ethernet_link")
     first = len(cards)
     pcie = read_switch(params.table("pcie_switch"), first)
-    pcie_switches = [replace(pcie, id=first + i, name=f"s{server}.pcie", server=server)
-                     for i, server in enumerate(servers)]
+    per_card = params.get("pcie", str, "server")
+    if per_card not in ("server", "card"):
+        raise params.error(f"{per_card!r} is not server or card", "pcie")
+    if per_card == "card" and host_device is not None:
+        raise params.error("a host needs one PCIe switch per server (pcie = \"server\")", "pcie")
+    owners = [(c.server, c) for c in cards if c.device.role != "host"] if per_card == "card" else \
+        [(server, None) for server in servers]
+    pcie_switches = [replace(pcie, id=first + i, name=f"{card.name}.pcie" if card else f"s{server}.pcie",
+                             server=server) for i, (server, card) in enumerate(owners)]
     first += len(pcie_switches)
     nic = read_nic(params.table("nic"), first)
     gpus = [card for card in cards if card.device.role != "host"]
     nics = [replace(nic, id=first + i, name=f"{card.name}.nic", server=card.server, card=card.id)
             for i, card in enumerate(gpus)]
-    ethernet = read_switch(params.table("ethernet_switch"), first + len(nics), name="leaf")
+    per_server = len(gpus) // len(servers)
+    leaf = read_switch(params.table("ethernet_switch"), first + len(nics), name="leaf")
+    rails = params.get("rails", bool, False)
+    leaves = [replace(leaf, id=leaf.id + k, name=f"rail{k}") for k in range(per_server)] if rails else [leaf]
     by_server = {switch.server: switch for switch in pcie_switches}
     links = [replace(pcie_link, a=card.id, b=by_server[card.server].id) for card in cards if card.device.role == "host"]
-    for card, card_nic in zip(gpus, nics):
-        switch = by_server[card.server]
+    for index, (card, card_nic) in enumerate(zip(gpus, nics)):
+        switch = pcie_switches[index] if per_card == "card" else by_server[card.server]
         links.append(replace(pcie_link, a=card.id, b=switch.id))
         links.append(replace(pcie_link, a=card_nic.id, b=switch.id))
-        links.append(replace(ethernet_link, a=card_nic.id, b=ethernet.id))
-    return FabricSpec(name, description, tuple(cards), tuple(links), (*pcie_switches, ethernet), tuple(nics))
+        links.append(replace(ethernet_link, a=card_nic.id, b=leaves[index % per_server if rails else 0].id))
+    scaleup_links, scaleup_switches = _scaleup(params, gpus, servers, leaves[-1].id + 1)
+    return FabricSpec(name, description, tuple(cards), (*links, *scaleup_links),
+                      (*pcie_switches, *leaves, *scaleup_switches), tuple(nics))
+
+
+def _scaleup(params: Table, gpus: list[CardSpec], servers: list[int],
+             first_id: int) -> tuple[list[LinkSpec], list[SwitchSpec]]:
+    """The links (and switches) of each server's own scale-up fabric, if it has one."""
+    kind = params.get("scaleup", str, "none")
+    if kind == "none":
+        return [], []
+    if kind not in ("mesh", "switch"):
+        raise params.error(f"{kind!r} is not none, mesh or switch", "scaleup")
+    link = _template(params, "scaleup_link")
+    links, switches = [], []
+    for server in servers:
+        members = [card for card in gpus if card.server == server]
+        if kind == "mesh":
+            links += [replace(link, a=a.id, b=b.id) for i, a in enumerate(members) for b in members[i + 1:]]
+            continue
+        planes = _count(params, "scaleup_planes", 1, 16)
+        base = read_switch(params.table("scaleup_switch"), first_id + len(switches))
+        for plane in range(planes):
+            switch = replace(base, id=first_id + len(switches), name=f"s{server}.plane{plane}", server=server)
+            switches.append(switch)
+            links += [replace(link, a=card.id, b=switch.id) for card in members]
+    return links, switches
 
 
 def mesh(params: Table, profiles: Profiles, name: str, description: str) -> FabricSpec:

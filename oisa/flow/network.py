@@ -122,7 +122,12 @@ class Network:
         self.spec = spec
         self.seed = seed
         self.routes: RouteProvider = routes_of(spec)
-        self.capacity = self.routes.capacity_bps / (8 * S)  # bytes per ps
+        # Resources: the routes' links (and their aggregates), then each reducing switch's
+        # reduction units, whose rate bounds the contributions they combine.
+        reducing = [switch for switch in spec.switches if switch.reduction and switch.reduction_rate is not None]
+        self.reducer = {switch.id: len(self.routes.capacity_bps) + index for index, switch in enumerate(reducing)}
+        units = np.array([int(switch.reduction_rate.value) for switch in reducing if switch.reduction_rate], float)
+        self.capacity = np.concatenate([self.routes.capacity_bps, units]) / (8 * S)  # bytes per ps
         self.tail = np.full(len(self.capacity), -1, dtype=np.int64)  # the node each resource leaves from
         ends = np.array([(link.a, link.b) for link in spec.links], dtype=np.int64).reshape(-1, 2)
         self.tail[:2 * len(spec.links)] = ends.ravel()
@@ -204,8 +209,9 @@ class Network:
 
     def contributions(self, members: np.ndarray, switch: int, size: int) -> FlowBatch:
         """One flow standing for an in-switch reduction: every member's contribution up to
-        ``switch`` and the result down to every member, all at the pace of the slowest (the
-        switch reduces chunk by chunk as the chunks of every member are in)."""
+        ``switch``, through its reduction units (which combine every member's bytes), and the
+        result down to every member, all at the pace of the slowest (the switch reduces chunk by
+        chunk as the chunks of every member are in)."""
         members = np.asarray(members, dtype=np.int64)
         count = len(members)
         piece = min(_REDUCE_MESSAGE_BYTES, size)
@@ -213,10 +219,11 @@ class Network:
         down = Shape(Opcode.MEM_WR, piece, piece)
         towards = self.routes.routes(members, np.full(count, switch), Spread.SPRAY, -1, self.seed)
         back = self.routes.routes(np.full(count, switch), members, Spread.HASH, -1, self.seed)
-        resource = np.concatenate([towards.resource, back.resource])
+        units = [self.reducer[switch]] if switch in self.reducer else []
+        resource = np.concatenate([towards.resource, back.resource, np.array(units, dtype=np.int64)])
         up_wire, up_frames = self._cost(towards.resource, up)
         down_wire, down_frames = self._cost(back.resource, down)
-        weight = np.concatenate([towards.share * up_wire, back.share * down_wire])
+        weight = np.concatenate([towards.share * up_wire, back.share * down_wire, np.full(len(units), float(count))])
         frames = float(np.dot(towards.share, up_frames) + np.dot(back.share, down_frames))
         up_ps = max(self._landing(int(p), up) for p in np.unique(towards.path))
         down_ps = max(self._landing(int(p), down) for p in np.unique(back.path))

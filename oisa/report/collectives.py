@@ -19,7 +19,20 @@ from oisa.workload.collectives import COLLECTIVES, CollectiveResult
 __all__ = ["SWEEP_COLUMNS", "collective_json", "collective_text", "sweep_csv", "sweep_json", "sweep_text"]
 
 SWEEP_COLUMNS = ("size_bytes", "count", "type", "redop", "root", "time_us", "algbw_GBps", "busbw_GBps", "wrong",
-                 "mode")
+                 "mode", "algorithm", "protocol", "channels", "model_time_us")
+
+
+def tuner_json(result: CollectiveResult) -> dict[str, Any]:
+    """What the library's tuner compared and why it chose what ran."""
+    return {
+        "library": result.library,
+        "calibration": result.calibration,
+        "model_time_ps": result.model_time_ps,
+        "reason": result.reason,
+        "candidates": [{"algorithm": c.algorithm, "protocol": c.protocol, "channels": c.channels,
+                        "time_ps": None if c.time_ps is None else round(c.time_ps), "unavailable": c.reason}
+                       for c in result.tuner],
+    }
 
 
 def collective_json(result: CollectiveResult) -> dict[str, Any]:
@@ -28,6 +41,9 @@ def collective_json(result: CollectiveResult) -> dict[str, Any]:
         "fabric": result.fabric,
         "seed": result.seed,
         "algorithm": result.algorithm,
+        "protocol": result.protocol,
+        "channels": result.channels,
+        "tuner": tuner_json(result),
         "ranks": list(result.ranks),
         "size_bytes": result.size,
         "count": result.count,
@@ -51,15 +67,30 @@ def collective_text(result: CollectiveResult) -> str:
         ("workload", f"{result.collective} ({result.algorithm}), {format_size(result.size)} of {result.dtype}"
                      f"{', ' + result.op if kind.reduces else ''}, {len(result.ranks)} cards, seed {result.seed}, "
                      f"{result.mode} mode"),
-        ("time", format_time(result.time_ps)),
+        ("library", f"{result.library}{' calibrated by ' + result.calibration if result.calibration else ''}: "
+                    f"{result.algorithm}, {result.protocol} protocol, {result.channels} channel"
+                    f"{'s' if result.channels != 1 else ''} ({result.reason})"),
+        ("tuner", _tuner_text(result)),
+        ("time", f"{format_time(result.time_ps)}  (the library's cost model expected "
+                 f"{format_time(result.model_time_ps)})"),
         ("algbw", f"{result.algbw / 1e9:.2f} GB/s"),
         ("busbw", f"{result.busbw / 1e9:.2f} GB/s  (algbw x {kind.bus_factor(len(result.ranks)):.3f}, as nccl-tests "
                   f"counts {result.collective})"),
         ("on the wire", f"{result.frames} frames, {result.wire_bytes} bytes"),
-        ("data", {True: "verified against numpy", None: "not moved (timing mode)"}[result.verified]),
+        ("data", "verified against numpy" if result.verified is not None else f"not moved ({result.mode} mode)"),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _tuner_text(result: CollectiveResult) -> str:
+    """The best time of each algorithm and protocol the tuner priced, cheapest first."""
+    priced = [(c.time_ps, c) for c in result.tuner if c.time_ps is not None]
+    priced.sort(key=lambda pair: pair[0])
+    shown = [f"{c.algorithm}/{c.protocol} x{c.channels} {format_time(time)}" for time, c in priced[:6]]
+    more = f" and {len(priced) - 6} more" if len(priced) > 6 else ""
+    unavailable = [f"{c.algorithm} ({c.reason})" for c in result.tuner if c.time_ps is None]
+    return ", ".join(shown) + more + (f"; not possible: {'; '.join(unavailable)}" if unavailable else "")
 
 
 def _row(result: CollectiveResult) -> dict[str, Any]:
@@ -75,7 +106,17 @@ def _row(result: CollectiveResult) -> dict[str, Any]:
         "busbw_GBps": round(result.busbw / 1e9, 3),
         "wrong": 0 if result.verified else None,
         "mode": result.mode,
+        "algorithm": result.algorithm,
+        "protocol": result.protocol,
+        "channels": result.channels,
+        "model_time_us": round(result.model_time_ps / 1e6, 3),
     }
+
+
+def _algorithm(results: Sequence[CollectiveResult]) -> str:
+    """The algorithm every size ran, or ``auto`` where the tuner chose differently by size."""
+    names = {result.algorithm for result in results}
+    return names.pop() if len(names) == 1 else "auto"
 
 
 def _average_busbw(results: Sequence[CollectiveResult]) -> float:
@@ -87,7 +128,8 @@ def sweep_json(results: Sequence[CollectiveResult], skipped: Sequence[int] = ())
     return {
         "fabric": first.fabric,
         "collective": first.collective,
-        "algorithm": first.algorithm,
+        "algorithm": _algorithm(results),
+        "library": first.library,
         "ranks": list(first.ranks),
         "seed": first.seed,
         "rows": [_row(result) for result in results],
@@ -98,24 +140,26 @@ def sweep_json(results: Sequence[CollectiveResult], skipped: Sequence[int] = ())
 
 def sweep_csv(results: Sequence[CollectiveResult]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["fabric", "collective", "algorithm", "ranks", *SWEEP_COLUMNS],
+    columns = [column for column in SWEEP_COLUMNS if column != "algorithm"]
+    writer = csv.DictWriter(out, fieldnames=["fabric", "collective", "algorithm", "ranks", *columns],
                             lineterminator="\n")
     writer.writeheader()
     for result in results:
-        writer.writerow({"fabric": result.fabric, "collective": result.collective, "algorithm": result.algorithm,
-                         "ranks": len(result.ranks), **_row(result)})
+        writer.writerow({"fabric": result.fabric, "collective": result.collective, "ranks": len(result.ranks),
+                         **_row(result)})
     return out.getvalue()
 
 
 def sweep_text(results: Sequence[CollectiveResult], skipped: Sequence[int] = ()) -> str:
     first = results[0]
     lines = [
-        f"# oisa sweep: {first.collective} ({first.algorithm}) on {first.fabric}, {len(first.ranks)} cards, "
-        f"seed {first.seed}",
-        "# times are virtual; busbw as nccl-tests defines it; #wrong is N/A where no data moved (timing mode)",
+        f"# oisa sweep: {first.collective} ({_algorithm(results)}) on {first.fabric}, {len(first.ranks)} cards, "
+        f"seed {first.seed}, library {first.library}",
+        "# times are virtual; busbw as nccl-tests defines it; #wrong is N/A where no data moved (timing and flow modes);",
+        "# algo/proto/ch: what the library's tuner chose for each size",
         "#",
         f"# {'size':>12} {'count':>12} {'type':>8} {'redop':>6} {'root':>5} {'time':>10} {'algbw':>8} "
-        f"{'busbw':>8} {'#wrong':>7}",
+        f"{'busbw':>8} {'#wrong':>7}  algo/proto/ch",
         f"# {'(B)':>12} {'(elements)':>12} {'':>8} {'':>6} {'':>5} {'(us)':>10} {'(GB/s)':>8} {'(GB/s)':>8} {'':>7}",
     ]
     for result in results:
@@ -123,7 +167,7 @@ def sweep_text(results: Sequence[CollectiveResult], skipped: Sequence[int] = ())
         wrong = "N/A" if row["wrong"] is None else str(row["wrong"])
         lines.append(f"  {row['size_bytes']:>12} {row['count']:>12} {row['type']:>8} {row['redop']:>6} "
                      f"{row['root']:>5} {row['time_us']:>10.2f} {row['algbw_GBps']:>8.2f} {row['busbw_GBps']:>8.2f} "
-                     f"{wrong:>7}")
+                     f"{wrong:>7}  {row['algorithm']}/{row['protocol']}/{row['channels']}")
     if skipped:
         lines.append(f"# skipped {', '.join(map(str, skipped))} B: no whole element per card")
     lines.append(f"# Avg bus bandwidth    : {_average_busbw(results):.3f} GB/s")

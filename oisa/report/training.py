@@ -15,12 +15,15 @@ def training_json(result: TrainingResult) -> dict[str, Any]:
         "workload": "training",
         "fabric": result.fabric,
         "seed": result.seed,
+        "mode": result.mode,
         "model": result.model,
         "parameters": result.parameters,
         "dtype": result.dtype,
         "cards": [{"card": rank, "tokens": result.tokens[rank], "alone_step_ps": result.alone_ps[rank]}
                   for rank in result.ranks],
         "algorithm": result.algorithm,
+        "protocol": result.protocol,
+        "channels": result.channels,
         "buckets": result.buckets,
         "shard": result.shard,
         "held_bytes": result.held_bytes,
@@ -59,5 +62,5 @@ def training_text(result: TrainingResult) -> str:
         f"scaling efficiency  {result.scaling_efficiency:.1%}  (tokens/s against each card alone, holding "
         f"everything)",
         f"share of peak       {result.peak_share:.1%}  (useful FLOPs against the cards' peak {result.dtype} rate)",
-        f"on the wire         {result.frames} frames, {result.wire_bytes} bytes (timing mode)",
+        f"on the wire         {result.frames} frames, {result.wire_bytes} bytes ({result.mode} mode)",
     ])

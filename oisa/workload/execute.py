@@ -2,12 +2,16 @@
 dependencies are done, on the cards of a built fabric.
 
 The data and timing engines share this: a :class:`~oisa.plan.Plan` is expanded to its
-primitive operations and each becomes what a card does. A send is a DMA write, done when its
-bytes have landed at the peer (a watch over the range, as a kernel polling a flag learns it),
-or, if ``confirmed``, when the sender's completion or flush has come back; a read is a DMA
+primitive operations and each becomes what a card does. A send is a DMA write (or, if it says
+so, the sender's stores, which wait for no DMA engine), done when its bytes have landed at the
+peer (a watch over the range, as a kernel polling a flag learns it), or, if ``confirmed``, when
+the sender's completion or flush has come back; a read is a DMA
 read; a reduction, copy or stream queues its bytes on the card's memory, and compute on its
 compute units, first come first served; an in-switch contribution is sent at once, and whoever
-needs its result awaits it landing. Everything runs in callbacks: no task per operation.
+needs its result awaits it landing (the switches learn each group's members from the plan's
+contributions before it starts). Everything runs in callbacks: no task per operation. (Stores
+are handed to one task per sending card, which issues them: a card starts the task that times a
+store, and tasks can only be started from a task.)
 
 Moving bytes is the cards' business (their :class:`~oisa.device.movement.Movement`); the
 executor only reduces and copies data in memory when the run moves real bytes. The plan must
@@ -19,14 +23,15 @@ from __future__ import annotations
 
 import functools
 from collections import deque
+from dataclasses import replace
 
 import numpy as np
 
 from oisa.device.card import Card, Transfer
-from oisa.errors import VerificationError
+from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric
 from oisa.plan import Await, Compute, Contribute, Copy, Delay, Execution, Plan, Read, Reduce, Send, Stream
-from oisa.sim import Signal
+from oisa.sim import Inbox, Signal
 from oisa.wire.oisa import CollDtype, CollOp
 
 __all__ = ["DTYPES", "OPS", "execute"]
@@ -45,8 +50,30 @@ OPS: dict[str, tuple[np.ufunc, CollOp]] = {
 async def execute(fabric: Fabric, plan: Plan, *, data: bool) -> Execution:
     """Run ``plan`` on ``fabric`` (already started) from now; with ``data``, reductions and
     copies also compute real values in the cards' memory."""
-    runner = _Executor(fabric, plan.expanded(), data)
-    return await runner.run()
+    expanded, origin = plan.expansion()
+    _set_up_groups(fabric, expanded)
+    runner = _Executor(fabric, expanded, data)
+    execution = await runner.run()
+    return replace(execution, origin=origin)
+
+
+def _set_up_groups(fabric: Fabric, plan: Plan) -> None:
+    """Tell every switch a plan contributes to which cards each of its groups has: the cards that
+    contribute to it, to whom it writes the results. A group has one set of members per plan."""
+    members: dict[tuple[int, int], set[int]] = {}
+    for op in plan.ops:
+        if isinstance(op, Contribute):
+            members.setdefault((op.switch, op.group), set()).add(op.rank)
+    for (switch, group), cards in members.items():
+        forwarder = fabric.forwarders.get(switch)
+        if forwarder is None or not forwarder.reduction:
+            raise UsageError(f"node {switch} is no switch that reduces: contributions cannot go to it",
+                             parameter="plan")
+        known = forwarder.groups.get(group)
+        if known is not None and set(known) != cards:
+            raise UsageError(f"collective group {group} at {forwarder.name} has two sets of members in one plan",
+                             parameter="plan")
+        forwarder.groups[group] = sorted(cards)
 
 
 class _Executor:
@@ -68,9 +95,14 @@ class _Executor:
         self.done: Signal[None] = Signal(self.kernel, f"a plan of {count} operations")
         self._ready: deque[int] = deque()
         self._draining = False
+        storing = sorted({op.rank for op in plan.ops if isinstance(op, Send) and op.stores})
+        self._stores: dict[int, Inbox[tuple[int, Send]]] = {
+            rank: Inbox(self.kernel, f"{fabric.card(rank).name} stores to issue") for rank in storing}
 
     async def run(self) -> Execution:
         start = self.kernel.now
+        for rank, queue in self._stores.items():
+            self.kernel.spawn(self._issue_stores, self._card(rank), queue, name=f"{self._card(rank).name}.stores")
         if self.left == 0:
             self.done.set(None)
         self._ready.extend(index for index, waiting in enumerate(self.waiting) if waiting == 0)
@@ -124,10 +156,20 @@ class _Executor:
             self._finish_at(index, self.kernel.now)
             return
         landed = None if op.confirmed else self._card(op.peer).watch(op.remote, op.size)
+        if op.stores:
+            assert landed is not None
+            landed.then(functools.partial(self._finish, index))
+            self._stores[op.rank].put((index, op))
+            return
         transfer = self._card(op.rank).post_write(op.peer, op.remote, op.local, op.size, path=op.path)
         self.transfers.append((index, transfer))
         assert transfer.done is not None
         (transfer.done if landed is None else landed).then(functools.partial(self._finish, index))
+
+    async def _issue_stores(self, card: Card, queue: Inbox[tuple[int, Send]]) -> None:
+        while True:
+            for index, op in await queue.get_all():
+                self.transfers.append((index, card.store(op.peer, op.remote, op.local, op.size)))
 
     def _read(self, index: int, op: Read) -> None:
         if op.size <= 0:

@@ -6,13 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from oisa.ccl import DTYPES
 from oisa.errors import UsageError
 from oisa.fabric import FabricSpec
-from oisa.workload.collectives import COLLECTIVES, DTYPES, CollectiveResult, collective_ranks, normalised_count, \
-    run_collective
 from oisa.units import format_size
+from oisa.workload.collectives import COLLECTIVES, CollectiveResult, collective_ranks, normalised_count, run_collective
 from oisa.workload.registry import checked_run, fabric_spec, find
 from oisa.workload.run import Run
 
@@ -47,9 +45,9 @@ def sweep_sizes(min_size: int, max_size: int, factor: int = 2) -> list[int]:
 def sweep(spec: FabricSpec | str, collective: str, run: Run = Run(), *, min_size: int, max_size: int, factor: int = 2,
           progress: Callable[[int], None] | None = None, **options: Any) -> Sweep:
     """Run ``collective`` at every size of :func:`sweep_sizes`, with the collective's other
-    ``options`` (algorithm, cards, dtype, op, root); ``progress(size)`` is called after each.
-    Every size is a fresh run with the same seed. A size the cards cannot hold is refused as
-    ``max_size``'s fault, which let it in."""
+    ``options`` (algorithm, protocol, channels, cards, dtype, op, root, calibration); ``progress(size)``
+    is called after each. Every size is a fresh run with the same seed. A size the cards cannot
+    hold is refused as ``max_size``'s fault, which let it in."""
     spec, run = fabric_spec(spec), checked_run(run)
     sizes = sweep_sizes(min_size, max_size, factor)
     if not isinstance(collective, str) or collective not in COLLECTIVES:
@@ -62,7 +60,7 @@ def sweep(spec: FabricSpec | str, collective: str, run: Run = Run(), *, min_size
                          parameter="progress")
     checked = find(collective).checked(options, spec)
     ranks = collective_ranks(spec, checked["cards"])
-    itemsize = np.dtype(DTYPES[checked["dtype"]][0]).itemsize
+    itemsize = DTYPES[checked["dtype"]].itemsize
     results, skipped = [], []
     for size in sizes:
         try:

@@ -5,8 +5,9 @@ Every card holds the whole model and trains on its own tokens; with ``balance`` 
 a card's share of the step's tokens follows its compute rate, so that cards of different
 vendors finish their backward passes together instead of all waiting for the slowest (as
 heterogeneity-aware data parallelism does). A step is the forward pass, the
-backward pass cut into gradient buckets, each all-reduced as soon as it is ready while the
-next is computed (as PyTorch DDP does), then the optimizer. Compute takes the FLOPs of
+backward pass cut into gradient buckets, each all-reduced as soon as every card has computed it
+while the next is computed (as PyTorch DDP does), by the collective library the cards run
+(:mod:`oisa.ccl`: its tuner picks the algorithm, protocol and channels), then the optimizer. Compute takes the FLOPs of
 :data:`FLOPS_PER_PARAMETER_TOKEN` at the card's rate for ``dtype`` times an efficiency
 (:data:`COMPUTE_EFFICIENCY`); the optimizer streams the model's state through memory. A card
 whose memory cannot hold the state (:data:`STATE_BYTES_PER_PARAMETER`) spills the rest: each
@@ -15,8 +16,9 @@ switched deployment, or from peers with memory to spare (or a memory pool) over 
 a supernode. With ``shard`` the cards split the gradients and optimizer state between them
 (ZeRO stage 2: each keeps its bf16 weights and 1/N of the rest), which moves the same bytes
 as the all-reduce (a reduce-scatter, then an all-gather of the updated weights) but lets N
-cards hold a model none could hold alone. Everything is timed in the emulation (timing mode:
-no bytes move).
+cards hold a model none could hold alone. The whole step is one plan
+(:class:`~oisa.plan.Plan`) of compute, one collective per bucket, memory streams and spill
+transfers, timed in the emulation (timing mode: no bytes move).
 
 Scaling efficiency compares the step with one card that holds everything and talks to no
 one: the cards' tokens per second against the sum of what each would do alone on its share. The share of peak is the
@@ -26,15 +28,15 @@ useful FLOPs of a step over what the cards' peak rates could do in the step's ti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from oisa.device.card import Card, Transfer
-from oisa.errors import UsageError, VerificationError
-from oisa.fabric import Fabric, FabricSpec
-from oisa.sim import Signal
+from oisa.ccl import ALGORITHMS, Call, Topology
+from oisa.device.profile import DeviceProfile
+from oisa.errors import UsageError
+from oisa.fabric import FabricSpec
+from oisa.plan import Compute, Plan, PlanBuilder, Read, Send, Stream
 from oisa.units import S, serialisation_ps
-from oisa.workload._run import all_of, then_set
-from oisa.workload.collectives import ALGORITHMS, choose_algorithm, collective_ranks, rank_parts
+from oisa.workload.collectives import collective_ranks, plan_call
 from oisa.workload.registry import CARDS, CHOICE, COUNT, FLAG, TEXT, Option, workload
 from oisa.workload.run import Run
 
@@ -73,12 +75,15 @@ MODELS: dict[str, Model] = {m.name: m for m in (
 class TrainingResult:
     fabric: str
     seed: int
+    mode: str  # the engine that timed the step: timing or flow
     model: str
     parameters: int
     tokens: dict[int, int]  # per rank: the tokens it trains on in the step
     dtype: str
     ranks: tuple[int, ...]
-    algorithm: str
+    algorithm: str  # the gradient all-reduce's, as the library chose it ("none" for one card)
+    protocol: str  # its protocol ("none" for one card)
+    channels: int  # its channels (0 for one card)
     buckets: int
     shard: bool
     held_bytes: int  # state each card holds, spilled part included
@@ -117,14 +122,14 @@ class TrainingResult:
 
 @workload("training", summary="one data-parallel training step: compute at the cards' rates, the gradient "
           "all-reduce in buckets overlapped with the backward pass, the optimizer, and spilling what a card cannot "
-          "hold", result=TrainingResult, engines=("timing",), options=(
+          "hold", result=TrainingResult, engines=("timing", "flow"), options=(
               Option("model", CHOICE, "the model each card holds (its sources: specs/cli-json.md)",
                      choices=tuple(MODELS)),
               Option("tokens", COUNT, "tokens per card per step, on average (cards get shares by compute rate)",
                      minimum=1),
               Option("cards", CARDS, "the cards that train (default: every accelerator, by id)"),
-              Option("algorithm", CHOICE, "the gradient all-reduce's algorithm (auto: in-switch where it can, else "
-                                          "ring)", choices=(*ALGORITHMS, "auto"), short="a"),
+              Option("algorithm", CHOICE, "the gradient all-reduce's algorithm (auto: the collective library's tuner "
+                                          "picks)", choices=(*ALGORITHMS, "auto"), short="a"),
               Option("buckets", COUNT, "gradient buckets, each all-reduced while the next is computed", minimum=1),
               Option("spill", CHOICE, "where state a card cannot hold goes: its server's host over PCIe, or peers' "
                                       "and pools' memory over the fabric (auto: host where the fabric has hosts)",
@@ -132,11 +137,14 @@ class TrainingResult:
               Option("shard", FLAG, "split gradients and optimizer state over the cards (ZeRO stage 2)"),
               Option("balance", FLAG, "give cards tokens in proportion to their compute rates"),
               Option("precision", TEXT, "the compute rate used, by the names in the device profiles (bf16, fp8, ...)"),
+              Option("calibration", TEXT, "a calibration of the collective library (what oisa calibrate writes), "
+                                          "applied to its profile"),
           ))
 def run_training(spec: FabricSpec, run: Run = Run(), *, model: str = "llama-7b", tokens: int = 4096,
                  cards: Sequence[int] | None = None, algorithm: str = "auto", buckets: int = 4, spill: str = "auto",
-                 shard: bool = False, balance: bool = True, precision: str = "bf16") -> TrainingResult:
-    """One data-parallel step of ``model`` on ``tokens`` tokens per card on average (timing engine).
+                 shard: bool = False, balance: bool = True, precision: str = "bf16",
+                 calibration: str | None = None) -> TrainingResult:
+    """One data-parallel step of ``model`` on ``tokens`` tokens per card on average (timing or flow engine).
 
     ``spill`` says where cards put the state they cannot hold: ``host`` (their server's host,
     over PCIe), ``peers`` (accelerators with memory to spare, training or idle, then memory
@@ -151,19 +159,32 @@ def run_training(spec: FabricSpec, run: Run = Run(), *, model: str = "llama-7b",
             raise UsageError(f"{spec.card(rank).name} ({device.name}) has no such rate (it has: "
                              f"{', '.join(sorted(device.compute))})", parameter="precision", value=dtype)
         rates[rank] = int(device.compute[dtype].value)
-    if len(ranks) == 1:
-        algorithm = "none"
-    elif algorithm == "auto":
-        algorithm = choose_algorithm(spec, "allreduce", ranks)
     if spill == "auto":
         spill = "host" if any(c.device.role == "host" for c in spec.cards) else "peers"
-    run = run.settled("timing", allowed=("timing",), workload="training")
+    run = run.settled("timing", allowed=("timing", "flow"), workload="training", spec=spec)
     held = _state_bytes(MODELS[model], len(ranks), shard)
     shares = _balanced(spec, MODELS[model], tokens * len(ranks), rates, held) if balance else \
         {rank: tokens for rank in ranks}
-    plan = _StepPlan(MODELS[model], shares, dtype, ranks, algorithm, buckets, shard, held,
+    step = _StepPlan(MODELS[model], shares, dtype, ranks, buckets, shard, held,
                      _spills(spec, held, ranks, spill, model))
-    return run.frame_engine.execute(spec, run, _step, plan)
+    plan, marks, chosen = _step_plan(spec, step, algorithm, calibration)
+    outcome = run.executor.run_plan(spec, run, plan)
+    times = outcome.execution
+    compute = {rank: times.finished_of(marks.backward[rank]) - times.start_ps for rank in ranks}
+    optimizer = {rank: max(times.finished_of(op) for op in marks.optimizer_end[rank])
+                 - times.started_of(marks.optimizer_start[rank]) for rank in ranks}
+    step_ps = times.duration_ps
+    spill_bytes = max((sum(b for _, b in spills) for spills in step.spills.values()), default=0)
+    return TrainingResult(
+        fabric=spec.name, seed=run.seed, mode=run.engine, model=step.model.name, parameters=step.model.parameters, tokens=step.tokens,
+        dtype=dtype, ranks=ranks, algorithm=chosen[0], protocol=chosen[1], channels=chosen[2], buckets=buckets,
+        shard=shard, held_bytes=held, step_ps=step_ps, compute_ps=max(compute.values()),
+        optimizer_ps=max(optimizer.values()), spill_bytes=spill_bytes, spill_to=_where(spec, step),
+        exposed_comm_ps=step_ps - max(compute[r] + optimizer[r] for r in ranks),
+        alone_ps={rank: _alone_ps(spec.card(rank).device, step, rank) for rank in ranks},
+        useful_flops=FLOPS_PER_PARAMETER_TOKEN * step.model.parameters * sum(step.tokens.values()),
+        peak_flops_per_s=sum(rates.values()), frames=outcome.frames, wire_bytes=outcome.wire_bytes,
+        end_ps=times.end_ps)
 
 
 @dataclass(frozen=True)
@@ -172,11 +193,64 @@ class _StepPlan:
     tokens: dict[int, int]  # rank -> its tokens
     dtype: str
     ranks: tuple[int, ...]
-    algorithm: str
     buckets: int
     shard: bool
     held: int  # state bytes each card must hold
     spills: dict[int, list[tuple[int, int]]]  # rank -> [(donor card, bytes)]
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """Where, in the step's plan, each rank's compute ends and its optimizer starts and ends."""
+
+    backward: dict[int, int]
+    optimizer_start: dict[int, int]
+    optimizer_end: dict[int, tuple[int, ...]]
+
+
+def _step_plan(spec: FabricSpec, step: _StepPlan, algorithm: str,
+               calibration: str | None) -> tuple[Plan, _Marks, tuple[str, str, int]]:
+    """The step as one plan: every rank's forward and backward compute, bucket by bucket; a
+    gradient all-reduce per bucket once every rank has computed it; then every rank's optimizer
+    over what it holds and over what it spilled (read in, updated, written back)."""
+    builder = PlanBuilder()
+    backward: dict[int, list[int]] = {}
+    for rank in step.ranks:
+        flops = FLOPS_PER_PARAMETER_TOKEN * step.model.parameters * step.tokens[rank]
+        done = builder.add(Compute(rank, flops / 3 / COMPUTE_EFFICIENCY, step.dtype))
+        backward[rank] = []
+        for _ in range(step.buckets):
+            done = builder.add(Compute(rank, flops * 2 / 3 / step.buckets / COMPUTE_EFFICIENCY, step.dtype,
+                                       deps=(done,)))
+            backward[rank].append(done)
+    reduced: list[int] = []
+    chosen = ("none", "none", 0)
+    if len(step.ranks) > 1:
+        count = step.model.parameters * GRADIENT_BYTES // 2 // step.buckets  # float16-sized elements per bucket
+        topology, base = Topology(spec, step.ranks), 0
+        for bucket in range(step.buckets):
+            call = Call("allreduce", step.ranks, count, "float16", "sum", base=base, group=bucket + 1)
+            planned = plan_call(spec, call, algorithm=algorithm, calibration=calibration, topology=topology)
+            base = planned.end
+            decision = planned.decision
+            chosen = (decision.algorithm, decision.protocol, decision.channels)
+            ready = tuple(backward[r][bucket] for r in step.ranks)
+            reduced.append(builder.add(replace(planned.collective, deps=ready)))
+    starts, ends = {}, {}
+    for rank in step.ranks:
+        spills = step.spills[rank]
+        resident = step.held - sum(size for _, size in spills)
+        starts[rank] = done = builder.add(Stream(rank, OPTIMIZER_PASSES * resident,
+                                                 deps=(backward[rank][-1], *reduced)))
+        reads = tuple(builder.add(Read(rank, donor, size, _SPILL_AT, _SPILL_AT, deps=(done,)))
+                      for donor, size in spills)
+        if spills:
+            done = builder.add(Stream(rank, OPTIMIZER_PASSES * sum(size for _, size in spills), deps=reads))
+            ends[rank] = tuple(builder.add(Send(rank, donor, size, _SPILL_AT, _SPILL_AT, deps=(done,), confirmed=True))
+                               for donor, size in spills)
+        else:
+            ends[rank] = (done,)
+    return builder.build(), _Marks({r: backward[r][-1] for r in step.ranks}, starts, ends), chosen
 
 
 def _balanced(spec: FabricSpec, model: Model, total: int, rates: dict[int, int], held: int) -> dict[int, int]:
@@ -236,82 +310,12 @@ def _spills(spec: FabricSpec, need: int, ranks: tuple[int, ...], policy: str,
     return spills
 
 
-async def _step(fabric: Fabric, run: Run, plan: _StepPlan) -> TrainingResult:
-    kernel = fabric.kernel
-    await fabric.bring_up()
-    model, n = plan.model, len(plan.ranks)
-    gradient_bytes = model.parameters * GRADIENT_BYTES
-    count = gradient_bytes // 2 // plan.buckets  # float16-sized elements per bucket
-    parts_of, base = [], 0
-    for _ in range(plan.buckets if n > 1 else 0):
-        parts, base = rank_parts(fabric, "allreduce", algorithm=plan.algorithm, ranks=plan.ranks, count=count,
-                                 data=run.moves_bytes, dtype="float16", base=base)
-        parts_of.append(parts)
-    compute = [0] * n
-    optimizer = [0] * n
-
-    async def rank_step(r: int) -> None:
-        card = fabric.card(plan.ranks[r])
-        flops = FLOPS_PER_PARAMETER_TOKEN * model.parameters * plan.tokens[plan.ranks[r]]
-        forward = await card.compute(flops / 3 / COMPUTE_EFFICIENCY, plan.dtype)
-        reduced: list[Signal[None]] = []
-        backward = 0
-        for bucket in range(plan.buckets):
-            backward += await card.compute(flops * 2 / 3 / plan.buckets / COMPUTE_EFFICIENCY, plan.dtype)
-            if parts_of:
-                done: Signal[None] = Signal(kernel, f"rank {r} bucket {bucket}")
-                kernel.spawn(then_set, parts_of[bucket][r], (), done, name=f"rank{r}.bucket{bucket}")
-                reduced.append(done)
-        for done in reduced:
-            await done.wait()
-        compute[r] = forward + backward
-        started = kernel.now
-        await _optimizer(card, plan.spills[plan.ranks[r]], plan.held)
-        optimizer[r] = kernel.now - started
-
-    start = kernel.now
-    await all_of(kernel, [(rank_step, (r,)) for r in range(n)])
-    step = kernel.now - start
-    frames, wire_bytes = fabric.wire_totals()
-    alone = {rank: _alone_ps(fabric.card(rank), plan) for rank in plan.ranks}
-    spill_bytes = max((sum(b for _, b in spills) for spills in plan.spills.values()), default=0)
-    return TrainingResult(
-        fabric=fabric.spec.name, seed=kernel.seed, model=model.name, parameters=model.parameters,
-        tokens=plan.tokens, dtype=plan.dtype, ranks=plan.ranks, algorithm=plan.algorithm,
-        buckets=plan.buckets, shard=plan.shard, held_bytes=plan.held, step_ps=step, compute_ps=max(compute),
-        optimizer_ps=max(optimizer), spill_bytes=spill_bytes, spill_to=_where(fabric.spec, plan),
-        exposed_comm_ps=step - max(c + o for c, o in zip(compute, optimizer)), alone_ps=alone,
-        useful_flops=FLOPS_PER_PARAMETER_TOKEN * model.parameters * sum(plan.tokens.values()),
-        peak_flops_per_s=sum(int(fabric.card(r).profile.compute[plan.dtype].value) for r in plan.ranks),
-        frames=frames, wire_bytes=wire_bytes, end_ps=kernel.now)
-
-
-async def _optimizer(card: Card, spills: list[tuple[int, int]], state: int) -> None:
-    """The optimizer over the state this card holds, and over what it spilled: read in, updated,
-    written back."""
-    resident = state - sum(size for _, size in spills)
-    await card.stream_memory(OPTIMIZER_PASSES * resident)
-    reads = [card.post_read(donor, _SPILL_AT, _SPILL_AT, size) for donor, size in spills]
-    for transfer in reads:
-        await _ok(transfer)
-    await card.stream_memory(OPTIMIZER_PASSES * sum(size for _, size in spills))
-    writes = [card.post_write(donor, _SPILL_AT, _SPILL_AT, size) for donor, size in spills]
-    for transfer in writes:
-        await _ok(transfer)
-
-
-async def _ok(transfer: Transfer) -> None:
-    await transfer.wait()
-    if not transfer.ok:
-        raise VerificationError(f"a spill {transfer.kind} with card {transfer.peer} failed: {transfer.error}")
-
-
-def _alone_ps(card: Card, plan: _StepPlan) -> int:
-    """A step of ``card`` alone, holding everything: compute and the optimizer, from its rates."""
-    rate = int(card.profile.compute[plan.dtype].value)
-    flops = FLOPS_PER_PARAMETER_TOKEN * plan.model.parameters * plan.tokens[card.node_id] / COMPUTE_EFFICIENCY
-    memory_bps = int(card.profile.memory_bandwidth.value)
-    return int(flops * S / rate) + serialisation_ps(OPTIMIZER_PASSES * _state_bytes(plan.model), memory_bps)
+def _alone_ps(device: DeviceProfile, step: _StepPlan, rank: int) -> int:
+    """A step of the card of ``rank`` alone, holding everything: compute and the optimizer, from its rates."""
+    rate = int(device.compute[step.dtype].value)
+    flops = FLOPS_PER_PARAMETER_TOKEN * step.model.parameters * step.tokens[rank] / COMPUTE_EFFICIENCY
+    memory_bps = int(device.memory_bandwidth.value)
+    return int(flops * S / rate) + serialisation_ps(OPTIMIZER_PASSES * _state_bytes(step.model), memory_bps)
 
 
 def _where(spec: FabricSpec, plan: _StepPlan) -> str:

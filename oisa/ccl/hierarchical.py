@@ -1,0 +1,158 @@
+"""Hierarchical all-reduce: inside each server a ring reduce-scatter, so that the card of local
+index k holds the server's sum of chunk k; across servers a ring all-reduce of chunk k among the
+cards of local index k (one rail: they talk NIC to NIC); inside each server a ring all-gather.
+
+Each card then sends 2 (m - 1) / m of a g-th of the buffer over the network (g cards per server, m
+servers) instead of the 2 (n - 1) / n of the whole buffer a flat ring pushes through each
+server's boundary: the scheme of Horovod's hierarchical all-reduce and of the two-level
+all-reduce in NCCL's tree and CollNet chain algorithms (inside the node, then across).
+"""
+
+from __future__ import annotations
+
+from oisa.ccl.channels import server_paths
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
+
+__all__ = ["AllReduce", "available"]
+
+
+def available(ctx: Context) -> str | None:
+    groups = ctx.topology.server_groups
+    if len({len(g) for g in groups}) != 1:
+        return "needs servers of equal size"
+    if len(groups) < 2 or len(groups[0]) < 2:
+        return "needs several servers of several cards"
+    return None
+
+
+def _orders(ctx: Context) -> tuple[tuple[int, ...], ...]:
+    """The orders (local indices) the rings inside a server can take: link-disjoint ones where
+    the server's cards are linked pairwise, one starting at each card otherwise."""
+    groups = ctx.topology.server_groups
+    return server_paths(len(groups[0]), ctx.topology.meshed(groups[0]))
+
+
+def _lanes(ctx: Context) -> list[Lane]:
+    """A lane per order of the cards inside a server."""
+    return ctx.lanes(len(_orders(ctx)))
+
+
+def _geometry(ctx: Context, lane: Lane) -> tuple[list[tuple[int, int]], list[list[tuple[int, int]]]]:
+    """Lane ``lane``'s chunks (one per local index) and each chunk's sub-chunks (one per server)."""
+    groups = ctx.topology.server_groups
+    offset, size = ctx.share(lane)
+    chunks = [(offset + o, s) for o, s in parts(size, len(groups[0]), ctx.call.itemsize)]
+    subs = [[(o + so, ss) for so, ss in parts(s, len(groups), ctx.call.itemsize)] for o, s in chunks]
+    return chunks, subs
+
+
+def _local_order(ctx: Context, lane: Lane) -> list[int]:
+    return list(_orders(ctx)[lane.index])
+
+
+class AllReduce:
+    """Reduce-scatter in each server, all-reduce on each rail, all-gather in each server."""
+
+    @staticmethod
+    def layout(ctx: Context) -> Layout:
+        groups = ctx.topology.server_groups
+        g, m = len(groups[0]), len(groups)
+        lanes = _lanes(ctx)
+        largest = max(s for lane in lanes for _, s in _geometry(ctx, lane)[0])
+        return layout(ctx, len(lanes), largest, 2 * (g - 1) + 2 * (m - 1))
+
+    @staticmethod
+    def emit(ctx: Context, em: Emitter) -> None:
+        call = ctx.call
+        groups = ctx.topology.server_groups
+        g, m = len(groups[0]), len(groups)
+        for lane in _lanes(ctx):
+            chunks, subs = _geometry(ctx, lane)
+            local = _local_order(ctx, lane)
+            ready: dict[int, tuple[int, ...]] = {rank: () for group in groups for rank in group}
+            for group in groups:  # reduce-scatter in each server: local index k ends with chunk k
+                order = [group[k] for k in local]
+                for step in range(g - 1):
+                    sent = []
+                    for p in range(g):
+                        offset, size = chunks[local[(p - step - 1) % g]]
+                        source = (call.input if step == 0 else call.output) + offset
+                        sent.append(em.send(order[p], order[(p + 1) % g], source, size, ready[order[p]], lane))
+                    for p in range(g):
+                        offset, size = chunks[local[(p - step - 1) % g]]
+                        receiver = order[(p + 1) % g]
+                        arrived, slot = sent[p]
+                        ready[receiver] = em.reduce(receiver, call.output + offset, (call.input + offset, slot), size,
+                                                    arrived)
+            for k in range(g):  # across servers, on rail k: a ring all-reduce of chunk k, in place
+                rail = [group[k] for group in groups]
+                for step in range(m - 1):
+                    sent = []
+                    for q in range(m):
+                        offset, size = subs[k][(q - step) % m]
+                        sent.append(em.send(rail[q], rail[(q + 1) % m], call.output + offset, size, ready[rail[q]],
+                                            lane))
+                    for q in range(m):
+                        offset, size = subs[k][(q - step) % m]
+                        receiver = rail[(q + 1) % m]
+                        arrived, slot = sent[q]
+                        ready[receiver] = em.reduce(receiver, call.output + offset, (call.output + offset, slot), size,
+                                                    arrived)
+                for step in range(m - 1):
+                    sent = []
+                    for q in range(m):
+                        offset, size = subs[k][(q + 1 - step) % m]
+                        sent.append(em.deliver(rail[q], rail[(q + 1) % m], call.output + offset,
+                                               call.output + offset, size, ready[rail[q]], lane))
+                    for q in range(m):
+                        ready[rail[(q + 1) % m]] = sent[q]
+            for group in groups:  # all-gather in each server
+                order = [group[k] for k in local]
+                for step in range(g - 1):
+                    sent = []
+                    for p in range(g):
+                        offset, size = chunks[local[(p - step) % g]]
+                        sent.append(em.deliver(order[p], order[(p + 1) % g], call.output + offset,
+                                               call.output + offset, size, ready[order[p]], lane))
+                    for p in range(g):
+                        ready[order[(p + 1) % g]] = sent[p]
+
+    @staticmethod
+    def flows(ctx: Context, book: Flowbook) -> None:
+        groups = ctx.topology.server_groups
+        g = len(groups[0])
+        geometry = [(lane, _geometry(ctx, lane)) for lane in _lanes(ctx)]
+        for phase in ("scatter", "gather"):  # inside the servers
+            if phase == "gather":
+                _rails(ctx, book, geometry, groups)
+            for lane, (chunks, _) in geometry:
+                local = _local_order(ctx, lane)
+                for group in groups:
+                    order = [group[k] for k in local]
+                    for p in range(g):
+                        shift = 1 if phase == "scatter" else 0
+                        sent = [chunks[local[(p - step - shift) % g]][1] for step in range(g - 1)]
+                        if phase == "scatter":
+                            book.send(order[p], order[(p + 1) % g], sent, lane)
+                            book.memory(3 * sum(sent))
+                        else:
+                            book.deliver(order[p], order[(p + 1) % g], sent, lane)
+            book.close(g - 1)
+
+
+def _rails(ctx: Context, book: Flowbook, geometry: list, groups: tuple[tuple[int, ...], ...]) -> None:
+    """The all-reduces across servers, one per rail: its reduce-scatter, then its all-gather."""
+    m = len(groups)
+    for half in (0, 1):
+        for lane, (chunks, subs) in geometry:
+            for k in range(len(chunks)):
+                rail = [group[k] for group in groups]
+                sizes = [s for _, s in subs[k]]
+                for q in range(m):
+                    sent = [sizes[((q - step) if half == 0 else (q + 1 - step)) % m] for step in range(m - 1)]
+                    if half == 0:
+                        book.send(rail[q], rail[(q + 1) % m], sent, lane)
+                        book.memory(3 * sum(sent))
+                    else:
+                        book.deliver(rail[q], rail[(q + 1) % m], sent, lane)
+        book.close(m - 1)
