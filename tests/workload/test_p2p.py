@@ -6,8 +6,7 @@ from oisa.errors import UsageError
 from oisa.fabric import load_fabric
 from oisa.report import p2p_json
 from oisa.units import S
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 
 @pytest.fixture(scope="module")
