@@ -141,3 +141,11 @@ def test_sweep_takes_a_catalog_name_and_checks_its_run_and_progress(pair):
 def test_a_sweep_size_no_card_can_hold_is_max_sizes_fault(pair):
     """The refusal named ``size``, which a sweep's caller never gave."""
     refused(lambda: sweep(pair, "allreduce", min_size=2**50, max_size=2**50), "max_size", "at 1024TiB")
+
+
+@pytest.mark.parametrize(("accesses", "size"), [(2**50, 64), (65_537, 64), (16_385, 256)])
+def test_loadstore_refuses_more_accesses_than_the_sources_buffers_hold(pair, accesses, size):
+    """2**50 accesses asked numpy for 64 PiB (MemoryError); 65,537 of 64 B ran the stored data
+    into the landing area of the loads."""
+    refused(lambda: run_loadstore(pair, accesses=accesses, size=size), "accesses", f"at most {2**22 // size:,}")
+
