@@ -9,11 +9,12 @@ that looks like a path (has a ``.toml`` suffix or a directory part) is read as t
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from oisa.errors import CatalogError, ConfigError
+from oisa.errors import NO_VALUE, CatalogError, ConfigError, UsageError
 
 __all__ = ["Kind", "catalog_dir", "catalog_names", "resolve"]
 
@@ -35,18 +36,44 @@ def catalog_names(kind: Kind) -> list[str]:
 
 
 def resolve(kind: Kind, name_or_path: str | Path) -> Path:
-    """The file a catalog name or a path refers to."""
-    text = str(name_or_path)
-    if isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text or "\\" in text:
+    """The file a catalog name or a path refers to. Anything but a string or a path (a spec or
+    profile already loaded, None, a number) is refused naming the argument, ``name_or_path``."""
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
+    if not isinstance(name_or_path, str):
+        what = "fabric" if kind == "fabrics" else "device profile"
+        raise UsageError(f"expected the catalog name or the path of a {what} file, not {type(name_or_path).__name__}",
+                         parameter="name_or_path", value=name_or_path if _scalar(name_or_path) else NO_VALUE)
+    text = name_or_path
+    if text.endswith(".toml") or "/" in text or "\\" in text:
         path = Path(text)
-        if not path.is_file():
-            raise ConfigError(_not_a_file(path, kind), source=text)
+        if not _is_file(path, text):
+            raise ConfigError(_not_a_file(path, kind), source=_shown(text))
         return path
     path = catalog_dir(kind) / f"{text}.toml"
-    if not path.is_file():
+    if not _is_file(path, text):
         known = ", ".join(catalog_names(kind)) or "none"
-        raise CatalogError(f"no {kind[:-1]} named {text!r} in the built-in catalog (known: {known})")
+        raise CatalogError(f"no {kind[:-1]} named {_shown(text)!r} in the built-in catalog (known: {known})")
     return path
+
+
+def _is_file(path: Path, given: str) -> bool:
+    """Whether ``path`` is a regular file; a name the system cannot even look up (too long, say)
+    is refused as what it is, not raised as OSError."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise ConfigError(f"cannot be looked up: {exc.strerror or exc}", source=_shown(given)) from None
+
+
+def _scalar(value: object) -> bool:
+    return value is None or isinstance(value, (bool, int, float))
+
+
+def _shown(value: object) -> str:
+    """``value`` as an error message shows it: at most 80 characters of it."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text):,} characters)"
 
 
 def _not_a_file(path: Path, kind: Kind) -> str:

@@ -133,6 +133,19 @@ class CardList(click.ParamType):
             self.fail(f"{value!r} is not a comma-separated list of card ids (like 0,4,8)", param, ctx)
 
 
+class FileName(click.Path):
+    """The name of a file to write or read: click's checks, and an empty name refused (an empty
+    ``--trace`` or ``--csv`` used to be taken for no file at all, and the run went on without it)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "":
+            self.fail("an empty file name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="oisa", message="%(prog)s %(version)s")
 def cli() -> None:
@@ -165,11 +178,11 @@ _RUN_OPTIONS = [
     click.option("--link-down-at", type=Time(), help="Virtual time at which every OISA link stops delivering "
                                                      "(e.g. 5us; a bare number is nanoseconds)."),
     click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md)."),
-    click.option("--pcap", type=click.Path(dir_okay=False), help="Write every frame to this pcapng file for "
+    click.option("--pcap", type=FileName(), help="Write every frame to this pcapng file for "
                  "Wireshark (`oisa wireshark-plugin`; compare writes FILE.<fabric>.pcapng per fabric)."),
     click.option("--pcap-links", metavar="PATTERN[,PATTERN]", help="Capture only interfaces whose names match "
                  "a glob: links 'card0->*', native frames 'card0:*' (default: all)."),
-    click.option("--trace", type=click.Path(dir_okay=False),
+    click.option("--trace", type=FileName(),
                  help="Write a Perfetto timeline of the run to this file, to open at ui.perfetto.dev (compare "
                       "writes one per fabric: t.perfetto -> t.FABRIC.perfetto)."),
 ]
@@ -388,7 +401,7 @@ def run(fabric: str, workload: str, as_json: bool, **options: Any) -> None:
 @click.argument("first", metavar="FABRIC_A")
 @click.argument("second", metavar="FABRIC_B")
 @_workload_options
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Also draw B's figures relative to A's "
+@click.option("--plot", "plot_path", type=FileName(), help="Also draw B's figures relative to A's "
                                                                            "into this PNG file.")
 def compare(first: str, second: str, workload: str, as_json: bool, plot_path: str | None, **options: Any) -> None:
     """Run the same workload on FABRIC_A and FABRIC_B and print both, side by side, with ratios.
@@ -442,8 +455,8 @@ def _collective_options(command: Callable[..., Any]) -> Callable[..., Any]:
               help="Move and check real bytes at every size, or at none (default: at sizes where all cards' inputs "
                    "together are at most 1 MiB).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Also write the rows to this CSV file.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Also draw bus bandwidth against size "
+@click.option("--csv", "csv_path", type=FileName(), help="Also write the rows to this CSV file.")
+@click.option("--plot", "plot_path", type=FileName(), help="Also draw bus bandwidth against size "
                                                                            "into this PNG file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: int, factor: int, as_json: bool,
@@ -486,7 +499,7 @@ def _measurements(logs: tuple[str, ...], collective: str | None) -> list[Measure
 @click.argument("logs", nargs=-1, required=True, metavar="LOG...")
 @click.option("--fabric", required=True, metavar="FABRIC", help="The fabric that models the machine the logs were "
                                                                   "measured on (a catalog name or a TOML path).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default="oisa-calibration.toml", show_default=True,
+@click.option("--output", "-o", type=FileName(), default="oisa-calibration.toml", show_default=True,
               help="Where to write the calibration (a TOML overlay of the library's profile).")
 @click.option("--fit", "keys", multiple=True, metavar="KEY", help="A figure of the profile to fit, by dotted key "
               "(protocols.simple.step_latency; repeatable). Default: the launch cost, and every protocol's handshake "
@@ -520,13 +533,13 @@ def calibrate_command(logs: tuple[str, ...], fabric: str, output: str, keys: tup
 @click.argument("log", metavar="LOG")
 @click.option("--fabric", required=True, metavar="FABRIC", help="The fabric that models the machine the log was "
                                                                   "measured on (a catalog name or a TOML path).")
-@click.option("--calibration", type=click.Path(dir_okay=False), help="A calibration of the library (what oisa "
+@click.option("--calibration", type=FileName(), help="A calibration of the library (what oisa "
                                                                       "calibrate writes) to apply.")
 @click.option("--collective", type=click.Choice(list(COLLECTIVES)), help="The collective the log measured, where its "
               "rows and file name cannot tell (all-gather from all-to-all).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every run.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Also draw measured and modelled bus "
+@click.option("--plot", "plot_path", type=FileName(), help="Also draw measured and modelled bus "
                                                                            "bandwidth into this PNG file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def validate_command(log: str, fabric: str, calibration: str | None, collective: str | None, seed: int,
@@ -623,7 +636,7 @@ def wireshark_plugin(install: bool, directory: Path | None) -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the generated examples (0 or more).")
 @click.option("--case", "cases", multiple=True, metavar="ID", help="Run only this case (repeatable).")
-@click.option("--junit-xml", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--junit-xml", "junit_path", type=FileName(), metavar="FILE",
               help="Also write a JUnit XML report to FILE.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
 def conformance(name: str, profile: str | None, examples: int, seed: int, cases: tuple[str, ...],
@@ -654,9 +667,9 @@ def conformance(name: str, profile: str | None, examples: int, seed: int, cases:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed; the same seed tries the same inputs.")
 @click.option("--profile", metavar="NAME_OR_PATH", help="Device profile for adapter:NAME (default: the first that "
                                                         "selects it).")
-@click.option("--save", type=click.Path(dir_okay=False), default="oisa-fuzz-failure.json", show_default=True,
+@click.option("--save", type=FileName(), default="oisa-fuzz-failure.json", show_default=True,
               metavar="FILE", help="Where a failure's minimal input is saved.")
-@click.option("--replay", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--replay", type=FileName(), metavar="FILE",
               help="Rerun the input saved in FILE: exit status 1 if it still fails, 0 if it passes now.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
 def fuzz(target_name: str | None, examples: int, seed: int, profile: str | None, save: str, replay: str | None,

@@ -38,7 +38,7 @@ def test_run_json_is_one_object_and_the_same_for_the_same_seed(capsys):
         (["run", "--size", "12 parsecs"], 2, "--size"),
         (["run", "--size", "0"], 2, "greater than zero"),
         (["run", "--workload", "dance"], 2, "'dance'"),
-        (["run", "--src", "3"], 1, "no card 3"),
+        (["run", "--src", "3"], 2, "--src 3: fabric pair has no card 3"),
         (["run", "--bogus"], 2, "--bogus"),
         (["fly"], 2, "'fly'"),
     ],

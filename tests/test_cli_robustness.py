@@ -160,3 +160,22 @@ def test_the_readme_decode_example_decodes(capsys):
     status, out, err = run(capsys, *argv)
     assert (status, err) == (0, "")
     assert "error" not in json.loads(out)
+
+
+@pytest.mark.parametrize("argv", [["run", "pair", "--size", "4KiB", "--trace="], ["run", "pair", "--size", "4KiB", "--pcap="],
+                                  ["sweep", "pair", "-c", "allreduce", "-b", "8", "-e", "16", "--csv="],
+                                  ["compare", "pair", "mesh-8", "--size", "4KiB", "--plot="]])
+def test_an_empty_output_file_name_is_refused(capsys, argv):
+    """An empty ``--trace`` or ``--csv`` was taken for no file at all: the run went on and wrote
+    nothing (found by tests/test_misuse_properties.py)."""
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (2, "")
+    assert err == f"oisa: error: Invalid value for '{argv[-1][:-1]}': an empty file name\n"
+
+
+def test_loadstore_accesses_beyond_the_sources_buffers_are_refused(capsys):
+    """10^14 accesses asked numpy for 5.7 PiB: a MemoryError traceback (found by the properties)."""
+    status, out, err = run(capsys, "run", "pair", "-w", "loadstore", "--accesses", "99999999999999")
+    assert (status, out) == (2, "")
+    assert err == ("oisa: error: --accesses 99999999999999: at most 65,536 accesses of 64 B: their data must fit in "
+                   "SRC's 4MiB buffers\n")

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from oisa import catalog
 from oisa.config import Table, load_toml
 from oisa.device.profile import DeviceProfile, load_profile
-from oisa.errors import ConfigError
+from oisa.errors import NO_VALUE, ConfigError, UsageError
 from oisa.fabric.spec import (
     CardSpec,
     FabricSpec,
@@ -117,6 +117,7 @@ def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None =
     ``memory_limit`` bytes (default: :func:`memory_budget`).
     """
     path = catalog.resolve("fabrics", name_or_path)
+    _check_arguments(parameters, memory_limit)
     doc = load_toml(path)
     name, description = doc.get("name", str), doc.get("description", str)
     if parameters:
@@ -139,6 +140,24 @@ def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None =
         spec = _listed(doc, profiles, name, description)
     doc.finish()
     return replace(spec, source=str(path)).check()
+
+
+def _check_arguments(parameters: object, memory_limit: object) -> None:
+    """Refuse, naming the keyword, arguments that are not what :func:`load_fabric` takes (the
+    parameters' values are checked by the builder, as the file's own are)."""
+    if parameters is not None:
+        if not isinstance(parameters, Mapping):
+            raise UsageError(f"expected a mapping of [parameters] keys to values, not {type(parameters).__name__}",
+                             parameter="parameters", value=parameters if isinstance(parameters, (list, tuple)) else
+                             NO_VALUE)
+        for key in parameters:
+            if not isinstance(key, str):
+                raise UsageError(f"{key!r} is not a key: [parameters] keys are strings", parameter="parameters",
+                                 value=dict(parameters))
+    if memory_limit is not None and (isinstance(memory_limit, bool) or not isinstance(memory_limit, int)
+                                     or memory_limit < 0):
+        raise UsageError("expected a number of bytes, 0 or more (or None: three quarters of this machine's memory)",
+                         parameter="memory_limit", value=memory_limit)
 
 
 def _check_memory(builder: Builder, parameters: Table, name: str, limit: int | None) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 from oisa.device.card import Card
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec, Mode
+from oisa.units import format_size
 from oisa.workload.p2p import pair_of
 from oisa.workload.registry import CARD, COUNT, SIZE, Option, workload
 from oisa.workload.run import Run
@@ -34,6 +35,9 @@ _SOURCE_AT = 0x80_0000  # SRC's own buffer of what it stores
 _LANDING_AT = 0xC0_0000  # where SRC's loads put what they read
 _BACKGROUND_AT = 0x100_0000  # where background streams write in DST (and read from in their own cards)
 _BACKGROUND_COPY = 256 * 1024  # one DMA write of a background stream
+# SRC keeps what a phase stores at _SOURCE_AT and what its loads read at _LANDING_AT, an access
+# after another: either holds this much before running into the next region.
+_ACCESS_BYTES = min(_LANDING_AT - _SOURCE_AT, _BACKGROUND_AT - _LANDING_AT)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,9 @@ def run_loadstore(spec: FabricSpec, run: Run = Run(), *, src: int | None = None,
     streams, else on the timing engine."""
     if size > 256:
         raise UsageError("loads and stores carry 1 to 256 bytes (64 to 256 is typical)", parameter="size", value=size)
+    if accesses * size > _ACCESS_BYTES:
+        raise UsageError(f"at most {_ACCESS_BYTES // size:,} accesses of {size} B: their data must fit in SRC's "
+                         f"{format_size(_ACCESS_BYTES)} buffers", parameter="accesses", value=accesses)
     src, dst = pair_of(spec, src, dst)
     streams = _background_cards(spec, src, dst, background)
     run = run.settled("timing" if streams else "data", allowed=("data", "timing"), workload="loadstore")

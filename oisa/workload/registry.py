@@ -175,8 +175,9 @@ class Workload:
     def option_names(self) -> tuple[str, ...]:
         return tuple(option.name for option in self.options)
 
-    def checked(self, options: dict[str, Any]) -> dict[str, Any]:
-        """``options`` checked, one by one, and completed with the defaults."""
+    def checked(self, options: dict[str, Any], spec: FabricSpec | None = None) -> dict[str, Any]:
+        """``options`` checked, one by one, and completed with the defaults; given ``spec``, every
+        card an option names must be one of its cards."""
         unknown = sorted(set(options) - set(self.option_names))
         if unknown:
             raise UsageError(f"{self.name} takes no such option (it takes: {', '.join(self.option_names) or 'none'})",
@@ -184,6 +185,8 @@ class Workload:
         out = dict(self.defaults)
         for name, value in options.items():
             out[name] = self.option(name).check(value)
+        if spec is not None:
+            _cards_exist(spec, self, out)
         return out
 
     def __call__(self, spec: FabricSpec | str, run: Run | None = None, /, **options: Any) -> Any:
@@ -244,11 +247,13 @@ def workload_family(selector: str, members: dict[str, str], *, result: type, eng
         @functools.wraps(function)
         def checked(spec: FabricSpec | str, chosen: str = next(iter(members)), run: Run | None = None,
                     /, **given: Any) -> Any:
-            if chosen not in family:
+            if not isinstance(chosen, str) or chosen not in family:
                 raise UsageError(f"no such {selector} (known: {', '.join(members)})", parameter=selector,
                                  value=chosen)
-            return function(fabric_spec(spec), chosen, checked_run(run if run is not None else Run()),
-                            **{**whole.defaults, **family[chosen].checked(given)})
+            fabric = fabric_spec(spec)
+            options = family[chosen].checked(given, fabric)
+            return function(fabric, chosen, checked_run(run if run is not None else Run()),
+                            **{**whole.defaults, **options})
 
         checked.workloads = tuple(replace(member, function=_fixed_call(checked, member.name))  # type: ignore[attr-defined]  # see workload()
                                   for member in family.values())
@@ -281,8 +286,25 @@ def _declared(name: str, summary: str, function: Callable[..., Any], result: typ
 def _checking(function: Callable[..., Any], member: Workload) -> Callable[..., Any]:
     @functools.wraps(function)
     def checked(spec: FabricSpec | str, run: Run | None = None, /, **given: Any) -> Any:
-        return function(fabric_spec(spec), checked_run(run if run is not None else Run()), **member.checked(given))
+        fabric = fabric_spec(spec)
+        options = member.checked(given, fabric)
+        return function(fabric, checked_run(run if run is not None else Run()), **options)
     return checked
+
+
+def _cards_exist(spec: FabricSpec, member: Workload, options: dict[str, Any]) -> None:
+    """Every card an option names is a card of ``spec``: a wrong id is the argument's fault, named
+    as it (``src=5: fabric pair has no card 5 ...``), not the fabric file's."""
+    for option in member.options:
+        value = options.get(option.name)
+        if value is None or option.kind.name not in ("card", "cards"):
+            continue
+        for card in (value,) if option.kind.name == "card" else value:
+            try:
+                spec.card(card)
+            except ConfigError as exc:
+                raise UsageError(f"fabric {spec.name} has {exc.message}", parameter=option.name,
+                                 value=value if option.kind.name == "card" else list(value)) from None
 
 
 # -- finding them ------------------------------------------------------------------------------------------

@@ -48,7 +48,8 @@ class Limits:
             if value is None and name == "memory_bytes":
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise UsageError("expected a number of bytes, 0 or more", parameter=name, value=value)
+                what = "cards" if name == "frame_cards" else "bytes"
+                raise UsageError(f"expected a number of {what}, 0 or more", parameter=name, value=value)
 
     @property
     def memory(self) -> int:
@@ -74,7 +75,7 @@ class Run:
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UsageError("a seed is an integer, 0 or more", parameter="seed", value=self.seed)
-        if self.engine != AUTO and self.engine not in ENGINES:
+        if not isinstance(self.engine, str) or (self.engine != AUTO and self.engine not in ENGINES):
             raise UsageError(f"no such engine (engines: {', '.join(ENGINES)}, or {AUTO})", parameter="engine",
                              value=self.engine)
         if self.faults is not None and not isinstance(self.faults, FaultModel):

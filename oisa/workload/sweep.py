@@ -9,8 +9,9 @@ from typing import Any
 from oisa.ccl import DTYPES
 from oisa.errors import UsageError
 from oisa.fabric import FabricSpec
+from oisa.units import format_size
 from oisa.workload.collectives import COLLECTIVES, CollectiveResult, collective_ranks, normalised_count, run_collective
-from oisa.workload.registry import find
+from oisa.workload.registry import checked_run, fabric_spec, find
 from oisa.workload.run import Run
 
 __all__ = ["Sweep", "sweep", "sweep_sizes"]
@@ -24,6 +25,9 @@ class Sweep:
 
 def sweep_sizes(min_size: int, max_size: int, factor: int = 2) -> list[int]:
     """``min_size``, times ``factor``, ... up to ``max_size`` (both ends included)."""
+    for name, value in (("min_size", min_size), ("max_size", max_size), ("factor", factor)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"expected an integer, not {type(value).__name__}", parameter=name, value=value)
     if min_size < 1:
         raise UsageError("the smallest size must be 1 byte or more", parameter="min_size", value=min_size)
     if max_size < min_size:
@@ -38,19 +42,23 @@ def sweep_sizes(min_size: int, max_size: int, factor: int = 2) -> list[int]:
     return sizes
 
 
-def sweep(spec: FabricSpec, collective: str, run: Run = Run(), *, min_size: int, max_size: int, factor: int = 2,
+def sweep(spec: FabricSpec | str, collective: str, run: Run = Run(), *, min_size: int, max_size: int, factor: int = 2,
           progress: Callable[[int], None] | None = None, **options: Any) -> Sweep:
     """Run ``collective`` at every size of :func:`sweep_sizes`, with the collective's other
     ``options`` (algorithm, protocol, channels, cards, dtype, op, root, calibration); ``progress(size)``
-    is called after each.
-    Every size is a fresh run with the same seed."""
+    is called after each. Every size is a fresh run with the same seed. A size the cards cannot
+    hold is refused as ``max_size``'s fault, which let it in."""
+    spec, run = fabric_spec(spec), checked_run(run)
     sizes = sweep_sizes(min_size, max_size, factor)
-    if collective not in COLLECTIVES:
+    if not isinstance(collective, str) or collective not in COLLECTIVES:
         raise UsageError(f"no such collective (known: {', '.join(COLLECTIVES)})", parameter="collective",
                          value=collective)
     if "size" in options:
         raise UsageError("a sweep sets the sizes itself (min_size, max_size, factor)", parameter="size")
-    checked = find(collective).checked(options)
+    if progress is not None and not callable(progress):
+        raise UsageError(f"expected a function of the size just run, or None, not {type(progress).__name__}",
+                         parameter="progress")
+    checked = find(collective).checked(options, spec)
     ranks = collective_ranks(spec, checked["cards"])
     itemsize = DTYPES[checked["dtype"]].itemsize
     results, skipped = [], []
@@ -60,7 +68,13 @@ def sweep(spec: FabricSpec, collective: str, run: Run = Run(), *, min_size: int,
         except UsageError:
             skipped.append(size)
         else:
-            results.append(run_collective(spec, collective, run, size=size, **{**options, "cards": ranks}))
+            try:
+                results.append(run_collective(spec, collective, run, size=size, **{**options, "cards": ranks}))
+            except UsageError as exc:
+                if exc.parameters != ("size",):
+                    raise
+                raise UsageError(f"at {format_size(size)}: {exc.problem}", parameter="max_size",
+                                 value=max_size) from None
         if progress is not None:
             progress(size)
     if not results:

@@ -2,12 +2,11 @@
 
 import pytest
 
-from oisa.errors import ConfigError, UsageError
+from oisa.errors import UsageError
 from oisa.fabric import load_fabric
 from oisa.report import p2p_json
 from oisa.units import S
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +55,7 @@ def test_the_result_does_not_depend_on_trio_scheduling(pair):
 
 @pytest.mark.parametrize(("src", "dst", "error", "message"),
                          [(0, 0, UsageError, "src=0, dst=0: the same card"),
-                          (0, 9, ConfigError, "no card 9")])
+                          (0, 9, UsageError, "dst=9: fabric pair has no card 9")])
 def test_bad_card_choices_are_refused(pair, src, dst, error, message):
     with pytest.raises(error, match=message):
         run_p2p(pair, src=src, dst=dst, size=64)
