@@ -54,6 +54,8 @@ def _integer(option: Option, value: Any) -> int:
         raise UsageError(f"expected an integer, not {type(value).__name__}", parameter=option.name, value=value)
     if option.minimum is not None and value < option.minimum:
         raise UsageError(f"must be {option.minimum} or more", parameter=option.name, value=value)
+    if option.maximum is not None and value > option.maximum:
+        raise UsageError(f"must be at most {option.maximum:,}", parameter=option.name, value=value)
     return value
 
 
@@ -117,6 +119,7 @@ class Option:
     help: str
     choices: tuple[str, ...] = ()
     minimum: int | None = None
+    maximum: int | None = None
     short: str | None = None
 
     def check(self, value: Any) -> Any:

@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from oisa.errors import NO_VALUE, UsageError
 from oisa.fabric import FabricSpec, load_fabric
 from oisa.workload.collectives import run_collective
 from oisa.workload.run import Run
-from oisa.workload.training import TrainingResult, run_training
+from oisa.workload.training import MAX_TOKENS, MODELS, TrainingResult, run_training
 
 __all__ = ["CLAIMS", "ArticleResult", "Claim", "Finding", "ScalingRow", "article_steps", "run_article",
            "scaling_counts"]
@@ -108,8 +109,32 @@ def scaling_counts(spec: FabricSpec, max_cards: int | None = None) -> list[int]:
     return counts + [top] if top >= 2 else counts
 
 
+def _check_max_cards(max_cards: object) -> None:
+    if max_cards is not None and (isinstance(max_cards, bool) or not isinstance(max_cards, int) or max_cards < 2):
+        raise UsageError("expected a whole number of cards, 2 or more (or None: every accelerator)",
+                         parameter="max_cards", value=max_cards)
+
+
+def _check_article(run: object, model: object, big_model: object, tokens: object, max_cards: object,
+                   progress: object) -> None:
+    """Refuse, naming the keyword, what :func:`run_article` cannot take, before any step runs."""
+    if not isinstance(run, Run):
+        raise UsageError(f"expected a Run, not {type(run).__name__}", parameter="run")
+    for name, value in (("model", model), ("big_model", big_model)):
+        if not isinstance(value, str) or value not in MODELS:
+            raise UsageError(f"expected one of {', '.join(MODELS)}", parameter=name,
+                             value=value if isinstance(value, (str, int, float)) else NO_VALUE)
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_TOKENS:
+        raise UsageError(f"expected a whole number of tokens from 1 to {MAX_TOKENS:,}", parameter="tokens",
+                         value=tokens if isinstance(tokens, (int, float, str)) else NO_VALUE)
+    _check_max_cards(max_cards)
+    if progress is not None and not callable(progress):
+        raise UsageError("expected a function taking one line of text, or None", parameter="progress")
+
+
 def article_steps(max_cards: int | None = None) -> int:
     """How many training steps :func:`run_article` runs (for a progress bar)."""
+    _check_max_cards(max_cards)
     return _FIXED_STEPS + sum(len(scaling_counts(load_fabric(name), max_cards)) for name in (SUPERNODE, SWITCHED))
 
 
@@ -119,6 +144,7 @@ _FIXED_STEPS = 6  # (a): two; (b): two models, one card and two
 def run_article(run: Run = Run(), *, model: str = "gpt2-xl", big_model: str = "llama-7b", tokens: int = 4096,
                 max_cards: int | None = None, progress: Callable[[str], None] | None = None) -> ArticleResult:
     """Run the three parts; ``progress`` hears of each training step once it is done."""
+    _check_article(run, model, big_model, tokens, max_cards, progress)
     seed = run.seed
     switched, supernode, direct = (load_fabric(name) for name in (SWITCHED, SUPERNODE, DIRECT))
     counts = {spec.name: scaling_counts(spec, max_cards) for spec in (supernode, switched)}

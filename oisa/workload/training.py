@@ -50,6 +50,11 @@ FLOPS_PER_PARAMETER_TOKEN = 6  # forward 2, backward 4: C = 6ND (Kaplan et al. 2
 GRADIENT_BYTES = 2  # bf16 gradients, all-reduced (Rajbhandari et al. 2020, ZeRO, arXiv 1910.02054, section 3.1)
 STATE_BYTES_PER_PARAMETER = 16  # bf16 weights and gradients, fp32 master weights, momentum, variance (ZeRO, 3.1)
 WEIGHT_BYTES = 2  # bf16 weights, which every card keeps whole even when the rest is sharded (ZeRO stage 2, 5.2)
+# The most tokens a card may train on in one step: 16.8 million, four times the largest global
+# batch PaLM 540B trained with across 6,144 chips (2,048 sequences of 2,048 tokens, Chowdhery et
+# al. 2022, section 5); beyond it a step's FLOP counts would overflow 64-bit integers for nothing.
+MAX_TOKENS = 1 << 24
+
 # The share of peak the compute kernels reach: PaLM 540B's model FLOPs utilisation (Chowdhery et
 # al. 2022, arXiv 2204.02311, table 3). That figure includes PaLM's own communication, so for
 # compute alone it is a floor: an assumption on the cautious side.
@@ -129,7 +134,7 @@ class TrainingResult:
               Option("model", CHOICE, "the model each card holds (its sources: specs/cli-json.md)",
                      choices=tuple(MODELS)),
               Option("tokens", COUNT, "tokens per card per step, on average (cards get shares by compute rate)",
-                     minimum=1),
+                     minimum=1, maximum=MAX_TOKENS),
               Option("cards", CARDS, "the cards that train (default: every accelerator, by id)"),
               Option("algorithm", CHOICE, "the gradient all-reduce's algorithm (auto: the collective library's tuner "
                                           "picks)", choices=(*ALGORITHMS, "auto"), short="a"),

@@ -149,3 +149,32 @@ def test_loadstore_refuses_more_accesses_than_the_sources_buffers_hold(pair, acc
     into the landing area of the loads."""
     refused(lambda: run_loadstore(pair, accesses=accesses, size=size), "accesses", f"at most {2**22 // size:,}")
 
+
+
+@pytest.mark.parametrize(("kwargs", "parameter"), [
+    ({"run": 3}, "run"),
+    ({"progress": 3}, "progress"),
+    ({"max_cards": 0}, "max_cards"),
+    ({"max_cards": -1}, "max_cards"),
+    ({"max_cards": 1.5}, "max_cards"),
+    ({"max_cards": "x"}, "max_cards"),
+    ({"big_model": 1}, "big_model"),
+    ({"model": "gpt-5"}, "model"),
+    ({"tokens": 0}, "tokens"),
+    ({"tokens": 2**60}, "tokens"),
+])
+def test_the_article_scenario_refuses_what_it_cannot_take_before_any_step_runs(kwargs, parameter):
+    from oisa.workload.scenario import run_article
+
+    if "run" in kwargs:
+        refused(lambda: run_article(kwargs["run"]), parameter)
+    else:
+        refused(lambda: run_article(**kwargs), parameter)
+
+
+def test_article_steps_and_training_refuse_what_would_overflow_or_is_no_count():
+    from oisa.workload.scenario import article_steps
+    from oisa.workload.training import MAX_TOKENS, run_training
+
+    refused(lambda: article_steps("x"), "max_cards")
+    refused(lambda: run_training("pair", tokens=2**60), "tokens", f"at most {MAX_TOKENS:,}")
