@@ -263,6 +263,15 @@ class Plan:
     def __len__(self) -> int:
         return len(self.ops)
 
+    def dependents(self) -> list[list[int]]:
+        """For every operation, the operations that wait for it, in plan order: what an engine
+        starts as it finishes one."""
+        out: list[list[int]] = [[] for _ in self.ops]
+        for index, op in enumerate(self.ops):
+            for dep in op.deps:
+                out[dep].append(index)
+        return out
+
     def cards(self) -> set[int]:
         """Every card an operation names."""
         out: set[int] = set()

@@ -168,10 +168,7 @@ class _Executor:
         self._sequence = 0
         count = len(plan.ops)
         self.waiting = [len(op.deps) for op in plan.ops]
-        self.dependents: list[list[int]] = [[] for _ in range(count)]
-        for index, op in enumerate(plan.ops):
-            for dep in op.deps:
-                self.dependents[dep].append(index)
+        self.dependents = plan.dependents()
         self.started = np.full(count, -1.0)
         self.finished = np.full(count, -1.0)
         self.left = count

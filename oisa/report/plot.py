@@ -19,7 +19,7 @@ def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'oisa[plot]'") from None
+        raise UsageError("needs matplotlib: pip install 'oisa[plot]'", parameter="plot") from None
     matplotlib.use("Agg")  # files only: no screen needed
     import matplotlib.pyplot as plt
     return plt

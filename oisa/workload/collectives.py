@@ -40,9 +40,9 @@ from oisa.ccl import (
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec, Mode
 from oisa.plan import Plan
-from oisa.units import MiB, S, format_size
+from oisa.units import MiB, S
 from oisa.workload.registry import CARDS, CHOICE, COUNT, SIZE, TEXT, Option, workload_family
-from oisa.workload.run import Run
+from oisa.workload.run import Run, check_memory
 
 __all__ = ["COLLECTIVES", "COLLECTIVE_OPTIONS", "CollectiveResult", "collective_ranks", "normalised_count",
            "plan_call", "run_collective"]
@@ -162,11 +162,8 @@ def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = R
     fits = call.input_bytes * len(ranks) <= run.limits.data_bytes
     run = run.settled("data" if fits else "timing", allowed=("data", "timing", "flow"), workload=what.name, spec=spec)
     planned = plan_call(spec, call, algorithm=algorithm, protocol=protocol, channels=channels, calibration=calibration)
-    _check_capacity(spec, call, planned.end)
-    if run.moves_bytes and planned.end * len(ranks) > run.limits.memory:
-        raise UsageError(f"moving real bytes would hold about {format_size(planned.end * len(ranks))} over the "
-                         f"{len(ranks)} cards, more than this run may take ({format_size(run.limits.memory)})",
-                         parameter="size", value=size, remedy=("engine", "timing"))
+    check_memory(spec, ((rank, planned.end) for rank in ranks), parameter="size", value=call.size)
+    run.check_holds(planned.end * len(ranks), parameter="size", value=size, over=f" over the {len(ranks)} cards")
     outcome = run.executor.run_plan(spec, run, Plan((planned.collective,)), prepare=functools.partial(_fill, call),
                                     check=functools.partial(_verify, call, planned.decision.algorithm))
     times = outcome.execution
@@ -178,15 +175,6 @@ def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = R
         model_time_ps=round(decision.time_ps), tuner=decision.candidates, reason=decision.reason,
         calibration=planned.library.calibration, verified=outcome.checked, frames=outcome.frames,
         wire_bytes=outcome.wire_bytes, end_ps=times.end_ps)
-
-
-def _check_capacity(spec: FabricSpec, call: Call, need: int) -> None:
-    for rank in call.ranks:
-        card = spec.card(rank)
-        if card.device.capacity < need:
-            raise UsageError(f"{call.collective} needs {format_size(need)} of memory on every card; {card.name} "
-                             f"({card.device.name}) has {format_size(card.device.capacity)}", parameter="size",
-                             value=call.size)
 
 
 def _fill(call: Call, fabric: Fabric) -> list[np.ndarray]:

@@ -14,6 +14,7 @@ one is the :class:`~oisa.device.movement.Movement` the fidelity gives them.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -60,22 +61,23 @@ Check = Callable[[Fabric, Any], Any]  # after it: compare the cards' memory with
 
 
 @dataclass(frozen=True)
-class Engine:
+class Engine(ABC):
     """What every engine is: a name, a line saying what it does, and whether bytes move."""
 
     name: str
     summary: str
 
     @property
+    @abstractmethod
     def moves_bytes(self) -> bool:
-        raise NotImplementedError
+        """Whether the engine moves real bytes, so that there is data to check."""
 
+    @abstractmethod
     def run_plan(self, spec: FabricSpec, run: Run, plan: Plan, *, prepare: Prepare | None = None,
                  check: Check | None = None) -> Outcome:
         """Run ``plan`` on a fresh instance of ``spec``. Where bytes move, ``prepare(fabric)``
         runs first and ``check(fabric, prepared)`` after, and its answer is the outcome's
         ``checked``."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)

@@ -84,10 +84,7 @@ class _Executor:
         self.data = data
         count = len(plan.ops)
         self.waiting = [len(op.deps) for op in plan.ops]
-        self.dependents: list[list[int]] = [[] for _ in range(count)]
-        for index, op in enumerate(plan.ops):
-            for dep in op.deps:
-                self.dependents[dep].append(index)
+        self.dependents = plan.dependents()
         self.started = np.full(count, -1, dtype=np.int64)
         self.finished = np.full(count, -1, dtype=np.int64)
         self.left = count

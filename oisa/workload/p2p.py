@@ -16,9 +16,9 @@ import numpy as np
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec
 from oisa.plan import PlanBuilder, Read, Send
-from oisa.units import MiB, S, format_size
+from oisa.units import MiB, S
 from oisa.workload.registry import CARD, SIZE, Option, workload
-from oisa.workload.run import Run
+from oisa.workload.run import Run, check_memory
 
 __all__ = ["P2PResult", "default_pair", "pair_of", "run_p2p"]
 
@@ -94,15 +94,9 @@ def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: 
     """
     src, dst = pair_of(spec, src, dst)
     run = run.settled("data", allowed=("data", "timing", "flow"), workload="p2p", spec=spec)
-    for card_id, need in ((src, _aligned(_SRC_BUFFER + size) + size), (dst, _DST_BUFFER + size)):
-        card = spec.card(card_id)
-        if card.device.capacity < need:
-            raise UsageError(f"needs {format_size(need)} of memory on {card.name}, which has "
-                             f"{format_size(card.device.capacity)}", parameter="size", value=size)
-    if run.moves_bytes and _HOLDS * size > run.limits.memory:
-        raise UsageError(f"moving real bytes would hold about {format_size(_HOLDS * size)}, more than this run may "
-                         f"take ({format_size(run.limits.memory)})", parameter="size", value=size,
-                         remedy=("engine", "timing"))
+    check_memory(spec, ((src, _aligned(_SRC_BUFFER + size) + size), (dst, _DST_BUFFER + size)), parameter="size",
+                 value=size)
+    run.check_holds(_HOLDS * size, parameter="size", value=size)
     plan = PlanBuilder()
     written = plan.add(Send(src, dst, size, local=_SRC_BUFFER, remote=_DST_BUFFER, confirmed=True))
     plan.add(Read(src, dst, size, local=_aligned(_SRC_BUFFER + size), remote=_DST_BUFFER, deps=(written,)))

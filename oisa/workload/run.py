@@ -10,6 +10,7 @@ there, and the settled run says why (:attr:`Run.chosen`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from oisa.errors import UsageError
@@ -17,9 +18,10 @@ from oisa.fabric import FabricSpec
 from oisa.fabric.loader import memory_budget
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
+from oisa.units import format_size
 from oisa.workload.engines import ENGINES, Engine, FrameEngine
 
-__all__ = ["AUTO", "DATA_LIMIT", "FRAME_CARDS", "Limits", "Run"]
+__all__ = ["AUTO", "DATA_LIMIT", "FRAME_CARDS", "Limits", "Run", "check_memory"]
 
 AUTO = "auto"
 # "auto" moves real bytes, and checks them, while a run's inputs over all cards stay within this:
@@ -132,3 +134,22 @@ class Run:
     def moves_bytes(self) -> bool:
         """Whether this (settled) run moves real bytes, so that there is data to check."""
         return self.executor.moves_bytes
+
+    def check_holds(self, held: int, *, parameter: str, value: object, over: str = "") -> None:
+        """Refuse, before anything runs, a (settled) run that moves real bytes and would hold
+        ``held`` of them (``over``: where, as " over the 8 cards"), more than its limits allow;
+        the error blames ``parameter`` and suggests timing mode."""
+        if self.moves_bytes and held > self.limits.memory:
+            raise UsageError(f"moving real bytes would hold about {format_size(held)}{over}, more than this run may "
+                             f"take ({format_size(self.limits.memory)})", parameter=parameter, value=value,
+                             remedy=("engine", "timing"))
+
+
+def check_memory(spec: FabricSpec, needs: Iterable[tuple[int, int]], *, parameter: str, value: object) -> None:
+    """Refuse, naming ``parameter``, a workload whose card cannot hold what it needs: ``needs``
+    are (card id, bytes) pairs."""
+    for card_id, need in needs:
+        card = spec.card(card_id)
+        if card.device.capacity < need:
+            raise UsageError(f"needs {format_size(need)} of memory on {card.name} ({card.device.name}), which has "
+                             f"{format_size(card.device.capacity)}", parameter=parameter, value=value)

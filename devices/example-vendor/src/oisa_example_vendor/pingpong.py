@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from oisa.errors import UsageError, VerificationError
+from oisa.errors import VerificationError
 from oisa.fabric import Fabric, FabricSpec
 from oisa.plan import PlanBuilder, Send
 from oisa.units import format_size, format_time
 from oisa.workload import Headline, Renderer, Run
 from oisa.workload.p2p import pair_of
 from oisa.workload.registry import CARD, COUNT, SIZE, Option, workload
+from oisa.workload.run import check_memory
 
 __all__ = ["RENDERER", "PingPongResult", "percentile", "run_pingpong"]
 
@@ -148,15 +149,8 @@ def run_pingpong(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, 
     src, dst = pair_of(spec, src, dst)
     run = run.settled("data", allowed=_ENGINES, workload="pingpong", spec=spec)
     buffers = (0, _aligned(size))
-    for card_id, need in ((src, buffers[1] + size), (dst, _PEER_BUFFER + size)):
-        card = spec.card(card_id)
-        if card.device.capacity < need:
-            raise UsageError(f"needs {format_size(need)} of memory on {card.name}, which has "
-                             f"{format_size(card.device.capacity)}", parameter="size", value=size)
-    if run.moves_bytes and _HOLDS * size > run.limits.memory:
-        raise UsageError(f"moving real bytes would hold about {format_size(_HOLDS * size)}, more than this run may "
-                         f"take ({format_size(run.limits.memory)})", parameter="size", value=size,
-                         remedy=("engine", "timing"))
+    check_memory(spec, ((src, buffers[1] + size), (dst, _PEER_BUFFER + size)), parameter="size", value=size)
+    run.check_holds(_HOLDS * size, parameter="size", value=size)
     plan = PlanBuilder()
     pings: list[int] = []
     pongs: list[int] = []
