@@ -55,7 +55,7 @@ from oisa.workload.run import AUTO
 from oisa.workload.scenario import article_steps, run_article
 from oisa.workload.sweep import sweep as run_sweep
 from oisa.workload.sweep import sweep_sizes
-from oisa.workload.training import MODELS
+from oisa.workload.training import COMPUTE_EFFICIENCY, MODELS
 from oisa.workload.validate import measurement_ranks, validate
 
 __all__ = ["flag", "main"]
@@ -211,6 +211,8 @@ def _click_type(kind_name: str, declarations: list[Option]) -> Any:
         return CardList()
     if kind_name == "choice":
         return click.Choice(list(dict.fromkeys(c for o in declarations for c in o.choices)))
+    if kind_name == "fraction":
+        return click.FloatRange(0, 1, min_open=True)
     return str
 
 
@@ -570,18 +572,26 @@ def validate_command(log: str, fabric: str, calibration: str | None, collective:
               help="The model one card cannot hold, for (b).")
 @click.option("--tokens", type=click.IntRange(min=1), default=4096, show_default=True,
               help="Tokens per card per step, on average.")
+@click.option("--compute-efficiency", type=click.FloatRange(0, 1, min_open=True), default=COMPUTE_EFFICIENCY,
+              show_default=True, help="The share of a card's peak rate its kernels reach.")
 @click.option("--max-cards", type=click.IntRange(min=2), help="Stop (c) at this many cards (default: every "
                                                                "accelerator of the fabrics, 64).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every run.")
+@click.option("--sensitivity/--no-sensitivity", default=True, show_default=True,
+              help="Recompute each finding with tokens, compute efficiency and model changed one at a time.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of every run (it picks among hashed equal paths; these fabrics' steps have none).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def scenario(name: str, model: str, big_model: str, tokens: int, max_cards: int | None, seed: int, as_json: bool,
-             quiet: bool) -> None:
+def scenario(name: str, model: str, big_model: str, tokens: int, compute_efficiency: float, max_cards: int | None,
+             sensitivity: bool, seed: int, as_json: bool, quiet: bool) -> None:
     """Run a named scenario. `article`: the published OISA claims (20%+ lost across servers, 240%
     for two linked cards, 60-70% of compute for conventional clusters) beside the figures our
-    model gives for them, each saying whether they agree. The full run takes a few minutes."""
-    with progress_bar(article_steps(max_cards), name, enabled=wanted(quiet)) as step:
-        result = run_article(Run(seed=seed), model=model, big_model=big_model, tokens=tokens, max_cards=max_cards,
+    model gives for them, each saying whether they agree and how that moves with its inputs.
+    The full run takes several minutes; --max-cards 8 takes under a minute."""
+    steps = article_steps(max_cards, tokens=tokens, compute_efficiency=compute_efficiency, sensitivity=sensitivity)
+    with progress_bar(steps, name, enabled=wanted(quiet)) as step:
+        result = run_article(Run(seed=seed), model=model, big_model=big_model, tokens=tokens,
+                             compute_efficiency=compute_efficiency, max_cards=max_cards, sensitivity=sensitivity,
                              progress=step)
     click.echo(json.dumps(article_json(result)) if as_json else article_text(result))
 
