@@ -108,9 +108,9 @@ def _key(fabric: dict[str, Any], variant: Variant) -> str:
 def run_point(point: Point) -> dict[str, Any]:
     """Run ``point`` and return its outcome: ``status`` (ok or failed), ``error`` (None, or the
     error's type and message), ``result`` (the result's JSON, as ``oisa run --json`` prints it)
-    and ``wall_s``, the wall time it took here. Never raises for a failing run: an oisa error
+    ``wall_s`` and ``cpu_s``, the wall and processor time it took here. Never raises for a failing run: an oisa error
     is the point's answer, and anything else (a bug) is recorded with its traceback."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         result = find(point.workload)(point.spec, Run(seed=point.seed, engine=point.engine), **dict(point.options))
         outcome: dict[str, Any] = {"status": OK, "error": None, "result": result_json(result)}
@@ -121,4 +121,5 @@ def run_point(point: Point) -> dict[str, Any]:
         outcome = {"status": FAILED, "result": None,
                    "error": {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}}
     outcome["wall_s"] = round(time.perf_counter() - start, 6)
+    outcome["cpu_s"] = round(time.process_time() - cpu, 6)
     return outcome

@@ -81,7 +81,7 @@ def run_study(study: Study, executor: Executor, *, retry_failed: bool = False,
 
 def _crashed(lost: Lost) -> dict[str, object]:
     return {"status": CRASHED, "error": {"type": "WorkerLost", "message": lost.message}, "result": None,
-            "wall_s": None}
+            "wall_s": None, "cpu_s": None}
 
 
 def _error_text(record: dict[str, object]) -> str:

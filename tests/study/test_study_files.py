@@ -134,3 +134,27 @@ def test_bad_command_lines_are_refused_before_anything_runs(tmp_path, capsys):
         assert err.startswith("oisa: error: ") and err.count("\n") == 1 and fragment in err, err
     assert main(["study", str(tmp_path / "none.toml")]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_json_keys_and_the_table_columns_are_the_documented_ones(tmp_path, capsys):
+    import json
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "specs" / "cli-json.md").read_text().split("## `oisa study`\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([\w.\[\]]+)` \|", text, re.M))
+    small = GOOD.replace("[8, 16]", "[8]").replace("seeds = [0, 1]", "seeds = [0]").replace('["4KiB", 8192]', '"4KiB"')
+    assert main(["study", str(_study(tmp_path, small)), "-o", str(tmp_path / "out"), "--json", "-q", "-j", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+
+    def keys(obj, prefix=""):
+        return {k for key, value in obj.items()
+                for k in (keys(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key})}
+    assert keys(report) == {key for key in documented if "[]" not in key}
+    columns = report["table"]["columns"]
+    assert columns[:9] == ["point", "status", "error", "fabric", "fabric.parameters.link.lanes", "workload",
+                           "option.size", "engine", "seed"]
+    assert all(column.startswith("result.") for column in columns[9:])
+    record = json.loads(next((tmp_path / "out" / "points").glob("*.json")).read_text())
+    study_md = (root / "specs" / "study.md").read_text().split("## Points, kept as they complete")[1]
+    assert set(record) == set(re.findall(r"^\| `(\w+)` \|", study_md.split("## The table")[0], re.M))

@@ -192,7 +192,7 @@ def test_ctrl_c_leaves_a_consistent_partial_table_and_the_study_resumes(tmp_path
 
 
 def test_sweep_on_a_pool_prints_what_a_serial_sweep_prints(capsys):
-    argv = ["sweep", "pair", "mesh-8", "-b", "1KiB", "-e", "64KiB", "-f", "8", "--json", "-q"]
+    argv = ["sweep", "pair", "mesh-8", "-b", "1KiB", "-e", "16KiB", "-f", "4", "--json", "-q"]
     assert main(argv + ["-j", "1"]) == 0
     serial_sweep = capsys.readouterr().out
     assert main(argv + ["-j", "2"]) == 0
