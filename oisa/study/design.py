@@ -40,7 +40,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from oisa.workload import ENGINES
 from oisa.workload.registry import Option, Workload, find
 from oisa.workload.run import AUTO
 
-__all__ = ["FabricEntry", "Range", "SAMPLE_METHODS", "Study", "Variant", "WorkloadEntry", "fabric_path", "load_study"]
+__all__ = ["SAMPLE_METHODS", "FabricEntry", "Range", "Study", "Variant", "WorkloadEntry", "fabric_path", "load_study"]
 
 SAMPLE_METHODS = ("latin-hypercube", "random")
 _SAMPLED_KINDS = ("size", "count")  # workload options that are numbers, so a range can be drawn
@@ -77,7 +77,7 @@ class Range:
         else:
             number = self.low + unit_point * (self.high - self.low)
         number = min(max(number, self.low), self.high)
-        value: Any = int(round(number)) if self.integer else round(number, 9)
+        value: Any = round(number) if self.integer else round(number, 9)
         return f"{value}{self.unit}" if self.unit else value
 
 
@@ -139,11 +139,12 @@ class Study:
     method: str
     points: int
     sample_seed: int
+    specs: _Specs = field(repr=False, compare=False)
 
     def variants(self) -> Iterator[Variant]:
         """Every point, in the study's order: fabric entries, their grid, workload entries,
         their grid, samples, engines, seeds (the last varies fastest)."""
-        specs = _Specs(self.source)
+        specs = self.specs
         for fabric in self.fabrics:
             for workload in self.workloads:
                 draws = _draws(self, fabric, workload)
@@ -183,7 +184,7 @@ def _blamed(entry: FabricEntry, overrides: tuple[tuple[str, Any], ...], exc: Ois
     the fabric itself."""
     key = getattr(exc, "key", None) or ""
     for path, value in overrides:
-        if key == path or key.startswith(path + ".") or key.startswith(path + "["):
+        if key == path or key.startswith((path + ".", path + "[")):
             table = "grid" if path in entry.grid else "sample"
             return f"{entry.key}.{table}.{path}={value!r}"
     return f"{entry.key}.fabric"
@@ -214,8 +215,8 @@ def _draws(study: Study, fabric: FabricEntry, workload: WorkloadEntry) -> list[t
              [("option", name, r) for name, r in workload.ranges.items()]
     if not ranges:
         return [({}, {})]
-    from scipy.stats import qmc  # scipy is a dependency; imported only where a study samples
     import numpy as np
+    from scipy.stats import qmc  # scipy is a dependency; imported only where a study samples
 
     # the same seed for every entry pair: the draws depend on the study's [sample] and on
     # how many ranges there are, never on the order the entries are listed in
@@ -245,8 +246,10 @@ def load_study(path: str | Path, *, output: str | Path | None = None) -> Study:
     name = doc.get("name", str, source.stem)
     if not name.strip():
         raise doc.error("an empty name", "name")
-    folder = output if output is not None else doc.get("output", str, f"{name}.study")
-    out = Path(folder)
+    written = doc.get("output", str, f"{name}.study")
+    if not written:
+        raise doc.error("an empty folder name", "output")
+    out = Path(output) if output is not None else Path(written)
     if output is None and not out.is_absolute():
         out = source.parent / out
     engines = _engines(doc, "engines", (AUTO,))
@@ -255,7 +258,7 @@ def load_study(path: str | Path, *, output: str | Path | None = None) -> Study:
     workloads = tuple(_workload_entry(table, index, engines) for index, table in enumerate(_entries(doc, "workloads")))
     method, points, sample_seed = _sample(doc, any(f.ranges for f in fabrics) or any(w.ranges for w in workloads))
     doc.finish()
-    study = Study(name, source, out, engines, seeds, fabrics, workloads, method, points, sample_seed)
+    study = Study(name, source, out, engines, seeds, fabrics, workloads, method, points, sample_seed, _Specs(source))
     for _ in study.variants():  # every fabric variant loads, or the entry that broke it is named
         pass
     return study

@@ -33,7 +33,7 @@ from oisa.study.design import Study, Variant, fabric_path
 from oisa.workload import Run
 from oisa.workload.registry import find
 
-__all__ = ["OK", "FAILED", "CRASHED", "Point", "oisa_version", "plan_points", "run_point"]
+__all__ = ["CRASHED", "FAILED", "OK", "Point", "oisa_version", "plan_points", "run_point"]
 
 OK, FAILED, CRASHED = "ok", "failed", "crashed"
 

@@ -141,14 +141,19 @@ def _replace(path: Path, text: str) -> None:
 
 def _replace_with(path: Path, write: Any) -> None:
     """Write ``path`` through ``write(temporary path)`` and a rename: never half a file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
     os.close(handle)
     try:
         write(temporary)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(temporary)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):  # a full disk, a folder taken away: the path and why, not a traceback
+            raise ConfigError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
         raise

@@ -29,6 +29,10 @@ def sweeps(specs: Sequence[FabricSpec], collective: str, runs: Sequence[Run], ex
     plans = [plan_sweep(spec, collective, run, min_size=min_size, max_size=max_size, factor=factor, **options)
              for spec, run in zip(specs, runs, strict=True)]
     tasks = [(plan, size) for plan in plans for size in plan.sizes]
+    if progress is not None:  # sizes that hold no whole element per card are done already
+        for plan in plans:
+            for size in plan.skipped:
+                progress(plan.spec.name, size)
     results: dict[int, Any] = {}
     for index, outcome in executor.run(_size, tasks):
         if isinstance(outcome, Lost):

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from oisa.cli import main
-from oisa.study import DaskCluster, InProcess, LocalPool, load_study, plan_points, run_study
+from oisa.study import DaskCluster, InProcess, LocalPool, load_study, run_study
 
 # 12 points of 0.1-0.5 s each on mesh-8 and pair; p2p from card 5 fails on pair (2 cards), so 1 point fails.
 STUDY = """
@@ -41,13 +41,11 @@ channels = [1, 2]
 
 [[workloads]]
 workload = "p2p"
-seeds_note = 0
 [workloads.grid]
 src = 5
 dst = 0
 size = "64KiB"
 """
-STUDY = STUDY.replace("seeds_note = 0\n", "")
 POINTS = 3 * (2 + 1) * 2  # fabric variants x (allreduce channels + p2p) x seeds
 FAILING = 2  # p2p on pair, both seeds
 
@@ -185,7 +183,8 @@ def test_ctrl_c_leaves_a_consistent_partial_table_and_the_study_resumes(tmp_path
     assert present == [{key: value for key, value in row.items() if value is not None} for row in serial
                        if row["point"] in {r["point"] for r in partial}]
     # and running it again finishes it, running only what was left
-    finished = subprocess.run(command[:-1] + ["--json", "-q"], capture_output=True, text=True, timeout=300)
+    finished = subprocess.run(command[:-1] + ["--json", "-q"], capture_output=True, text=True, timeout=300,
+                              check=True)
     report = json.loads(finished.stdout)
     assert (report["resumed"], report["ran"]) == (done, POINTS - done)
     assert _table(out) == serial
