@@ -158,3 +158,20 @@ def test_the_json_keys_and_the_table_columns_are_the_documented_ones(tmp_path, c
     record = json.loads(next((tmp_path / "out" / "points").glob("*.json")).read_text())
     study_md = (root / "specs" / "study.md").read_text().split("## Points, kept as they complete")[1]
     assert set(record) == set(re.findall(r"^\| `(\w+)` \|", study_md.split("## The table")[0], re.M))
+
+
+def test_random_samples_stay_in_their_ranges_and_follow_the_sample_seed(tmp_path):
+    def sizes(seed: int) -> list[int]:
+        text = GOOD.replace('size = ["4KiB", 8192]', "") + f"""
+[workloads.sample]
+size = {{ low = 1024, high = 1048576, integer = true, log = true }}
+[sample]
+method = "random"
+points = 5
+seed = {seed}
+"""
+        points = plan_points(load_study(_study(tmp_path, text)))
+        return [p.inputs["option.size"] for p in points if p.inputs["fabric"] == "pair" and p.inputs["seed"] == 0]
+    drawn = sizes(1)
+    assert len(drawn) == 5 and all(1024 <= size <= 1048576 for size in drawn)
+    assert sizes(1) == drawn and sizes(2) != drawn

@@ -184,7 +184,8 @@ def test_ctrl_c_leaves_a_consistent_partial_table_and_the_study_resumes(tmp_path
                        if row["point"] in {r["point"] for r in partial}]
     # and running it again finishes it, running only what was left
     finished = subprocess.run(command[:-1] + ["--json", "-q"], capture_output=True, text=True, timeout=300,
-                              check=True)
+                              check=False)
+    assert finished.returncode == 1  # the failing points
     report = json.loads(finished.stdout)
     assert (report["resumed"], report["ran"]) == (done, POINTS - done)
     assert _table(out) == serial
