@@ -49,6 +49,9 @@ SKIPPED = {
     "oisa fuzz --replay oisa-fuzz-failure.json":
         "replays the file a failing fuzz run saves, and none fails here; tests/testing/test_fuzz.py saves one from a "
         "planted bug and replays it (status 1, then 0 once fixed)",
+    "oisa study studies/lanes.toml -o lanes.study --scheduler tcp://HOST:8786":
+        "needs a Dask scheduler on another machine; tests/study/test_study_runs.py runs studies on a LocalCluster's "
+        "scheduler and kills one of its workers",
 }
 
 # As the README writes it -> the status it ends with, where that is not 0 (the README says so beside it).
