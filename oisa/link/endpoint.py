@@ -53,6 +53,7 @@ from oisa.wire.oisa import (
     Message,
     check_flit_size,
     decode_flit,
+    encode_data_flit,
     encode_flit,
     encode_message,
 )
@@ -164,7 +165,7 @@ class LinkStats:
         return dict(self.__dict__)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Waiting:
     order: int
     message: Message
@@ -172,7 +173,11 @@ class _Waiting:
     data: int
 
 
-@dataclass
+def _order_of(waiting: _Waiting) -> int:
+    return waiting.order
+
+
+@dataclass(slots=True)
 class _Sent:
     seq: int
     payload: bytes
@@ -221,6 +226,7 @@ class LinkEndpoint:
         self._waiting: dict[int, dict[FcClass, deque[_Waiting]]] = {
             vc: {cls: deque() for cls in FcClass} for vc in range(self.config.vcs)}
         self._order = 0
+        self._waiting_count = 0  # messages in self._waiting
         self._waiting_bytes = 0
         self._packer = StreamPacker()
         self._unpacker = StreamUnpacker()
@@ -257,6 +263,7 @@ class LinkEndpoint:
         vc = self.config.tc_to_vc[message.tc]
         self._order += 1
         self._waiting[vc][message.info.fc_class].append(_Waiting(self._order, message, hdr, data))
+        self._waiting_count += 1
         self._waiting_bytes += message.wire_size
 
     def release(self, message: Message, now: int) -> None:
@@ -269,7 +276,7 @@ class LinkEndpoint:
     @property
     def waiting(self) -> int:
         """Messages queued and not yet committed to a flit."""
-        return sum(len(q) for classes in self._waiting.values() for q in classes.values())
+        return self._waiting_count
 
     @property
     def queued_bytes(self) -> int:
@@ -289,7 +296,7 @@ class LinkEndpoint:
     @property
     def idle(self) -> bool:
         """Nothing left to send or to be acknowledged."""
-        return not (self.waiting or self._packer.queued_bytes or self._tx.buffer or self._control)
+        return not (self._waiting_count or self._packer.queued_bytes or self._tx.buffer or self._control)
 
     def credit_keys(self) -> list[CreditKey]:
         """The (virtual channel, class) pairs whose credits the peer has advertised."""
@@ -339,10 +346,12 @@ class LinkEndpoint:
             self.stats.flits_replayed += 1
             return self._encode_data(sent, now)
         if len(tx.buffer) >= self.config.replay_buffer:
-            if self.waiting or self._packer.queued_bytes:
+            if self._waiting_count or self._packer.queued_bytes:
                 self.stats.replay_stalls += 1
             return None
-        self._commit(self.capacity - self._packer.queued_bytes)
+        room = self.capacity - self._packer.queued_bytes
+        if room > 0:
+            self._commit(room)
         if self.config.credit_poll_ps and self._poll_deadline is None and (self._stalled or self._owed()):
             self._poll_deadline = now + self.config.credit_poll_ps * self._poll_backoff
         if not self._packer.queued_bytes:
@@ -357,10 +366,10 @@ class LinkEndpoint:
         return self._encode_data(sent, now)
 
     def _encode_data(self, sent: _Sent, now: int) -> bytes:
-        flit = Flit(FlitKind.DATA, seq=sent.seq, first_msg=sent.first_msg, payload=sent.payload,
-                    credit=self._piggyback_credit())
-        self._attach_ack(flit)
-        return encode_flit(flit, self.config.flit_size)
+        credit = self._piggyback_credit()
+        ack_kind, ack_seq = self._take_ack()
+        return encode_data_flit(sent.seq, sent.first_msg, sent.payload, ack_kind, ack_seq, credit,
+                                self.config.flit_size)
 
     def _send_control(self, flit: Flit) -> bytes:
         if flit.code is not ControlCode.RETRAIN and flit.code is not ControlCode.RETRAIN_DONE:
@@ -369,16 +378,22 @@ class LinkEndpoint:
         return encode_flit(flit, self.config.flit_size)
 
     def _attach_ack(self, flit: Flit) -> None:
+        flit.ack_kind, flit.ack_seq = self._take_ack()
+
+    def _take_ack(self) -> tuple[AckKind, int]:
+        """The ACK or NAK the next flit carries (NONE before anything arrived); it settles
+        whatever acknowledgement was pending."""
         rx = self._rx
-        if rx.nak_pending:
-            flit.ack_kind, flit.ack_seq = AckKind.NAK, (rx.expected - 1) % SEQ_MODULUS
-            rx.nak_pending = False
-            self.stats.naks_sent += 1
-        elif rx.received_any:
-            flit.ack_kind, flit.ack_seq = AckKind.ACK, (rx.expected - 1) % SEQ_MODULUS
         rx.ack_pending = 0
         rx.ack_deadline = None
         rx.ack_due = False
+        if rx.nak_pending:
+            rx.nak_pending = False
+            self.stats.naks_sent += 1
+            return AckKind.NAK, (rx.expected - 1) % SEQ_MODULUS
+        if rx.received_any:
+            return AckKind.ACK, (rx.expected - 1) % SEQ_MODULUS
+        return AckKind.NONE, 0
 
     def _piggyback_credit(self) -> CreditReturn | None:
         credits = self._receive_credits
@@ -389,7 +404,7 @@ class LinkEndpoint:
                 self._credit_deadline = None
                 self._credit_due = False
             return credits.current(key)
-        finite = [key for key, (hdr, data) in credits.initial.items() if hdr or data]
+        finite = credits.finite
         if not finite:
             return None
         self._credit_cycle = (self._credit_cycle + 1) % len(finite)
@@ -398,6 +413,9 @@ class LinkEndpoint:
     def _commit(self, room: int) -> None:
         """Move messages the peer has credits for into the stream, enough to fill ``room`` bytes."""
         while room > 0:
+            if not self._waiting_count:
+                self._stalled = False  # nothing waits, so nothing waits for credits
+                return
             chosen = self._choose()
             if chosen is None:
                 return
@@ -405,6 +423,7 @@ class LinkEndpoint:
             key = (vc, entry.message.info.fc_class)
             self._send_credits.consume(key, entry.hdr, entry.data)
             self._waiting[vc][key[1]].popleft()
+            self._waiting_count -= 1
             self._waiting_bytes -= entry.message.wire_size
             encoded = encode_message(entry.message)
             self._packer.push(encoded)
@@ -418,7 +437,9 @@ class LinkEndpoint:
         of a class that has credits and may pass every older head still waiting."""
         stalled = False
         for vc in range(self.config.vcs - 1, -1, -1):
-            heads = sorted((q[0] for q in self._waiting[vc].values() if q), key=lambda w: w.order)
+            heads = [q[0] for q in self._waiting[vc].values() if q]
+            if len(heads) > 1:
+                heads.sort(key=_order_of)
             for index, head in enumerate(heads):
                 key = (vc, head.message.info.fc_class)
                 if not self._send_credits.can_send(key, head.hdr, head.data):
