@@ -39,7 +39,7 @@ from oisa.link.credits import (
     credits_needed,
 )
 from oisa.link.framing import StreamPacker, StreamUnpacker
-from oisa.link.states import LinkInput, LinkState, transition
+from oisa.link.states import TRANSITIONS, Action, LinkInput, LinkState, transition
 from oisa.units import format_time
 from oisa.wire.oisa import (
     FLIT_OVERHEAD,
@@ -70,6 +70,10 @@ _CONTROL_INPUTS = {
     ControlCode.CREDIT_POLL: LinkInput.CREDIT_POLL,
 }
 _HALF = SEQ_MODULUS // 2
+_HANDLERS = {action: f"_do_{action.value}" for action in Action}  # the method that carries out each action
+# receive_frame processes data flits on an active link without looking the transition up: it
+# is this entry of the table, which must stay what it is.
+assert TRANSITIONS[(LinkState.ACTIVE, LinkInput.DATA)] == (LinkState.ACTIVE, Action.PROCESS)
 
 
 @dataclass(frozen=True)
@@ -474,8 +478,11 @@ class LinkEndpoint:
             return []
         except FrameError as exc:  # the CRC was right, so the peer built it this way
             raise RemoteProtocolError(f"{self.name}: the peer sent a malformed flit: {exc}") from exc
-        event = LinkInput.DATA if flit.kind is FlitKind.DATA else _CONTROL_INPUTS[flit.code]
-        return self._input(event, now, flit) or []
+        if flit.kind is FlitKind.DATA:
+            if self.state is LinkState.ACTIVE:
+                return self._process(flit, now)  # the table's entry for data while active, taken directly
+            return self._input(LinkInput.DATA, now, flit) or []
+        return self._input(_CONTROL_INPUTS[flit.code], now, flit) or []
 
     def _bad_flit(self) -> None:
         self.stats.crc_errors += 1
@@ -557,9 +564,14 @@ class LinkEndpoint:
 
     def next_deadline(self) -> int | None:
         """The earliest time :meth:`on_timer` has something to do, if any."""
-        times = [t for t in (self._tx.deadline, self._init_deadline, self._retrain_deadline, self._rx.ack_deadline,
-                             self._credit_deadline, self._poll_deadline) if t is not None]
-        return min(times) if times else None
+        # (asked after every event by whoever drives the endpoint, so written out rather than
+        # as a list to take the minimum of)
+        earliest = self._tx.deadline
+        for t in (self._rx.ack_deadline, self._credit_deadline, self._init_deadline, self._retrain_deadline,
+                  self._poll_deadline):
+            if t is not None and (earliest is None or t < earliest):
+                earliest = t
+        return earliest
 
     def on_timer(self, now: int) -> None:
         tx = self._tx
@@ -620,8 +632,7 @@ class LinkEndpoint:
 
     def _input(self, event: LinkInput, now: int, flit: Flit | None = None) -> list[Message] | None:
         self.state, action = transition(self.state, event)
-        handler = getattr(self, f"_do_{action.value}")
-        return handler(now, flit)
+        return getattr(self, _HANDLERS[action])(now, flit)
 
     def _do_ignore(self, now: int, flit: Flit | None) -> None:
         return None
