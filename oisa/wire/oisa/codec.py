@@ -17,6 +17,7 @@ import zlib
 from oisa.errors import CrcError, FrameError
 from oisa.wire.fc_class import FcClass
 from oisa.wire.oisa.flit import (
+    CREDIT_ENTRY_SIZE,
     FLIT_CRC_SIZE,
     FLIT_HEADER_SIZE,
     FLIT_OVERHEAD,
@@ -182,6 +183,7 @@ _NO_CODE = ControlCode.NONE
 _ENTRY_CODES = frozenset((ControlCode.CREDIT, ControlCode.INIT_FC1, ControlCode.INIT_FC2))
 _CONTROL_CODES = {int(code): code for code in ControlCode if code is not ControlCode.NONE and code not in _ENTRY_CODES}
 _PLAIN_CONTROL = frozenset(_CONTROL_CODES.values())
+_ENTRY_CODES_BY_VALUE = {int(code): code for code in _ENTRY_CODES}
 _new_flit = object.__new__
 _CreditReturn = CreditReturn
 
@@ -271,12 +273,20 @@ def decode_flit(data: bytes | memoryview, size: int) -> Flit:
     kind, code, seq_word, ack_word, crd, crd_hdr, crd_data, used, first = _FLIT_HEADER.unpack_from(data)
     capacity = _CAPACITY.get(size)
     ack_kind = _ACK_KINDS.get(ack_word >> 14)
+    entries: list[CreditReturn] = []
     if kind == 1 and not code:
         flit_kind, flit_code = _DATA, _NO_CODE
         well_formed = first == NO_MESSAGE_START or first < used
     else:
         flit_kind, flit_code = _CONTROL, _CONTROL_CODES.get(code)
-        well_formed = kind == 2 and flit_code is not None and not used and not seq_word and first == NO_MESSAGE_START
+        well_formed = kind == 2 and not seq_word and first == NO_MESSAGE_START
+        if flit_code is None:
+            flit_code = _ENTRY_CODES_BY_VALUE.get(code)
+            well_formed = (well_formed and flit_code is not None and 0 < used <= (capacity or 0)
+                           and not used % CREDIT_ENTRY_SIZE
+                           and _read_entries(data[FLIT_HEADER_SIZE:FLIT_HEADER_SIZE + used], entries))
+        else:
+            well_formed = well_formed and not used
     if crd & 0x8000:
         credit = _CREDITS.get((crd, crd_hdr, crd_data))
         if credit is None:
@@ -303,9 +313,20 @@ def decode_flit(data: bytes | memoryview, size: int) -> Flit:
     flit.ack_seq = ack_word & 0xFFF
     flit.credit = credit
     flit.first_msg = first
-    flit.payload = data[FLIT_HEADER_SIZE:FLIT_HEADER_SIZE + used]
-    flit.entries = []
+    flit.payload = data[FLIT_HEADER_SIZE:FLIT_HEADER_SIZE + used] if not entries else b""
+    flit.entries = entries
     return flit
+
+
+def _read_entries(body: bytes, entries: list[CreditReturn]) -> bool:
+    """Append the credit entries of ``body`` to ``entries``; False if one breaks a rule (the
+    checked way then says which)."""
+    for word, units in _ENTRY.iter_unpack(body):
+        cls = _FC_CLASSES.get((word >> 27) & 3)
+        if cls is None or (word >> 12) & 0x7FFF:
+            return False
+        entries.append(_CreditReturn(word >> 29, cls, word & 0xFFF, units))
+    return True
 
 
 _CREDITS: dict[tuple[int, int, int], CreditReturn] = {}
