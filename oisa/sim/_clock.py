@@ -149,7 +149,7 @@ class VirtualClock(trio.abc.Clock):
         release = self._release
         arranged = sorted(entry for entry in self._heap if entry[2] == release)
         self._heap.clear()
-        self.released.extend(args for _, _, _, args in arranged)  # type: ignore[misc]
+        self.released.extend(args for _, _, _, args in arranged)
 
     @property
     def pending(self) -> int:

@@ -505,7 +505,7 @@ def encode_cxl_mem(message: CxlMemMessage) -> bytes:
         value["data"] = bytes(message.data or b"")
     if isinstance(message, M2SRwD):
         value["byte_enable"] = message.byte_enable
-    return FRAME.build(value)
+    return bytes(FRAME.build(value))
 
 
 def decode_cxl_mem(data: bytes) -> CxlMemMessage:

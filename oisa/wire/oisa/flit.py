@@ -316,4 +316,4 @@ def encode_flit_construct(flit: Flit, size: int) -> bytes:
         payload = b"".join(CREDIT_ENTRY.build(dict(vc=e.vc, fc_class=int(e.fc_class), reserved=0, hdr=e.hdr,
                                                    data=e.data)) for e in flit.entries)
     padded = payload.ljust(size - FLIT_OVERHEAD, b"\0")
-    return flit_schema(size).build(dict(body=dict(value=dict(header=header, payload=padded))))
+    return bytes(flit_schema(size).build(dict(body=dict(value=dict(header=header, payload=padded)))))

@@ -532,7 +532,7 @@ def _plan(info: TlpTypeInfo) -> _Plan:
     )
 
 
-_PLANS: tuple[_Plan | None, ...] = tuple(info and _plan(info) for info in _INFO_BY_KIND)
+_PLANS: tuple[_Plan | None, ...] = tuple(None if info is None else _plan(info) for info in _INFO_BY_KIND)
 
 
 def check_tlp(t: Tlp) -> TlpTypeInfo:
@@ -688,5 +688,5 @@ def decode_tlp_construct(data: bytes) -> Tlp:
 def encode_tlp_construct(t: Tlp) -> bytes:
     """Encode one TLP with the normative schema, ECRC included when TD is 1 (slow)."""
     info = check_tlp(t)
-    return TLP.build(dict(body=dict(value=dict(fmt_type=info.kind | t.routing, header=_raw_header(t, info),
-                                               data=t.data))))
+    return bytes(TLP.build(dict(body=dict(value=dict(fmt_type=info.kind | t.routing, header=_raw_header(t, info),
+                                                     data=t.data)))))
