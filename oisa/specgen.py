@@ -100,7 +100,7 @@ def _link_state_table() -> str:
 
 def _link_state_diagram() -> str:
     edges: dict[tuple[LinkState, LinkState], list[str]] = {}
-    for (state, event), (next_state, action) in TRANSITIONS.items():
+    for (state, event), (next_state, _action) in TRANSITIONS.items():
         if next_state is not state:
             edges.setdefault((state, next_state), []).append(event.name)
     lines = ["```mermaid", "stateDiagram-v2", "    [*] --> DOWN"]
@@ -184,8 +184,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
 }
 
 
-_BLOCK = re.compile(r"((?:<!-- |-- )generated: (?P<name>[\w-]+)(?: -->)?\n)(?P<body>.*?)((?:<!-- |-- )end generated(?: -->)?)",
-                    re.S)
+_BLOCK = re.compile(r"((?:<!-- |-- )generated: (?P<name>[\w-]+)(?: -->)?\n)(?P<body>.*?)"
+                    r"((?:<!-- |-- )end generated(?: -->)?)", re.S)
 
 
 def render_file(text: str, source: str = "") -> str:

@@ -212,7 +212,7 @@ class VirtualClock(trio.abc.Clock):
                     _, _, fn, args = heappop(heap)
                     self.events_run += 1
                     fn(*args)
-        except Exception as exc:  # noqa: BLE001 - handed to the kernel, which raises it in a task
+        except Exception as exc:
             self.failure = exc
         finally:
             self.in_callback = False

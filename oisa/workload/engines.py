@@ -29,7 +29,7 @@ from oisa.workload.execute import execute
 if TYPE_CHECKING:
     from oisa.workload.run import Run
 
-__all__ = ["ENGINES", "Engine", "FlowEngine", "FrameEngine", "Outcome", "WIRE_NODE_IDS"]
+__all__ = ["ENGINES", "WIRE_NODE_IDS", "Engine", "FlowEngine", "FrameEngine", "Outcome"]
 
 WIRE_NODE_IDS = 0xFFFF  # the highest node id an OISA message can address: what the frame-level engines can build
 

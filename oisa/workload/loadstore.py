@@ -55,8 +55,8 @@ class LatencyStats:
     @classmethod
     def of(cls, samples: Sequence[int]) -> LatencyStats:
         values = np.asarray(samples, dtype=np.int64)
-        p50, p90, p99 = (int(round(float(np.percentile(values, q)))) for q in (50, 90, 99))
-        return cls(len(values), int(values.min()), p50, p90, p99, int(values.max()), int(round(float(values.mean()))))
+        p50, p90, p99 = (round(float(np.percentile(values, q))) for q in (50, 90, 99))
+        return cls(len(values), int(values.min()), p50, p90, p99, int(values.max()), round(float(values.mean())))
 
 
 @dataclass(frozen=True)

@@ -302,7 +302,8 @@ def decode_flit(data: bytes | memoryview, size: int) -> Flit:
         credit = None
         well_formed = well_formed and not (crd or crd_hdr or crd_data)
     start = FLIT_HEADER_SIZE + used if capacity is not None else end
-    if (not well_formed or flit_code is None or capacity is None or ack_kind is None or used > capacity or seq_word >> 12
+    if (not well_formed or flit_code is None or capacity is None or ack_kind is None or used > capacity
+            or seq_word >> 12
             or ack_word & 0x3000 or crd & 0x3FF or crd_hdr >> 12 or type(data) is not bytes
             or data.count(0, start, end) != end - start):
         return build_flit(_raw_header(kind, code, seq_word, ack_word, crd, crd_hdr, crd_data, used, first),

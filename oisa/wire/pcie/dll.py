@@ -44,15 +44,10 @@ __all__ = [
     "DLLP_TYPES",
     "DLL_OVERHEAD",
     "DLL_TLP",
-    "Dllp",
-    "DllpLayout",
-    "DllpType",
-    "DllpTypeInfo",
     "FEATURE_DLLP",
     "FEATURE_FIELDS",
     "FLOW_CONTROL_DLLP",
     "FLOW_CONTROL_FIELDS",
-    "FcPhase",
     "INFO_BY_TYPE_BYTE",
     "MIN_TLP_SIZE",
     "NO_CONTENT_DLLP",
@@ -62,6 +57,11 @@ __all__ = [
     "SEQUENCE_FIELDS",
     "SEQUENCE_PREFIX",
     "SEQ_MODULUS",
+    "Dllp",
+    "DllpLayout",
+    "DllpType",
+    "DllpTypeInfo",
+    "FcPhase",
     "build_dllp",
     "check_dll_frame",
     "check_dllp",
@@ -409,4 +409,5 @@ def unwrap_tlp_construct(data: bytes) -> tuple[int, bytes]:
 def wrap_tlp_construct(seq: int, tlp: bytes) -> bytes:
     """Prefix the sequence-number field and append the LCRC with the normative schema (slow)."""
     check_wrap(seq, tlp)
-    return bytes(DLL_TLP.build(dict(body=dict(value=dict(prefix=dict(reserved=0, seq=seq), tlp=tlp))), tlp_size=len(tlp)))
+    value = dict(body=dict(value=dict(prefix=dict(reserved=0, seq=seq), tlp=tlp)))
+    return bytes(DLL_TLP.build(value, tlp_size=len(tlp)))
