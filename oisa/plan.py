@@ -318,7 +318,7 @@ class Plan:
 
 
 def _with_deps(op: Op, deps: tuple[int, ...]) -> Op:
-    fields = {name: getattr(op, name) for name in op.__dataclass_fields__}  # type: ignore[union-attr]
+    fields = {name: getattr(op, name) for name in op.__dataclass_fields__}
     fields["deps"] = deps
     return type(op)(**fields)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from oisa.device.card import Card
 from oisa.errors import UsageError, VerificationError
-from oisa.fabric import Fabric, FabricSpec, Mode
+from oisa.fabric import Fabric, FabricSpec
 from oisa.units import format_size
 from oisa.workload.p2p import pair_of
 from oisa.workload.registry import CARD, COUNT, SIZE, Option, workload
@@ -67,7 +67,7 @@ class LoadStoreResult:
     dst: int
     size: int  # bytes per access
     accesses: int  # loads, and as many stores, per phase
-    mode: Mode
+    mode: str  # the engine that ran it: data or timing
     idle: dict[str, LatencyStats]  # "load", "store"
     loaded: dict[str, LatencyStats] | None  # the same under background traffic; None without background
     background: tuple[int, ...]  # cards streaming into DST during the loaded phase
