@@ -204,3 +204,21 @@ def test_the_command_prints_goodput_and_refuses_bad_options(capsys, tmp_path):
         assert err.count("\n") == 1 and words in err, err
     assert main(["scenario", "article", "--horizon", "1d", "-q"]) == 2
     assert "--horizon is not an option of the article scenario" in capsys.readouterr().err
+
+
+def test_failures_json_keys_are_exactly_the_documented_ones(supernode_64):
+    import re
+    from pathlib import Path
+
+    from oisa.report.failures import failures_json
+
+    spec = (Path(__file__).resolve().parents[2] / "specs" / "cli-json.md").read_text()
+    body = spec.split("## `oisa scenario failures`\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([\w.\[\]]+)` \|", body, re.M))
+    out = failures_json(run_failures([supernode_64], 0, horizon_s=24 * HOUR, replicas=1))
+    [cluster] = out["clusters"]
+    keys = set(out) | {f"classes[].{k}" for k in out["classes"][0]} | {f"clusters[].{k}" for k in cluster}
+    keys |= {f"clusters[].groups[].{k}" for k in cluster["groups"][0]}
+    keys |= {f"clusters[].{name}.{k}" for name in ("best", "at_young", "at_daly") for k in cluster[name]}
+    keys |= {f"clusters[].intervals[].{k}" for k in cluster["intervals"][0]}
+    assert keys == documented
