@@ -288,7 +288,11 @@ def inventory(spec: FabricSpec) -> Inventory:
     groups += _split("leaf", sorted(leaves), only_leaf, lambda s: 1 / max(1, len(leaves)))
     upper = sorted(s for s in tier if s not in leaves)
     only_up = {ups[s][0] for s in ups if len(set(ups[s])) == 1}
-    groups += _split("fabric-switch", upper, only_up, lambda s: _share_of(s, ups))
+    up_share: dict[int, float] = defaultdict(float)  # switch -> the most up-link share a switch below loses
+    for links_up in ups.values():
+        for high in set(links_up):
+            up_share[high] = max(up_share[high], links_up.count(high) / len(links_up))
+    groups += _split("fabric-switch", upper, only_up, lambda s: up_share[s])
     fabric_links = [(low, i) for low in ups for i in range(len(ups[low]))]
     groups += _split("fabric-link", fabric_links, {(low, 0) for low in ups if len(ups[low]) == 1},
                      lambda item: 1 / len(ups[item[0]]))
@@ -296,10 +300,11 @@ def inventory(spec: FabricSpec) -> Inventory:
     groups += _split("scale-up-link", card_links, {(c, 0) for c in cards if scale_up_links[c] == 1},
                      lambda item: 1 / scale_up_links[item[0]])
     only_plane = {next(iter(planes[c])) for c in cards if len(planes[c]) == 1}
-    plane_share = {s: max((1 / len(planes[c]) for c in cards if s in planes[c]), default=0.0)
-                   for s in scale_up_switches} if len(scale_up_switches) <= 4096 else {}
-    groups += _split("scale-up-switch", sorted(scale_up_switches), only_plane,
-                     lambda s: plane_share.get(s) or _typical_share(planes))
+    plane_share: dict[int, float] = defaultdict(float)  # plane -> the most a card joined to it loses
+    for card in cards:
+        for plane in planes[card]:
+            plane_share[plane] = max(plane_share[plane], 1 / len(planes[card]))
+    groups += _split("scale-up-switch", sorted(scale_up_switches), only_plane, lambda s: plane_share[s])
     counts = {"cards": n_cards, "servers": len(servers), "nics": len(nics_used),
               "scale_up_switches": len(scale_up_switches), "leaves": len(leaves), "fabric_switches": len(upper),
               "planes": max((len(p) for p in planes.values()), default=0)}
@@ -325,16 +330,6 @@ def _tiers(leaves: set[int], switch_links: Sequence[tuple[int, int]]) -> dict[in
                     nxt.append(other)
         frontier = nxt
     return tier
-
-
-def _share_of(switch: int, ups: Mapping[int, list[int]]) -> float:
-    """The most up-link bandwidth a switch below ``switch`` loses with it."""
-    return max((ups_of.count(switch) / len(ups_of) for ups_of in ups.values() if switch in ups_of), default=0.0)
-
-
-def _typical_share(planes: Mapping[int, set[int]]) -> float:
-    """A plane's share for fabrics too large to scan switch by switch (every card has as many)."""
-    return max((1 / len(p) for p in planes.values() if p), default=0.0)
 
 
 def _split(cls: str, members: Iterable[Any], interrupting: set[Any], share: Callable[[Any], float]) -> list[Group]:
