@@ -46,7 +46,8 @@ def failures_json(result: FailuresResult) -> dict[str, Any]:
             "expected_interruptions": c.expected_interruptions,
             "interruptions": c.interruptions,
             "degradations": c.degradations,
-            "degraded_share": c.degraded_share,
+            "degraded_time": c.degraded_time,
+            "degraded_worst": c.degraded_worst,
             "young_s": c.young_s,
             "daly_s": c.daly_s,
             "best": _row_json(c.best),
@@ -68,10 +69,10 @@ def failures_text(result: FailuresResult) -> str:
     if intervals:
         lines.append("Goodput against checkpoint interval (mean of the schedules):")
         header = f"  {'fabric':<24}{'cards':>8}" + "".join(f"{_duration(i):>10}" for i in intervals)
-        lines.append(header + f"{'best':>18}{'Young':>18}{'Daly':>18}")
+        lines.append(header + f"{'best':>20}{'Young':>20}{'Daly':>20}")
         for c in result.clusters:
             cells = "".join(f"{row.goodput:>10.2%}" for row in c.rows)
-            optima = "".join(f"{f'{o.goodput:.2%} @ {_duration(o.interval_s)}':>18}"
+            optima = "".join(f"{f'{o.goodput:.2%} @ {_duration(o.interval_s)}':>20}"
                              for o in (c.best, c.at_young, c.at_daly))
             lines.append(f"  {c.inventory.fabric:<24}{c.inventory.cards:>8}{cells}{optima}")
         lines.append("")
@@ -92,7 +93,8 @@ def _cluster_text(c: ClusterGoodput) -> list[str]:
     lines = [f"{inv.fabric}: {counts}",
              f"  job MTBI {_duration(c.mtbi_s)}; interruptions expected {c.expected_interruptions:.1f}, "
              f"drawn {c.interruptions:.1f}; degradations drawn {c.degradations:.1f}, "
-             f"bandwidth lost {c.degraded_share:.3%} (time-averaged share, summed over stages)"]
+             f"some bandwidth lost {c.degraded_time:.1%} of the time, the worst-placed card's loss averaged "
+             f"{c.degraded_worst:.2%}"]
     for group in inv.groups:
         what = "interrupts" if group.interrupts else f"degrades: loses {group.share:.3g} of its stage's bandwidth"
         lines.append(f"    {group.cls:<16}{group.count:>10,}  {what}")

@@ -32,6 +32,7 @@ with the number of cards; a failure's cost does not depend on when in the step i
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import tomllib
@@ -574,7 +575,8 @@ class ClusterGoodput:
     expected_interruptions: float
     interruptions: float  # mean drawn per replica
     degradations: float  # mean drawn per replica
-    degraded_share: float  # bandwidth share lost, time-averaged over the horizon (sum over stages)
+    degraded_time: float  # share of the horizon with at least one degradation in force
+    degraded_worst: float  # the worst-placed card's lost bandwidth share, averaged over the horizon
     young_s: float
     daly_s: float
     best: IntervalGoodput
@@ -623,8 +625,7 @@ def cluster_goodput(spec: FabricSpec, seed: int, *, horizon_s: float, intervals:
              for s in streams]
     schedules = [d.interruptions(inv) for d in drawn]
     degrading = [[e for e in d.events if not inv.groups[e.group].interrupts] for d in drawn]
-    lost_share = [sum(inv.groups[e.group].share * (min(e.repair_s, horizon_s) - e.at_s) for e in events) / horizon_s
-                  for events in degrading]
+    spans = [[(e.at_s, min(e.repair_s, horizon_s), inv.groups[e.group].share) for e in events] for events in degrading]
     young = young_interval(write_s, mtbi_s)
     daly = daly_interval(write_s, mtbi_s)
     search = np.geomspace(young / 8, young * 8, _SEARCH_POINTS) if math.isfinite(young) else np.array([horizon_s])
@@ -633,7 +634,9 @@ def cluster_goodput(spec: FabricSpec, seed: int, *, horizon_s: float, intervals:
     at_young, at_daly = goodput_curve(schedules, horizon_s, [min(young, horizon_s), min(daly, horizon_s)],
                                       write_s, restart_s)
     return ClusterGoodput(inv, mtbi_s, horizon_s / mtbi_s, float(np.mean([s.size for s in schedules])),
-                          float(np.mean([len(d) for d in degrading])), float(np.mean(lost_share)), young, daly,
+                          float(np.mean([len(d) for d in degrading])),
+                          float(np.mean([_worst_over_time(x, horizon_s, weighted=False) for x in spans])),
+                          float(np.mean([_worst_over_time(x, horizon_s, weighted=True) for x in spans])), young, daly,
                           best, at_young, at_daly,
                           tuple(goodput_curve(schedules, horizon_s, intervals, write_s, restart_s)))
 
@@ -670,6 +673,19 @@ def run_failures(specs: Sequence[FabricSpec], seed: int, *, horizon_s: float = 7
         if progress:
             progress(spec.name)
     return FailuresResult(seed, horizon_s, write, restart_s, repair_s, replicas, classes, tuple(clusters))
+
+
+def _worst_over_time(spans: Sequence[tuple[float, float, float]], horizon_s: float, *, weighted: bool) -> float:
+    """Over ``horizon_s``: the share of time some span (start, end, share) is in force, or (weighted)
+    the time-average of the largest share in force. A synchronous job goes at the pace of its
+    slowest card, so the largest loss, not the sum of losses on different cards, is what it sees."""
+    edges = sorted({0.0, horizon_s, *(t for start, end, _ in spans for t in (start, end))})
+    total = 0.0
+    for left, right in itertools.pairwise(edges):
+        shares = [share for start, end, share in spans if start <= left and end >= right]
+        if shares:
+            total += (right - left) * (max(shares) if weighted else 1.0)
+    return total / horizon_s
 
 
 def _stable_hash(text: str) -> int:

@@ -222,3 +222,13 @@ def test_failures_json_keys_are_exactly_the_documented_ones(supernode_64):
     keys |= {f"clusters[].{name}.{k}" for name in ("best", "at_young", "at_daly") for k in cluster[name]}
     keys |= {f"clusters[].intervals[].{k}" for k in cluster["intervals"][0]}
     assert keys == documented
+
+
+def test_degradation_is_measured_by_the_worst_card_not_summed():
+    from oisa.workload.failures import _worst_over_time
+
+    # Two planes of different supernodes down for overlapping hours: the job loses an eighth while
+    # either is down, never a quarter; a quarter-share span in the middle takes over while it lasts.
+    spans = [(0.0, 4.0, 0.125), (2.0, 6.0, 0.125), (3.0, 4.0, 0.25)]
+    assert _worst_over_time(spans, 10.0, weighted=False) == pytest.approx(0.6)
+    assert _worst_over_time(spans, 10.0, weighted=True) == pytest.approx((5 * 0.125 + 1 * 0.25) / 10)
