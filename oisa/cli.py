@@ -38,6 +38,7 @@ from oisa.report import (
     sweep_json,
     sweep_text,
 )
+from oisa.report.failures import failures_json, failures_text, plot_failures
 from oisa.report.plot import plot_bars, plot_sweeps
 from oisa.report.progress import progress_bar, wanted
 from oisa.report.scenario import article_json, article_text
@@ -52,6 +53,7 @@ from oisa.wire.oisa import check_flit_size
 from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.workload import ENGINES, Run, default_pair
 from oisa.workload.collectives import COLLECTIVE_OPTIONS, COLLECTIVES
+from oisa.workload.failures import parse_duration, read_fault_file, run_failures
 from oisa.workload.registry import CARDS, CHOICE, FLAG, SIZE, Option, Workload, find, workloads
 from oisa.workload.run import AUTO
 from oisa.workload.scenario import article_steps, run_article
@@ -633,8 +635,82 @@ def validate_command(log: str, fabric: str, calibration: str | None, collective:
         plot_validation(result, plot_path)
 
 
+# -- `oisa scenario failures` (issue 21): its own options, refused for article and the reverse --
+
+_FAILURE_FABRICS = ("cluster-1k-switched", "cluster-10k-switched", "cluster-10k-supernode", "cluster-100k-switched",
+                    "cluster-100k-supernode")
+_FAILURE_OPTIONS = ("fabrics", "horizon", "intervals", "write_time", "restart", "repair", "replicas", "faults",
+                    "plot_path")
+_ARTICLE_OPTIONS = ("model", "big_model", "tokens", "compute_efficiency", "max_cards", "sensitivity")
+
+
+def _failures_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed((
+        click.option("--fabrics", default=",".join(_FAILURE_FABRICS), show_default=True,
+                     help="failures: the fabrics, comma-separated (catalog names or TOML paths)."),
+        click.option("--horizon", default="7d", show_default=True, help="failures: the simulated wall time "
+                     "(s, min, h, d, w)."),
+        click.option("--intervals", default="5min,10min,30min,1h,3h", show_default=True,
+                     help="failures: checkpoint intervals of useful work for the table, comma-separated."),
+        click.option("--write-time", help="failures: time to write one checkpoint (default: 4 GB per card at "
+                     "122 MB/s per card, Llama 3's figures, 32.8 s)."),
+        click.option("--restart", default="10min", show_default=True,
+                     help="failures: detection, rescheduling and reload after an interruption (an assumption)."),
+        click.option("--repair", default="4h", show_default=True,
+                     help="failures: repair time of a link, plane or switch that only degrades (an assumption)."),
+        click.option("--replicas", type=click.IntRange(min=1), default=8, show_default=True,
+                     help="failures: failure schedules drawn per fabric."),
+        click.option("--faults", type=click.Path(dir_okay=False), help="failures: a TOML file of rates "
+                     "([rates.CLASS] mtbf, source) and timed failures ([[fault]] class, at, repair, index)."),
+        click.option("--plot", "plot_path", type=FileName(), help="failures: also draw goodput against interval "
+                     "into this PNG file."),
+    )):
+        command = option(command)
+    return command
+
+
+def _only_for_scenario(context: click.Context, name: str) -> None:
+    """Refuse options the named scenario does not take, rather than ignore them."""
+    foreign = _ARTICLE_OPTIONS if name == "failures" else _FAILURE_OPTIONS
+    for option in foreign:
+        if context.get_parameter_source(option) not in (None, ParameterSource.DEFAULT):
+            shown = {"plot_path": "plot"}.get(option, option).replace("_", "-")
+            raise UsageError(f"--{shown} is not an option of the {name} scenario")
+
+
+def _failures_scenario(*, seed: int, as_json: bool, quiet: bool, fabrics: str, horizon: str, intervals: str,
+                       write_time: str | None, restart: str, repair: str, replicas: int, faults: str | None,
+                       plot_path: str | None) -> None:
+    if plot_path:
+        _check_writable(plot_path, "--plot")
+    names = [part.strip() for part in fabrics.split(",") if part.strip()]
+    if not names:
+        raise UsageError("name at least one fabric", parameter="fabrics", value=fabrics)
+    horizon_s = parse_duration(horizon, "horizon")
+    interval_list = []
+    for part in intervals.split(","):
+        interval_list.append(parse_duration(part, "intervals"))
+        if interval_list[-1] > horizon_s:
+            raise UsageError(f"{part.strip()} is longer than the horizon ({horizon})", parameter="intervals",
+                             value=intervals)
+    write_s = parse_duration(write_time, "write_time") if write_time is not None else None
+    fault_file = read_fault_file(faults) if faults else None
+    with progress_bar(2 * len(names), "failures", enabled=wanted(quiet)) as step:
+        specs = []
+        for fabric_name in names:
+            specs.append(load_fabric(fabric_name))
+            step(f"loaded {fabric_name}")
+        result = run_failures(specs, seed, horizon_s=horizon_s, intervals=interval_list, write_s=write_s,
+                              restart_s=parse_duration(restart, "restart", positive=False),
+                              repair_s=parse_duration(repair, "repair", positive=False), replicas=replicas,
+                              fault_file=fault_file, progress=step)
+    click.echo(json.dumps(failures_json(result)) if as_json else failures_text(result))
+    if plot_path:
+        plot_failures(result, plot_path)
+
+
 @cli.command()
-@click.argument("name", type=click.Choice(["article"]), metavar="NAME")
+@click.argument("name", type=click.Choice(["article", "failures"]), metavar="NAME")
 @click.option("--model", type=click.Choice(list(MODELS)), default="gpt2-xl", show_default=True,
               help="The model of every step (one each card holds).")
 @click.option("--big-model", type=click.Choice(list(MODELS)), default="llama-7b", show_default=True,
@@ -651,12 +727,21 @@ def validate_command(log: str, fabric: str, calibration: str | None, collective:
               help="Seed of every run (it picks among hashed equal paths; these fabrics' steps have none).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def scenario(name: str, model: str, big_model: str, tokens: int, compute_efficiency: float, max_cards: int | None,
-             sensitivity: bool, seed: int, as_json: bool, quiet: bool) -> None:
+@_failures_options
+@click.pass_context
+def scenario(context: click.Context, name: str, model: str, big_model: str, tokens: int, compute_efficiency: float,
+             max_cards: int | None, sensitivity: bool, seed: int, as_json: bool, quiet: bool,
+             **failure_options: Any) -> None:
     """Run a named scenario. `article`: the published OISA claims (20%+ lost across servers, 240%
     for two linked cards, 60-70% of compute for conventional clusters) beside the figures our
     model gives for them, each saying whether they agree and how that moves with its inputs.
-    The full run takes several minutes; --max-cards 8 takes under a minute."""
+    The full run takes several minutes; --max-cards 8 takes under a minute.
+    `failures`: goodput of a training job on every card against checkpoint interval and cluster
+    size, with failure rates from Llama 3's 54 days, beside Young's and Daly's optimum intervals."""
+    _only_for_scenario(context, name)
+    if name == "failures":
+        _failures_scenario(seed=seed, as_json=as_json, quiet=quiet, **failure_options)
+        return
     steps = article_steps(max_cards, tokens=tokens, compute_efficiency=compute_efficiency, sensitivity=sensitivity)
     with progress_bar(steps, name, enabled=wanted(quiet)) as step:
         result = run_article(Run(seed=seed), model=model, big_model=big_model, tokens=tokens,

@@ -39,6 +39,9 @@ SMALLER = {
     "oisa scenario article":
         ("oisa scenario article --max-cards 8 --no-sensitivity",
          "many minutes at 64 cards; tests/workload/test_scenario.py runs the sensitivity on fewer cards"),
+    "oisa scenario failures":
+        ("oisa scenario failures --fabrics cluster-1k-switched --horizon 1d --replicas 2",
+         "loading the two 100k-card fabrics alone takes a minute; tests/workload/test_failures.py covers the rest"),
     "oisa sweep supernode-64 switched-64 -c allreduce -b 8 -e 256MiB --csv ar.csv --plot ar.png":
         ("oisa sweep supernode-64 switched-64 -c allreduce -b 8 -e 4KiB -f 16 --csv ar.csv --plot ar.png",
          "up to 256 MiB takes minutes"),
