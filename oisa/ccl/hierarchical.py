@@ -10,8 +10,10 @@ all-reduce in NCCL's tree and CollNet chain algorithms (inside the node, then ac
 
 from __future__ import annotations
 
+from collections import Counter
+
 from oisa.ccl.channels import server_paths
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, all_but, layout, parts
 
 __all__ = ["AllReduce", "available"]
 
@@ -148,11 +150,13 @@ def _rails(ctx: Context, book: Flowbook, geometry: list, groups: tuple[tuple[int
             for k in range(len(chunks)):
                 rail = [group[k] for group in groups]
                 sizes = [s for _, s in subs[k]]
-                for q in range(m):
-                    sent = [sizes[((q - step) if half == 0 else (q + 1 - step)) % m] for step in range(m - 1)]
+                counts, total = Counter(sizes), sum(sizes)
+                for q in range(m):  # every sub-chunk but the one the next server holds (0) or owns (1)
+                    excluded = (q + 1 + half) % m
+                    sent = all_but(sizes, counts, excluded)
                     if half == 0:
-                        book.send(rail[q], rail[(q + 1) % m], sent, lane)
-                        book.memory(3 * sum(sent))
+                        book.send_counts(rail[q], rail[(q + 1) % m], sent, lane)
+                        book.memory(3 * (total - sizes[excluded]))
                     else:
-                        book.deliver(rail[q], rail[(q + 1) % m], sent, lane)
+                        book.deliver_counts(rail[q], rail[(q + 1) % m], sent, lane)
         book.close(m - 1)

@@ -67,6 +67,14 @@ def _steps(shape: Tree) -> tuple[dict[int, int], dict[int, int]]:
     return up, down
 
 
+def _by_turn(turns: dict[int, int]) -> dict[int, list[int]]:
+    """The ranks of ``turns`` (rank -> step) by step, each step's in the order ``turns`` lists them."""
+    out: dict[int, list[int]] = {}
+    for rank, turn in turns.items():
+        out.setdefault(turn, []).append(rank)
+    return out
+
+
 class AllReduce:
     """Up the tree (reduce), then down (broadcast), pipelined by pieces."""
 
@@ -117,20 +125,19 @@ class AllReduce:
         chunk = _chunk(ctx, [shape for _, shape in trees])
         pieces = [[piece for _, piece in ctx.pieces(ctx.share(lane)[1], chunk)] for lane, _ in trees]
         steps = [_steps(shape) for _, shape in trees]
+        turns = [(_by_turn(up), _by_turn(down), max(up.values(), default=0)) for up, down in steps]
         last = max((max(down.values(), default=0) for _, down in steps), default=0)
         for step in range(1, last + 1):
-            for (lane, shape), each, (up, down) in zip(trees, pieces, steps, strict=True):
+            for (lane, shape), each, (ups, downs, top) in zip(trees, pieces, turns, strict=True):
                 first = each[:1]
-                for rank, turn in up.items():
-                    if turn == step:
-                        book.send(rank, shape.parent[rank], first, lane)
-                        if shape.children[rank]:
-                            book.memory((len(shape.children[rank]) + 2) * sum(first))
-                if step == max(up.values(), default=0) + 1:  # the root's sum, before it starts down
+                for rank in ups.get(step, ()):
+                    book.send(rank, shape.parent[rank], first, lane)
+                    if shape.children[rank]:
+                        book.memory((len(shape.children[rank]) + 2) * sum(first))
+                if step == top + 1:  # the root's sum, before it starts down
                     book.memory((len(shape.children[shape.root]) + 2) * sum(first))
-                for rank, turn in down.items():
-                    if turn == step:
-                        book.deliver(shape.parent[rank], rank, first, lane)
+                for rank in downs.get(step, ()):
+                    book.deliver(shape.parent[rank], rank, first, lane)
             book.close(1)
         for (lane, shape), each in zip(trees, pieces, strict=True):
             rest = each[1:]
