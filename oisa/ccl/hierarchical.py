@@ -127,18 +127,20 @@ class AllReduce:
         for phase in ("scatter", "gather"):  # inside the servers
             if phase == "gather":
                 _rails(ctx, book, geometry, groups)
+            shift = 1 if phase == "scatter" else 0
             for lane, (chunks, _) in geometry:
                 local = _local_order(ctx, lane)
+                # what position p sends is the same in every server: tallied once per lane, not listed per server
+                tallies = [list(Counter(chunks[local[(p - step - shift) % g]][1] for step in range(g - 1)).items())
+                           for p in range(g)]
                 for group in groups:
                     order = [group[k] for k in local]
                     for p in range(g):
-                        shift = 1 if phase == "scatter" else 0
-                        sent = [chunks[local[(p - step - shift) % g]][1] for step in range(g - 1)]
                         if phase == "scatter":
-                            book.send(order[p], order[(p + 1) % g], sent, lane)
-                            book.memory(3 * sum(sent))
+                            book.send_counts(order[p], order[(p + 1) % g], tallies[p], lane)
+                            book.memory(3 * sum(size * count for size, count in tallies[p]))
                         else:
-                            book.deliver(order[p], order[(p + 1) % g], sent, lane)
+                            book.deliver_counts(order[p], order[(p + 1) % g], tallies[p], lane)
             book.close(g - 1)
 
 

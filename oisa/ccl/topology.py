@@ -118,6 +118,7 @@ class Topology:
         self._path_latency: list[int] = []
         self._path_hops: list[int] = []
         self.priced: dict[tuple, tuple] = {}  # the tuner's phase costs, by call and choice (oisa.ccl.tuner)
+        self.routed = 0  # transfers handed to the route provider so far: the work routing costs, as tests bound it
 
     # -- the fabric's shape --------------------------------------------------------------------------
 
@@ -229,7 +230,25 @@ class Topology:
         return found
 
     def _route(self, src: np.ndarray, dst: np.ndarray) -> Routed:
+        """The routes of a batch, each distinct pair routed once (a tree's lanes and a ring's
+        steps repeat pairs) and copied to the transfers that repeat it, entries in flow order."""
+        key = src * len(self._nodes.is_card) + dst
+        unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        if len(unique) == len(key):
+            return self._route_pairs(src, dst)
+        routed = self._route_pairs(src[first], dst[first])
+        inverse = inverse.reshape(-1)
+        counts = np.bincount(routed.flow, minlength=len(unique))
+        starts = np.cumsum(counts) - counts
+        taken = counts[inverse]
+        flow = np.repeat(np.arange(len(key), dtype=np.int64), taken)
+        entry = np.repeat(starts[inverse] - (np.cumsum(taken) - taken), taken) + np.arange(int(taken.sum()))
+        return Routed(routed.latency_ps[inverse], routed.network[inverse], routed.stores[inverse],
+                      routed.direct[inverse], flow, routed.resource[entry], routed.per_byte[entry])
+
+    def _route_pairs(self, src: np.ndarray, dst: np.ndarray) -> Routed:
         nodes = self._nodes
+        self.routed += len(src)
         try:
             batch = self.provider.routes(src, dst, Spread.SPRAY, -1, 0)
         except UsageError:

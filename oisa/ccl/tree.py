@@ -8,6 +8,8 @@ than with the number of ranks as a ring's does, which is what the algorithm is f
 
 from __future__ import annotations
 
+from collections import Counter
+
 from oisa.ccl.channels import Tree, tree, tree_count
 from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout
 
@@ -141,9 +143,10 @@ class AllReduce:
             book.close(1)
         for (lane, shape), each in zip(trees, pieces, strict=True):
             rest = each[1:]
+            tally = list(Counter(rest).items())  # the same pieces on every edge: counted once, not listed per edge
             for child, parent in enumerate(shape.parent):
                 if parent >= 0:
-                    book.send(child, parent, rest, lane)
-                    book.deliver(parent, child, rest, lane)
+                    book.send_counts(child, parent, tally, lane)
+                    book.deliver_counts(parent, child, tally, lane)
             book.memory(sum(len(children) + 2 for children in shape.children if children) * sum(rest))
         book.close(1, latency=False, steps=max(len(each) - 1 for each in pieces))

@@ -93,3 +93,17 @@ def test_structured_routes_price_and_plan_as_the_graph_search(name: str, collect
         assert one.rate_cap == pytest.approx(other.rate_cap, rel=1e-9)
         assert np.array_equal(one.flows.src, other.flows.src) and np.array_equal(one.flows.dst, other.flows.dst)
         assert np.allclose(one.flows.size, other.flows.size, rtol=1e-12)
+
+
+def test_a_ten_thousand_card_tuner_call_routes_each_ring_pair_once() -> None:
+    """The work a 10,240-card call's pricing takes, counted (not timed): every channel count and
+    protocol the tuner prices for the ring reuses the routes of the ring's 10,240 neighbour pairs,
+    found once through the cluster's structure."""
+    spec = load_fabric("cluster-10k-supernode")
+    assert isinstance(routes_of(spec), ClusterRoutes)
+    ranks = collective_ranks(spec)
+    call = Call("allreduce", ranks, normalised_count("allreduce", 1 << 30, 4, len(ranks)), "float32", "sum", 0)
+    topology = Topology(spec, ranks)
+    decision = tune(call, topology, choose_library(spec, ranks), algorithm="ring")
+    assert decision.algorithm == "ring" and len(topology.priced) > 10
+    assert topology.routed <= len(ranks) + 2  # the ring's pairs, and hardly more
