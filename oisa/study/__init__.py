@@ -6,8 +6,10 @@ its full inputs (:mod:`oisa.study.points`); :func:`run_study` runs the points no
 an :class:`Executor` and records each as it completes (:mod:`oisa.study.store`), so a study
 resumes where it stopped, and the results form one table (Parquet and CSV).
 
-This layer builds on workloads (what runs) and reports (their JSON); it must not know the
-command line's flags (errors name keywords and study-file entries), nor how an engine works.
+This layer builds on workloads (what runs) and reports (their JSON); errors name keywords and
+study-file entries, never the command line's flags.
+
+What it must not know: ``cli``, ``specgen``.
 """
 
 from oisa.study.design import Study, load_study
