@@ -1,5 +1,7 @@
-"""Collectives as plans, built by hand: what the scaling benchmark and the flow engine's tests run
-until the collective library (``oisa.ccl``) gives them.
+"""Collectives as plans, built by hand: what the flow engine's tests and its agreement benchmark
+(``flow_agreement.py``) run, plans whose phases and operations are written out here rather than
+tuned by the collective library (``oisa.ccl``, which ``scale.py`` runs), so that they check the
+engine alone.
 
 Each function returns one :class:`~oisa.plan.Collective` carrying its traffic twice, as the
 library's will: ``phases`` for the flow engine (one repeated pattern per ring pass) and
@@ -10,10 +12,6 @@ and the next step starts once the step's bytes have landed and its reductions ar
 every rank (expanded, a zero-length delay that waits for the whole step stands for that). The
 expanded reductions are therefore timed, not computed: these plans are for the timing and flow
 engines, not for checking bytes (the library's plans are).
-
-To switch the benchmark to the library, replace :func:`allreduce` and :func:`alltoall` by calls
-to ``oisa.ccl``'s planner with the same arguments; nothing else in ``scale.py`` depends on how
-the collective is made.
 """
 
 from __future__ import annotations
@@ -66,8 +64,7 @@ def hierarchical_allreduce(domains: Sequence[Sequence[int]], size: int) -> Colle
 
 
 def allreduce(spec: FabricSpec, ranks: Sequence[int], size: int) -> Collective:
-    """The all-reduce the benchmark runs, standing in for the library's tuner: a hierarchical
-    ring over the fabric's scale-up domains where it has several, else one ring."""
+    """A hierarchical ring over the fabric's scale-up domains where it has several, else one ring."""
     domains = domains_of(spec, ranks)
     if domains is None or len(domains) == 1:
         return ring_allreduce(ranks, size)

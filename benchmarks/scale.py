@@ -2,14 +2,15 @@
 
 Three workloads at 64, 256, 1,024, 4,096, 10,240, 16,384 and 102,400 cards: p2p (a 64 MiB
 write and read back between cards in different servers), all-to-all of 64 MiB per card, and an
-all-reduce of 1 GiB per card (``plans.allreduce``: the library's tuner's pick, once ``oisa.ccl``
-lands; until then a hierarchical ring over the scale-up domains). Every run is a fresh process, so
-its peak memory (``ru_maxrss``) is its own; the table gives the wall time (building the fabric
-included, and apart), the peak memory, the engine's events (rate computations for flow, clock
-callbacks for timing), the virtual time and the figure the workload reports, then the growth
-exponents of wall time against cards fitted over the flow runs (log-log least squares), with
-and without building the fabric. The
-timing engine runs beside where it can in reasonable time (``--timing-cards``, default 64).
+all-reduce of 1 GiB per card, both collectives as the collective library plans them (``oisa.ccl``:
+the tuner's pick of algorithm, protocol and channels, which the table names). Every run is a
+fresh process, so its peak memory (``ru_maxrss``) is its own, stopped after ``--timeout`` seconds
+(default 600) and reported as not finished; the table gives the wall time (building the fabric
+and the tuner's pricing apart), the peak memory, the engine's events (rate computations for flow,
+clock callbacks for timing), the virtual time and the figure the workload reports, then the
+growth exponents of wall time against cards fitted over the flow runs (log-log least squares),
+with and without building the fabric. The timing engine runs beside where it can in reasonable
+time (``--timing-cards``, default 64).
 
 The fabrics: ``--family switched`` (the default) is ``cluster-1k-switched`` made smaller
 (two tiers) up to 4,096 cards, ``cluster-10k-switched`` (three tiers) at 10,240 and, made
@@ -23,7 +24,7 @@ affordable (a collective's repeated steps computed once and skipped over) agains
 step one by one at 1,024 cards: the virtual times must be equal.
 
     python benchmarks/scale.py [--cards 64,256,...] [--workloads p2p,alltoall,allreduce]
-                               [--family switched|supernode] [--timing-cards 64] [--json FILE]
+                               [--family switched|supernode] [--timing-cards 64] [--timeout 600] [--json FILE]
     python benchmarks/scale.py --build      # only building the catalog's clusters: time and memory
 """
 
@@ -40,16 +41,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import plans  # noqa: E402  (beside this file)
-
-from oisa import catalog  # noqa: E402
-from oisa.fabric import FabricSpec, load_fabric  # noqa: E402
-from oisa.plan import Plan  # noqa: E402
-from oisa.units import GiB, MiB, S  # noqa: E402
-from oisa.workload import Run, run_p2p  # noqa: E402
-from oisa.workload.engines import ENGINES  # noqa: E402
+from oisa import catalog
+from oisa.ccl import Call, kind, normalised_count
+from oisa.fabric import FabricSpec, load_fabric
+from oisa.plan import Collective, Plan
+from oisa.units import GiB, MiB, S
+from oisa.workload import Run, run_p2p
+from oisa.workload.collectives import collective_ranks, plan_call
+from oisa.workload.engines import ENGINES
 
 CARDS = (64, 256, 1024, 4096, 10240, 16384, 102400)
 WORKLOADS = ("p2p", "alltoall", "allreduce")
@@ -91,7 +90,6 @@ def one(workload: str, family: str, cards: int, engine: str) -> dict[str, Any]:
     started = time.perf_counter()
     spec = fabric(family, cards)
     built = time.perf_counter() - started
-    ranks = [card.id for card in spec.cards]
     run = Run(engine=engine)
     out: dict[str, Any] = {"workload": workload, "family": family, "cards": cards, "engine": engine,
                            "fabric": spec.name.split("[")[0], "build_s": round(built, 3)}
@@ -104,24 +102,36 @@ def one(workload: str, family: str, cards: int, engine: str) -> dict[str, Any]:
             out.update(skipped=f"{cards * (cards - 1):.1e} flows in distinct rounds, to route one by one: beyond this "
                                f"benchmark's budget")
             return out
-        make = plans.allreduce if workload == "allreduce" else plans.alltoall
-        collective = make(spec, ranks, size)
+        tuning = time.perf_counter()
+        collective = library_plan(spec, workload, size)
+        out["tune_s"] = round(time.perf_counter() - tuning, 3)
         outcome = ENGINES[engine].run_plan(spec, run, Plan((collective,)))
         duration = outcome.execution.end_ps
-        factor = 2 * (cards - 1) / cards if workload == "allreduce" else (cards - 1) / cards
-        out.update(virtual_ps=duration, events=outcome.events, algorithm=collective.info.get("algorithm"),
+        factor = kind(workload).bus_factor(len(collective.ranks))
+        info = collective.info
+        out.update(virtual_ps=duration, events=outcome.events,
+                   algorithm=f"{info['algorithm']}/{info['protocol']}/{info['channels']}",
                    figure=f"busbw {size * S / duration * factor / 1e9:.1f} GB/s")
     out["wall_s"] = round(time.perf_counter() - started, 3)
     out["peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
 
 
+def library_plan(spec: FabricSpec, collective: str, size: int, **forced: Any) -> Collective:
+    """``collective`` of ``size`` bytes over every accelerator of ``spec``, as the collective
+    library plans it: tuned, within what ``forced`` (algorithm, protocol, channels) fixes."""
+    ranks = collective_ranks(spec)
+    call = Call(collective, ranks, normalised_count(collective, size, 4, len(ranks)), "float32", "sum", 0)
+    return plan_call(spec, call, **forced).collective
+
+
 def shortcut(cards: int = 1024) -> dict[str, Any]:
-    """The 1 GiB ring all-reduce over ``cards`` cards with repeated steps skipped and run one by one."""
+    """The library's 1 GiB ring all-reduce over ``cards`` cards with repeated steps skipped and
+    run one by one."""
     from oisa.flow import run_plan
 
     spec = fabric("switched", cards)
-    collective = plans.ring_allreduce([card.id for card in spec.cards], GiB)
+    collective = library_plan(spec, "allreduce", GiB, algorithm="ring")
     times = {}
     for fast in (True, False):
         started = time.perf_counter()
@@ -136,8 +146,7 @@ def shortcut(cards: int = 1024) -> dict[str, Any]:
 def supernode_64() -> dict[str, Any]:
     """The 64 MiB all-reduce over supernode-64's 64 cards on both engines."""
     spec = load_fabric("supernode-64")
-    ranks = [card.id for card in spec.cards if card.device.role == "accelerator"]
-    plan = Plan((plans.allreduce(spec, ranks, 64 * MiB),))
+    plan = Plan((library_plan(spec, "allreduce", 64 * MiB),))
     out: dict[str, Any] = {}
     for engine in ("flow", "timing"):
         started = time.perf_counter()
@@ -160,9 +169,14 @@ def build_one(name: str) -> dict[str, Any]:
             "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def _fresh(*args: str) -> dict[str, Any]:
-    """This script's ``--one``/``--build-one`` in a fresh process; its JSON line."""
-    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
+def _fresh(*args: str, timeout: float | None = None) -> dict[str, Any]:
+    """This script's ``--one``/``--build-one`` in a fresh process, stopped after ``timeout``
+    seconds; its JSON line."""
+    try:
+        done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"unfinished": f"not finished in {timeout:.0f} s"}
     if done.returncode:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -180,9 +194,11 @@ def fitted_exponent(measured: list[tuple[int, float]]) -> float | None:
 
 def _row(r: dict[str, Any]) -> str:
     if "error" in r:
-        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | error: {r['error']} | | | | | |"
+        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | error: {r['error']} | | | | | | |"
+    if "unfinished" in r:
+        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | {r['unfinished']} | | | | | | |"
     if "skipped" in r:
-        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | not run: {r['skipped']} | | | | | |"
+        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | not run: {r['skipped']} | | | | | | |"
     events = "" if r.get("events") is None else f"{r['events']:,}"
     target = TARGETS.get((r["workload"], r["cards"])) if r["engine"] == "flow" else None
     verdict = ""
@@ -191,8 +207,10 @@ def _row(r: dict[str, Any]) -> str:
         memory_ok = target[1] is None or r["peak_mib"] <= target[1] * 1024
         verdict = f"{'met' if wall_ok and memory_ok else 'MISSED'} ({target[0]:.0f} s" + (
             f", {target[1]:.0f} GiB)" if target[1] else ")")
-    return (f"| {r['workload']} | {r['cards']:,} | {r['engine']} | {r['wall_s']:.2f} ({r['build_s']:.2f}) | "
-            f"{r['peak_mib']:.0f} | {events} | {r['virtual_ps'] / 1e6:,.1f} us | {r['figure']} | {verdict} |")
+    tune = f", {r['tune_s']:.2f}" if "tune_s" in r else ""
+    return (f"| {r['workload']} | {r['cards']:,} | {r['engine']} | {r['wall_s']:.2f} ({r['build_s']:.2f}{tune}) | "
+            f"{r['peak_mib']:.0f} | {events} | {r['virtual_ps'] / 1e6:,.1f} us | {r.get('algorithm', '')} | "
+            f"{r['figure']} | {verdict} |")
 
 
 def main() -> None:
@@ -201,6 +219,7 @@ def main() -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--family", choices=("switched", "supernode"), default="switched")
     parser.add_argument("--timing-cards", type=int, default=64, help="run timing mode beside up to this many cards")
+    parser.add_argument("--timeout", type=float, default=600.0, help="stop a run after this many seconds")
     parser.add_argument("--json", help="also write every row to this file")
     parser.add_argument("--build", action="store_true", help="only build the catalog clusters, each in a fresh process")
     parser.add_argument("--one", nargs=4, metavar=("WORKLOAD", "FAMILY", "CARDS", "ENGINE"), help=argparse.SUPPRESS)
@@ -225,14 +244,14 @@ def main() -> None:
                   f"{r['peak_mib']} | {per:.0f} |")
         return
     rows = []
-    print("| workload | cards | engine | wall s (build) | peak MiB | events | virtual | figure | target |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| workload | cards | engine | wall s (build, tune) | peak MiB | events | virtual | pick | figure | target |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for workload in args.workloads.split(","):
         for cards in (int(c) for c in args.cards.split(",")):
             engines = ["flow"] + (["timing"] if cards <= args.timing_cards else [])
             for engine in engines:
                 row = {"workload": workload, "cards": cards, "engine": engine,
-                       **_fresh("--one", workload, args.family, str(cards), engine)}
+                       **_fresh("--one", workload, args.family, str(cards), engine, timeout=args.timeout)}
                 rows.append(row)
                 print(_row(row), flush=True)
     for workload in args.workloads.split(","):

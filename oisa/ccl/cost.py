@@ -22,7 +22,6 @@ same plans under thousands of parameter sets.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,40 +68,49 @@ def phase_costs(topology: Topology, phases: tuple[Phase, ...], shapes: tuple[Pha
     protocol's two; none where it has no latency)."""
     flagged = proto.efficiency < 1.0
     out = []
-    index = {card: i for i, card in enumerate(topology.ranks)}
+    capacity = topology.capacities
     for phase, shape in zip(phases, shapes, strict=True):
         flows = phase.flows
-        loads = np.zeros(topology.directed_links)
-        between_ranks = True
-        latencies, networks = [], []
-        copies: dict[int, int] = {}
-        round_trip: dict[int, float] = {}
-        for src, dst, size in zip(flows.src.tolist(), flows.dst.tolist(), flows.size.tolist(), strict=True):
-            route = topology.node_route(src, dst)
-            for directed, per_byte in route.loads:
-                loads[directed] += size * per_byte
-            latencies.append(route.latency_ps)
-            networks.append(route.network)
-            between_ranks &= src in index and dst in index
-            if between_ranks and not route.stores:
-                copies[src] = copies.get(src, 0) + (2 if flagged else 1)
-                round_trip[src] = max(round_trip.get(src, 0.0), 2.0 * route.latency_ps)
-        capacity = np.array([topology.capacity(d) for d in range(topology.directed_links)])
+        routed = topology.routes(flows.src, flows.dst)
+        loads = np.bincount(routed.resource, weights=routed.per_byte * flows.size[routed.flow],
+                            minlength=len(capacity))
         transfer = float(np.max(loads / capacity)) * S if len(loads) else 0.0
+        latencies = routed.latency_ps
         memory = 0.0
         if phase.memory_bytes and phase.memory_ranks:
-            slowest = min(topology.memory_rate(index[card]) for card in phase.memory_ranks)
+            slowest = min(topology.memory_rate(topology.index[card]) for card in set(phase.memory_ranks))
             memory = phase.memory_bytes / slowest * S
         largest = float(flows.size.max()) / shape.width if len(flows) else 0.0
-        route_ps = sum(latencies) / len(latencies) if phase.repeat > 1 else max(latencies, default=0.0)
+        if not len(flows):
+            route_ps = 0.0
+        else:
+            route_ps = float(latencies.sum()) / len(latencies) if phase.repeat > 1 else float(latencies.max())
         spread = proto.net_step_ps - proto.step_ps
-        network = min(1.0, max(0.0, (phase.latency_ps - proto.step_ps) / spread)) if spread else float(any(networks))
-        waves = {card: math.ceil(count / topology.dma_engines(index[card])) for card, count in copies.items()}
-        dma = max((wave * round_trip[card] for card, wave in waves.items() if wave > 1), default=0.0)
-        handshake = between_ranks and phase.latency_ps > 0
+        crossing = bool(routed.network.any())
+        network = min(1.0, max(0.0, (phase.latency_ps - proto.step_ps) / spread)) if spread else float(crossing)
+        # transfers between ranks, up to the first that is not (to or from a switch): a card's copies
+        between = np.logical_and.accumulate(topology.between_ranks(flows.src, flows.dst))
+        dma = _dma_ps(topology, flows.src[between], routed.stores[between], latencies[between], flagged)
+        handshake = bool(between.all()) and phase.latency_ps > 0
         out.append(PhaseCost(phase.repeat, handshake, network, route_ps, transfer, largest, dma, memory,
-                             shape.steps, any(networks)))
+                             shape.steps, crossing))
     return tuple(out)
+
+
+def _dma_ps(topology: Topology, src: np.ndarray, stores: np.ndarray, latency: np.ndarray, flagged: bool) -> float:
+    """The longest a card's DMA engines take to work through the copies it starts (each holds an
+    engine for a round trip; LL and LL128 copy data and flags apart), where it starts more than
+    it has engines."""
+    by_dma = ~stores
+    cards, position = np.unique(src[by_dma], return_inverse=True)
+    if not len(cards):
+        return 0.0
+    copies = np.bincount(position, minlength=len(cards)) * (2 if flagged else 1)
+    round_trip = np.zeros(len(cards))
+    np.maximum.at(round_trip, position, 2.0 * latency[by_dma])
+    engines = np.array([topology.dma_engines(topology.index[card]) for card in cards.tolist()])
+    waves = -(-copies // engines)
+    return float(np.max(np.where(waves > 1, waves * round_trip, 0.0)))
 
 
 def estimate_ps(library: Library, call: Call, algorithm: str, protocol_name: str, channels: int,

@@ -10,8 +10,10 @@ all-reduce in NCCL's tree and CollNet chain algorithms (inside the node, then ac
 
 from __future__ import annotations
 
+from collections import Counter
+
 from oisa.ccl.channels import server_paths
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, all_but, layout, parts
 
 __all__ = ["AllReduce", "available"]
 
@@ -125,18 +127,20 @@ class AllReduce:
         for phase in ("scatter", "gather"):  # inside the servers
             if phase == "gather":
                 _rails(ctx, book, geometry, groups)
+            shift = 1 if phase == "scatter" else 0
             for lane, (chunks, _) in geometry:
                 local = _local_order(ctx, lane)
+                # what position p sends is the same in every server: tallied once per lane, not listed per server
+                tallies = [list(Counter(chunks[local[(p - step - shift) % g]][1] for step in range(g - 1)).items())
+                           for p in range(g)]
                 for group in groups:
                     order = [group[k] for k in local]
                     for p in range(g):
-                        shift = 1 if phase == "scatter" else 0
-                        sent = [chunks[local[(p - step - shift) % g]][1] for step in range(g - 1)]
                         if phase == "scatter":
-                            book.send(order[p], order[(p + 1) % g], sent, lane)
-                            book.memory(3 * sum(sent))
+                            book.send_counts(order[p], order[(p + 1) % g], tallies[p], lane)
+                            book.memory(3 * sum(size * count for size, count in tallies[p]))
                         else:
-                            book.deliver(order[p], order[(p + 1) % g], sent, lane)
+                            book.deliver_counts(order[p], order[(p + 1) % g], tallies[p], lane)
             book.close(g - 1)
 
 
@@ -148,11 +152,13 @@ def _rails(ctx: Context, book: Flowbook, geometry: list, groups: tuple[tuple[int
             for k in range(len(chunks)):
                 rail = [group[k] for group in groups]
                 sizes = [s for _, s in subs[k]]
-                for q in range(m):
-                    sent = [sizes[((q - step) if half == 0 else (q + 1 - step)) % m] for step in range(m - 1)]
+                counts, total = Counter(sizes), sum(sizes)
+                for q in range(m):  # every sub-chunk but the one the next server holds (0) or owns (1)
+                    excluded = (q + 1 + half) % m
+                    sent = all_but(sizes, counts, excluded)
                     if half == 0:
-                        book.send(rail[q], rail[(q + 1) % m], sent, lane)
-                        book.memory(3 * sum(sent))
+                        book.send_counts(rail[q], rail[(q + 1) % m], sent, lane)
+                        book.memory(3 * (total - sizes[excluded]))
                     else:
-                        book.deliver(rail[q], rail[(q + 1) % m], sent, lane)
+                        book.deliver_counts(rail[q], rail[(q + 1) % m], sent, lane)
         book.close(m - 1)

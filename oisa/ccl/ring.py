@@ -19,8 +19,10 @@ the same cards.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from oisa.ccl.channels import ring_orders
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, all_but, layout, parts
 
 __all__ = ["AllGather", "AllReduce", "Broadcast", "Reduce", "ReduceScatter"]
 
@@ -89,14 +91,15 @@ class AllReduce:
         for phase in (0, 1):
             for lane, order in lanes:
                 sizes = [size for _, size in _chunks(ctx, lane)]
-                for i in range(n):
+                counts, total = Counter(sizes), sum(sizes)
+                for i in range(n):  # every chunk but the one the next position holds (0) or owns (1)
+                    excluded = (i + 1 + phase) % n
+                    sent = all_but(sizes, counts, excluded)
                     if phase == 0:
-                        sent = [sizes[(i - step) % n] for step in range(n - 1)]
-                        book.send(order[i], order[(i + 1) % n], sent, lane)
-                        book.memory(3 * sum(sent))
+                        book.send_counts(order[i], order[(i + 1) % n], sent, lane)
+                        book.memory(3 * (total - sizes[excluded]))
                     else:
-                        book.deliver(order[i], order[(i + 1) % n], [sizes[(i + 1 - step) % n] for step in range(n - 1)],
-                                     lane)
+                        book.deliver_counts(order[i], order[(i + 1) % n], sent, lane)
             book.close(n - 1)
 
 
@@ -135,7 +138,7 @@ class ReduceScatter:
         for lane, order in _lanes(ctx):
             size = ctx.block_share(lane)[1]
             for i in range(n):
-                book.send(order[i], order[(i + 1) % n], [size] * (n - 1), lane)
+                book.send_counts(order[i], order[(i + 1) % n], [(size, n - 1)], lane)
                 book.memory(3 * size * (n - 1))
         book.close(n - 1)
 
@@ -176,7 +179,7 @@ class AllGather:
         for lane, order in _lanes(ctx):
             size = ctx.block_share(lane)[1]
             for i in range(n):
-                book.deliver(order[i], order[(i + 1) % n], [size] * (n - 1), lane)
+                book.deliver_counts(order[i], order[(i + 1) % n], [(size, n - 1)], lane)
                 book.memory(2 * size)
         book.close(n - 1)
 

@@ -33,7 +33,7 @@ lanes in blocks, so that a lane's parts of the buffer are contiguous.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -102,6 +102,14 @@ def protocol(library: Library, name: str, channels: int, algorithm: str) -> Prot
         rate = min(rate, library.value(f"{key}.call_bandwidth") / 8 / channels)
     return Protocol(name, library.value(f"{key}.efficiency"), library.value(f"{key}.step_latency"),
                     library.value(f"{key}.net_step_latency"), rate, library.value(f"{key}.chunk"))
+
+
+def all_but(sizes: list[int], counts: Counter[int], excluded: int) -> list[tuple[int, int]]:
+    """The sizes of ``sizes`` (tallied in ``counts``) but the one at index ``excluded``, as (size,
+    how many) pairs: what a ring position sends over a pass, every chunk but one."""
+    left = counts.copy()
+    left[sizes[excluded]] -= 1
+    return [(size, count) for size, count in left.items() if count]
 
 
 def parts(total: int, count: int, unit: int) -> list[tuple[int, int]]:
@@ -252,6 +260,21 @@ class Flowbook:
         its channels' threads copy at their own rate."""
         efficiency = self.protocol.efficiency
         wire = sum(sizes) if efficiency >= 1.0 else sum(size + _flags(efficiency, size) for size in sizes if size > 0)
+        self._add(src, dst, wire, lane)
+
+    def send_counts(self, src: int, dst: int, counts: list[tuple[int, int]], lane: Lane) -> None:
+        """:meth:`send` of transfers given as (size, how many) pairs, without listing them one
+        by one (a ring's steps at 100,000 ranks would list 10^10 of them)."""
+        efficiency = self.protocol.efficiency
+        self._add(src, dst, sum(count * (size + _flags(efficiency, size)) for size, count in counts if size > 0), lane)
+
+    def deliver_counts(self, src: int, dst: int, counts: list[tuple[int, int]], lane: Lane) -> None:
+        """:meth:`deliver` of transfers given as (size, how many) pairs."""
+        self.send_counts(src, dst, counts, lane)
+        if self.protocol.efficiency < 1.0:
+            self.memory(2 * sum(size * count for size, count in counts))
+
+    def _add(self, src: int, dst: int, wire: int, lane: Lane) -> None:
         if wire > 0:
             self._pairs[(src, dst, lane.index)] += wire
             self._width = lane.width if not self._width else min(self._width, lane.width)
@@ -292,13 +315,16 @@ class Flowbook:
         dst = [cards[d] for (_, d, _), _ in pairs] + [b for _, b, _ in switch_flows]
         size = [total / repeat for _, total in pairs] + [b / repeat for _, _, b in switch_flows]
         if src:
-            hops = [self.protocol.sync_ps(self.topology.route(s, d).network) for (s, d, _), _ in pairs]
-            sync = (round(sum(hops) / len(hops)) if repeat > 1 else max(hops)) if latency and hops else 0
+            sync = 0
+            if latency and pairs:
+                network = self.topology.routes(np.asarray(src[:len(pairs)]), np.asarray(dst[:len(pairs)])).network
+                hops = np.where(network, self.protocol.sync_ps(True), self.protocol.sync_ps(False))
+                sync = round(int(hops.sum()) / len(hops)) if repeat > 1 else int(hops.max())
             ranks = tuple(range(len(cards)))
             lanes = self._width or width or 1
             cap = self.protocol.wire_rate_cap * lanes
             if steps > STEPS:
-                window = self._window_rate(pairs, steps, repeat)
+                window = self._window_rate(src[:len(pairs)], dst[:len(pairs)], size[:len(pairs)], steps)
                 cap = min(cap, window) if cap else window
             self.phases.append(Phase(Flows.of(src, dst, np.asarray(size, dtype=np.float64)), repeat, sync,
                                      self._memory / repeat / len(ranks), tuple(cards), rate_cap=cap,
@@ -308,18 +334,18 @@ class Flowbook:
         self._memory = 0.0
         self._width = 0
 
-    def _window_rate(self, pairs: list[tuple[tuple[int, int, int], float]], steps: int, repeat: int) -> float:
-        """Wire bytes per second the slowest connection of a phase moves, :data:`STEPS` steps per
-        handshake, crossing and step's transfer on its own (busiest) link."""
-        slowest = math.inf
-        for (s, d, _), total in pairs:
-            route = self.topology.route(s, d)
-            step = total / repeat / steps
-            crossing = max((step * per_byte / self.topology.capacity(link) for link, per_byte in route.loads),
-                           default=0.0)
-            cycle = (self.protocol.sync_ps(route.network) + route.latency_ps) / S + crossing
-            slowest = min(slowest, STEPS * step / cycle) if cycle > 0 else slowest
-        return slowest if math.isfinite(slowest) else 0.0
+    def _window_rate(self, src: list[int], dst: list[int], size: list[float], steps: int) -> float:
+        """Wire bytes per second the slowest connection of a phase moves (cards ``src`` to
+        ``dst``, ``size`` bytes a repetition), :data:`STEPS` steps per handshake, crossing and
+        step's transfer on its own (busiest) link."""
+        routed = self.topology.routes(np.asarray(src), np.asarray(dst))
+        step = np.asarray(size, dtype=np.float64) / steps
+        crossing = np.zeros(len(step))
+        np.maximum.at(crossing, routed.flow, step[routed.flow] * routed.per_byte / self.topology.capacities[routed.resource])
+        sync = np.where(routed.network, self.protocol.sync_ps(True), self.protocol.sync_ps(False))
+        cycle = (sync + routed.latency_ps) / S + crossing
+        moving = cycle > 0
+        return float(np.min(STEPS * step[moving] / cycle[moving])) if moving.any() else 0.0
 
 
 MAX_PIPELINE = 64  # pieces a pipelined chain or tree cuts a lane's share into, at most (bounds the operations)

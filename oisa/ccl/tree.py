@@ -8,6 +8,8 @@ than with the number of ranks as a ring's does, which is what the algorithm is f
 
 from __future__ import annotations
 
+from collections import Counter
+
 from oisa.ccl.channels import Tree, tree, tree_count
 from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout
 
@@ -67,6 +69,14 @@ def _steps(shape: Tree) -> tuple[dict[int, int], dict[int, int]]:
     return up, down
 
 
+def _by_turn(turns: dict[int, int]) -> dict[int, list[int]]:
+    """The ranks of ``turns`` (rank -> step) by step, each step's in the order ``turns`` lists them."""
+    out: dict[int, list[int]] = {}
+    for rank, turn in turns.items():
+        out.setdefault(turn, []).append(rank)
+    return out
+
+
 class AllReduce:
     """Up the tree (reduce), then down (broadcast), pipelined by pieces."""
 
@@ -117,26 +127,26 @@ class AllReduce:
         chunk = _chunk(ctx, [shape for _, shape in trees])
         pieces = [[piece for _, piece in ctx.pieces(ctx.share(lane)[1], chunk)] for lane, _ in trees]
         steps = [_steps(shape) for _, shape in trees]
+        turns = [(_by_turn(up), _by_turn(down), max(up.values(), default=0)) for up, down in steps]
         last = max((max(down.values(), default=0) for _, down in steps), default=0)
         for step in range(1, last + 1):
-            for (lane, shape), each, (up, down) in zip(trees, pieces, steps, strict=True):
+            for (lane, shape), each, (ups, downs, top) in zip(trees, pieces, turns, strict=True):
                 first = each[:1]
-                for rank, turn in up.items():
-                    if turn == step:
-                        book.send(rank, shape.parent[rank], first, lane)
-                        if shape.children[rank]:
-                            book.memory((len(shape.children[rank]) + 2) * sum(first))
-                if step == max(up.values(), default=0) + 1:  # the root's sum, before it starts down
+                for rank in ups.get(step, ()):
+                    book.send(rank, shape.parent[rank], first, lane)
+                    if shape.children[rank]:
+                        book.memory((len(shape.children[rank]) + 2) * sum(first))
+                if step == top + 1:  # the root's sum, before it starts down
                     book.memory((len(shape.children[shape.root]) + 2) * sum(first))
-                for rank, turn in down.items():
-                    if turn == step:
-                        book.deliver(shape.parent[rank], rank, first, lane)
+                for rank in downs.get(step, ()):
+                    book.deliver(shape.parent[rank], rank, first, lane)
             book.close(1)
         for (lane, shape), each in zip(trees, pieces, strict=True):
             rest = each[1:]
+            tally = list(Counter(rest).items())  # the same pieces on every edge: counted once, not listed per edge
             for child, parent in enumerate(shape.parent):
                 if parent >= 0:
-                    book.send(child, parent, rest, lane)
-                    book.deliver(parent, child, rest, lane)
+                    book.send_counts(child, parent, tally, lane)
+                    book.deliver_counts(parent, child, tally, lane)
             book.memory(sum(len(children) + 2 for children in shape.children if children) * sum(rest))
         book.close(1, latency=False, steps=max(len(each) - 1 for each in pieces))

@@ -61,7 +61,7 @@ def test_eight_card_mesh() -> None:
     topology = Topology(load_fabric(VALIDATION / "mi300x-8" / "mi300x-8.toml"), tuple(range(8)))
     assert topology.full_mesh and len(topology.server_groups) == 1
     route = topology.route(0, 5)
-    assert route.kind == "direct" and route.paths == 1 and route.stores and not route.network
+    assert route.kind == "direct" and len(route.loads) == 1 and route.stores and not route.network
     assert len(ring_orders(topology)) == 7
     assert tree_count(topology) == 8  # one chain from every card
 
