@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from oisa.errors import UsageError
 from oisa.fabric import FabricSpec
+from oisa.graph import ExecutionGraph
 from oisa.graph.parallel import MODELS, Layout, TransformerModel, held_bytes, layout_of, training_graph
 from oisa.workload.collectives import collective_ranks
 from oisa.workload.graph import _RENDERER, GraphResult, run_execution_graph
 from oisa.workload.registry import CARDS, CHOICE, COUNT, TEXT, Option, workload
 from oisa.workload.run import Run
 
-__all__ = ["PARALLEL_OPTIONS", "parallel_layout", "run_parallel"]
+__all__ = ["PARALLEL_OPTIONS", "parallel_layout", "run_parallel", "synthesised"]
 
 PARALLEL_OPTIONS = (
     Option("model", CHOICE, "the model each card holds (its sources: specs/cli-json.md)", choices=tuple(MODELS)),
@@ -49,11 +51,28 @@ def run_parallel(spec: FabricSpec, run: Run = Run(), *, model: str = "gpt3-175b"
                  calibration: str | None = None) -> GraphResult:
     """One step of ``model`` over the cards: ``tp`` x ``pp`` x (the rest) data-parallel replicas."""
     placed = collective_ranks(spec, cards, least=1)
+    graph = _training_step(spec, placed, model=model, tp=tp, pp=pp, ep=ep, zero=zero, microbatches=microbatches,
+                           batch=batch, seq=seq, layers_per_node=layers_per_node)
+    return run_execution_graph(spec, graph, run, cards=placed, precision=precision, calibration=calibration)
+
+
+def synthesised(spec: FabricSpec, **options: Any) -> ExecutionGraph:
+    """The graph :func:`run_parallel` runs with ``options`` (its keywords but the compute rate's,
+    checked as it checks them): what ``oisa export-graph`` writes."""
+    checked = run_parallel.workload.checked(options, spec)  # type: ignore[attr-defined]  # see registry.workload
+    for unused in ("precision", "calibration"):
+        if options.get(unused) is not None:
+            raise UsageError("sets the compute rate a run uses, not the graph", parameter=unused,
+                             value=options[unused])
+        checked.pop(unused)
+    placed = collective_ranks(spec, checked.pop("cards"), least=1)
+    return _training_step(spec, placed, **checked)
+
+
+def _training_step(spec: FabricSpec, placed: Sequence[int], *, model: str, seq: int | None,
+                   **layout: Any) -> ExecutionGraph:
     chosen = MODELS[model] if seq is None else replace(MODELS[model], seq=seq)
-    layout = parallel_layout(spec, placed, model=chosen, tp=tp, pp=pp, ep=ep, zero=zero, microbatches=microbatches,
-                             batch=batch, layers_per_node=layers_per_node)
-    return run_execution_graph(spec, training_graph(chosen, layout), run, cards=placed, precision=precision,
-                               calibration=calibration)
+    return training_graph(chosen, parallel_layout(spec, placed, model=chosen, **layout))
 
 
 def parallel_layout(spec: FabricSpec, cards: Sequence[int], *, model: TransformerModel, tp: int, pp: int, ep: int = 1,
