@@ -44,6 +44,8 @@ from oisa.report.scenario import article_json, article_text
 from oisa.report.validation import calibration_json, calibration_text, plot_validation, validation_json, validation_text
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
+from oisa.study.executors import executor_for
+from oisa.study.sweep import sweeps as parallel_sweeps
 from oisa.testing import CONFORMANCE_EXAMPLES, FUZZ_EXAMPLES
 from oisa.units import format_size, parse_size, parse_time
 from oisa.wire.oisa import check_flit_size
@@ -53,9 +55,8 @@ from oisa.workload.collectives import COLLECTIVE_OPTIONS, COLLECTIVES
 from oisa.workload.registry import CARDS, CHOICE, FLAG, SIZE, Option, Workload, find, workloads
 from oisa.workload.run import AUTO
 from oisa.workload.scenario import article_steps, run_article
-from oisa.workload.sweep import sweep as run_sweep
 from oisa.workload.sweep import sweep_sizes
-from oisa.workload.training import MODELS
+from oisa.workload.training import COMPUTE_EFFICIENCY, MODELS
 from oisa.workload.validate import measurement_ranks, validate
 
 __all__ = ["flag", "main"]
@@ -211,6 +212,8 @@ def _click_type(kind_name: str, declarations: list[Option]) -> Any:
         return CardList()
     if kind_name == "choice":
         return click.Choice(list(dict.fromkeys(c for o in declarations for c in o.choices)))
+    if kind_name == "fraction":
+        return click.FloatRange(0, 1, min_open=True)
     return str
 
 
@@ -427,6 +430,22 @@ def compare(first: str, second: str, workload: str, as_json: bool, plot_path: st
                    spec_b.name: [b.value / a.value if a.value else 0.0 for a, b in figures]}, "B / A", plot_path)
 
 
+# -- where many runs go: a local process pool or a Dask cluster (oisa study, oisa sweep) --------------------
+
+_EXECUTOR_OPTIONS = [
+    click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+                 help="Run on a pool of N local processes (default: one per core; 1 runs here, one after another)."),
+    click.option("--scheduler", metavar="tcp://HOST:8786",
+                 help="Run on the Dask cluster of this scheduler (`dask scheduler`; workers need oisa installed)."),
+    click.option("--local-cluster", type=click.IntRange(min=1), metavar="N",
+                 help="Start a Dask LocalCluster of N worker processes here and run on it."),
+]
+
+
+def _executor_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    return _options(_EXECUTOR_OPTIONS)(command)
+
+
 def _collective_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options of the collectives but their size, which a sweep sets."""
     takers = [w for w in workloads().values() if w.name in COLLECTIVES]
@@ -459,8 +478,10 @@ def _collective_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--plot", "plot_path", type=FileName(), help="Also draw bus bandwidth against size "
                                                                            "into this PNG file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_executor_options
 def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: int, factor: int, as_json: bool,
-          csv_path: str | None, plot_path: str | None, quiet: bool, **options: Any) -> None:
+          csv_path: str | None, plot_path: str | None, quiet: bool, jobs: int | None, scheduler: str | None,
+          local_cluster: int | None, **options: Any) -> None:
     """Run a collective over a range of sizes on each FABRIC and print the table nccl-tests prints.
 
     Sizes run from --min to --max, times --factor each step (nccl-tests' -b, -e, -f). Times are
@@ -475,11 +496,11 @@ def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: in
     for name in given:
         options.pop(name)
     runs = _run_value(specs, {**options, **{key: None for key in _FAULT_FLAGS}}, [None] * len(specs))
-    sweeps = []
-    with progress_bar(len(sizes) * len(specs), f"{collective}", enabled=wanted(quiet)) as step:
-        for spec, run_value in zip(specs, runs):
-            sweeps.append(run_sweep(spec, collective, run_value, min_size=min_size, max_size=max_size, factor=factor,
-                                    progress=lambda size, name=spec.name: step(f"{name} {size} B"), **given))
+    with executor_for(jobs=jobs, scheduler=scheduler, local_cluster=local_cluster,
+                      items=len(sizes) * len(specs)) as executor, \
+            progress_bar(len(sizes) * len(specs), f"{collective}", enabled=wanted(quiet)) as step:
+        sweeps = parallel_sweeps(specs, collective, runs, executor, min_size=min_size, max_size=max_size,
+                                 factor=factor, progress=lambda name, size: step(f"{name} {size} B"), **given)
     if as_json:
         click.echo(json.dumps({"workload": "sweep", "sweeps": [sweep_json(s.results, s.skipped) for s in sweeps]}))
     else:
@@ -489,6 +510,56 @@ def sweep(fabrics: tuple[str, ...], collective: str, min_size: int, max_size: in
                                  for i, s in enumerate(sweeps)))
     if plot_path:
         plot_sweeps(sweeps, plot_path)
+
+
+@cli.command("study")
+@click.argument("study_file", metavar="STUDY.toml")
+@click.option("--output", "-o", type=click.Path(file_okay=False), help="The folder results go to (default: the "
+              "study's `output`, or NAME.study beside the file); running again there resumes.")
+@_executor_options
+@click.option("--retry-failed", is_flag=True, help="Run again the points recorded as failed (those lost with their "
+                                                    "worker always run again).")
+@click.option("--plot", "plot_spec", metavar="'x=COL y=COL [hue=COL]'",
+              help="Also draw column y against column x, a line per value of hue (columns of the table).")
+@click.option("--plot-file", type=FileName(), help="Where --plot draws (default: OUTPUT/plot.png).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def study_command(study_file: str, output: str | None, jobs: int | None, scheduler: str | None,
+                  local_cluster: int | None, retry_failed: bool, plot_spec: str | None, plot_file: str | None,
+                  as_json: bool, quiet: bool) -> None:
+    """Run the study STUDY.toml: a grid (and samples) of fabric variants, workloads, engines and
+    seeds, one run per point, on this machine's cores or a Dask cluster.
+
+    Each point's result is kept as it completes, under OUTPUT/points; running the study again
+    resumes it. The table (OUTPUT/results.parquet and .csv) has one row per point: its inputs
+    and every figure of its result. The exit status is 1 if a point failed, 130 on Ctrl-C (the
+    table then holds the points done). The study file's form: specs/study.md.
+    """
+    from oisa.study import load_study, run_study  # imported here: scipy and pyarrow load only for studies
+    from oisa.study.plot import parse_plot, plot_table
+    from oisa.study.progress import study_progress
+    from oisa.study.summary import study_json, study_text
+
+    plot = parse_plot(plot_spec) if plot_spec is not None else None
+    if plot_file is not None:
+        if plot is None:
+            raise UsageError("--plot-file needs --plot")
+        _check_writable(plot_file, "--plot-file")
+    plan = load_study(study_file, output=output)
+    with contextlib.ExitStack() as stack:
+        def progress(total: int, done: int, failed: int) -> Callable[[bool], None]:
+            return stack.enter_context(study_progress(f"study {plan.name}", total, done=done, failed=failed,
+                                                      enabled=wanted(quiet)))
+        executor = stack.enter_context(executor_for(jobs=jobs, scheduler=scheduler, local_cluster=local_cluster))
+        report = run_study(plan, executor, retry_failed=retry_failed, progress=progress)
+    click.echo(json.dumps(study_json(report)) if as_json else study_text(report))
+    if report.interrupted:
+        raise click.exceptions.Abort()
+    if plot is not None:
+        plot_table(plot, report.table.columns, report.table.rows, plot_file or plan.output / "plot.png",
+                   f"study {plan.name}")
+    if report.failed or report.crashed:
+        raise ReportedFailure(f"{report.failed + report.crashed} points failed")
 
 
 def _measurements(logs: tuple[str, ...], collective: str | None) -> list[Measurement]:
@@ -570,18 +641,26 @@ def validate_command(log: str, fabric: str, calibration: str | None, collective:
               help="The model one card cannot hold, for (b).")
 @click.option("--tokens", type=click.IntRange(min=1), default=4096, show_default=True,
               help="Tokens per card per step, on average.")
+@click.option("--compute-efficiency", type=click.FloatRange(0, 1, min_open=True), default=COMPUTE_EFFICIENCY,
+              show_default=True, help="The share of a card's peak rate its kernels reach.")
 @click.option("--max-cards", type=click.IntRange(min=2), help="Stop (c) at this many cards (default: every "
                                                                "accelerator of the fabrics, 64).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every run.")
+@click.option("--sensitivity/--no-sensitivity", default=True, show_default=True,
+              help="Recompute each finding with tokens, compute efficiency and model changed one at a time.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of every run (it picks among hashed equal paths; these fabrics' steps have none).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def scenario(name: str, model: str, big_model: str, tokens: int, max_cards: int | None, seed: int, as_json: bool,
-             quiet: bool) -> None:
+def scenario(name: str, model: str, big_model: str, tokens: int, compute_efficiency: float, max_cards: int | None,
+             sensitivity: bool, seed: int, as_json: bool, quiet: bool) -> None:
     """Run a named scenario. `article`: the published OISA claims (20%+ lost across servers, 240%
     for two linked cards, 60-70% of compute for conventional clusters) beside the figures our
-    model gives for them, each saying whether they agree. The full run takes a few minutes."""
-    with progress_bar(article_steps(max_cards), name, enabled=wanted(quiet)) as step:
-        result = run_article(Run(seed=seed), model=model, big_model=big_model, tokens=tokens, max_cards=max_cards,
+    model gives for them, each saying whether they agree and how that moves with its inputs.
+    The full run takes several minutes; --max-cards 8 takes under a minute."""
+    steps = article_steps(max_cards, tokens=tokens, compute_efficiency=compute_efficiency, sensitivity=sensitivity)
+    with progress_bar(steps, name, enabled=wanted(quiet)) as step:
+        result = run_article(Run(seed=seed), model=model, big_model=big_model, tokens=tokens,
+                             compute_efficiency=compute_efficiency, max_cards=max_cards, sensitivity=sensitivity,
                              progress=step)
     click.echo(json.dumps(article_json(result)) if as_json else article_text(result))
 

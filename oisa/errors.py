@@ -25,6 +25,7 @@ __all__ = [
     "LogError",
     "NO_VALUE",
     "OisaError",
+    "PointError",
     "ProtocolError",
     "RemoteProtocolError",
     "SimulationDeadlock",
@@ -215,3 +216,13 @@ class SimulationDeadlock(SimulationError):
 
 class VerificationError(OisaError):
     """Data read back or reduced by a workload differs from what numpy says it should be."""
+
+
+class PointError(OisaError):
+    """A run that failed where it ran (a pool process, a Dask worker on another machine),
+    carried back as the name of the error it raised there and its message: errors cross
+    process boundaries as data, not as pickled exceptions."""
+
+    def __init__(self, kind: str, message: str):
+        self.kind = kind
+        super().__init__(message)

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from oisa.fabric.build import LINK_TIMER_RULES
 from oisa.link import LinkConfig
 from oisa.link.states import ERRORS, TRANSITIONS, LinkInput, LinkState
 from oisa.observe import LINKTYPES, LUA_BLOCKS, fields_markdown
@@ -130,6 +131,14 @@ def _link_defaults() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _link_timers() -> str:
+    """How a fabric derives each OISA link's timers from its rate and latency, with provenance."""
+    lines = ["| parameter | rule | value | provenance |", "|---|---|---|---|"]
+    for name, rule, figure in LINK_TIMER_RULES:
+        lines.append(f"| `{name}` | {rule} | {figure.value} | {figure.provenance} |")
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "oisa-message-header": lambda: render_table(message.HEADER_FIELDS),
     "oisa-coll-extension": lambda: render_table(message.COLL_FIELDS),
@@ -166,6 +175,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "link-state-diagram": _link_state_diagram,
     "link-inputs": _link_inputs,
     "link-defaults": _link_defaults,
+    "link-timers": _link_timers,
     "capture-linktypes": _capture_linktypes,
     "wireshark-fields": fields_markdown,
     **LUA_BLOCKS,

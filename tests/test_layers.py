@@ -19,6 +19,7 @@ A module that belongs to no layer fails too: a new top-level module or package m
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -265,3 +266,20 @@ def test_the_checker_names_the_module_and_the_import(module, source, complaint):
 ])
 def test_the_checker_lets_the_allowed_through(module, source):
     assert problems(module, source, known=KNOWN, families=FAMILIES) == []
+
+
+MUST_NOT_KNOW = re.compile(r"What it must not know:(.*?)\.(?:\s|$)", re.S)
+
+
+@pytest.mark.parametrize("layer", sorted(name for name in MAY_IMPORT if (PACKAGE / name / "__init__.py").exists()))
+def test_each_layer_says_what_it_must_not_know_and_the_import_rules_agree(layer):
+    """Each layer package opens by saying what it must not know (issue 14, item 9); the layers it
+    names there are exactly ones :data:`MAY_IMPORT` forbids it, so the prose cannot drift from
+    the rules this file enforces."""
+    doc = ast.get_docstring(ast.parse((PACKAGE / layer / "__init__.py").read_text())) or ""
+    found = MUST_NOT_KNOW.search(doc)
+    assert found, f"oisa/{layer}/__init__.py: its docstring has no 'What it must not know:' sentence"
+    named = set(re.findall(r"``(\w+)``", found.group(1))) & set(MAY_IMPORT)
+    assert not named & (MAY_IMPORT[layer] | {layer} | FOUNDATION), \
+        f"oisa/{layer} says it must not know {sorted(named & MAY_IMPORT[layer])}, which it may import"
+    assert named or layer == "testing", f"oisa/{layer}: name the layers it must not know, as ``layer``"

@@ -37,7 +37,8 @@ def readme_commands() -> list[str]:
 # As the README writes it -> what runs instead, with the README's own smaller sizes, and why.
 SMALLER = {
     "oisa scenario article":
-        ("oisa scenario article --max-cards 8", "331 s at 64 cards; the README: `--max-cards 8` takes seconds"),
+        ("oisa scenario article --max-cards 8 --no-sensitivity",
+         "many minutes at 64 cards; tests/workload/test_scenario.py runs the sensitivity on fewer cards"),
     "oisa sweep supernode-64 switched-64 -c allreduce -b 8 -e 256MiB --csv ar.csv --plot ar.png":
         ("oisa sweep supernode-64 switched-64 -c allreduce -b 8 -e 4KiB -f 16 --csv ar.csv --plot ar.png",
          "up to 256 MiB takes minutes"),
@@ -48,6 +49,9 @@ SKIPPED = {
     "oisa fuzz --replay oisa-fuzz-failure.json":
         "replays the file a failing fuzz run saves, and none fails here; tests/testing/test_fuzz.py saves one from a "
         "planted bug and replays it (status 1, then 0 once fixed)",
+    "oisa study studies/lanes.toml -o lanes.study --scheduler tcp://HOST:8786":
+        "needs a Dask scheduler on another machine; tests/study/test_study_runs.py runs studies on a LocalCluster's "
+        "scheduler and kills one of its workers",
 }
 
 # As the README writes it -> the status it ends with, where that is not 0 (the README says so beside it).

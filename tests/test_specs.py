@@ -182,7 +182,8 @@ def test_article_json_keys_are_exactly_the_documented_ones():
 
     one = article_json(run_article(max_cards=2))
     rows = {f"{name}[].{key}" for name in ("findings", "scaling") for key in one[name][0]}
-    assert set(one) | rows == documented_keys("`oisa scenario article`")
+    varied = {f"findings[].sensitivity[].{key}" for key in one["findings"][0]["sensitivity"][0]}
+    assert set(one) | rows | varied == documented_keys("`oisa scenario article`")
 
 
 def test_validate_and_calibrate_json_keys_are_exactly_the_documented_ones(tmp_path, capsys):

@@ -9,8 +9,8 @@ address (what the frame-level engines run, and data mode checks) and as phases o
 flow engine runs). Its parameters come from a library profile (:mod:`oisa.ccl.library`), chosen
 by the cards' device profiles, which ``oisa calibrate`` can fit to nccl-tests measurements.
 
-This layer reads fabric specifications and device profiles only. It must not know trio, the
-simulation kernel, the engines or the workloads: it describes, they execute.
+What it must not know: trio, ``sim``, ``flow`` and ``workload``. It reads fabric specifications
+and device profiles only: it describes, the engines and workloads execute.
 """
 
 from __future__ import annotations

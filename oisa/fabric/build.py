@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 
+from oisa.config import Figure
 from oisa.device import Card
 from oisa.device.movement import DataMovement, Movement
 from oisa.device.timing import TimingMovement
@@ -37,7 +38,7 @@ from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
 from oisa.wire.oisa import FcClass, Message
 
-__all__ = ["FIDELITIES", "BringUp", "Fabric", "Fidelity", "Link", "Mode", "build", "link_config"]
+__all__ = ["FIDELITIES", "LINK_TIMER_RULES", "BringUp", "Fabric", "Fidelity", "Link", "Mode", "build", "link_config"]
 
 Mode = Literal["data", "timing"]
 
@@ -71,16 +72,44 @@ def receive_buffer_credits(rate_bps: int, round_trip_ps: int) -> int:
     return max(MAX_MESSAGE_CREDITS, min(credits, DATA_MODULUS // 2 - 1))
 
 
+# The link-layer timers of an OISA link, in flit times and round trips of that link. OISA's data
+# link layer is not public (the team's protocol facts, section 7: a gap), so each rule is ours,
+# marked as an assumption with the practice it follows; `specs/link-layer.md` lists them.
+ACK_DELAY_FLITS = Figure(20, assumption="a receiver holds an ACK at most 20 flit times for more flits to coalesce "
+                         "with; it sends one every `ack_every` (8) flits anyway, as CXL's link layer acknowledges "
+                         "8 flits at a time (protocol facts 3), so the delay binds only when traffic thins")
+REPLAY_MARGIN_FLITS = Figure(16, assumption="the replay timer allows a credit round trip plus 16 flit times; "
+                             "PCIe scales its REPLAY_TIMER with width and payload size (protocol facts 4.3) and asks "
+                             "for at least 375 flits in flit mode (4.4), sized for long channels with retimers, "
+                             "whereas a chip-to-chip link's round trip is known, so a tighter timer replays sooner")
+INIT_RESEND_ROUND_TRIPS = Figure(2, assumption="initialisation flits are sent again after two round trips without "
+                                 "an answer, as PCIe sends its InitFC1 and InitFC2 DLLPs again until the peer's arrive "
+                                 "(protocol facts 4.3 gives the two phases)")
+RETRAIN_FLOOR_PS = Figure(1_000_000, assumption="retraining takes at least 1 us (or four round trips on longer "
+                          "links): PCIe's Recovery exchanges training sets for microseconds; no OISA figure is public")
+RETRAIN_ROUND_TRIPS = Figure(4, assumption="see RETRAIN_FLOOR_PS")
+CREDIT_POLL_ROUND_TRIPS = Figure(4, assumption="where the wire can lose control flits, a sender without credits "
+                                 "asks again after four round trips (CXL's credit return is not retried; ours must be, "
+                                 "since faults may drop it)")
+LINK_TIMER_RULES: tuple[tuple[str, str, Figure], ...] = (
+    ("ack_delay_ps", "ACK_DELAY_FLITS flit times", ACK_DELAY_FLITS),
+    ("replay_timeout_ps", "round trip + REPLAY_MARGIN_FLITS flit times", REPLAY_MARGIN_FLITS),
+    ("init_resend_ps", "INIT_RESEND_ROUND_TRIPS round trips", INIT_RESEND_ROUND_TRIPS),
+    ("retrain_time_ps", "max(RETRAIN_FLOOR_PS, RETRAIN_ROUND_TRIPS round trips)", RETRAIN_FLOOR_PS),
+    ("credit_poll_ps", "CREDIT_POLL_ROUND_TRIPS round trips, only with faults", CREDIT_POLL_ROUND_TRIPS),
+)
+
+
 def link_config(spec: LinkSpec, faults: FaultModel) -> LinkConfig:
     """Link-layer timing and buffers for an OISA link of this rate and latency.
 
     An acknowledgement needs a round trip, the wait for a flit already on the reverse wire and
-    the receiver's acknowledgement delay; the replay timer allows that plus a margin of 16 flit
-    times, like PCIe's timer that scales with link width and payload size. Credit polling is on
-    only where the wire can lose control flits.
+    the receiver's acknowledgement delay; the replay timer allows that plus a margin (the rules
+    and their provenance: :data:`LINK_TIMER_RULES`). Credit polling is on only where the wire can
+    lose control flits.
     """
     flit_time = serialisation_ps(spec.flit_size, spec.rate_bps)
-    ack_delay = 20 * flit_time
+    ack_delay = ACK_DELAY_FLITS.value * flit_time
     round_trip = 2 * spec.latency_ps + 2 * flit_time + ack_delay
     data_credits = receive_buffer_credits(spec.rate_bps, round_trip)
     header_credits = min(HDR_MODULUS // 2 - 1, data_credits // 4)
@@ -88,12 +117,12 @@ def link_config(spec: LinkSpec, faults: FaultModel) -> LinkConfig:
         flit_size=spec.flit_size,
         buffers=((FcClass.POSTED, header_credits, data_credits), (FcClass.NON_POSTED, header_credits, data_credits),
                  (FcClass.COMPLETION, 0, 0)),
-        replay_timeout_ps=round_trip + 16 * flit_time,
+        replay_timeout_ps=round_trip + REPLAY_MARGIN_FLITS.value * flit_time,
         ack_delay_ps=ack_delay,
         credit_delay_ps=ack_delay,
-        init_resend_ps=2 * round_trip,
-        retrain_time_ps=max(1_000_000, 4 * round_trip),
-        credit_poll_ps=4 * round_trip if faults.active else None,
+        init_resend_ps=INIT_RESEND_ROUND_TRIPS.value * round_trip,
+        retrain_time_ps=max(RETRAIN_FLOOR_PS.value, RETRAIN_ROUND_TRIPS.value * round_trip),
+        credit_poll_ps=CREDIT_POLL_ROUND_TRIPS.value * round_trip if faults.active else None,
     )
 
 

@@ -42,8 +42,8 @@ from oisa.fabric.spec import (
 from oisa.sim.faults import FaultModel
 from oisa.units import parse_rate, parse_size, parse_time
 
-__all__ = ["Builder", "FabricSize", "Profiles", "builders", "load_fabric", "memory_budget", "read_faults", "read_link",
-           "read_nic", "read_switch"]
+__all__ = ["Builder", "FabricSize", "Profiles", "builders", "fabric_document", "load_fabric", "memory_budget",
+           "read_faults", "read_link", "read_nic", "read_switch"]
 
 T = TypeVar("T")
 GROUP = "oisa.fabrics"
@@ -107,7 +107,7 @@ def builders() -> dict[str, Builder]:
 
 
 def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None = None, *,
-                memory_limit: int | None = None) -> FabricSpec:
+                memory_limit: int | None = None, overrides: Mapping[str, Any] | None = None) -> FabricSpec:
     """Load a fabric by catalog name (``"supernode-64"``) or from a TOML file path.
 
     ``parameters`` replace top-level keys of a generated fabric's ``[parameters]`` (say
@@ -115,16 +115,22 @@ def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None =
     file's own, and the fabric's name says they were given. A generated fabric whose builder
     can tell its size is refused before it is built if it would take more than
     ``memory_limit`` bytes (default: :func:`memory_budget`).
+
+    ``overrides`` set any field of the file by dotted path (``"parameters.link.lanes"``,
+    ``"links[0].latency"``) before it is read, as if the file said so (see
+    :func:`fabric_document`); the fabric is then checked exactly as the file's own fields are.
     """
     path = catalog.resolve("fabrics", name_or_path)
     _check_arguments(parameters, memory_limit)
-    doc = load_toml(path)
+    doc = fabric_document(path, overrides)
     name, description = doc.get("name", str), doc.get("description", str)
     if parameters:
         if "topology" not in doc:
             raise doc.error("only a generated fabric (topology = ...) takes parameters", "parameters")
         doc.data.setdefault("parameters", {}).update(parameters)
         name += "[" + ",".join(f"{key}={value}" for key, value in parameters.items()) + "]"
+    if overrides:
+        name += "[" + ",".join(f"{key}={value}" for key, value in overrides.items()) + "]"
     profiles = Profiles(path.parent)
     if "topology" in doc:
         topology = doc.get("topology", str)
@@ -140,6 +146,63 @@ def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None =
         spec = _listed(doc, profiles, name, description)
     doc.finish()
     return replace(spec, source=str(path)).check()
+
+
+def fabric_document(path: Path, overrides: Mapping[str, Any] | None = None) -> Table:
+    """The parsed fabric file at ``path`` with ``overrides`` set: each key a dotted path of
+    tables (``parameters.link``) and array items (``links[2]``, which must exist), then the field
+    to set; tables and fields the file leaves out are added, and the loader refuses those it
+    does not know, as it would in the file. A sourced
+    figure (``{ value = ..., source = ... }``) given a bare value keeps its form: the value is
+    replaced and the source becomes an assumption saying the value was set, not measured."""
+    doc = load_toml(path)
+    for dotted, value in (overrides or {}).items():
+        _override(doc, dotted, value)
+    return doc
+
+
+def _override(doc: Table, dotted: str, value: Any) -> None:
+    if not isinstance(dotted, str) or not dotted:
+        raise ConfigError("a field path is a non-empty string, like parameters.link.lanes", source=doc.source,
+                          key=str(dotted))
+    parts = [part for piece in dotted.split(".") for part in _path_parts(doc, dotted, piece)]
+    node: Any = doc.data
+    for depth, part in enumerate(parts[:-1]):
+        where = _shown_path(parts[:depth + 1])
+        if isinstance(part, int):
+            if not isinstance(node, list) or not -len(node) <= part < len(node):
+                raise ConfigError(f"no item {part} here ({len(node) if isinstance(node, list) else 'no'} items)",
+                                  source=doc.source, key=where)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(node.get(part), (dict, list)):
+            node = node[part]
+        elif isinstance(node, dict) and part not in node and isinstance(parts[depth + 1], str):
+            node = node.setdefault(part, {})  # a table the file leaves out: the loader judges its keys
+        elif isinstance(node, dict) and part not in node:
+            raise ConfigError("no such array of tables in the file", source=doc.source, key=where)
+        else:
+            raise ConfigError("not a table or an array of tables, so it has no fields", source=doc.source,
+                              key=where)
+    last = parts[-1]
+    if not isinstance(node, dict) or isinstance(last, int):
+        raise ConfigError("the last part of a field path names a field of a table", source=doc.source, key=dotted)
+    current = node.get(last)
+    if isinstance(current, dict) and "value" in current and not isinstance(value, dict):
+        node[last] = {"value": value, "assumption": f"set to {value!r} by an override of {dotted}"}
+    else:
+        node[last] = value
+
+
+def _path_parts(doc: Table, dotted: str, piece: str) -> list[str | int]:
+    """``links[2]`` as ``["links", 2]``; ``lanes`` as ``["lanes"]``."""
+    name, bracket, rest = piece.partition("[")
+    if not name or (bracket and (not rest.endswith("]") or not rest[:-1].lstrip("-").isdigit())):
+        raise ConfigError(f"{piece!r} is not a field name or an item like links[0]", source=doc.source, key=dotted)
+    return [name, int(rest[:-1])] if bracket else [name]
+
+
+def _shown_path(parts: list[str | int]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).lstrip(".")
 
 
 def _check_arguments(parameters: object, memory_limit: object) -> None:

@@ -9,8 +9,8 @@ filling over a sparse matrix) and recomputed when flows start or drain
 (:mod:`oisa.flow.fluid`); latencies are added per path. Collectives run by their phases, each
 repeated pattern's rates computed once (:mod:`oisa.flow.execute`).
 
-This layer knows fabric specifications and routes, device profiles and plans; it never imports
-trio, the simulation kernel or the workloads. How closely it agrees with the timing engine, and
+What it must not know: trio, ``sim`` and ``workload``. It knows fabric specifications and
+routes, device profiles and plans. How closely it agrees with the timing engine, and
 where it is known to be looser, is in the README ("The flow engine").
 """
 

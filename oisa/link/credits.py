@@ -103,8 +103,10 @@ class ReceiveCredits:
 
     def __init__(self, buffers: dict[CreditKey, tuple[int, int]]) -> None:
         self.initial = dict(buffers)
+        self.finite = [key for key, (hdr, data) in self.initial.items() if hdr or data]  # keys with a limit
         self._allocated = {key: list(value) for key, value in buffers.items()}
         self._received = {key: [0, 0] for key in buffers}
+        self._on_wire: dict[CreditKey, CreditReturn] = {}  # current() of keys not released since
         self.changed: set[CreditKey] = set()
 
     @property
@@ -115,9 +117,13 @@ class ReceiveCredits:
         return [CreditReturn(vc, cls, hdr, data) for (vc, cls), (hdr, data) in self.initial.items()]
 
     def current(self, key: CreditKey) -> CreditReturn:
-        """The cumulative allocation for ``key``, as it goes on the wire."""
-        hdr, data = self._allocated[key]
-        return CreditReturn(key[0], key[1], hdr % HDR_MODULUS, data % DATA_MODULUS)
+        """The cumulative allocation for ``key``, as it goes on the wire (kept until it changes:
+        every data flit carries one)."""
+        entry = self._on_wire.get(key)
+        if entry is None:
+            hdr, data = self._allocated[key]
+            entry = self._on_wire[key] = CreditReturn(key[0], key[1], hdr % HDR_MODULUS, data % DATA_MODULUS)
+        return entry
 
     def arrived(self, key: CreditKey, hdr: int, data: int) -> None:
         """Account for a message taking buffer space; more than we advertised is the peer's fault."""
@@ -140,6 +146,7 @@ class ReceiveCredits:
             allocated[1] += data
         if initial_hdr or initial_data:
             self.changed.add(key)
+            self._on_wire.pop(key, None)
 
     def occupancy(self, key: CreditKey) -> tuple[int, int]:
         """Header and data units held in the buffer now (received and not yet released)."""

@@ -39,7 +39,7 @@ from oisa.link.credits import (
     credits_needed,
 )
 from oisa.link.framing import StreamPacker, StreamUnpacker
-from oisa.link.states import LinkInput, LinkState, transition
+from oisa.link.states import TRANSITIONS, Action, LinkInput, LinkState, transition
 from oisa.units import format_time
 from oisa.wire.oisa import (
     FLIT_OVERHEAD,
@@ -53,6 +53,7 @@ from oisa.wire.oisa import (
     Message,
     check_flit_size,
     decode_flit,
+    encode_data_flit,
     encode_flit,
     encode_message,
 )
@@ -69,6 +70,10 @@ _CONTROL_INPUTS = {
     ControlCode.CREDIT_POLL: LinkInput.CREDIT_POLL,
 }
 _HALF = SEQ_MODULUS // 2
+_HANDLERS = {action: f"_do_{action.value}" for action in Action}  # the method that carries out each action
+# receive_frame processes data flits on an active link without looking the transition up: it
+# is this entry of the table, which must stay what it is.
+assert TRANSITIONS[(LinkState.ACTIVE, LinkInput.DATA)] == (LinkState.ACTIVE, Action.PROCESS)
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,7 @@ class LinkStats:
         return dict(self.__dict__)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Waiting:
     order: int
     message: Message
@@ -172,7 +177,11 @@ class _Waiting:
     data: int
 
 
-@dataclass
+def _order_of(waiting: _Waiting) -> int:
+    return waiting.order
+
+
+@dataclass(slots=True)
 class _Sent:
     seq: int
     payload: bytes
@@ -221,6 +230,7 @@ class LinkEndpoint:
         self._waiting: dict[int, dict[FcClass, deque[_Waiting]]] = {
             vc: {cls: deque() for cls in FcClass} for vc in range(self.config.vcs)}
         self._order = 0
+        self._waiting_count = 0  # messages in self._waiting
         self._waiting_bytes = 0
         self._packer = StreamPacker()
         self._unpacker = StreamUnpacker()
@@ -257,6 +267,7 @@ class LinkEndpoint:
         vc = self.config.tc_to_vc[message.tc]
         self._order += 1
         self._waiting[vc][message.info.fc_class].append(_Waiting(self._order, message, hdr, data))
+        self._waiting_count += 1
         self._waiting_bytes += message.wire_size
 
     def release(self, message: Message, now: int) -> None:
@@ -269,7 +280,7 @@ class LinkEndpoint:
     @property
     def waiting(self) -> int:
         """Messages queued and not yet committed to a flit."""
-        return sum(len(q) for classes in self._waiting.values() for q in classes.values())
+        return self._waiting_count
 
     @property
     def queued_bytes(self) -> int:
@@ -289,7 +300,7 @@ class LinkEndpoint:
     @property
     def idle(self) -> bool:
         """Nothing left to send or to be acknowledged."""
-        return not (self.waiting or self._packer.queued_bytes or self._tx.buffer or self._control)
+        return not (self._waiting_count or self._packer.queued_bytes or self._tx.buffer or self._control)
 
     def credit_keys(self) -> list[CreditKey]:
         """The (virtual channel, class) pairs whose credits the peer has advertised."""
@@ -339,10 +350,12 @@ class LinkEndpoint:
             self.stats.flits_replayed += 1
             return self._encode_data(sent, now)
         if len(tx.buffer) >= self.config.replay_buffer:
-            if self.waiting or self._packer.queued_bytes:
+            if self._waiting_count or self._packer.queued_bytes:
                 self.stats.replay_stalls += 1
             return None
-        self._commit(self.capacity - self._packer.queued_bytes)
+        room = self.capacity - self._packer.queued_bytes
+        if room > 0:
+            self._commit(room)
         if self.config.credit_poll_ps and self._poll_deadline is None and (self._stalled or self._owed()):
             self._poll_deadline = now + self.config.credit_poll_ps * self._poll_backoff
         if not self._packer.queued_bytes:
@@ -357,10 +370,10 @@ class LinkEndpoint:
         return self._encode_data(sent, now)
 
     def _encode_data(self, sent: _Sent, now: int) -> bytes:
-        flit = Flit(FlitKind.DATA, seq=sent.seq, first_msg=sent.first_msg, payload=sent.payload,
-                    credit=self._piggyback_credit())
-        self._attach_ack(flit)
-        return encode_flit(flit, self.config.flit_size)
+        credit = self._piggyback_credit()
+        ack_kind, ack_seq = self._take_ack()
+        return encode_data_flit(sent.seq, sent.first_msg, sent.payload, ack_kind, ack_seq, credit,
+                                self.config.flit_size)
 
     def _send_control(self, flit: Flit) -> bytes:
         if flit.code is not ControlCode.RETRAIN and flit.code is not ControlCode.RETRAIN_DONE:
@@ -369,16 +382,22 @@ class LinkEndpoint:
         return encode_flit(flit, self.config.flit_size)
 
     def _attach_ack(self, flit: Flit) -> None:
+        flit.ack_kind, flit.ack_seq = self._take_ack()
+
+    def _take_ack(self) -> tuple[AckKind, int]:
+        """The ACK or NAK the next flit carries (NONE before anything arrived); it settles
+        whatever acknowledgement was pending."""
         rx = self._rx
-        if rx.nak_pending:
-            flit.ack_kind, flit.ack_seq = AckKind.NAK, (rx.expected - 1) % SEQ_MODULUS
-            rx.nak_pending = False
-            self.stats.naks_sent += 1
-        elif rx.received_any:
-            flit.ack_kind, flit.ack_seq = AckKind.ACK, (rx.expected - 1) % SEQ_MODULUS
         rx.ack_pending = 0
         rx.ack_deadline = None
         rx.ack_due = False
+        if rx.nak_pending:
+            rx.nak_pending = False
+            self.stats.naks_sent += 1
+            return AckKind.NAK, (rx.expected - 1) % SEQ_MODULUS
+        if rx.received_any:
+            return AckKind.ACK, (rx.expected - 1) % SEQ_MODULUS
+        return AckKind.NONE, 0
 
     def _piggyback_credit(self) -> CreditReturn | None:
         credits = self._receive_credits
@@ -389,7 +408,7 @@ class LinkEndpoint:
                 self._credit_deadline = None
                 self._credit_due = False
             return credits.current(key)
-        finite = [key for key, (hdr, data) in credits.initial.items() if hdr or data]
+        finite = credits.finite
         if not finite:
             return None
         self._credit_cycle = (self._credit_cycle + 1) % len(finite)
@@ -398,6 +417,9 @@ class LinkEndpoint:
     def _commit(self, room: int) -> None:
         """Move messages the peer has credits for into the stream, enough to fill ``room`` bytes."""
         while room > 0:
+            if not self._waiting_count:
+                self._stalled = False  # nothing waits, so nothing waits for credits
+                return
             chosen = self._choose()
             if chosen is None:
                 return
@@ -405,6 +427,7 @@ class LinkEndpoint:
             key = (vc, entry.message.info.fc_class)
             self._send_credits.consume(key, entry.hdr, entry.data)
             self._waiting[vc][key[1]].popleft()
+            self._waiting_count -= 1
             self._waiting_bytes -= entry.message.wire_size
             encoded = encode_message(entry.message)
             self._packer.push(encoded)
@@ -418,7 +441,9 @@ class LinkEndpoint:
         of a class that has credits and may pass every older head still waiting."""
         stalled = False
         for vc in range(self.config.vcs - 1, -1, -1):
-            heads = sorted((q[0] for q in self._waiting[vc].values() if q), key=lambda w: w.order)
+            heads = [q[0] for q in self._waiting[vc].values() if q]
+            if len(heads) > 1:
+                heads.sort(key=_order_of)
             for index, head in enumerate(heads):
                 key = (vc, head.message.info.fc_class)
                 if not self._send_credits.can_send(key, head.hdr, head.data):
@@ -453,8 +478,11 @@ class LinkEndpoint:
             return []
         except FrameError as exc:  # the CRC was right, so the peer built it this way
             raise RemoteProtocolError(f"{self.name}: the peer sent a malformed flit: {exc}") from exc
-        event = LinkInput.DATA if flit.kind is FlitKind.DATA else _CONTROL_INPUTS[flit.code]
-        return self._input(event, now, flit) or []
+        if flit.kind is FlitKind.DATA:
+            if self.state is LinkState.ACTIVE:
+                return self._process(flit, now)  # the table's entry for data while active, taken directly
+            return self._input(LinkInput.DATA, now, flit) or []
+        return self._input(_CONTROL_INPUTS[flit.code], now, flit) or []
 
     def _bad_flit(self) -> None:
         self.stats.crc_errors += 1
@@ -536,9 +564,14 @@ class LinkEndpoint:
 
     def next_deadline(self) -> int | None:
         """The earliest time :meth:`on_timer` has something to do, if any."""
-        times = [t for t in (self._tx.deadline, self._init_deadline, self._retrain_deadline, self._rx.ack_deadline,
-                             self._credit_deadline, self._poll_deadline) if t is not None]
-        return min(times) if times else None
+        # (asked after every event by whoever drives the endpoint, so written out rather than
+        # as a list to take the minimum of)
+        earliest = self._tx.deadline
+        for t in (self._rx.ack_deadline, self._credit_deadline, self._init_deadline, self._retrain_deadline,
+                  self._poll_deadline):
+            if t is not None and (earliest is None or t < earliest):
+                earliest = t
+        return earliest
 
     def on_timer(self, now: int) -> None:
         tx = self._tx
@@ -599,8 +632,7 @@ class LinkEndpoint:
 
     def _input(self, event: LinkInput, now: int, flit: Flit | None = None) -> list[Message] | None:
         self.state, action = transition(self.state, event)
-        handler = getattr(self, f"_do_{action.value}")
-        return handler(now, flit)
+        return getattr(self, _HANDLERS[action])(now, flit)
 
     def _do_ignore(self, now: int, flit: Flit | None) -> None:
         return None

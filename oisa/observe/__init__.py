@@ -13,8 +13,8 @@ What it owns:
 Capture and timeline are :class:`oisa.sim.observe.Observer` subclasses: that hook base class,
 which the kernel and the devices call, stays in :mod:`oisa.sim`; this package only implements it.
 
-What it must not know: this layer imports ``sim`` and ``wire`` (and ``link`` and
-``transaction`` below them), never ``device``, ``fabric``, ``workload`` or ``report``. What it
+What it must not know: ``device``, ``fabric``, ``workload`` and ``report``. It imports ``sim``
+and ``wire`` (and what lies below them). What it
 needs of a fabric it reads through :class:`FabricView`, which any
 :class:`~oisa.fabric.FabricSpec` fits. :mod:`oisa.report` keeps what is made of results
 (tables, JSON, CSV, plots).

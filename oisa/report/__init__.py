@@ -2,6 +2,9 @@
 
 What a run writes while it runs (pcapng captures, timelines) is :mod:`oisa.observe`'s, not this
 package's: reports are made from results, after the run.
+
+What it must not know: ``cli``, ``study`` and ``testing``. Reports are made for any caller; the
+command line decides which one to print.
 """
 
 from oisa.report.collectives import collective_json, collective_text, sweep_csv, sweep_json, sweep_text

@@ -19,6 +19,7 @@ def training_json(result: TrainingResult) -> dict[str, Any]:
         "model": result.model,
         "parameters": result.parameters,
         "dtype": result.dtype,
+        "compute_efficiency": result.compute_efficiency,
         "cards": [{"card": rank, "tokens": result.tokens[rank], "alone_step_ps": result.alone_ps[rank]}
                   for rank in result.ranks],
         "algorithm": result.algorithm,
@@ -61,6 +62,7 @@ def training_text(result: TrainingResult) -> str:
         f"  exposed comm      {format_time(result.exposed_comm_ps)}  (all-reduce not hidden behind compute)",
         f"scaling efficiency  {result.scaling_efficiency:.1%}  (tokens/s against each card alone, holding "
         f"everything)",
-        f"share of peak       {result.peak_share:.1%}  (useful FLOPs against the cards' peak {result.dtype} rate)",
+        f"share of peak       {result.peak_share:.1%}  (useful FLOPs against the cards' peak {result.dtype} rate; "
+        f"the kernels reach {result.compute_efficiency:.1%} of it)",
         f"on the wire         {result.frames} frames, {result.wire_bytes} bytes ({result.mode} mode)",
     ])

@@ -4,6 +4,9 @@
 ``Wire`` is one direction of a physical link (serialisation at a rate, then propagation) and
 ``LinkPort`` runs the OISA link layer over one; ``FramePort`` carries whole messages sized by
 their framing, for links without a modelled link layer and for timing mode.
+
+What it must not know: ``device``, ``fabric`` and ``workload``. The kernel, wires and ports serve
+any model built on them; cards and fabrics are built on top.
 """
 
 from oisa.sim._kernel import Kernel

@@ -84,6 +84,17 @@ def in_wake_order() -> Iterator[bool]:
         run_module._ALLOW_DETERMINISTIC_SCHEDULING = flag  # type: ignore[union-attr]
 
 
+def _runner_reschedule() -> Callable[[trio.lowlevel.Task, Any], None]:
+    """``trio.lowlevel.reschedule`` without its public wrapper, which looks the run up and sets
+    up interrupt protection on every call: the clock runs inside trio's run loop, which has
+    both already, and releases a task for nearly every event. It relies on the private name
+    of the run context; a trio without it gets the public function."""
+    run_module = getattr(getattr(trio, "_core", None), "_run", None)
+    runner = getattr(getattr(run_module, "GLOBAL_RUN_CONTEXT", None), "runner", None)
+    reschedule = getattr(runner, "reschedule", None)
+    return reschedule if callable(reschedule) else trio.lowlevel.reschedule
+
+
 def _reraise(exc: BaseException) -> None:
     raise exc
 
@@ -95,8 +106,8 @@ class VirtualClock(trio.abc.Clock):
         self.now: int = 0
         self._heap: list[tuple[int, int, Callable[..., Any], tuple[Any, ...]]] = []
         self._next_seq = 0
-        self._released: deque[tuple[trio.lowlevel.Task, Any]] = deque()
-        self._in_callback = False
+        self.released: deque[tuple[trio.lowlevel.Task, Any]] = deque()  # woken at this instant, for trio
+        self.in_callback = False  # callbacks of an instant are running
         self.batch_release = False
         self.events_run = 0
         self.on_stall: Callable[[], bool] = lambda: False
@@ -121,13 +132,13 @@ class VirtualClock(trio.abc.Clock):
         once; called from a task, the wake-up is an event at the current instant like any
         other, so it takes effect in the next delta cycle, in the order it was asked for.
         """
-        if self._in_callback or self.stopped:
-            self._released.append((task, value))
+        if self.in_callback or self.stopped:
+            self.released.append((task, value))
         else:
             self.call_at(self.now, self._release, (task, value))
 
     def _release(self, task: trio.lowlevel.Task, value: Any) -> None:
-        self._released.append((task, value))
+        self.released.append((task, value))
 
     def stop(self) -> None:
         """The run has its result or has failed: drop every scheduled callback but the wake-ups
@@ -138,7 +149,7 @@ class VirtualClock(trio.abc.Clock):
         release = self._release
         arranged = sorted(entry for entry in self._heap if entry[2] == release)
         self._heap.clear()
-        self._released.extend(args for _, _, _, args in arranged)  # type: ignore[misc]
+        self.released.extend(args for _, _, _, args in arranged)  # type: ignore[misc]
 
     @property
     def pending(self) -> int:
@@ -153,7 +164,7 @@ class VirtualClock(trio.abc.Clock):
         return self.now / 1e12
 
     def deadline_to_sleep_time(self, deadline: float) -> float:
-        released = self._released
+        released = self.released
         if not released and not self.stopped:
             limit = math.inf if deadline == math.inf else math.ceil(deadline * 1e12)
             self._run_callbacks(limit)
@@ -166,7 +177,7 @@ class VirtualClock(trio.abc.Clock):
             if not released and self._heap and self._heap[0][0] <= limit:
                 return 0.0  # a slice ran out: let trio deliver signals, then carry on
         if released:
-            reschedule = trio.lowlevel.reschedule
+            reschedule = _runner_reschedule()
             if self.batch_release:
                 for task, value in released:
                     reschedule(task, outcome.Value(value))
@@ -189,9 +200,9 @@ class VirtualClock(trio.abc.Clock):
         a slice of events has run without releasing any (stopping then, even inside an instant,
         changes nothing: the rest of the instant still runs before any task)."""
         heap = self._heap
-        released = self._released
+        released = self.released
         slice_ends = self.events_run + EVENTS_PER_SLICE
-        self._in_callback = True
+        self.in_callback = True
         try:
             while heap and heap[0][0] <= limit and not released:
                 instant = self.now = heap[0][0]
@@ -204,4 +215,4 @@ class VirtualClock(trio.abc.Clock):
         except Exception as exc:  # noqa: BLE001 - handed to the kernel, which raises it in a task
             self.failure = exc
         finally:
-            self._in_callback = False
+            self.in_callback = False

@@ -48,20 +48,29 @@ class Inbox(Generic[T]):
             pass  # that waiter was cancelled; try the next
 
     async def _wait_for_items(self) -> None:
-        while not self._items:
+        items = self._items
+        while not items:
             task = trio.lowlevel.current_task()
             self._waiters.append(task)
             try:
-                await self._kernel.park(self)
+                await self._kernel.parking(task, self)
             except BaseException:
                 if task in self._waiters:
                     self._waiters.remove(task)
                 raise
 
     async def get(self) -> T:
-        if not self._items:
-            await self._wait_for_items()
-        return self._items.popleft()
+        items = self._items
+        while not items:  # (_wait_for_items, written out: a consumer comes here for every item)
+            task = trio.lowlevel.current_task()
+            self._waiters.append(task)
+            try:
+                await self._kernel.parking(task, self)
+            except BaseException:
+                if task in self._waiters:
+                    self._waiters.remove(task)
+                raise
+        return items.popleft()
 
     async def get_all(self) -> list[T]:
         if not self._items:

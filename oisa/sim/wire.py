@@ -41,20 +41,29 @@ class Wire:
         self.busy_until = 0
         self.frames = 0
         self.bytes = 0
+        self._durations: dict[int, int] = {}  # serialisation time by frame length (flits all have one)
 
     def transmit(self, frame: bytes) -> int:
         """Put ``frame`` on the wire after whatever is already on it; return when it has left."""
-        if self.receiver is None:
+        receiver = self.receiver
+        if receiver is None:
             raise RuntimeError(f"wire {self.name} is not connected")
-        start = max(self.kernel.now, self.busy_until)
-        end = start + serialisation_ps(len(frame), self.rate_bps)
-        self.busy_until = end
+        kernel = self.kernel
+        start = max(kernel.now, self.busy_until)
+        size = len(frame)
+        duration = self._durations.get(size)
+        if duration is None:
+            duration = self._durations[size] = serialisation_ps(size, self.rate_bps)
+        end = self.busy_until = start + duration
         self.frames += 1
-        self.bytes += len(frame)
+        self.bytes += size
+        observer = kernel.observer
+        if self.faults is None and observer is None:
+            kernel.call_at(end + self.latency_ps, receiver, frame)
+            return end
         arrivals = [frame] if self.faults is None else self.faults.apply(frame, start)
-        observer = self.kernel.observer
         for arriving in arrivals:
-            self.kernel.call_at(end + self.latency_ps, self.receiver, arriving)
+            kernel.call_at(end + self.latency_ps, receiver, arriving)
             if observer is not None:
                 observer.frame(self.name, start, end, end + self.latency_ps, arriving)
         return end
@@ -127,19 +136,23 @@ class LinkPort:
 
     def _poke(self) -> None:
         """Something changed in the endpoint: transmit if the wire is free, re-arm its timer."""
-        if self.endpoint.state is LinkState.FAILED:
-            raise LinkDownError(f"link {self.name} went down at {format_time(self.kernel.now)}: "
-                                f"{self.endpoint.failure}")
-        if self._up_callbacks and self.endpoint.state is LinkState.ACTIVE:
+        endpoint, kernel = self.endpoint, self.kernel
+        state = endpoint.state
+        if state is LinkState.FAILED:
+            raise LinkDownError(f"link {self.name} went down at {format_time(kernel.now)}: {endpoint.failure}")
+        if self._up_callbacks and state is LinkState.ACTIVE:
             callbacks, self._up_callbacks = self._up_callbacks, []
             for callback in callbacks:
-                self.kernel.call_at(self.kernel.now, callback)
+                kernel.call_at(kernel.now, callback)
         if not self._transmitting:
             self._transmitting = True
-            self.kernel.call_at(max(self.kernel.now, self.wire.busy_until), self._transmit_next)
-        if self.kernel.observer is not None:
+            kernel.call_at(max(kernel.now, self.wire.busy_until), self._transmit_next)
+        if kernel.observer is not None:
             self._observe()
-        self._arm_timer()
+        deadline = endpoint.next_deadline()  # (_arm_timer, written out: every event comes here)
+        if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
+            self._timer_at = deadline
+            kernel.call_at(max(deadline, kernel.now), self._timer_fired, deadline)
 
     def _arm_timer(self) -> None:
         """Have :meth:`_timer_fired` run at the endpoint's next deadline, if none runs earlier."""
@@ -165,8 +178,9 @@ class LinkPort:
         self.kernel.observer.link_state(self.name, self.kernel.now, state, endpoint.unacknowledged)
 
     def _transmit_next(self) -> None:
-        frame = self.endpoint.next_frame(self.kernel.now)
-        committed = self.endpoint.committed
+        endpoint, kernel = self.endpoint, self.kernel
+        frame = endpoint.next_frame(kernel.now)
+        committed = endpoint.committed
         if committed:
             for message in committed:
                 self.owner.committed(message)
@@ -174,8 +188,8 @@ class LinkPort:
         if frame is None:
             self._transmitting = False
             return
-        self.kernel.call_at(self.wire.transmit(frame), self._transmit_next)
-        if self.kernel.observer is not None:
+        kernel.call_at(self.wire.transmit(frame), self._transmit_next)
+        if kernel.observer is not None:
             self._observe()
         # sending may start a timer (the replay timer of a first data flit, a credit poll):
         # without this, a flit whose ACK is lost would wait for the next frame to arrive

@@ -7,6 +7,9 @@ and messages (``oisa.testing.strategies``), the adapter conformance kit by regis
 This package module itself stays light: the command line reads the defaults below without
 importing Hypothesis, and the pytest plugin imports it in every test run of everyone who has
 oisa installed. The checks load when first named (``oisa.testing.check_adapter``).
+
+What it must not know: nothing of oisa is closed to it. The rule runs the other way: only the
+command line and the spec generator import it, no layer does.
 """
 
 from __future__ import annotations

@@ -159,16 +159,55 @@ class LinkPair:
 
         Returns False when nothing at all is left to happen.
         """
-        self._transmit()
-        upcoming = self._upcoming()
-        if not upcoming:
-            return False
-        self.now = max(self.now, min(upcoming))
-        self._deliver()
-        for side in self.sides.values():
+        a, b = self.sides["a"], self.sides["b"]
+        now = self.now
+        # Transmit: each side whose wire is free offers its endpoint the wire (a first, then b).
+        flit_time, latency, fault = self.flit_time_ps, self.latency_ps, self.fault
+        for side, direction in ((a, "a->b"), (b, "b->a")):
+            while side.busy_until <= now:
+                frame = side.endpoint.next_frame(now)
+                if frame is None:
+                    break
+                side.busy_until = now + flit_time
+                self.frames_sent += 1
+                arrival = side.busy_until + latency
+                for arriving in fault(direction, frame):
+                    side.in_flight.append((arrival, arriving))
+        # The next event: a frame arriving, a consumer releasing, a timer, a wire falling free.
+        upcoming: int | None = None
+        deadlines = []
+        for side in (a, b):
             deadline = side.endpoint.next_deadline()
-            if deadline is not None and deadline <= self.now:
-                side.endpoint.on_timer(self.now)
+            deadlines.append(deadline)
+            for t in (side.in_flight[0][0] if side.in_flight else None,
+                      side.to_release[0][0] if side.to_release else None, deadline,
+                      side.busy_until if side.busy_until > now else None):
+                if t is not None and (upcoming is None or t < upcoming):
+                    upcoming = t
+        if upcoming is None:
+            return False
+        if upcoming > now:
+            self.now = now = upcoming
+        # Deliver what has arrived and release what consumers are done with (a's side, then b's).
+        delivered = False
+        for side, peer in ((a, b), (b, a)):
+            in_flight = side.in_flight
+            while in_flight and in_flight[0][0] <= now:
+                _, frame = in_flight.popleft()
+                delivered = True
+                for message in peer.endpoint.receive_frame(frame, now):
+                    peer.delivered.append(message)
+                    peer.to_release.append((now + self.release_delay_ps, message))
+            to_release = side.to_release
+            while to_release and to_release[0][0] <= now:
+                delivered = True
+                side.endpoint.release(to_release.popleft()[1], now)
+        # Timers that are due. What was delivered may have moved a deadline, so ask again then.
+        for side, deadline in ((a, deadlines[0]), (b, deadlines[1])):
+            if delivered:
+                deadline = side.endpoint.next_deadline()
+            if deadline is not None and deadline <= now:
+                side.endpoint.on_timer(now)
         return True
 
     def run_until_quiet(self, limit_ps: int) -> bool:
@@ -183,40 +222,3 @@ class LinkPair:
         end = self.now + duration_ps
         while self.now < end and self.step():
             pass
-
-    def _transmit(self) -> None:
-        for name, side in self.sides.items():
-            direction = f"{name}->{'b' if name == 'a' else 'a'}"
-            while side.busy_until <= self.now:
-                frame = side.endpoint.next_frame(self.now)
-                if frame is None:
-                    break
-                side.busy_until = self.now + self.flit_time_ps
-                self.frames_sent += 1
-                for arriving in self.fault(direction, frame):
-                    side.in_flight.append((side.busy_until + self.latency_ps, arriving))
-
-    def _upcoming(self) -> list[int]:
-        times = []
-        for side in self.sides.values():
-            if side.in_flight:
-                times.append(side.in_flight[0][0])
-            if side.to_release:
-                times.append(side.to_release[0][0])
-            deadline = side.endpoint.next_deadline()
-            if deadline is not None:
-                times.append(deadline)
-            if side.busy_until > self.now:
-                times.append(side.busy_until)
-        return times
-
-    def _deliver(self) -> None:
-        for name, side in self.sides.items():
-            peer = self.sides["b" if name == "a" else "a"]
-            while side.in_flight and side.in_flight[0][0] <= self.now:
-                _, frame = side.in_flight.popleft()
-                for message in peer.endpoint.receive_frame(frame, self.now):
-                    peer.delivered.append(message)
-                    peer.to_release.append((self.now + self.release_delay_ps, message))
-            while side.to_release and side.to_release[0][0] <= self.now:
-                side.endpoint.release(side.to_release.popleft()[1], self.now)

@@ -14,7 +14,8 @@ parsing), :mod:`~oisa.wire.bits` (layouts numbered from bit 0 up), :mod:`~oisa.w
 OISA share), :mod:`~oisa.wire.crc` and :mod:`~oisa.wire.crc32c`. :mod:`~oisa.wire.formats`, the
 table of ``oisa decode``/``oisa encode`` formats, sits above the families.
 
-This layer knows bytes only: it imports nothing of oisa but :mod:`oisa.errors`, and never trio.
+What it must not know: trio and every layer above it, ``link``, ``transaction`` and ``sim`` first.
+It knows bytes only and imports nothing of oisa but :mod:`oisa.errors`.
 Nothing is re-exported here, so that importing one family does not load the others: import from
 the family (``from oisa.wire.oisa import Message, Opcode``).
 """

@@ -2,9 +2,10 @@
 results that carry checked data.
 
 This layer describes what runs (point to point, load/store, collectives, a training step) and
-hands it to an engine (:mod:`oisa.workload.engines`) with a :class:`Run`; it must not know how
-results are shown (that is :mod:`oisa.report`) or which command-line flags exist (that is
-:mod:`oisa.cli`): errors name the keyword argument, never a flag.
+hands it to an engine (:mod:`oisa.workload.engines`) with a :class:`Run`.
+
+What it must not know: ``report`` and ``cli``. How results are shown is the report layer's, which
+command-line flags exist the command's: errors name the keyword argument, never a flag.
 """
 
 from oisa.workload.engines import ENGINES, Engine

@@ -28,8 +28,8 @@ from oisa.errors import ConfigError, UsageError
 from oisa.fabric import FabricSpec, load_fabric
 from oisa.workload.run import Run
 
-__all__ = ["CARD", "CARDS", "CHOICE", "COUNT", "FLAG", "GROUP", "SIZE", "TEXT", "Headline", "Option", "OptionKind",
-           "Renderer", "Workload", "find", "workload", "workload_family", "workloads"]
+__all__ = ["CARD", "CARDS", "CHOICE", "COUNT", "FLAG", "FRACTION", "GROUP", "SIZE", "TEXT", "Headline", "Option",
+           "OptionKind", "Renderer", "Workload", "find", "workload", "workload_family", "workloads"]
 
 GROUP = "oisa.workloads"
 
@@ -91,6 +91,12 @@ def _flag(option: Option, value: Any) -> bool:
     return value
 
 
+def _fraction(option: Option, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise UsageError("expected a fraction above 0 and at most 1", parameter=option.name, value=value)
+    return float(value)
+
+
 def _text(option: Option, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise UsageError("expected a non-empty string", parameter=option.name, value=value)
@@ -99,7 +105,7 @@ def _text(option: Option, value: Any) -> str:
 
 _CHECKS: dict[str, Callable[[Option, Any], Any]] = {
     "size": _integer, "count": _integer, "card": _card, "cards": _cards, "choice": _choice, "flag": _flag,
-    "text": _text,
+    "fraction": _fraction, "text": _text,
 }
 SIZE = OptionKind("size", "SIZE")  # bytes; the command line reads units (4096, 64KiB, 1MiB, 1GB)
 COUNT = OptionKind("count", "N")
@@ -108,6 +114,7 @@ CARDS = OptionKind("cards", "CARDS")  # the command line reads 0,4,8
 CHOICE = OptionKind("choice", "NAME")
 FLAG = OptionKind("flag", "")
 TEXT = OptionKind("text", "TEXT")
+FRACTION = OptionKind("fraction", "X")  # a share above 0 and at most 1 (0.462)
 
 
 @dataclass(frozen=True)

@@ -14,22 +14,28 @@ from the emulation:
 (b) tokens per second of two cards over the one OISA link of ``pair`` against one card alone,
     once for a model both hold and once for one that a single card cannot hold (it spills to
     its neighbour's memory; two cards shard it, ZeRO stage 2);
-(c) scaling efficiency and share of peak compute as the card count grows on ``supernode-64``
-    and ``switched-64``, the cabinet filled server by server.
+(c) the share of peak compute (model FLOPs utilisation, what the claim is about) of the largest
+    step on ``switched-64``, and its scaling efficiency and share of peak as the card count grows
+    on ``supernode-64`` and ``switched-64``, the cabinet filled server by server.
+
+Every verdict comes with its sensitivity: the finding recomputed with tokens per card, the
+kernels' compute efficiency and the model changed one at a time, so a reader sees whether it
+holds over the plausible range or sits on a knife-edge.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from oisa.errors import NO_VALUE, UsageError
 from oisa.fabric import FabricSpec, load_fabric
 from oisa.workload.collectives import run_collective
 from oisa.workload.run import Run
-from oisa.workload.training import MAX_TOKENS, MODELS, TrainingResult, run_training
+from oisa.workload.training import COMPUTE_EFFICIENCY, MAX_TOKENS, MODELS, TrainingResult, run_training
 
-__all__ = ["CLAIMS", "ArticleResult", "Claim", "Finding", "ScalingRow", "article_steps", "run_article",
+__all__ = ["CLAIMS", "ArticleResult", "Claim", "Finding", "ScalingRow", "Variation", "article_steps", "run_article",
            "scaling_counts"]
 
 SWITCHED, SUPERNODE, DIRECT = "switched-64", "supernode-64", "pair"
@@ -67,13 +73,26 @@ CLAIMS: dict[str, Claim] = {c.key: c for c in (
 
 
 @dataclass(frozen=True)
+class Variation:
+    """A finding recomputed with one input changed: ``figure`` None when the step cannot run
+    with it (``reason`` says why, as the workload refused it)."""
+
+    parameter: str  # "tokens", "compute_efficiency" or "model"
+    value: int | float | str
+    figure: float | None
+    verdict: str
+
+
+@dataclass(frozen=True)
 class Finding:
-    """One of our figures set against a claim, with how it was obtained."""
+    """One of our figures set against a claim, with how it was obtained, and how the verdict
+    moves when tokens per card, the kernels' compute efficiency or the model change."""
 
     claim: Claim
     label: str
     figure: float
     detail: str
+    sensitivity: tuple[Variation, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -94,6 +113,7 @@ class ArticleResult:
     model: str
     big_model: str
     tokens: int  # per card per step, on average
+    compute_efficiency: float
     seed: int
     findings: list[Finding]
     scaling: list[ScalingRow]
@@ -115,8 +135,8 @@ def _check_max_cards(max_cards: object) -> None:
                          parameter="max_cards", value=max_cards)
 
 
-def _check_article(run: object, model: object, big_model: object, tokens: object, max_cards: object,
-                   progress: object) -> None:
+def _check_article(run: object, model: object, big_model: object, tokens: object, compute_efficiency: object,
+                   max_cards: object, progress: object) -> None:
     """Refuse, naming the keyword, what :func:`run_article` cannot take, before any step runs."""
     if not isinstance(run, Run):
         raise UsageError(f"expected a Run, not {type(run).__name__}", parameter="run")
@@ -124,48 +144,153 @@ def _check_article(run: object, model: object, big_model: object, tokens: object
         if not isinstance(value, str) or value not in MODELS:
             raise UsageError(f"expected one of {', '.join(MODELS)}", parameter=name,
                              value=value if isinstance(value, (str, int, float)) else NO_VALUE)
-    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_TOKENS:
-        raise UsageError(f"expected a whole number of tokens from 1 to {MAX_TOKENS:,}", parameter="tokens",
-                         value=tokens if isinstance(tokens, (int, float, str)) else NO_VALUE)
+    _check_inputs(tokens, compute_efficiency)
     _check_max_cards(max_cards)
     if progress is not None and not callable(progress):
         raise UsageError("expected a function taking one line of text, or None", parameter="progress")
 
 
-def article_steps(max_cards: int | None = None) -> int:
-    """How many training steps :func:`run_article` runs (for a progress bar)."""
+def _check_inputs(tokens: object, compute_efficiency: object) -> None:
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_TOKENS:
+        raise UsageError(f"expected a whole number of tokens from 1 to {MAX_TOKENS:,}", parameter="tokens",
+                         value=tokens if isinstance(tokens, (int, float, str)) else NO_VALUE)
+    if (isinstance(compute_efficiency, bool) or not isinstance(compute_efficiency, (int, float))
+            or not 0 < compute_efficiency <= 1):
+        raise UsageError("expected a fraction above 0 and at most 1", parameter="compute_efficiency",
+                         value=compute_efficiency if isinstance(compute_efficiency, (int, float, str)) else NO_VALUE)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What the training steps behind a finding depend on, and what its sensitivity varies."""
+
+    model: str
+    tokens: int
+    compute_efficiency: float
+
+
+# How far each input is moved to show a verdict's sensitivity: tokens per card from a quarter to
+# four times, the kernels' share of peak from half to one and a half times (PaLM's 46.2% spans
+# what published large runs reach, 38-55%: the README's sources), and every other model.
+TOKEN_FACTORS = (0.25, 0.5, 2.0, 4.0)
+EFFICIENCY_FACTORS = (0.5, 1.5)
+
+
+def _variations(base: _Inputs) -> list[tuple[str, int | float | str, _Inputs]]:
+    """(parameter, value, inputs) for each variation of ``base`` a sensitivity runs."""
+    out: list[tuple[str, int | float | str, _Inputs]] = []
+    for factor in TOKEN_FACTORS:
+        tokens = round(base.tokens * factor)
+        if 1 <= tokens <= MAX_TOKENS and tokens != base.tokens:
+            out.append(("tokens", tokens, replace(base, tokens=tokens)))
+    for factor in EFFICIENCY_FACTORS:
+        efficiency = round(base.compute_efficiency * factor, 4)
+        if 0 < efficiency <= 1:
+            out.append(("compute_efficiency", efficiency, replace(base, compute_efficiency=efficiency)))
+    out.extend(("model", name, replace(base, model=name)) for name in MODELS if name != base.model)
+    return out
+
+
+def article_steps(max_cards: int | None = None, *, tokens: int = 4096, compute_efficiency: float = COMPUTE_EFFICIENCY,
+                  sensitivity: bool = True) -> int:
+    """How many training steps :func:`run_article` runs with these arguments (for a progress bar)."""
     _check_max_cards(max_cards)
-    return _FIXED_STEPS + sum(len(scaling_counts(load_fabric(name), max_cards)) for name in (SUPERNODE, SWITCHED))
+    _check_inputs(tokens, compute_efficiency)
+    scaling = sum(len(scaling_counts(load_fabric(name), max_cards)) for name in (SUPERNODE, SWITCHED))
+    varied = len(_variations(_Inputs("gpt2-xl", tokens, compute_efficiency))) if sensitivity else 0
+    return _FIXED_STEPS + scaling + varied * _VARIED_FINDINGS
 
 
 _FIXED_STEPS = 6  # (a): two; (b): two models, one card and two
+_VARIED_FINDINGS = 4  # (a)'s training, (b)'s two, (c): each variation of each is one tick of progress
+
+
+class _Progress:
+    """Tells ``progress`` of each step of a finding's own figure, and of each variation once it
+    is done (a variation that cannot run stops at its first step, so steps would not add up)."""
+
+    def __init__(self, progress: Callable[[str], None] | None) -> None:
+        self.progress, self.muted = progress, False
+
+    def tell(self, text: str) -> None:
+        if self.progress is not None and not self.muted:
+            self.progress(text)
 
 
 def run_article(run: Run = Run(), *, model: str = "gpt2-xl", big_model: str = "llama-7b", tokens: int = 4096,
-                max_cards: int | None = None, progress: Callable[[str], None] | None = None) -> ArticleResult:
-    """Run the three parts; ``progress`` hears of each training step once it is done."""
-    _check_article(run, model, big_model, tokens, max_cards, progress)
-    seed = run.seed
+                compute_efficiency: float = COMPUTE_EFFICIENCY, max_cards: int | None = None, sensitivity: bool = True,
+                progress: Callable[[str], None] | None = None) -> ArticleResult:
+    """Run the three parts; ``progress`` hears of each training step once it is done. With
+    ``sensitivity`` every finding that rests on training steps is recomputed with each input of
+    :func:`_variations` changed, one at a time.
+
+    ``run.seed`` picks among equal paths where a fabric hashes flows over several; on the three
+    fabrics here no step's traffic has such a choice, so every seed gives the same figures (a
+    test holds it so) and the output says the seed only to name the run."""
+    _check_article(run, model, big_model, tokens, compute_efficiency, max_cards, progress)
+    if not isinstance(sensitivity, bool):
+        raise UsageError("expected True or False", parameter="sensitivity", value=sensitivity)
     switched, supernode, direct = (load_fabric(name) for name in (SWITCHED, SUPERNODE, DIRECT))
     counts = {spec.name: scaling_counts(spec, max_cards) for spec in (supernode, switched)}
+    base = _Inputs(model, tokens, compute_efficiency)
+    told = _Progress(progress)
 
-    def step(spec: FabricSpec, cards: list[int], name: str = model, *, shard: bool = False) -> TrainingResult:
-        result = run_training(spec, run, model=name, tokens=tokens, cards=cards, shard=shard)
-        if progress is not None:
-            progress(f"{name}, {len(cards)} cards of {spec.name}")
+    def step(spec: FabricSpec, cards: list[int], inputs: _Inputs, *, shard: bool = False) -> TrainingResult:
+        result = run_training(spec, run, model=inputs.model, tokens=inputs.tokens, cards=cards, shard=shard,
+                              compute_efficiency=inputs.compute_efficiency)
+        told.tell(f"{inputs.model}, {len(cards)} cards of {spec.name}")
         return result
 
-    findings = [*_across_servers(switched, step, run), *_direct_pair(direct, (model, big_model), step)]
+    def finding(claim: Claim, label: str, measure: Callable[[_Inputs], tuple[float, str]], inputs: _Inputs) -> Finding:
+        figure, detail = measure(inputs)
+        varied = []
+        for parameter, value, changed in _variations(inputs) if sensitivity else ():
+            told.muted = True
+            try:
+                varied.append(_vary(claim, measure, parameter, value, changed))
+            finally:
+                told.muted = False
+            told.tell(f"({claim.key}) with {parameter} {value}")
+        return Finding(claim, label, figure, detail, tuple(varied))
+
+    across = _AcrossServers(switched, step)
+    findings = [finding(CLAIMS["a"], f"training efficiency lost across servers on {switched.name}", across.training,
+                        base),
+                across.all_reduce(run)]
+    pair = _DirectPair(direct, step)
+    findings += [finding(CLAIMS["b"], f"two linked cards against one, {name}", functools.partial(pair.ratio, shard=shard),
+                         replace(base, model=name))
+                 for name, shard in ((model, False), (big_model, True))]
     scaling = [ScalingRow(spec.name, n, r.step_ps, r.scaling_efficiency, r.peak_share)
                for spec in (supernode, switched) for n in counts[spec.name]
-               for r in [step(spec, _accelerators(spec)[:n])]]
-    conventional = _most_cards(scaling, SWITCHED)
-    supernode_share = _most_cards(scaling, SUPERNODE).scaling_efficiency
-    findings.append(Finding(CLAIMS["c"], f"share of compute, {conventional.cards} cards of {SWITCHED}",
-                            conventional.scaling_efficiency,
-                            f"{model}: scaling efficiency (tokens/s against each card alone) at the largest count; "
-                            f"{SUPERNODE} reaches {supernode_share:.1%} on as many cards"))
-    return ArticleResult(model, big_model, tokens, seed, findings, scaling)
+               for r in [step(spec, _accelerators(spec)[:n], base)]]
+    conventional, beside = _most_cards(scaling, SWITCHED), _most_cards(scaling, SUPERNODE)
+
+    def share_of_peak(inputs: _Inputs) -> tuple[float, str]:
+        row = conventional if inputs == base else _row(switched, conventional.cards, step(
+            switched, _accelerators(switched)[:conventional.cards], inputs))
+        return row.peak_share, (
+            f"{inputs.model}: useful FLOPs against the cards' peak rate (MFU) at the largest count, with scaling "
+            f"efficiency {row.scaling_efficiency:.1%}; the kernels reach {inputs.compute_efficiency:.1%} of peak, so "
+            f"no step can exceed that; {SUPERNODE} reaches {beside.peak_share:.1%} (scaling efficiency "
+            f"{beside.scaling_efficiency:.1%}) on as many cards")
+
+    findings.append(finding(CLAIMS["c"], f"share of peak compute, {conventional.cards} cards of {SWITCHED}",
+                            share_of_peak, base))
+    return ArticleResult(model, big_model, tokens, compute_efficiency, run.seed, findings, scaling)
+
+
+def _vary(claim: Claim, measure: Callable[[_Inputs], tuple[float, str]], parameter: str, value: int | float | str,
+          inputs: _Inputs) -> Variation:
+    try:
+        figure = measure(inputs)[0]
+    except UsageError as refused:  # the step cannot run so (a model no card or pair of cards can hold)
+        return Variation(parameter, value, None, f"cannot run: {refused.problem}")
+    return Variation(parameter, value, figure, claim.verdict(figure))
+
+
+def _row(spec: FabricSpec, cards: int, result: TrainingResult) -> ScalingRow:
+    return ScalingRow(spec.name, cards, result.step_ps, result.scaling_efficiency, result.peak_share)
 
 
 def _most_cards(scaling: list[ScalingRow], fabric: str) -> ScalingRow:
@@ -176,36 +301,50 @@ def _accelerators(spec: FabricSpec) -> list[int]:
     return [c.id for c in spec.cards if c.device.role == "accelerator"]
 
 
-def _across_servers(spec: FabricSpec, step: Callable[..., TrainingResult], run: Run) -> list[Finding]:
-    first = spec.card(_accelerators(spec)[0])
-    mates = [c.id for c in spec.cards if c.device == first.device and c.id != first.id]
-    near = next(c for c in mates if spec.card(c).server == first.server)
-    far = next(c for c in mates if spec.card(c).server != first.server)
-    same, apart = step(spec, [first.id, near]), step(spec, [first.id, far])
-    loss = 1 - apart.scaling_efficiency / same.scaling_efficiency
-    trained = Finding(CLAIMS["a"], f"training efficiency lost across servers on {spec.name}", loss,
-                      f"{same.model}, two {first.device.name} cards: {same.scaling_efficiency:.1%} in one server "
-                      f"(cards {first.id}, {near}), {apart.scaling_efficiency:.1%} in two (cards {first.id}, {far})")
-    timed = Run(seed=run.seed, engine="timing", limits=run.limits)
-    near_bw, far_bw = (run_collective(spec, "allreduce", timed, size=_SMALL_ALLREDUCE, cards=[first.id, mate]).busbw
-                       for mate in (near, far))
-    reduced = Finding(CLAIMS["a"], f"1 MiB all-reduce bandwidth lost across servers on {spec.name}",
-                      1 - far_bw / near_bw, f"busbw {near_bw / 1e9:.1f} GB/s in one server, {far_bw / 1e9:.1f} "
-                      f"GB/s in two (the same cards)")
-    return [trained, reduced]
+Step = Callable[..., TrainingResult]
 
 
-def _direct_pair(spec: FabricSpec, models: tuple[str, str], step: Callable[..., TrainingResult]) -> list[Finding]:
-    """Two cards against one, for a model that fits and (sharded over the two) one that does not."""
-    cards = _accelerators(spec)[:2]
-    findings = []
-    for name, shard in zip(models, (False, True)):
-        one = step(spec, cards[:1], name)
-        two = step(spec, cards, name, shard=shard)
+class _AcrossServers:
+    """Claim (a) on the switched fabric: the first card with a card of its model in its own
+    server, then with one in another server."""
+
+    def __init__(self, spec: FabricSpec, step: Step) -> None:
+        self.spec, self.step = spec, step
+        first = spec.card(_accelerators(spec)[0])
+        mates = [c.id for c in spec.cards if c.device == first.device and c.id != first.id]
+        self.first = first
+        self.near = next(c for c in mates if spec.card(c).server == first.server)
+        self.far = next(c for c in mates if spec.card(c).server != first.server)
+
+    def training(self, inputs: _Inputs) -> tuple[float, str]:
+        same = self.step(self.spec, [self.first.id, self.near], inputs)
+        apart = self.step(self.spec, [self.first.id, self.far], inputs)
+        return 1 - apart.scaling_efficiency / same.scaling_efficiency, (
+            f"{same.model}, two {self.first.device.name} cards: {same.scaling_efficiency:.1%} in one server (cards "
+            f"{self.first.id}, {self.near}), {apart.scaling_efficiency:.1%} in two (cards {self.first.id}, {self.far})")
+
+    def all_reduce(self, run: Run) -> Finding:
+        """The same pairs' 1 MiB all-reduce, in timing mode: no training input changes it."""
+        timed = Run(seed=run.seed, engine="timing", limits=run.limits)
+        near_bw, far_bw = (run_collective(self.spec, "allreduce", timed, size=_SMALL_ALLREDUCE,
+                                          cards=[self.first.id, mate]).busbw for mate in (self.near, self.far))
+        return Finding(CLAIMS["a"], f"1 MiB all-reduce bandwidth lost across servers on {self.spec.name}",
+                       1 - far_bw / near_bw, f"busbw {near_bw / 1e9:.1f} GB/s in one server, {far_bw / 1e9:.1f} "
+                       f"GB/s in two (the same cards)")
+
+
+class _DirectPair:
+    """Claim (b): two cards of ``pair`` against one, for a model that fits one card and (sharded
+    over the two) one that does not."""
+
+    def __init__(self, spec: FabricSpec, step: Step) -> None:
+        self.spec, self.step = spec, step
+        self.cards = _accelerators(spec)[:2]
+
+    def ratio(self, inputs: _Inputs, *, shard: bool) -> tuple[float, str]:
+        one = self.step(self.spec, self.cards[:1], inputs)
+        two = self.step(self.spec, self.cards, inputs, shard=shard)
         held = ("one card holds it" if one.spill_to == "none" else
                 f"one card spills {one.spill_bytes / 1e9:.1f} GB to its neighbour's memory each step; two shard it")
-        findings.append(Finding(CLAIMS["b"], f"two linked cards against one, {one.model}",
-                                two.tokens_per_s / one.tokens_per_s,
-                                f"{spec.name}: {two.tokens_per_s:,.0f} against {one.tokens_per_s:,.0f} tokens/s; "
-                                f"{held}"))
-    return findings
+        return two.tokens_per_s / one.tokens_per_s, (
+            f"{self.spec.name}: {two.tokens_per_s:,.0f} against {one.tokens_per_s:,.0f} tokens/s; {held}")

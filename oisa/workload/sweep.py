@@ -14,7 +14,7 @@ from oisa.workload.collectives import COLLECTIVES, CollectiveResult, collective_
 from oisa.workload.registry import checked_run, fabric_spec, find
 from oisa.workload.run import Run
 
-__all__ = ["Sweep", "sweep", "sweep_sizes"]
+__all__ = ["Sweep", "SweepPlan", "plan_sweep", "sweep", "sweep_size", "sweep_sizes"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,24 @@ def sweep_sizes(min_size: int, max_size: int, factor: int = 2) -> list[int]:
     return sizes
 
 
-def sweep(spec: FabricSpec | str, collective: str, run: Run = Run(), *, min_size: int, max_size: int, factor: int = 2,
-          progress: Callable[[int], None] | None = None, **options: Any) -> Sweep:
-    """Run ``collective`` at every size of :func:`sweep_sizes`, with the collective's other
-    ``options`` (algorithm, protocol, channels, cards, dtype, op, root, calibration); ``progress(size)``
-    is called after each. Every size is a fresh run with the same seed. A size the cards cannot
-    hold is refused as ``max_size``'s fault, which let it in."""
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweep runs, checked before anything runs: the sizes that hold a whole element per
+    card, in order, the ones skipped, and the options every size runs with (``cards`` fixed to
+    the ranks)."""
+
+    spec: FabricSpec
+    collective: str
+    run: Run
+    max_size: int
+    sizes: tuple[int, ...]
+    skipped: tuple[int, ...]
+    options: dict[str, Any]
+
+
+def plan_sweep(spec: FabricSpec | str, collective: str, run: Run = Run(), *, min_size: int, max_size: int,
+               factor: int = 2, **options: Any) -> SweepPlan:
+    """Check a sweep's arguments (as :func:`sweep` takes them) and say which sizes it runs."""
     spec, run = fabric_spec(spec), checked_run(run)
     sizes = sweep_sizes(min_size, max_size, factor)
     if not isinstance(collective, str) or collective not in COLLECTIVES:
@@ -55,29 +67,49 @@ def sweep(spec: FabricSpec | str, collective: str, run: Run = Run(), *, min_size
                          value=collective)
     if "size" in options:
         raise UsageError("a sweep sets the sizes itself (min_size, max_size, factor)", parameter="size")
-    if progress is not None and not callable(progress):
-        raise UsageError(f"expected a function of the size just run, or None, not {type(progress).__name__}",
-                         parameter="progress")
     checked = find(collective).checked(options, spec)
     ranks = collective_ranks(spec, checked["cards"])
     itemsize = DTYPES[checked["dtype"]].itemsize
-    results, skipped = [], []
+    run_sizes, skipped = [], []
     for size in sizes:
         try:
             normalised_count(collective, size, itemsize, len(ranks))
         except UsageError:
             skipped.append(size)
         else:
-            try:
-                results.append(run_collective(spec, collective, run, size=size, **{**options, "cards": ranks}))
-            except UsageError as exc:
-                if exc.parameters != ("size",):
-                    raise
-                raise UsageError(f"at {format_size(size)}: {exc.problem}", parameter="max_size",
-                                 value=max_size) from None
-        if progress is not None:
-            progress(size)
-    if not results:
+            run_sizes.append(size)
+    if not run_sizes:
         raise UsageError(f"no size from {min_size} to {max_size} B holds a whole element per card",
                          parameter="min_size", value=min_size)
-    return Sweep(tuple(results), tuple(skipped))
+    return SweepPlan(spec, collective, run, max_size, tuple(run_sizes), tuple(skipped), {**options, "cards": ranks})
+
+
+def sweep_size(plan: SweepPlan, size: int) -> CollectiveResult:
+    """One size of ``plan``, a fresh run with the plan's seed. A size the cards cannot hold is
+    refused as ``max_size``'s fault, which let it in."""
+    try:
+        return run_collective(plan.spec, plan.collective, plan.run, size=size, **plan.options)
+    except UsageError as exc:
+        if exc.parameters != ("size",):
+            raise
+        raise UsageError(f"at {format_size(size)}: {exc.problem}", parameter="max_size",
+                         value=plan.max_size) from None
+
+
+def sweep(spec: FabricSpec | str, collective: str, run: Run = Run(), *, min_size: int, max_size: int, factor: int = 2,
+          progress: Callable[[int], None] | None = None, **options: Any) -> Sweep:
+    """Run ``collective`` at every size of :func:`sweep_sizes`, with the collective's other
+    ``options`` (algorithm, protocol, channels, cards, dtype, op, root, calibration); ``progress(size)``
+    is called after each. Every size is a fresh run with the same seed (:func:`sweep_size`);
+    ``oisa.study`` runs the same sizes on a process pool or a Dask cluster."""
+    plan = plan_sweep(spec, collective, run, min_size=min_size, max_size=max_size, factor=factor, **options)
+    if progress is not None and not callable(progress):
+        raise UsageError(f"expected a function of the size just run, or None, not {type(progress).__name__}",
+                         parameter="progress")
+    results = []
+    for size in sweep_sizes(min_size, max_size, factor):
+        if size in plan.sizes:
+            results.append(sweep_size(plan, size))
+        if progress is not None:
+            progress(size)
+    return Sweep(tuple(results), plan.skipped)

@@ -40,7 +40,7 @@ from oisa.fabric import FabricSpec
 from oisa.plan import Compute, Plan, PlanBuilder, Read, Send, Stream
 from oisa.units import S, serialisation_ps
 from oisa.workload.collectives import collective_ranks, plan_call
-from oisa.workload.registry import CARDS, CHOICE, COUNT, FLAG, TEXT, Option, workload
+from oisa.workload.registry import CARDS, CHOICE, COUNT, FLAG, FRACTION, TEXT, Option, workload
 from oisa.workload.run import Run
 
 __all__ = ["COMPUTE_EFFICIENCY", "FLOPS_PER_PARAMETER_TOKEN", "MODELS", "STATE_BYTES_PER_PARAMETER", "Model",
@@ -88,6 +88,7 @@ class TrainingResult:
     parameters: int
     tokens: dict[int, int]  # per rank: the tokens it trains on in the step
     dtype: str
+    compute_efficiency: float  # the share of peak the compute kernels reach
     ranks: tuple[int, ...]
     algorithm: str  # the gradient all-reduce's, as the library chose it ("none" for one card)
     protocol: str  # its protocol ("none" for one card)
@@ -144,6 +145,8 @@ class TrainingResult:
                      choices=("auto", "host", "peers")),
               Option("shard", FLAG, "split gradients and optimizer state over the cards (ZeRO stage 2)"),
               Option("balance", FLAG, "give cards tokens in proportion to their compute rates"),
+              Option("compute_efficiency", FRACTION, "the share of a card's peak rate its kernels reach (default: "
+                                                     "PaLM 540B's MFU, see COMPUTE_EFFICIENCY)"),
               Option("precision", TEXT, "the compute rate used, by the names in the device profiles (bf16, fp8, ...)"),
               Option("calibration", TEXT, "a calibration of the collective library (what oisa calibrate writes), "
                                           "applied to its profile"),
@@ -151,7 +154,7 @@ class TrainingResult:
 def run_training(spec: FabricSpec, run: Run = Run(), *, model: str = "llama-7b", tokens: int = 4096,
                  cards: Sequence[int] | None = None, algorithm: str = "auto", buckets: int = 4, spill: str = "auto",
                  shard: bool = False, balance: bool = True, precision: str = "bf16",
-                 calibration: str | None = None) -> TrainingResult:
+                 compute_efficiency: float = COMPUTE_EFFICIENCY, calibration: str | None = None) -> TrainingResult:
     """One data-parallel step of ``model`` on ``tokens`` tokens per card on average.
 
     ``spill`` says where cards put the state they cannot hold: ``host`` (their server's host,
@@ -172,10 +175,10 @@ def run_training(spec: FabricSpec, run: Run = Run(), *, model: str = "llama-7b",
     run = run.settled("flow" if run.observer is None else "timing", allowed=("timing", "flow"), workload="training",
                       spec=spec)
     held = _state_bytes(MODELS[model], len(ranks), shard)
-    shares = _balanced(spec, MODELS[model], tokens * len(ranks), rates, held) if balance else \
+    shares = _balanced(spec, MODELS[model], tokens * len(ranks), rates, held, compute_efficiency) if balance else \
         {rank: tokens for rank in ranks}
     step = _StepPlan(MODELS[model], shares, dtype, ranks, buckets, shard, held,
-                     _spills(spec, held, ranks, spill, model))
+                     _spills(spec, held, ranks, spill, model), compute_efficiency)
     plan, marks, chosen = _step_plan(spec, step, algorithm, calibration)
     outcome = run.executor.run_plan(spec, run, plan)
     times = outcome.execution
@@ -186,7 +189,7 @@ def run_training(spec: FabricSpec, run: Run = Run(), *, model: str = "llama-7b",
     spill_bytes = max((sum(b for _, b in spills) for spills in step.spills.values()), default=0)
     return TrainingResult(
         fabric=spec.name, seed=run.seed, mode=run.engine, model=step.model.name, parameters=step.model.parameters, tokens=step.tokens,
-        dtype=dtype, ranks=ranks, algorithm=chosen[0], protocol=chosen[1], channels=chosen[2], buckets=buckets,
+        dtype=dtype, compute_efficiency=compute_efficiency, ranks=ranks, algorithm=chosen[0], protocol=chosen[1], channels=chosen[2], buckets=buckets,
         shard=shard, held_bytes=held, step_ps=step_ps, compute_ps=max(compute.values()),
         optimizer_ps=max(optimizer.values()), spill_bytes=spill_bytes, spill_to=_where(spec, step),
         exposed_comm_ps=step_ps - max(compute[r] + optimizer[r] for r in ranks),
@@ -206,6 +209,7 @@ class _StepPlan:
     shard: bool
     held: int  # state bytes each card must hold
     spills: dict[int, list[tuple[int, int]]]  # rank -> [(donor card, bytes)]
+    efficiency: float  # the share of peak the compute kernels reach
 
 
 @dataclass(frozen=True)
@@ -226,10 +230,10 @@ def _step_plan(spec: FabricSpec, step: _StepPlan, algorithm: str,
     backward: dict[int, list[int]] = {}
     for rank in step.ranks:
         flops = FLOPS_PER_PARAMETER_TOKEN * step.model.parameters * step.tokens[rank]
-        done = builder.add(Compute(rank, flops / 3 / COMPUTE_EFFICIENCY, step.dtype))
+        done = builder.add(Compute(rank, flops / 3 / step.efficiency, step.dtype))
         backward[rank] = []
         for _ in range(step.buckets):
-            done = builder.add(Compute(rank, flops * 2 / 3 / step.buckets / COMPUTE_EFFICIENCY, step.dtype,
+            done = builder.add(Compute(rank, flops * 2 / 3 / step.buckets / step.efficiency, step.dtype,
                                        deps=(done,)))
             backward[rank].append(done)
     reduced: list[int] = []
@@ -262,11 +266,12 @@ def _step_plan(spec: FabricSpec, step: _StepPlan, algorithm: str,
     return builder.build(), _Marks({r: backward[r][-1] for r in step.ranks}, starts, ends), chosen
 
 
-def _balanced(spec: FabricSpec, model: Model, total: int, rates: dict[int, int], held: int) -> dict[int, int]:
+def _balanced(spec: FabricSpec, model: Model, total: int, rates: dict[int, int], held: int,
+              efficiency: float) -> dict[int, int]:
     """Share ``total`` tokens so that every card's compute and optimizer end together, from the
     rates alone (what spilling costs is not known before the run): card r gets
     (T - optimizer_r) x rate_r x efficiency / (6 x parameters) tokens, T chosen to use them all."""
-    per_token = FLOPS_PER_PARAMETER_TOKEN * model.parameters / COMPUTE_EFFICIENCY  # FLOPs at full rate
+    per_token = FLOPS_PER_PARAMETER_TOKEN * model.parameters / efficiency  # FLOPs at full rate
     optimizer = {r: OPTIMIZER_PASSES * held * 8 / int(spec.card(r).device.memory_bandwidth.value) for r in rates}
     end = (total * per_token + sum(optimizer[r] * rates[r] for r in rates)) / sum(rates.values())
     return {r: max(1, round((end - optimizer[r]) * rates[r] / per_token)) for r in rates}
@@ -322,7 +327,7 @@ def _spills(spec: FabricSpec, need: int, ranks: tuple[int, ...], policy: str,
 def _alone_ps(device: DeviceProfile, step: _StepPlan, rank: int) -> int:
     """A step of the card of ``rank`` alone, holding everything: compute and the optimizer, from its rates."""
     rate = int(device.compute[step.dtype].value)
-    flops = FLOPS_PER_PARAMETER_TOKEN * step.model.parameters * step.tokens[rank] / COMPUTE_EFFICIENCY
+    flops = FLOPS_PER_PARAMETER_TOKEN * step.model.parameters * step.tokens[rank] / step.efficiency
     memory_bps = int(device.memory_bandwidth.value)
     return int(flops * S / rate) + serialisation_ps(OPTIMIZER_PASSES * _state_bytes(step.model), memory_bps)
 

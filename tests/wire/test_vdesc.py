@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from oisa.errors import CrcError, FrameError
 from oisa.testing._vdesc import vdescs
 from oisa.testing.strategies import mutated_bytes
-from oisa.wire.crc32c import CRC32C_POLY, crc32c
+from oisa.wire.crc32c import CRC32C_POLY, crc32c, crc32c_python
 from oisa.wire.vdesc import (
     HEADER_FIELDS,
     HEADER_SIZE,
@@ -94,6 +94,27 @@ def test_a_message_and_its_crc_leave_the_iscsi_residue(data):
 @given(st.binary(max_size=600) | st.binary(max_size=7))
 def test_crc32c_is_the_shift_register(data):
     assert crc32c(data) == shift_register(data)
+
+
+@given(st.binary(max_size=600) | st.binary(max_size=7))
+def test_the_pure_python_crc32c_is_the_shift_register_too(data):
+    # crc32c is google-crc32c's C code where it is installed; the pure-Python form stands in
+    # where it is not, and must give the same answers.
+    assert crc32c_python(data) == shift_register(data) == crc32c(data)
+
+
+def test_the_pure_python_crc32c_check_value_and_a_long_message():
+    assert crc32c_python(b"123456789") == 0xE3069283
+    data = bytes(range(256)) * 40 + b"tail"
+    assert crc32c_python(data) == shift_register(data)
+
+
+def test_without_the_c_extension_crc32c_is_the_pure_python_one(monkeypatch):
+    import oisa.wire.crc32c as module
+
+    monkeypatch.setattr(module, "_C_CRC32C", None)
+    assert module.crc32c(b"123456789") == 0xE3069283
+    assert module.crc32c(memoryview(bytes(range(50)))) == shift_register(bytes(range(50)))
 
 
 def test_crc32c_of_a_message_longer_than_any_descriptor():

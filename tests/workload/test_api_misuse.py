@@ -162,6 +162,10 @@ def test_loadstore_refuses_more_accesses_than_the_sources_buffers_hold(pair, acc
     ({"model": "gpt-5"}, "model"),
     ({"tokens": 0}, "tokens"),
     ({"tokens": 2**60}, "tokens"),
+    ({"compute_efficiency": 0}, "compute_efficiency"),
+    ({"compute_efficiency": 1.5}, "compute_efficiency"),
+    ({"compute_efficiency": "x"}, "compute_efficiency"),
+    ({"sensitivity": "yes"}, "sensitivity"),
 ])
 def test_the_article_scenario_refuses_what_it_cannot_take_before_any_step_runs(kwargs, parameter):
     from oisa.workload.scenario import run_article
@@ -178,3 +182,5 @@ def test_article_steps_and_training_refuse_what_would_overflow_or_is_no_count():
 
     refused(lambda: article_steps("x"), "max_cards")
     refused(lambda: run_training("pair", tokens=2**60), "tokens", f"at most {MAX_TOKENS:,}")
+    refused(lambda: run_training("pair", compute_efficiency=0), "compute_efficiency", "fraction above 0")
+    refused(lambda: run_training("pair", compute_efficiency=True), "compute_efficiency", "fraction above 0")

@@ -8,7 +8,6 @@ from oisa.cli import main
 from oisa.errors import UsageError
 from oisa.fabric import load_fabric
 from oisa.report import result_json
-from oisa.workload.scenario import CLAIMS, article_steps, run_article
 from oisa.workload.training import MODELS, STATE_BYTES_PER_PARAMETER, WEIGHT_BYTES, run_training
 from oisa.workload import Run
 
@@ -90,35 +89,6 @@ def test_training_results_depend_only_on_the_seed(supernode):
 def test_training_mistakes_are_usage_errors(kwargs, message):
     with pytest.raises(UsageError, match=message):
         run_training(load_fabric("pair"), **{"model": "gpt2-xl", **kwargs})
-
-
-@pytest.mark.parametrize(("figure", "low", "high", "verdict"), [
-    (0.1, 0.2, None, "disagrees: ours is lower"), (0.25, 0.2, None, "agrees"), (3.0, 2.2, 2.6,
-                                                                                "disagrees: ours is higher"),
-])
-def test_a_claim_says_whether_a_figure_agrees(figure, low, high, verdict):
-    claim = CLAIMS["a"].__class__("x", "x", low, high, "x")
-    assert claim.verdict(figure) == verdict
-
-
-def test_the_article_scenario_sets_a_computed_figure_beside_every_claim():
-    result = run_article(max_cards=4)
-    assert [f.claim.key for f in result.findings] == ["a", "a", "b", "b", "c"]
-    for finding in result.findings:
-        assert finding.verdict == finding.claim.verdict(finding.figure) and finding.figure > 0
-    ratio_fits, ratio_spills = (f.figure for f in result.findings if f.claim.key == "b")
-    assert 1 < ratio_fits < 2 < ratio_spills  # superlinear only when one card cannot hold the model
-    assert [(row.fabric, row.cards) for row in result.scaling] == [
-        (name, n) for name in ("supernode-64", "switched-64") for n in (2, 4)]
-    assert article_steps(4) == 10
-
-
-def test_oisa_scenario_article_prints_claims_and_json(capsys):
-    assert main(["scenario", "article", "--max-cards", "2", "-q"]) == 0
-    text = capsys.readouterr().out
-    assert "(a) claim: two cards in different servers lose 20%+ efficiency" in text and "ours" in text
-    assert main(["scenario", "article", "--max-cards", "2", "-q", "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)["findings"]) == 5
 
 
 def test_a_step_runs_on_the_flow_engine_unless_frames_are_asked_for_and_both_engines_agree(switched):

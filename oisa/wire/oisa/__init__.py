@@ -18,7 +18,14 @@ classes are :class:`~oisa.wire.fc_class.FcClass`, shared with PCIe and re-export
 """
 
 from oisa.wire.fc_class import FcClass
-from oisa.wire.oisa.codec import decode_flit, decode_message, decode_messages, encode_flit, encode_message
+from oisa.wire.oisa.codec import (
+    decode_flit,
+    decode_message,
+    decode_messages,
+    encode_data_flit,
+    encode_flit,
+    encode_message,
+)
 from oisa.wire.oisa.fields import flit_from_fields, flit_to_fields, message_from_fields, message_to_fields
 from oisa.wire.oisa.flit import (
     CONTROL_MEANING,
@@ -112,6 +119,7 @@ __all__ = [
     "decode_message",
     "decode_message_construct",
     "decode_messages",
+    "encode_data_flit",
     "encode_flit",
     "encode_flit_construct",
     "encode_message",

@@ -15,7 +15,22 @@ import struct
 import zlib
 
 from oisa.errors import CrcError, FrameError
-from oisa.wire.oisa.flit import FLIT_HEADER_SIZE, FLIT_OVERHEAD, Flit, build_flit, check_flit, check_frame_length
+from oisa.wire.fc_class import FcClass
+from oisa.wire.oisa.flit import (
+    CREDIT_ENTRY_SIZE,
+    FLIT_CRC_SIZE,
+    FLIT_HEADER_SIZE,
+    FLIT_OVERHEAD,
+    NO_MESSAGE_START,
+    AckKind,
+    ControlCode,
+    CreditReturn,
+    Flit,
+    FlitKind,
+    build_flit,
+    check_flit,
+    check_frame_length,
+)
 from oisa.wire.oisa.message import (
     COLL_EXT_SIZE,
     HEADER_FIELDS,
@@ -27,7 +42,7 @@ from oisa.wire.oisa.message import (
 from oisa.wire.oisa.opcodes import OPCODES, Opcode
 from oisa.wire.schema import field_at
 
-__all__ = ["decode_flit", "decode_message", "decode_messages", "encode_flit", "encode_message"]
+__all__ = ["decode_flit", "decode_message", "decode_messages", "encode_data_flit", "encode_flit", "encode_message"]
 
 _MSG_HEADER = struct.Struct(">BBBBHHHHQ")
 _COLL = struct.Struct(">HHBBH")
@@ -156,7 +171,81 @@ def decode_messages(buf: bytes | memoryview) -> list[Message]:
     return out
 
 
+# Flit sizes the fast paths take, with their payload capacity; any other size goes the checked way.
+_CAPACITY = {size: size - FLIT_OVERHEAD for size in range(64, 2049, 32)}
+_ZERO_FILL = bytes(2048)
+_ACK_KIND_VALUES = {kind: int(kind) for kind in AckKind}
+_FC_CLASS_VALUES = {cls: int(cls) for cls in FcClass}
+_FC_CLASSES = {int(cls): cls for cls in FcClass}
+_ACK_KINDS = {int(kind): kind for kind in AckKind}
+_DATA, _CONTROL = FlitKind.DATA, FlitKind.CONTROL
+_NO_CODE = ControlCode.NONE
+_ENTRY_CODES = frozenset((ControlCode.CREDIT, ControlCode.INIT_FC1, ControlCode.INIT_FC2))
+_CONTROL_CODES = {int(code): code for code in ControlCode if code is not ControlCode.NONE and code not in _ENTRY_CODES}
+_PLAIN_CONTROL = frozenset(_CONTROL_CODES.values())
+_ENTRY_CODES_BY_VALUE = {int(code): code for code in _ENTRY_CODES}
+_new_flit = object.__new__
+_CreditReturn = CreditReturn
+
+
 def encode_flit(flit: Flit, size: int) -> bytes:
+    """The flit's bytes: header, payload, zero padding, CRC-32.
+
+    A data flit, or a control flit without credit entries, whose fields are in range and agree
+    with each other is written in one ``struct`` call and one ``zlib.crc32``; anything else
+    (credit entries, an odd size, a value that does not fit) goes through :func:`check_flit`,
+    which applies every rule and names the field.
+    """
+    capacity = _CAPACITY.get(size)
+    payload = flit.payload
+    used = len(payload)
+    kind, code, seq, ack_seq, first = flit.kind, flit.code, flit.seq, flit.ack_seq, flit.first_msg
+    ack_kind = _ACK_KIND_VALUES.get(flit.ack_kind)
+    credit = flit.credit
+    if credit is None:
+        crd_word = crd_hdr = crd_data = 0
+        crd_ok = True
+    else:
+        cls = _FC_CLASS_VALUES.get(credit.fc_class)
+        crd_hdr, crd_data = credit.hdr, credit.data
+        crd_ok = cls is not None and not (credit.vc >> 3 or crd_hdr >> 12 or crd_data >> 16)
+        crd_word = 0x8000 | credit.vc << 12 | (cls or 0) << 10
+    if (capacity is None or ack_kind is None or not crd_ok or flit.entries or used > capacity
+            or type(payload) is not bytes or (seq | ack_seq) >> 12
+            or not ((kind is _DATA and code is _NO_CODE and (first == NO_MESSAGE_START or 0 <= first < used))
+                    or (kind is _CONTROL and code in _PLAIN_CONTROL and not used and not seq
+                        and first == NO_MESSAGE_START))):
+        return _encode_flit_checked(flit, size)
+    body = _FLIT_HEADER.pack(kind, code, seq, ack_kind << 14 | ack_seq, crd_word, crd_hdr, crd_data, used,
+                             first) + payload + _ZERO_FILL[:capacity - used]
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def encode_data_flit(seq: int, first_msg: int, payload: bytes, ack_kind: AckKind, ack_seq: int,
+                     credit: CreditReturn | None, size: int) -> bytes:
+    """``encode_flit(Flit(FlitKind.DATA, ...), size)`` without building the :class:`Flit`: what
+    a link endpoint sends for every flit of the message stream. Values out of range go the
+    checked way and raise the same :class:`~oisa.errors.FrameError`."""
+    capacity = _CAPACITY.get(size)
+    used = len(payload)
+    ack = _ACK_KIND_VALUES.get(ack_kind)
+    if credit is None:
+        crd_word = crd_hdr = crd_data = 0
+    else:
+        cls = _FC_CLASS_VALUES.get(credit.fc_class)
+        crd_hdr, crd_data = credit.hdr, credit.data
+        crd_word = -1 if cls is None or credit.vc >> 3 or crd_hdr >> 12 or crd_data >> 16 else (
+            0x8000 | credit.vc << 12 | cls << 10)
+    if (capacity is None or ack is None or crd_word < 0 or used > capacity or type(payload) is not bytes
+            or (seq | ack_seq) >> 12 or not (first_msg == NO_MESSAGE_START or 0 <= first_msg < used)):
+        return _encode_flit_checked(Flit(FlitKind.DATA, ControlCode.NONE, seq, ack_kind, ack_seq, credit, first_msg,
+                                         payload), size)
+    body = _FLIT_HEADER.pack(1, 0, seq, ack << 14 | ack_seq, crd_word, crd_hdr, crd_data, used,
+                             first_msg) + payload + _ZERO_FILL[:capacity - used]
+    return body + _CRC.pack(zlib.crc32(body))
+
+
+def _encode_flit_checked(flit: Flit, size: int) -> bytes:
     h = check_flit(flit, size)
     payload = flit.payload
     if flit.entries:
@@ -170,19 +259,97 @@ def encode_flit(flit: Flit, size: int) -> bytes:
 
 
 def decode_flit(data: bytes | memoryview, size: int) -> Flit:
+    """Check the CRC, then read the flit.
+
+    A well-formed data or plain control flit is read field by field into a :class:`Flit`;
+    anything unusual (reserved bits, credit entries, a bad length or offset) goes through
+    :func:`build_flit`, which applies every rule and names the field that breaks one.
+    """
     if len(data) != size:
         check_frame_length(data, size)
-    if zlib.crc32(memoryview(data)[: size - 4]) != _CRC.unpack_from(data, size - 4)[0]:
-        raise CrcError("CRC does not match the frame's contents", fmt="oisa-flit", field="crc",
-                             offset=size - 4)
+    end = size - FLIT_CRC_SIZE
+    if zlib.crc32(memoryview(data)[:end]) != _CRC.unpack_from(data, end)[0]:
+        raise CrcError("CRC does not match the frame's contents", fmt="oisa-flit", field="crc", offset=end)
     kind, code, seq_word, ack_word, crd, crd_hdr, crd_data, used, first = _FLIT_HEADER.unpack_from(data)
-    header = dict(
+    capacity = _CAPACITY.get(size)
+    ack_kind = _ACK_KINDS.get(ack_word >> 14)
+    entries: list[CreditReturn] = []
+    if kind == 1 and not code:
+        flit_kind, flit_code = _DATA, _NO_CODE
+        well_formed = first == NO_MESSAGE_START or first < used
+    else:
+        flit_kind, flit_code = _CONTROL, _CONTROL_CODES.get(code)
+        well_formed = kind == 2 and not seq_word and first == NO_MESSAGE_START
+        if flit_code is None:
+            flit_code = _ENTRY_CODES_BY_VALUE.get(code)
+            well_formed = (well_formed and flit_code is not None and 0 < used <= (capacity or 0)
+                           and not used % CREDIT_ENTRY_SIZE
+                           and _read_entries(data[FLIT_HEADER_SIZE:FLIT_HEADER_SIZE + used], entries))
+        else:
+            well_formed = well_formed and not used
+    if crd & 0x8000:
+        credit = _CREDITS.get((crd, crd_hdr, crd_data))
+        if credit is None:
+            cls = _FC_CLASSES.get((crd >> 10) & 3)
+            if cls is None:
+                well_formed = False
+            else:
+                credit = _credit_return(crd, crd_hdr, crd_data, cls)
+    else:
+        credit = None
+        well_formed = well_formed and not (crd or crd_hdr or crd_data)
+    start = FLIT_HEADER_SIZE + used if capacity is not None else end
+    if (not well_formed or capacity is None or ack_kind is None or used > capacity or seq_word >> 12
+            or ack_word & 0x3000 or crd & 0x3FF or crd_hdr >> 12 or type(data) is not bytes
+            or data.count(0, start, end) != end - start):
+        return build_flit(_raw_header(kind, code, seq_word, ack_word, crd, crd_hdr, crd_data, used, first),
+                          memoryview(data)[FLIT_HEADER_SIZE:end], size - FLIT_OVERHEAD, _entries)
+    # Slot by slot, as decode_message does; the differential tests compare every field.
+    flit = _new_flit(Flit)
+    flit.kind = flit_kind
+    flit.code = flit_code
+    flit.seq = seq_word
+    flit.ack_kind = ack_kind
+    flit.ack_seq = ack_word & 0xFFF
+    flit.credit = credit
+    flit.first_msg = first
+    flit.payload = data[FLIT_HEADER_SIZE:FLIT_HEADER_SIZE + used] if not entries else b""
+    flit.entries = entries
+    return flit
+
+
+def _read_entries(body: bytes, entries: list[CreditReturn]) -> bool:
+    """Append the credit entries of ``body`` to ``entries``; False if one breaks a rule (the
+    checked way then says which)."""
+    for word, units in _ENTRY.iter_unpack(body):
+        cls = _FC_CLASSES.get((word >> 27) & 3)
+        if cls is None or (word >> 12) & 0x7FFF:
+            return False
+        entries.append(_CreditReturn(word >> 29, cls, word & 0xFFF, units))
+    return True
+
+
+_CREDITS: dict[tuple[int, int, int], CreditReturn] = {}
+"""Credit returns decoded lately, by their three header words: consecutive flits repeat one
+until the peer frees more buffer, and a frozen value can be handed out again."""
+
+
+def _credit_return(crd: int, crd_hdr: int, crd_data: int, cls: FcClass) -> CreditReturn:
+    if len(_CREDITS) >= 4096:
+        _CREDITS.clear()
+    credit = _CREDITS[(crd, crd_hdr, crd_data)] = _CreditReturn((crd >> 12) & 7, cls, crd_hdr, crd_data)
+    return credit
+
+
+def _raw_header(kind: int, code: int, seq_word: int, ack_word: int, crd: int, crd_hdr: int, crd_data: int,
+                used: int, first: int) -> dict[str, int | bool]:
+    """The header's fields as the schema names them, reserved bits included."""
+    return dict(
         kind=kind, code=code, reserved_0=seq_word >> 12, seq=seq_word & 0xFFF, ack_kind=ack_word >> 14,
         reserved_1=(ack_word >> 12) & 3, ack_seq=ack_word & 0xFFF, crd_valid=bool(crd & 0x8000),
         crd_vc=(crd >> 12) & 7, crd_class=(crd >> 10) & 3, reserved_2=(crd & 0x3FF) << 4 | crd_hdr >> 12,
         crd_hdr=crd_hdr & 0xFFF, crd_data=crd_data, used=used, first_msg=first,
     )
-    return build_flit(header, memoryview(data)[FLIT_HEADER_SIZE: size - 4], size - FLIT_OVERHEAD, _entries)
 
 
 def _entries(body: bytes) -> list[tuple[int, int, int, int, int]]:

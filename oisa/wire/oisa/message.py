@@ -146,7 +146,7 @@ class Message:
         return self.count * (self.length if OPCODES[self.opcode].has_payload else 0)
 
 
-def message_size(header: bytes | memoryview) -> int:
+def message_size(header: bytes | bytearray | memoryview) -> int:
     """Total bytes of the message whose header starts ``header`` (needs the first 12 bytes)."""
     info = OPCODES.get(header[0])
     if info is None:
