@@ -150,6 +150,8 @@ class Timeline(Observer):
     write. :meth:`close` (``run_p2p`` calls it, even when the run fails) writes what is left.
     """
 
+    draws_spans = True
+
     def __init__(self, path: str | Path, spec: FabricView, *, chunk_packets: int = CHUNK_PACKETS) -> None:
         self.path = Path(path)
         self._open("wb").close()  # fail now, not after the run, if the path cannot be written

@@ -32,7 +32,7 @@ from oisa.errors import UsageError
 from oisa.fabric import FabricSpec
 from oisa.graph import ExecutionGraph, Kind, Where, read_graph
 from oisa.plan import Collective, Delay, Execution, Plan, Read, Send
-from oisa.sim.observe import Observers
+from oisa.sim.observe import Observer, Observers
 from oisa.units import S, format_time, serialisation_ps
 from oisa.workload.collectives import collective_ranks
 from oisa.workload.graph_lower import Lowered, Unit, lower
@@ -217,14 +217,12 @@ class _KeepOpen(Observers):
         return None
 
 
-def _settled(spec: FabricSpec, run: Run) -> tuple[list[Any], Run]:
+def _settled(spec: FabricSpec, run: Run) -> tuple[list[Observer], Run]:
     """The timelines that get rank tracks, and the run with its engine settled. A timeline on
     the flow engine shows the ranks alone (there are no frames); other observers need frames."""
-    from oisa.observe import Timeline  # Perfetto's protos take 0.2 s to import: only when there is an observer
-
     observers = [] if run.observer is None else (run.observer.observers if isinstance(run.observer, Observers)
                                                   else [run.observer])
-    timelines = [o for o in observers if isinstance(o, Timeline)]
+    timelines = [o for o in observers if o.draws_spans]
     flowing = run.engine == "flow" or (run.engine == "auto" and len(spec.cards) > run.limits.frame_cards)
     if flowing and observers and len(timelines) == len(observers):
         return timelines, replace(run, observer=None).settled("flow", allowed=("data", "timing", "flow"),
@@ -363,7 +361,7 @@ def _alone_comm_ps(spec: FabricSpec, run: Run, lowered: Lowered, unit: Unit) -> 
 # -- timeline --------------------------------------------------------------------------------------------
 
 
-def _draw(timeline: Any, graph: ExecutionGraph, lowered: Lowered, times: Execution) -> None:
+def _draw(timeline: Observer, graph: ExecutionGraph, lowered: Lowered, times: Execution) -> None:
     """Every node as a slice on its rank's track for what it is (compute, communication, memory,
     other), at its virtual times."""
     nodes = {(rank.rank, node.id): node for rank in graph.ranks for node in rank.nodes}
