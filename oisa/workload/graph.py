@@ -40,8 +40,8 @@ from oisa.workload.registry import CARDS, TEXT, Headline, Option, Renderer, work
 from oisa.workload.run import Run
 from oisa.workload.training import COMPUTE_EFFICIENCY
 
-__all__ = ["CATEGORIES", "CriticalPath", "GraphResult", "RankFigures", "graph_bounds", "run_execution_graph",
-           "run_graph"]
+__all__ = ["CATEGORIES", "CriticalPath", "GraphResult", "RankFigures", "Utilization", "graph_bounds",
+           "run_execution_graph", "run_graph"]
 
 CATEGORIES = ("compute", "communication", "memory", "other")
 
@@ -61,13 +61,47 @@ class CriticalPath:
 
 @dataclass(frozen=True)
 class RankFigures:
+    """What one rank did over the step. Its time splits four ways, summing to the step time:
+    computing; communication not hidden under compute (from when the data starts to move, so a
+    collective from when its last member is ready, a receive from when its send starts); local
+    memory and host work hidden under neither; and idle: waiting for peers to reach a collective
+    or send (pipeline bubbles, load imbalance), or done before the slowest rank."""
+
     rank: int
     card: int
     end_ps: int
     compute_ps: int
     exposed_comm_ps: int
+    exposed_other_ps: int
+    idle_ps: int
     flops: int
+    peak_flops_per_s: int  # its card's peak rate for the result's dtype
     critical: CriticalPath
+
+
+@dataclass(frozen=True)
+class Utilization:
+    """The share of peak FLOPs, decomposed as the article's utilization formula asks: what the
+    cards reach while they compute (the kernels, alone on the card), then what the step loses to
+    communication left exposed, to exposed memory and host work, and to idle time, each in share
+    points of peak, weighted by the ranks' peak rates. ``1 - kernels_lost - communication -
+    other - idle == achieved``, which is the result's ``peak_share``."""
+
+    kernels_lost: float
+    communication: float
+    other: float
+    idle: float
+    achieved: float
+
+    @property
+    def card(self) -> float:
+        """The share of peak while computing: what a card reaches alone."""
+        return 1.0 - self.kernels_lost
+
+    def steps(self) -> list[tuple[str, float]]:
+        """The waterfall, from peak down to what the step achieves."""
+        return [("peak", 1.0), ("kernels", -self.kernels_lost), ("exposed communication", -self.communication),
+                ("exposed memory and host", -self.other), ("idle", -self.idle), ("achieved", self.achieved)]
 
 
 @dataclass(frozen=True)
@@ -108,6 +142,18 @@ class GraphResult:
     def exposed_comm_ps(self) -> int:
         return self.slowest.exposed_comm_ps
 
+    @property
+    def utilization(self) -> Utilization:
+        """:attr:`peak_share` taken apart (see :class:`Utilization`)."""
+        whole = sum(r.peak_flops_per_s for r in self.ranks) * self.step_ps
+        computing = sum(r.peak_flops_per_s * r.compute_ps for r in self.ranks)
+        if not whole or not computing:
+            return Utilization(1.0, 0.0, 0.0, 0.0, 0.0)
+        card = self.flops * S / computing
+        lost = lambda part: card * sum(r.peak_flops_per_s * part(r) for r in self.ranks) / whole  # noqa: E731
+        return Utilization(1.0 - card, lost(lambda r: r.exposed_comm_ps), lost(lambda r: r.exposed_other_ps),
+                           lost(lambda r: r.idle_ps), self.peak_share)
+
 
 def _render_json(result: GraphResult) -> dict[str, Any]:
     slowest = result.slowest
@@ -121,7 +167,10 @@ def _render_json(result: GraphResult) -> dict[str, Any]:
         "per_rank": {"card": [r.card for r in result.ranks], "end_ps": [r.end_ps for r in result.ranks],
                      "compute_ps": [r.compute_ps for r in result.ranks],
                      "exposed_comm_ps": [r.exposed_comm_ps for r in result.ranks],
+                     "exposed_other_ps": [r.exposed_other_ps for r in result.ranks],
+                     "idle_ps": [r.idle_ps for r in result.ranks],
                      "critical_path_ps": [r.critical.length_ps for r in result.ranks]},
+        "utilization": vars(result.utilization),
         "frames": result.frames, "wire_bytes": result.wire_bytes, "end_ps": result.end_ps,
     }
 
@@ -147,7 +196,32 @@ def _render_text(result: GraphResult) -> str:
         lines.append("  collectives       " + ", ".join(f"{n:,} {what}" for what, n in result.collectives.items()))
     for key, value in result.attributes.items():
         lines.append(f"  {key:<17} {value}")
-    return "\n".join(lines)
+    return "\n".join(lines + _utilization_text(result))
+
+
+RANKS_LISTED = 16
+"""Up to this many ranks, the text lists each one's time; beyond, the lowest, median and highest."""
+
+
+def _utilization_text(result: GraphResult) -> list[str]:
+    """The share of peak as a waterfall, then each rank's step split four ways."""
+    steps = result.utilization.steps()
+    lines = ["  share of peak, decomposed: " + " ".join(
+        f"{'-' if value < 0 and index else ('=' if index else '')} {label} {abs(value):.1%}".strip()
+        for index, (label, value) in enumerate(steps))]
+    columns = ("compute", "exposed comm", "exposed mem/host", "idle")
+    parts = [(r.compute_ps, r.exposed_comm_ps, r.exposed_other_ps, r.idle_ps) for r in result.ranks]
+    share = lambda ps: f"{ps / result.step_ps:.1%}" if result.step_ps else "-"  # noqa: E731
+    if len(result.ranks) <= RANKS_LISTED:
+        lines.append(f"  {'rank':>6} {'card':>6} " + " ".join(f"{c:>16}" for c in columns))
+        for rank, split in zip(result.ranks, parts):
+            lines.append(f"  {rank.rank:>6} {rank.card:>6} " + " ".join(f"{share(ps):>16}" for ps in split))
+    else:
+        lines.append(f"  {'over ranks':>13} " + " ".join(f"{c:>16}" for c in columns))
+        for name, pick in (("lowest", 0), ("median", len(parts) // 2), ("highest", len(parts) - 1)):
+            lines.append(f"  {name:>13} " + " ".join(f"{share(sorted(p[k] for p in parts)[pick]):>16}"
+                                                      for k in range(len(columns))))
+    return lines
 
 
 def _headlines(result: GraphResult) -> list[Headline]:
@@ -258,18 +332,35 @@ def _result(spec: FabricSpec, graph: ExecutionGraph, lowered: Lowered, times: Ex
             ready[index] = max((int(finished[d]) for d in own), default=0)
         compute = [(max(int(started[i]), int(finished[i]) - alone[i]), int(finished[i])) for i in mine
                    if category[i] == "compute"]
-        comm = [(ready[i], int(finished[i])) for i in mine if category[i] == "communication"]
+        comm = [(max(ready[i], _transfer_start(units, i, started, nodes)), int(finished[i])) for i in mine
+                if category[i] == "communication"]
+        other = [(max(int(started[i]), int(finished[i]) - alone[i]), int(finished[i])) for i in mine
+                 if category[i] in ("memory", "other")]
         busy = _measure(compute)
+        communicating = _measure(compute + comm)
+        working = _measure(compute + comm + other)
         end = max((int(finished[i]) for i in mine), default=0)
-        figures.append(RankFigures(rank, lowered.cards[rank], end, busy, _measure(compute + comm) - busy,
+        figures.append(RankFigures(rank, lowered.cards[rank], end, busy, communicating - busy, working - communicating,
+                                   times.duration_ps - working,
                                    sum(nodes[(rank, n.id)].flops for n in rank_graph.nodes if n.kind is Kind.COMPUTE),
+                                   int(spec.card(lowered.cards[rank]).device.compute[precision].value),
                                    _critical(units, mine, finished, category)))
-    rates = sum(int(spec.card(card).device.compute[precision].value) for card in lowered.cards)
+    rates = sum(r.peak_flops_per_s for r in figures)
     return GraphResult(
         fabric=spec.name, seed=run.seed, mode=run.engine, graph=graph.name, attributes=dict(graph.attributes),
         nodes=sum(len(r.nodes) for r in graph.ranks), collectives=dict(lowered.choices),
         step_ps=times.duration_ps, ranks=tuple(figures), flops=graph.flops(), peak_flops_per_s=rates,
         dtype=precision, efficiency=efficiency, frames=frames, wire_bytes=wire_bytes, end_ps=times.end_ps)
+
+
+def _transfer_start(units: Sequence[Unit], index: int, started: np.ndarray, nodes: dict[tuple[int, int], Any]) -> int:
+    """When the unit's data began to move: a collective once its last member is ready, a
+    receive when its send began (before that the receiver waits, idle, not communicating)."""
+    unit = units[index]
+    if unit.kind is Kind.RECV:
+        peer = nodes[unit.members[0]].peer
+        return next(int(started[d]) for d in unit.deps if units[d].kind is Kind.SEND and units[d].members[0][0] == peer)
+    return int(started[index])
 
 
 def _unit_category(unit: Unit, nodes: dict[tuple[int, int], Any]) -> str:
