@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from oisa.errors import UsageError
 from oisa.fabric import load_fabric
 from oisa.graph import ExecutionGraph, Kind, Node, RankGraph
 from oisa.workload import Run
@@ -66,3 +67,18 @@ def test_the_text_lists_the_ranks_or_their_spread(result):
     wide = run_execution_graph(load_fabric("switched-64"), data_parallel(RANKS_LISTED + 1), Run(engine="flow"))
     lines = _render_text(wide).splitlines()
     assert [line.split()[0] for line in lines[-3:]] == ["lowest", "median", "highest"]
+
+
+def test_the_waterfall_is_drawn_side_by_side(result, tmp_path):
+    from oisa.report.plot import plot_waterfall
+
+    pipeline = run_execution_graph(MESH, _pipeline(), Run(engine="flow"))
+    path = tmp_path / "waterfall.png"
+    plot_waterfall([result, pipeline], path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(UsageError) as caught:
+        plot_waterfall([], path)
+    assert caught.value.parameter == "results"
+    with pytest.raises(UsageError) as caught:
+        plot_waterfall([result], tmp_path / "no" / "such" / "dir.png")
+    assert "cannot write the plot" in str(caught.value)
