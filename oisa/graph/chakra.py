@@ -300,8 +300,9 @@ def _node(message: Message, source: str) -> Node:
             raise ConfigError("a collective names its comm_type", source=source, key=f"{key} comm_type")
         if comm_type not in _COLLECTIVE_OF:
             what = _COMM_NAMES.get(comm_type, str(comm_type))
-            raise ConfigError(f"oisa runs no {what} collective (it runs {', '.join(_COMM_NAMES[c] for c in _COLLECTIVE_OF)})",
-                              source=source, key=f"{key} comm_type")
+            runs = ", ".join(_COMM_NAMES[c] for c in _COLLECTIVE_OF)
+            raise ConfigError(f"oisa runs no {what} collective (it runs {runs})", source=source,
+                              key=f"{key} comm_type")
         return Node(kind=kind, collective=_COLLECTIVE_OF[comm_type], size=integer("comm_size"),
                     group=text("pg_name", WORLD), **common)
     if kind in (Kind.SEND, Kind.RECV):

@@ -26,7 +26,8 @@ gradients reduce-scattered every micro-batch: Rajbhandari et al. 2020, arXiv 191
 Compute nodes carry the model's FLOPs (Kaplan's forward count: 2 per active parameter and token,
 plus 2 x n_ctx x d_attn per layer and token for attention), no recomputation, so the share of
 peak a run reports is its model FLOPs utilisation. Memory: what a rank holds (its state as ZeRO
-shards it, and the activations of the micro-batches in flight: :func:`held_bytes`) is checked against its card before anything is built.
+shards it, and the activations of the micro-batches in flight: :func:`held_bytes`) is checked
+against its card before anything is built.
 """
 
 from __future__ import annotations
@@ -108,11 +109,13 @@ MODELS: dict[str, TransformerModel] = {m.name: m for m in (
                      "GPT-3 175B (Brown et al. 2020, arXiv 2005.14165, table 2.1: 96 layers, d_model 12288, 96 heads "
                      "of 128, context 2048; FFN 4 x d_model and the GPT-2 vocabulary of 50,257, section 2.1)"),
     TransformerModel("llama3-70b", 80, 8192, 64, 8, 28672, 128000, 8192, True,
-                     "Llama 3 70B (Llama team 2024, arXiv 2407.21783, table 3: 80 layers, model dimension 8192, FFN "
-                     "28672, 64 heads, 8 key/value heads, vocabulary 128,000; sequences of 8,192 tokens, section 3.4)"),
+                     "Llama 3 70B (Llama team 2024, arXiv 2407.21783, table 3: 80 layers, model dimension 8192, "
+                     "FFN 28672, 64 heads, 8 key/value heads, vocabulary 128,000; sequences of 8,192 tokens, "
+                     "section 3.4)"),
     TransformerModel("llama3-405b", 126, 16384, 128, 8, 53248, 128000, 8192, True,
-                     "Llama 3 405B (Llama team 2024, arXiv 2407.21783, table 3: 126 layers, model dimension 16384, FFN "
-                     "53248, 128 heads, 8 key/value heads, vocabulary 128,000; sequences of 8,192 tokens, section 3.4)"),
+                     "Llama 3 405B (Llama team 2024, arXiv 2407.21783, table 3: 126 layers, model dimension 16384, "
+                     "FFN 53248, 128 heads, 8 key/value heads, vocabulary 128,000; sequences of 8,192 tokens, "
+                     "section 3.4)"),
     TransformerModel("mixtral-8x7b", 32, 4096, 32, 8, 14336, 32000, 4096, True,
                      "Mixtral 8x7B (Jiang et al. 2024, arXiv 2401.04088, table 1: dim 4096, 32 layers, 32 heads of 128, "
                      "8 key/value heads, hidden 14336, vocabulary 32,000, 8 experts, top 2); trained here on sequences "
@@ -204,7 +207,8 @@ def _state_bytes(parameters: int, layout: Layout) -> int:
     optimizer state, then the gradients too, then the weights too split over the replicas."""
     dp = layout.dp
     return {0: STATE_BYTES * parameters, 1: 4 * parameters + -(-12 * parameters // dp),
-            2: WEIGHT_BYTES * parameters + -(-14 * parameters // dp), 3: -(-STATE_BYTES * parameters // dp)}[layout.zero]
+            2: WEIGHT_BYTES * parameters + -(-14 * parameters // dp),
+            3: -(-STATE_BYTES * parameters // dp)}[layout.zero]
 
 
 def _stage_parameters(model: TransformerModel, layout: Layout, stage: int) -> int:

@@ -150,7 +150,7 @@ class GraphResult:
         if not whole or not computing:
             return Utilization(1.0, 0.0, 0.0, 0.0, 0.0)
         card = self.flops * S / computing
-        lost = lambda part: card * sum(r.peak_flops_per_s * part(r) for r in self.ranks) / whole  # noqa: E731
+        lost = lambda part: card * sum(r.peak_flops_per_s * part(r) for r in self.ranks) / whole
         return Utilization(1.0 - card, lost(lambda r: r.exposed_comm_ps), lost(lambda r: r.exposed_other_ps),
                            lost(lambda r: r.idle_ps), self.peak_share)
 
@@ -178,7 +178,7 @@ def _render_json(result: GraphResult) -> dict[str, Any]:
 def _render_text(result: GraphResult) -> str:
     slowest = result.slowest
     path = slowest.critical
-    share = lambda part: f"{part / path.length_ps:.1%}" if path.length_ps else "-"  # noqa: E731
+    share = lambda part: f"{part / path.length_ps:.1%}" if path.length_ps else "-"
     lines = [
         f"graph {result.graph} on {result.fabric} ({result.mode} engine, seed {result.seed}): {len(result.ranks)} "
         f"ranks, {result.nodes:,} nodes",
@@ -211,7 +211,7 @@ def _utilization_text(result: GraphResult) -> list[str]:
         for index, (label, value) in enumerate(steps))]
     columns = ("compute", "exposed comm", "exposed mem/host", "idle")
     parts = [(r.compute_ps, r.exposed_comm_ps, r.exposed_other_ps, r.idle_ps) for r in result.ranks]
-    share = lambda ps: f"{ps / result.step_ps:.1%}" if result.step_ps else "-"  # noqa: E731
+    share = lambda ps: f"{ps / result.step_ps:.1%}" if result.step_ps else "-"
     if len(result.ranks) <= RANKS_LISTED:
         lines.append(f"  {'rank':>6} {'card':>6} " + " ".join(f"{c:>16}" for c in columns))
         for rank, split in zip(result.ranks, parts):
@@ -312,7 +312,8 @@ def _settled(spec: FabricSpec, run: Run) -> tuple[list[Observer], Run]:
 def _result(spec: FabricSpec, graph: ExecutionGraph, lowered: Lowered, times: Execution, run: Run, precision: str,
             efficiency: float, frames: int, wire_bytes: int) -> GraphResult:
     units = lowered.units
-    started = np.array([min(times.started_of(op) for op in unit.ops) for unit in units], dtype=np.int64) - times.start_ps
+    started = np.array([min(times.started_of(op) for op in unit.ops) for unit in units],
+                       dtype=np.int64) - times.start_ps
     finished = np.array([times.finished_of(unit.done) for unit in units], dtype=np.int64) - times.start_ps
     nodes = {(rank.rank, node.id): node for rank in graph.ranks for node in rank.nodes}
     category = [_unit_category(unit, nodes) for unit in units]

@@ -5,11 +5,13 @@ Each rank's nodes become operations on the card the rank runs on (the fabric's a
 order, unless the caller places ranks otherwise). The k-th collective a rank runs in a process
 group is the same call as every other member's k-th in it (what NCCL requires of a communicator);
 it becomes one :class:`~oisa.plan.Collective` planned by the collective library the cards run,
-which starts once every member's dependencies are done. The k-th send from rank a to rank b with
-tag t is matched with b's k-th receive from a with tag t: the receive is done once the send's bytes
-have landed. Compute with FLOPs and memory bytes is a roofline (both queued, on the card's compute
-units and on its memory; done when both are), with FLOPs taking ``1 / efficiency`` times the
-card's peak time; compute with only a measured duration holds the compute units that long.
+which starts once every member's dependencies are done. The library tunes a group's first call
+of each size; a later group of the same shape (see :func:`_shape`) takes that choice. The k-th
+send from rank a to rank b with tag t is matched with b's k-th receive from a with tag t: the
+receive is done once the send's bytes have landed. Compute with FLOPs and memory bytes is a
+roofline (both queued, on the card's compute units and on its memory; done when both are), with
+FLOPs taking ``1 / efficiency`` times the card's peak time; compute with only a measured
+duration holds the compute units that long.
 
 Ranks that disagree (a collective of another kind or size at the same place in a group, a send
 nobody receives, collectives in an order that deadlocks) are one :class:`~oisa.errors.ConfigError`
@@ -90,6 +92,7 @@ class _Builder:
         self.unit_of: dict[tuple[int, int], int] = {}
         self.topologies: dict[tuple[int, ...], Topology] = {}
         self.planned: dict[tuple[str, tuple[int, ...], int], tuple[Collective, str]] = {}
+        self.decided: dict[tuple[object, ...], tuple[str, str, int]] = {}  # a group's shape -> the tuner's choice
         self.choices: dict[str, int] = {}
         self.base = 0
         self.hosts = {c.server: c.id for c in spec.cards if c.device.role == "host"}
@@ -125,7 +128,8 @@ class _Builder:
             for node in order:
                 key = keys.get((rank.rank, node.id), ("node", rank.rank, node.id))
                 members_of.setdefault(key, []).append((rank.rank, node))
-        sender_of = {(recv_rank, recv.id): (sends[key][0], sends[key][1].id) for key, (recv_rank, recv) in recvs.items()}
+        sender_of = {(recv_rank, recv.id): (sends[key][0], sends[key][1].id)
+                     for key, (recv_rank, recv) in recvs.items()}
         self._schedule(members_of, keys, sender_of)
         return Lowered(self.plan.build(), tuple(self.units), self.unit_of, self.cards, self.choices)
 
@@ -264,7 +268,16 @@ class _Builder:
             if topology is None:
                 topology = self.topologies[cards] = Topology(self.spec, cards)
             call = Call(kind, cards, count, COMM_DTYPE, "sum", base=self.base, group=len(self.units) % 60000 + 1)
-            planned = plan_call(self.spec, call, calibration=self.calibration, topology=topology)
+            shape = _shape(self.spec, call, topology)
+            decided = self.decided.get(shape)
+            if decided is None:
+                planned = plan_call(self.spec, call, calibration=self.calibration, topology=topology)
+                decision = planned.decision
+                self.decided[shape] = (decision.algorithm, decision.protocol, decision.channels)
+            else:
+                algorithm, protocol, channels = decided
+                planned = plan_call(self.spec, call, algorithm=algorithm, protocol=protocol, channels=channels,
+                                    calibration=self.calibration, topology=topology)
             if self.distinct:
                 self.base = planned.end
             known = self.planned[key] = (planned.collective,
@@ -303,3 +316,26 @@ class _Builder:
         self.base += _REGION
         return start
 
+
+
+def _shape(spec: FabricSpec, call: Call, topology: Topology) -> tuple[object, ...]:
+    """What the tuner's choice for ``call`` depends on, so that a group of the same shape on other
+    cards (the next server's tensor-parallel group, the next rail's data-parallel one) takes the
+    choice once made instead of pricing every algorithm, protocol and channel count again: the
+    collective and its size, each member's device, which members share a server, and the route
+    from the first member to each other and from each to the next (its kind, paths, latency and
+    the rates of the links it loads). Checking this costs two routes per member, where tuning
+    prices every candidate's flows over the whole group."""
+    ranks = len(call.ranks)
+    cards = [spec.card(card) for card in call.ranks]
+    servers: dict[int | None, int] = {}
+    pattern = tuple(servers.setdefault(card.server, len(servers)) for card in cards)
+
+    def route(src: int, dst: int) -> tuple[object, ...]:
+        found = topology.route(src, dst)
+        return (found.kind, found.paths, found.latency_ps, found.stores,
+                tuple(sorted((topology.capacity(link), per_byte) for link, per_byte in found.loads)))
+
+    routes = tuple(route(0, index) for index in range(1, ranks)) + tuple(route(index, (index + 1) % ranks)
+                                                                         for index in range(ranks))
+    return (call.collective, call.count, tuple(card.device.name for card in cards), pattern, routes)

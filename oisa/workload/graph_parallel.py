@@ -87,8 +87,9 @@ def parallel_layout(spec: FabricSpec, cards: Sequence[int], *, model: Transforme
         need = held_bytes(chosen, layout, stage)
         card = spec.card(card_id)
         if need > card.device.capacity:
-            raise UsageError(f"rank {rank} (stage {stage}) would hold {need / 2**30:.1f} GiB of state and activations on "
-                             f"{card.name} ({card.device.name}, {card.device.capacity / 2**30:.1f} GiB): more tensor or "
-                             f"pipeline parallelism, a higher ZeRO stage or fewer micro-batches in flight shrink it",
+            raise UsageError(f"rank {rank} (stage {stage}) would hold {need / 2**30:.1f} GiB of state and activations "
+                             f"on {card.name} ({card.device.name}, {card.device.capacity / 2**30:.1f} GiB): more "
+                             f"tensor or pipeline parallelism, a higher ZeRO stage or fewer micro-batches in flight "
+                             f"shrink it",
                              parameter=("tp", "pp", "zero", "microbatches"))
     return layout

@@ -169,3 +169,33 @@ def test_a_flow_run_refuses_a_capture(tmp_path: Path):
 def test_the_same_seed_gives_the_same_result():
     first = run_execution_graph(MESH, data_parallel(), Run(engine="flow", seed=3))
     assert replace(first) == run_execution_graph(MESH, data_parallel(), Run(engine="flow", seed=3))
+
+
+def test_groups_of_one_shape_are_tuned_once(monkeypatch):
+    """Tensor-parallel groups on two servers of H100-like cards share the tuner's choice; a group
+    on MI300X-like cards is tuned for itself; what is reused is what tuning again would choose."""
+    import oisa.workload.graph_lower as lowering
+    from oisa.workload.collectives import plan_call
+
+    spec = load_fabric("switched-64")  # servers 0 and 4 hold H100-like cards, server 1 MI300X-like ones
+    cards = [0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7]
+    groups = {"s0": (0, 1, 2, 3), "s4": (4, 5, 6, 7), "s1": (8, 9, 10, 11)}
+    ranks = tuple(RankGraph(r, (Node(0, "ar", Kind.COLLECTIVE, collective="allreduce", size=64 << 20,
+                                    group=next(g for g, members in groups.items() if r in members)),))
+                  for r in range(12))
+    tuned = []
+
+    def counting(spec, call, **forced):
+        tuned.append((call.ranks, forced.get("algorithm")))
+        return plan_call(spec, call, **forced)
+
+    monkeypatch.setattr(lowering, "plan_call", counting)
+    lowered = lowering.lower(spec, ExecutionGraph("tp", ranks, groups), tuple(cards), precision="bf16",
+                             efficiency=0.5, distinct_buffers=False)
+    assert [algorithm is None for _, algorithm in tuned] == [True, False, True]
+    reused = next(ranks for ranks, algorithm in tuned if algorithm is not None)
+    assert reused == (16, 17, 18, 19)
+    itemsize = lowering.DTYPES[lowering.COMM_DTYPE].itemsize
+    fresh = plan_call(spec, lowering.Call("allreduce", reused, (64 << 20) // itemsize, lowering.COMM_DTYPE,
+                                          "sum")).decision
+    assert f"allreduce {fresh.algorithm}/{fresh.protocol}" in lowered.choices
