@@ -4,7 +4,8 @@ as the card count grows.
 For each card count, in a fresh process (so its peak memory is its own): the step of ``--model``
 with ``--tp`` x ``--pp`` model parallelism and the rest data parallelism on the first N cards of
 ``--fabric`` is synthesised, lowered to a plan (collectives tuned by the library) and timed on
-the flow engine. We report the wall time of each part, the process's peak resident memory, the
+the flow engine. We report the wall time of each part, the process's processor time (the wall
+time on a loaded machine is not the emulator's alone) and peak resident memory, the
 graph's size, and from the result the step time, the share of peak FLOPs and its decomposition
 (see ``oisa.workload.graph.Utilization``); then how wall time and memory grow per doubling of
 cards. Several fabrics (``--fabric a,b``) run one after the other; ``--plot`` draws each one's
@@ -48,11 +49,12 @@ def measure(fabric: str, cards: int, layout: dict[str, Any]) -> tuple[dict[str, 
     result = run_execution_graph(spec, graph, Run(engine="flow"), cards=placed)
     done = time.perf_counter()
     parts = result.utilization
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     figures = {
         "fabric": fabric, "cards": cards, **layout, "nodes": result.nodes,
         "wall_s": {"load": loaded - start, "synthesise": built - loaded, "lower_and_run": done - built,
                    "total": done - start},
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mib": usage.ru_maxrss / 1024,
         "step_ps": result.step_ps, "peak_share": result.peak_share, "collectives": result.collectives,
         "utilization": vars(parts),
     }
@@ -95,10 +97,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         largest.append(last)
         report[fabric] = {"rows": rows, "wall_growth": growth(rows, lambda r: r["wall_s"]["total"]),
+                          "cpu_growth": growth(rows, lambda r: r["cpu_s"]),
                           "memory_growth": growth(rows, lambda r: r["peak_rss_mib"])}
         if report[fabric]["wall_growth"] is not None:
-            print(f"per doubling of cards: wall x{report[fabric]['wall_growth']:.2f}, peak memory "
-                  f"x{report[fabric]['memory_growth']:.2f}")
+            print(f"per doubling of cards: wall x{report[fabric]['wall_growth']:.2f}, processor time "
+                  f"x{report[fabric]['cpu_growth']:.2f}, peak memory x{report[fabric]['memory_growth']:.2f}")
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=2)
@@ -115,8 +118,8 @@ def run_fabric(fabric: str, counts: list[int], args: argparse.Namespace,
     largest run's result (none and nothing if a child failed)."""
     print(f"{args.model}, tp {args.tp} x pp {args.pp} x dp, ZeRO {args.zero}, {args.microbatches} micro-batches, "
           f"on {fabric}, flow engine")
-    print(f"{'cards':>6} {'nodes':>9} {'synth':>7} {'lower+run':>10} {'total':>8} {'peak RSS':>9} {'step':>10} "
-          f"{'peak share':>10}  lost to: kernels, exposed comm, memory/host, idle")
+    print(f"{'cards':>6} {'nodes':>9} {'synth':>7} {'lower+run':>10} {'total':>8} {'cpu':>8} {'peak RSS':>9} "
+          f"{'step':>10} {'peak share':>10}  lost to: kernels, exposed comm, memory/host, idle")
     rows, last = [], None
     for cards in counts:
         child = subprocess.run([sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]),
@@ -129,9 +132,9 @@ def run_fabric(fabric: str, counts: list[int], args: argparse.Namespace,
         rows.append(row)
         wall, parts = row["wall_s"], row["utilization"]
         print(f"{cards:>6,} {row['nodes']:>9,} {wall['synthesise']:>6.1f}s {wall['lower_and_run']:>9.1f}s "
-              f"{wall['total']:>7.1f}s {row['peak_rss_mib']:>6.0f}MiB {row['step_ps'] / 1e12:>9.3f}s "
-              f"{row['peak_share']:>10.1%}  {parts['kernels_lost']:.1%}, {parts['communication']:.1%}, "
-              f"{parts['other']:.1%}, {parts['idle']:.1%}")
+              f"{wall['total']:>7.1f}s {row['cpu_s']:>7.1f}s {row['peak_rss_mib']:>6.0f}MiB "
+              f"{row['step_ps'] / 1e12:>9.3f}s {row['peak_share']:>10.1%}  {parts['kernels_lost']:.1%}, "
+              f"{parts['communication']:.1%}, {parts['other']:.1%}, {parts['idle']:.1%}")
     return rows, last
 
 
