@@ -179,3 +179,18 @@ def test_a_recv_with_an_unknown_peer_is_named():
     with pytest.raises(ConfigError) as caught:
         ExecutionGraph("g", (RankGraph(0, (Node(0, "r", Kind.RECV, peer=5, size=8),)),))
     assert caught.value.key == "node 0 comm_src"
+
+
+def test_the_example_trace_is_what_export_graph_writes(tmp_path: Path, capsys):
+    """traces/llama3-70b-mesh8 (the README runs it) regenerates byte for byte: the synthesis and
+    the writer cannot drift from the committed example unnoticed."""
+    from oisa.cli import main
+
+    example = Path(__file__).resolve().parents[2] / "traces" / "llama3-70b-mesh8"
+    assert main(["export-graph", "mesh-8", "--model", "llama3-70b", "--tp", "4", "--pp", "2", "--microbatches", "4",
+                 "--seq", "2048", "--layers-per-node", "8", "-o", str(tmp_path / "llama3-70b")]) == 0
+    capsys.readouterr()
+    committed = sorted(p.name for p in example.iterdir())
+    assert committed == sorted(p.name for p in tmp_path.iterdir()) and len(committed) == 9
+    for name in committed:
+        assert (example / name).read_bytes() == (tmp_path / name).read_bytes(), name
