@@ -21,8 +21,7 @@ from oisa.fabric import load_fabric
 from oisa.observe import Capture
 from oisa.sim.observe import Observer
 from oisa.units import parse_size
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 
 def best_wall(run: Callable[[], object], repeat: int) -> float:

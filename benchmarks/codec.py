@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     messages = mix(args.messages)
-    check_reference(messages[:5] + [COLLECTIVE])
+    check_reference([*messages[:5], COLLECTIVE])
     frames = [encode_message(m) for m in messages]
     slow = max(1, args.messages // 20)  # construct is slow: time it on fewer messages
     # The codecs take turns in every round, so that a noisy neighbour on a shared machine slows

@@ -40,8 +40,8 @@ import trio
 from oisa.fabric import load_fabric
 from oisa.sim.observe import Observer
 from oisa.units import format_size, parse_size
-from oisa.workload.collectives import run_collective
 from oisa.workload import Run
+from oisa.workload.collectives import run_collective
 
 WALL_TARGET_S = 10.0
 MEMORY_TARGET_MIB = 1024.0
@@ -79,7 +79,8 @@ def one(variant: str, fabric: str, size: int, algorithm: str, seed: int) -> dict
     before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     counter = WireCounter() if variant == "counted" else None
     start, cpu = time.perf_counter(), time.process_time()
-    result = run_collective(spec, "allreduce", Run(engine="timing", seed=seed, observer=counter), size=size, algorithm=algorithm)
+    run = Run(engine="timing", seed=seed, observer=counter)
+    result = run_collective(spec, "allreduce", run, size=size, algorithm=algorithm)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     figures: dict[str, Any] = {
@@ -153,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(one(args.one, fabrics[0], sizes[0], args.algorithm, args.seed)))
         return 0
 
-    print(f"all-reduce ({args.algorithm}), timing mode, size per card, seed {args.seed}, best of {args.repeat}, each run "
-          f"in a fresh process; targets: wall < {WALL_TARGET_S:.0f} s, peak memory < {MEMORY_TARGET_MIB / 1024:.0f} GiB")
+    print(f"all-reduce ({args.algorithm}), timing mode, size per card, seed {args.seed}, best of {args.repeat}, "
+          f"each run in a fresh process; targets: wall < {WALL_TARGET_S:.0f} s, "
+          f"peak memory < {MEMORY_TARGET_MIB / 1024:.0f} GiB")
     print(HEADER)
     print(UNITS)
     rows = []

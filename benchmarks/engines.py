@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from oisa.fabric import load_fabric  # noqa: E402
-from oisa.workload import Run  # noqa: E402
-from oisa.workload.collectives import run_collective  # noqa: E402
-from oisa.workload.training import run_training  # noqa: E402
+from oisa.fabric import load_fabric
+from oisa.workload import Run
+from oisa.workload.collectives import run_collective
+from oisa.workload.training import run_training
 
 MiB = 1 << 20
 
@@ -82,14 +82,14 @@ def main(argv: list[str] | None = None) -> int:
                 modes.append("data")
             for mode in modes:
                 engines[mode] = _timed(lambda mode=mode: run_collective(
-                    spec, collective, Run(engine=mode), size=size * MiB, algorithm=algorithm).time_ps)
+                    spec, collective, Run(engine=mode), size=size * MiB, algorithm=algorithm).time_ps)  # noqa: B023 (called at once)
             print(_row(f"{collective} {algorithm}, {fabric} ({cards} cards), {size} MiB", engines), flush=True)
     if args.quick:
         return 0
     for fabric, model, cards in TRAINING:
         spec = load_fabric(fabric)
-        engines = {mode: _timed(lambda mode=mode: run_training(spec, Run(engine=mode), model=model,
-                                                               cards=list(cards)).step_ps)
+        engines = {mode: _timed(lambda mode=mode: run_training(spec, Run(engine=mode), model=model,  # noqa: B023
+                                                               cards=list(cards)).step_ps)  # noqa: B023
                    for mode in ("flow", "timing")}
         print(_row(f"training step, {model}, {fabric}, cards {cards[0]}-{cards[-1]}", engines), flush=True)
     return 0

@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{args.fabric}: {pairs} ordered pairs of cards")
     print(f"{'pass':<34} {'wall':>8} {'frames':>10} {'frames/s':>10}")
-    print(f"{f'latency, {small} B, data mode':<34} {small_wall:>7.1f}s {small_frames:>10} {small_frames / small_wall:>10,.0f}")
-    print(f"{f'bandwidth, {large} B, timing mode':<34} {large_wall:>7.1f}s {large_frames:>10} {large_frames / large_wall:>10,.0f}")
+    for label, wall, frames in ((f"latency, {small} B, data mode", small_wall, small_frames),
+                                (f"bandwidth, {large} B, timing mode", large_wall, large_frames)):
+        print(f"{label:<34} {wall:>7.1f}s {frames:>10} {frames / wall:>10,.0f}")
     print(f"{'both':<34} {small_wall + large_wall:>7.1f}s   peak memory {peak:,.0f} MiB")
     print()
     print(f"{'write of ' + str(small) + ' B (us)':<28} {'min':>8} {'median':>8} {'max':>8}")
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<26} {low / 1e6:>8.3f} {mid / 1e6:>8.3f} {high / 1e6:>8.3f}")
     print(f"{'bandwidth of ' + str(large) + ' B (GB/s)':<28} {'min':>8} {'median':>8} {'max':>8}")
     for name, (low, mid, high) in summary(spec, bandwidth).items():
-        print(f"  {name:<26} {large * S / high / 1e9:>8.1f} {large * S / mid / 1e9:>8.1f} {large * S / low / 1e9:>8.1f}")
+        rates = "".join(f" {large * S / time / 1e9:>8.1f}" for time in (high, mid, low))
+        print(f"  {name:<26}{rates}")
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"fabric": args.fabric, "pairs": pairs, "wall_s": small_wall + large_wall, "peak_mib": peak,

@@ -30,15 +30,15 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-import plans  # noqa: E402
+import plans
 
-from oisa.flow import Network, run_plan  # noqa: E402
-from oisa.plan import Plan  # noqa: E402
-from oisa.testing import strategies as oisa_st  # noqa: E402
-from oisa.workload import Run  # noqa: E402
-from oisa.workload.engines import ENGINES  # noqa: E402
-from tests.properties.support import accelerators  # noqa: E402
-from tests.properties.test_flow_agreement import LARGE, SMALL, _links, _plan  # noqa: E402
+from oisa.flow import Network, run_plan
+from oisa.plan import Plan
+from oisa.testing import strategies as oisa_st
+from oisa.workload import Run
+from oisa.workload.engines import ENGINES
+from tests.properties.support import accelerators
+from tests.properties.test_flow_agreement import LARGE, SMALL, _links, _plan
 
 MiB = 1 << 20
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from oisa.study import DaskCluster, InProcess, LocalPool, load_study, run_study  # noqa: E402
+from oisa.study import DaskCluster, InProcess, LocalPool, load_study, run_study
 
 STUDY = """
 name = "bench"

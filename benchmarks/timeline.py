@@ -28,8 +28,7 @@ from pathlib import Path
 from oisa.fabric import load_fabric
 from oisa.sim.observe import Observer
 from oisa.units import parse_size
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 VARIANTS = ("off", "hooks", "timeline")
 

@@ -1,4 +1,4 @@
-"""The ``oisa`` command.
+"""The ``oisa`` command line: subcommands and flags, turned into calls of the library and printed.
 
 Every failure the user can cause (a missing or malformed file, an unknown name, a bad size)
 ends in one line on standard error, ``oisa: error: ...``, and a non-zero exit status: 2 for

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 __all__ = [
+    "NO_VALUE",
     "BridgeError",
     "CatalogError",
     "CompletionTimeout",
@@ -23,7 +24,6 @@ __all__ = [
     "LinkDownError",
     "LocalProtocolError",
     "LogError",
-    "NO_VALUE",
     "OisaError",
     "PointError",
     "ProtocolError",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 
@@ -243,8 +242,8 @@ class Collective:
     start_latency_ps: int = 0  # before the first phase: the launch of the library's kernel
 
 
-PrimitiveOp = Union[Send, Read, Reduce, Copy, Stream, Compute, Delay, Contribute, Await]
-Op = Union[PrimitiveOp, Collective]
+PrimitiveOp = Send | Read | Reduce | Copy | Stream | Compute | Delay | Contribute | Await
+Op = PrimitiveOp | Collective
 
 
 @dataclass(frozen=True)
@@ -319,7 +318,7 @@ class Plan:
 
 
 def _with_deps(op: Op, deps: tuple[int, ...]) -> Op:
-    fields = {name: getattr(op, name) for name in op.__dataclass_fields__}  # type: ignore[union-attr]
+    fields = {name: getattr(op, name) for name in op.__dataclass_fields__}
     fields["deps"] = deps
     return type(op)(**fields)
 

@@ -16,10 +16,13 @@ and the Wireshark dissector (:data:`DISSECTOR`, Lua) the same way in Lua comment
 from __future__ import annotations
 
 import argparse
+import enum
+import functools
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from oisa.fabric.build import LINK_TIMER_RULES
 from oisa.link import LinkConfig
@@ -40,6 +43,9 @@ __all__ = ["BLOCKS", "DISSECTOR", "check", "render_file", "update"]
 DISSECTOR = Path("oisa/observe/wireshark/oisa.lua")
 
 
+_Enum = TypeVar("_Enum", bound=enum.IntEnum)
+
+
 def _opcode_table() -> str:
     lines = ["| opcode | name | class | payload | legal `length` | `aux` | meaning |", "|---|---|---|---|---|---|---|"]
     for info in OPCODES.values():
@@ -51,9 +57,9 @@ def _opcode_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _enum_table(enum_type: type, meaning: Callable[[object], str], *, hex_values: bool = False) -> str:
+def _enum_table(enum_type: type[_Enum], meaning: Callable[[_Enum], str], *, hex_values: bool = False) -> str:
     lines = ["| value | name | meaning |", "|---|---|---|"]
-    for member in enum_type:  # type: ignore[attr-defined]
+    for member in enum_type:
         value = f"0x{int(member):02x}" if hex_values else str(int(member))
         lines.append(f"| {value} | `{member.name}` | {meaning(member)} |")
     return "\n".join(lines) + "\n"
@@ -100,7 +106,7 @@ def _link_state_table() -> str:
 
 def _link_state_diagram() -> str:
     edges: dict[tuple[LinkState, LinkState], list[str]] = {}
-    for (state, event), (next_state, action) in TRANSITIONS.items():
+    for (state, event), (next_state, _action) in TRANSITIONS.items():
         if next_state is not state:
             edges.setdefault((state, next_state), []).append(event.name)
     lines = ["```mermaid", "stateDiagram-v2", "    [*] --> DOWN"]
@@ -139,12 +145,20 @@ def _link_timers() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _vdesc_table(name: str) -> str:
+    return vdesc.vdesc_tables()[name]
+
+
+def _conformance_table(name: str) -> str:
+    return conformance_tables()[name]
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "oisa-message-header": lambda: render_table(message.HEADER_FIELDS),
     "oisa-coll-extension": lambda: render_table(message.COLL_FIELDS),
     "oisa-opcodes": _opcode_table,
     "oisa-status": lambda: _enum_table(Status, STATUS_MEANING.__getitem__),
-    "oisa-coll-dtypes": lambda: _enum_table(CollDtype, lambda d: f"{d.itemsize}-byte elements",  # type: ignore[attr-defined]
+    "oisa-coll-dtypes": lambda: _enum_table(CollDtype, lambda d: f"{d.itemsize}-byte elements",
                                               hex_values=True),
     "oisa-flit-header": lambda: render_table(flit.HEADER_FIELDS),
     "oisa-credit-entry": lambda: render_table(flit.CREDIT_FIELDS),
@@ -167,7 +181,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "cxl-s2m-drs": lambda: render_lsb_table(cxl.MESSAGE_FIELDS[cxl.MemClass.S2M_DRS]),
     "cxl-flit": lambda: render_table(cxl.FLIT_FIELDS),
     "cxl-slots": _cxl_slot_tables,
-    **{name: (lambda name=name: vdesc.vdesc_tables()[name]) for name in vdesc.vdesc_tables()},
+    **{name: functools.partial(_vdesc_table, name) for name in vdesc.vdesc_tables()},
     "bridge-pcie": pcie_bridge_markdown,
     "bridge-cxl": cxl_bridge_markdown,
     "bridge-vdesc": vdesc_bridge_markdown,
@@ -179,13 +193,13 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "capture-linktypes": _capture_linktypes,
     "wireshark-fields": fields_markdown,
     **LUA_BLOCKS,
-    **{name: (lambda name=name: conformance_tables()[name]) for name in conformance_tables()},
+    **{name: functools.partial(_conformance_table, name) for name in conformance_tables()},
     "fuzz-targets": fuzz_targets,
 }
 
 
-_BLOCK = re.compile(r"((?:<!-- |-- )generated: (?P<name>[\w-]+)(?: -->)?\n)(?P<body>.*?)((?:<!-- |-- )end generated(?: -->)?)",
-                    re.S)
+_BLOCK = re.compile(r"((?:<!-- |-- )generated: (?P<name>[\w-]+)(?: -->)?\n)(?P<body>.*?)"
+                    r"((?:<!-- |-- )end generated(?: -->)?)", re.S)
 
 
 def render_file(text: str, source: str = "") -> str:

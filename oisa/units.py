@@ -12,14 +12,14 @@ import re
 from oisa.errors import UnitError
 
 __all__ = [
-    "GiB",
-    "KiB",
-    "MiB",
     "MS",
     "NS",
     "PS",
-    "S",
     "US",
+    "GiB",
+    "KiB",
+    "MiB",
+    "S",
     "format_rate",
     "format_size",
     "format_time",

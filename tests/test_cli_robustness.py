@@ -162,7 +162,8 @@ def test_the_readme_decode_example_decodes(capsys):
     assert "error" not in json.loads(out)
 
 
-@pytest.mark.parametrize("argv", [["run", "pair", "--size", "4KiB", "--trace="], ["run", "pair", "--size", "4KiB", "--pcap="],
+@pytest.mark.parametrize("argv", [["run", "pair", "--size", "4KiB", "--trace="],
+                                  ["run", "pair", "--size", "4KiB", "--pcap="],
                                   ["sweep", "pair", "-c", "allreduce", "-b", "8", "-e", "16", "--csv="],
                                   ["compare", "pair", "mesh-8", "--size", "4KiB", "--plot="]])
 def test_an_empty_output_file_name_is_refused(capsys, argv):

@@ -63,7 +63,7 @@ def test_every_catalog_fabric_loads(name):
 
 
 def test_unknown_catalog_names_list_the_known_ones():
-    with pytest.raises(CatalogError, match="known: .*h100-like"):
+    with pytest.raises(CatalogError, match=r"known: .*h100-like"):
         load_profile("b200-like")
 
 

@@ -125,9 +125,10 @@ def wrong_calls(draw) -> tuple[str, object, Callable[[], object]]:
     """A call with one wrong argument: the keyword that is wrong, its value, a function making the call."""
     choice = draw(st.sampled_from(["p2p", "loadstore", "collective", "sweep", "run", "limits", "fabric", "profile"]))
     if choice == "p2p":
+        named = NOT_NAMES.filter(lambda v: v is not None)
         keyword, value = draw(st.sampled_from([("size", NOT_POSITIVE_INTEGERS), ("src", NOT_CARDS),
                                                ("dst", NOT_CARDS), ("spec", NOT_FABRICS),
-                                               ("run", NOT_NAMES.filter(lambda v: v is not None))]).flatmap(_with_value))
+                                               ("run", named)]).flatmap(_with_value))
         arguments = {"size": 4096, keyword: value}
         spec, run = arguments.pop("spec", "pair"), arguments.pop("run", Run())
         return keyword, value, lambda: run_p2p(spec, run, **arguments)

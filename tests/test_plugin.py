@@ -5,8 +5,7 @@ from pathlib import Path
 from oisa.device.registry import adapters
 from oisa.fabric import load_fabric
 from oisa.report import device_listing
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,8 +7,7 @@ from pathlib import Path
 from oisa.fabric import load_fabric
 from oisa.report import p2p_json
 from oisa.specgen import BLOCKS, check, render_file, spec_files
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 ROOT = Path(__file__).resolve().parent.parent
 

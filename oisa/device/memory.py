@@ -7,6 +7,8 @@ Reading a page never written returns zeros without allocating it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from oisa.errors import UsageError
@@ -37,7 +39,7 @@ class SparseMemory:
             raise UsageError(f"{self.name}: [{address:#x}, {address + length:#x}) is outside "
                              f"its {self.capacity} bytes")
 
-    def _spans(self, address: int, length: int):  # type: ignore[no-untyped-def]
+    def _spans(self, address: int, length: int) -> Iterator[tuple[int, int, int, int]]:
         """(page number, offset in page, offset in the caller's buffer, bytes) for each page touched."""
         done = 0
         while done < length:

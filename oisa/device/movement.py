@@ -23,7 +23,7 @@ from oisa.wire.oisa import Message, Opcode, Status
 if TYPE_CHECKING:
     from oisa.device.card import Card, Transfer
 
-__all__ = ["DataMovement", "Movement", "WRITES"]
+__all__ = ["WRITES", "DataMovement", "Movement"]
 
 FLUSH_BYTES = 4  # what a flush read asks for: the last bytes of the write it proves
 WRITES = frozenset({Opcode.MEM_WR, Opcode.STORE, Opcode.DMA_WR, Opcode.CXL_MEM_WR})
@@ -147,8 +147,8 @@ class DataMovement:
             paths = card.flush_paths(transfer)
             transfer.flushes_left = len(paths)
             for path in paths:
-                flush = self._requester(transfer).submit_read(transfer.peer, transfer.remote_address + transfer.size - size, size,
-                                                   opcode=card.plan.read)
+                last = transfer.remote_address + transfer.size - size
+                flush = self._requester(transfer).submit_read(transfer.peer, last, size, opcode=card.plan.read)
                 self._operations[flush] = transfer
                 self._flushes.add(flush)
                 self._paths[flush] = path

@@ -7,6 +7,7 @@ behaves as an OISA endpoint (largest message, tags, DMA engines).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ NATIVE_FAMILIES = ("pcie", "cxl", "vendor", "oisa")  # what an adapter's and a p
 ROLES = ("accelerator", "host", "memory")  # only accelerators take part in workloads; the others serve memory
 
 
-def _positive_int(limit: int):  # type: ignore[no-untyped-def]
+def _positive_int(limit: int) -> Callable[[object], int]:
     def parse(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
             raise ValueError(f"expected a whole number from 1 to {limit}, got {value!r}")

@@ -115,7 +115,7 @@ class TimingTransfer:
     def next_segments(self) -> list[Message]:
         """Segments the window lets go now; the caller gives each its tag, then calls
         :meth:`sent` for those that expect an answer."""
-        out = []
+        out: list[Message] = []
         while self.next_index < len(self.segments) and (self.posted or len(self.outstanding) + len(out) < self.window):
             out.append(self.segments[self.next_index])
             self.next_index += 1
@@ -204,7 +204,7 @@ class TimingMovement:
         if not copy_.done:
             await progress.wait()
         if transfer.kind == "write" and card.plan.flush:
-            flushed = []
+            flushed: list[Signal] = []
             for path in card.flush_paths(transfer):
                 flush = TimingTransfer(card.plan.read, card.node_id, transfer.peer, transfer.remote_address, 4, 4,
                                        int(card.profile.tags.value), path=path)

@@ -9,5 +9,5 @@ from oisa.fabric.build import FIDELITIES, BringUp, Fabric, Fidelity, Link, Mode,
 from oisa.fabric.loader import load_fabric
 from oisa.fabric.spec import CardSpec, FabricSpec, LinkKind, LinkSpec, NicSpec, SwitchSpec
 
-__all__ = ["FIDELITIES", "BringUp", "CardSpec", "Fabric", "FabricSpec", "Fidelity", "Link", "LinkKind", "LinkSpec", "Mode", "NicSpec", "SwitchSpec",
-           "build", "load_fabric"]
+__all__ = ["FIDELITIES", "BringUp", "CardSpec", "Fabric", "FabricSpec", "Fidelity", "Link", "LinkKind", "LinkSpec",
+           "Mode", "NicSpec", "SwitchSpec", "build", "load_fabric"]

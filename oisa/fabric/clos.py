@@ -32,8 +32,15 @@ from oisa.errors import UsageError
 from oisa.fabric.routes import Framing, Hop, RouteBatch, Spread, link_framing
 from oisa.fabric.spec import CardSpec, FabricSpec, LinkSpec, NicSpec, SwitchSpec
 
-__all__ = ["SCALE_UP_KINDS", "ClusterLayout", "ClusterRouting", "ClusterRoutes", "ClusterTemplates", "build_cluster",
-           "mix"]
+__all__ = [
+    "SCALE_UP_KINDS",
+    "ClusterLayout",
+    "ClusterRoutes",
+    "ClusterRouting",
+    "ClusterTemplates",
+    "build_cluster",
+    "mix",
+]
 
 SCALE_UP_KINDS = ("switch", "mesh", "pcie")
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -137,11 +137,11 @@ def load_fabric(name_or_path: str | Path, parameters: Mapping[str, Any] | None =
         known = builders()
         if topology not in known:
             raise doc.error(f"unknown topology {topology!r} (known: {', '.join(sorted(known))})", "topology")
-        parameters = doc.table("parameters")
+        generated = doc.table("parameters")
         builder = known[topology]
-        _check_memory(builder, parameters, name, memory_limit)
-        spec = builder(parameters, profiles, name, description)
-        parameters.finish()
+        _check_memory(builder, generated, name, memory_limit)
+        spec = builder(generated, profiles, name, description)
+        generated.finish()
     else:
         spec = _listed(doc, profiles, name, description)
     doc.finish()

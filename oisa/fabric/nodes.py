@@ -25,7 +25,7 @@ from oisa.sim import Kernel, Port
 from oisa.units import NS
 from oisa.wire.oisa import Message, Opcode
 
-__all__ = ["Forwarder", "LOAD_STEP_PS"]
+__all__ = ["LOAD_STEP_PS", "Forwarder"]
 
 LOAD_STEP_PS = 125 * NS  # one telemetry load level per 125 ns of egress queueing (level 7: 875 ns or more)
 

@@ -127,7 +127,7 @@ def valid_flit_size(value: object) -> int:
 def valid_encoding(value: object) -> str:
     if value not in ENCODINGS:
         raise ValueError(f"unknown encoding {value!r} (known: {', '.join(ENCODINGS)})")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def valid_switch_ports(value: object) -> int:
@@ -139,7 +139,7 @@ def valid_switch_ports(value: object) -> int:
 def valid_mtu(value: object) -> int:
     if value not in MTUS or isinstance(value, bool):
         raise ValueError(f"RDMA MTU {value!r} is not {', '.join(map(str, MTUS[:-1]))} or {MTUS[-1]}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -245,8 +245,12 @@ class FabricSpec:
         raise ConfigError(f"no card {card_id} (cards: {_ranges(sorted(c.id for c in self.cards))})",
                           source=self.source)
 
+    def nodes(self) -> tuple[CardSpec | SwitchSpec | NicSpec, ...]:
+        """Every node that has an id: cards, then switches, then NICs."""
+        return (*self.cards, *self.switches, *self.nics)
+
     def node_names(self) -> dict[int, str]:
-        return {n.id: n.name for n in (*self.cards, *self.switches, *self.nics)}
+        return {n.id: n.name for n in self.nodes()}
 
     def wire_names(self, link: LinkSpec) -> tuple[str, str]:
         """The names of ``link``'s two directions, ``"a->b"`` and ``"b->a"`` (wires, captures)."""
@@ -268,7 +272,7 @@ class FabricSpec:
         self._check_values()
         names = self.node_names()
         seen: set[int] = set()
-        for node in (*self.cards, *self.switches, *self.nics):
+        for node in self.nodes():
             if node.id in seen:
                 raise self._error(f"node id {node.id} is used twice", f"{node.name}.id")
             seen.add(node.id)

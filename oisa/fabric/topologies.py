@@ -151,7 +151,8 @@ def _scaleup(params: Table, gpus: list[CardSpec], servers: list[int],
     if kind not in ("mesh", "switch"):
         raise params.error(f"{kind!r} is not none, mesh or switch", "scaleup")
     link = _template(params, "scaleup_link")
-    links, switches = [], []
+    links: list[LinkSpec] = []
+    switches: list[SwitchSpec] = []
     for server in servers:
         members = [card for card in gpus if card.server == server]
         if kind == "mesh":

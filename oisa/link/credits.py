@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from oisa.errors import RemoteProtocolError
 from oisa.wire.oisa import CreditReturn, FcClass, Message
 
-__all__ = ["DATA_CREDIT_BYTES", "DATA_MODULUS", "HDR_MODULUS", "MAX_MESSAGE_CREDITS", "CreditKey", "ReceiveCredits", "SendCredits", "credits_needed", "unwrap"]
+__all__ = ["DATA_CREDIT_BYTES", "DATA_MODULUS", "HDR_MODULUS", "MAX_MESSAGE_CREDITS", "CreditKey", "ReceiveCredits",
+           "SendCredits", "credits_needed", "unwrap"]
 
 DATA_CREDIT_BYTES = 16
 HDR_MODULUS = 1 << 12

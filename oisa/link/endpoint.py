@@ -632,7 +632,8 @@ class LinkEndpoint:
 
     def _input(self, event: LinkInput, now: int, flit: Flit | None = None) -> list[Message] | None:
         self.state, action = transition(self.state, event)
-        return getattr(self, _HANDLERS[action])(now, flit)
+        handler: Callable[[int, Flit | None], list[Message] | None] = getattr(self, _HANDLERS[action])
+        return handler(now, flit)
 
     def _do_ignore(self, now: int, flit: Flit | None) -> None:
         return None

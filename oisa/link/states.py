@@ -81,7 +81,7 @@ class Action(enum.Enum):
     FAIL_INIT = "fail_init"  # initialisation never completed: the link is down for good
 
 
-S, I, A = LinkState, LinkInput, Action
+S, I, A = LinkState, LinkInput, Action  # noqa: E741 (short aliases keep each transition on one line)
 
 RECEIVED = (I.INIT_FC1, I.INIT_FC2, I.DATA, I.ACK, I.CREDIT, I.NOP, I.CREDIT_POLL, I.RETRAIN, I.RETRAIN_DONE)
 INTERNAL = (I.PEER_CREDITS_KNOWN, I.REPLAY_ROLLOVER, I.RETRAIN_COMPLETE, I.RETRAIN_TIMEOUT, I.RETRAIN_EXHAUSTED,

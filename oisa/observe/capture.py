@@ -44,8 +44,8 @@ __all__ = [
     "LINKTYPES",
     "NATIVE_LINKTYPES",
     "Capture",
-    "Linktype",
     "LinkSelector",
+    "Linktype",
     "interface_names",
     "link_selector",
 ]

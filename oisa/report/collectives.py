@@ -155,7 +155,8 @@ def sweep_text(results: Sequence[CollectiveResult], skipped: Sequence[int] = ())
     lines = [
         f"# oisa sweep: {first.collective} ({_algorithm(results)}) on {first.fabric}, {len(first.ranks)} cards, "
         f"seed {first.seed}, library {first.library}",
-        "# times are virtual; busbw as nccl-tests defines it; #wrong is N/A where no data moved (timing and flow modes);",
+        "# times are virtual; busbw as nccl-tests defines it; "
+        "#wrong is N/A where no data moved (timing and flow modes);",
         "# algo/proto/ch: what the library's tuner chose for each size",
         "#",
         f"# {'size':>12} {'count':>12} {'type':>8} {'redop':>6} {'root':>5} {'time':>10} {'algbw':>8} "

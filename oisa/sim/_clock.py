@@ -149,7 +149,7 @@ class VirtualClock(trio.abc.Clock):
         release = self._release
         arranged = sorted(entry for entry in self._heap if entry[2] == release)
         self._heap.clear()
-        self.released.extend(args for _, _, _, args in arranged)  # type: ignore[misc]
+        self.released.extend(args for _, _, _, args in arranged)
 
     @property
     def pending(self) -> int:
@@ -212,7 +212,7 @@ class VirtualClock(trio.abc.Clock):
                     _, _, fn, args = heappop(heap)
                     self.events_run += 1
                     fn(*args)
-        except Exception as exc:  # noqa: BLE001 - handed to the kernel, which raises it in a task
+        except Exception as exc:
             self.failure = exc
         finally:
             self.in_callback = False

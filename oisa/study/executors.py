@@ -53,7 +53,7 @@ class Executor(ABC):
     def run(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         """``(index, function(items[index]))`` for every item as it completes (or ``Lost``)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a default: an executor with nothing to release keeps it)
         """Release the workers."""
 
     def __enter__(self) -> Executor:
@@ -159,7 +159,8 @@ class DaskCluster(Executor):
             self._cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True,
                                          dashboard_address=None)
             self.client = Client(self._cluster)
-            self.description = f"a Dask LocalCluster of {local_workers} worker process{'es' if local_workers > 1 else ''}"
+            plural = "es" if local_workers > 1 else ""
+            self.description = f"a Dask LocalCluster of {local_workers} worker process{plural}"
         else:
             assert scheduler is not None
             try:
@@ -182,7 +183,7 @@ class DaskCluster(Executor):
                     value = future.result()
                 except KilledWorker as exc:
                     value = Lost(f"every worker that ran it died ({exc})")
-                except Exception as exc:  # noqa: BLE001 - the cluster could not run it: recorded, the others go on
+                except Exception as exc:
                     value = Lost(f"the cluster could not run it: {type(exc).__name__}: {exc}")
                 yield index, value
             finished = True

@@ -197,7 +197,7 @@ def _message_slots(draw: st.DrawFn, state: _FlitState, index: int) -> MessageSlo
     layout = draw(st.sampled_from([lay for lay in layouts if not (lay.mdh and (state.data_started or not state.sz))]))
     messages: list[CxlMemMessage | None] = []
     headers = 0
-    for position, cls in layout.positions:
+    for _position, cls in layout.positions:
         data = cls in (MemClass.M2S_RWD, MemClass.S2M_DRS)
         allowed = (state.counts[cls] < _PER_FLIT[cls]
                    and not (data and (state.data_started or (cls is MemClass.M2S_RWD and not state.sz)))

@@ -7,7 +7,9 @@ it only declares its options: it imports nothing of oisa and adds no tests.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +46,7 @@ class _ConformanceCollection:
     """Adds the kit's test module to the session's collection."""
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(self, collector: pytest.Collector):  # type: ignore[no-untyped-def]
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, Any]:
         report = yield
         if isinstance(collector, pytest.Session) and report.passed:
             from oisa.testing.conformance import pytest_suite

@@ -27,6 +27,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from oisa.testing._cxl import cxl_control_messages, cxl_flits, cxl_mem_messages, cxl_mem_streams
 from oisa.testing._fabrics import (
     LAYOUTS,
     accelerator_profiles,
@@ -36,9 +37,8 @@ from oisa.testing._fabrics import (
     topologies,
     topology_pairs,
 )
-from oisa.testing._traffic import SHAPES, Flow, Transaction, seeded_bytes, traffic_patterns, transactions
-from oisa.testing._cxl import cxl_control_messages, cxl_flits, cxl_mem_messages, cxl_mem_streams
 from oisa.testing._pcie import dllps, tlps
+from oisa.testing._traffic import SHAPES, Flow, Transaction, seeded_bytes, traffic_patterns, transactions
 from oisa.testing._vdesc import vdescs
 from oisa.wire.cxl import AllDataFlit, encode_cxl_flit, encode_cxl_mem
 from oisa.wire.formats import FORMATS, FormatOptions

@@ -38,11 +38,11 @@ from oisa.wire.pcie import Tlp, TlpGroup, TlpType, TlpTypeInfo, check_tlp
 
 __all__ = [
     "IDENTITY",
+    "PCIE_ROWS",
     "IdMap",
     "IdTable",
     "IdentityIds",
     "OutstandingRequests",
-    "PCIE_ROWS",
     "PendingRequest",
     "message_to_tlp",
     "pcie_bridge_markdown",

@@ -207,7 +207,8 @@ class Requester:
                        ro=op.ro)
 
     def _allocate_tag(self) -> int:
-        while self.first_tag + self._next_tag in self._outstanding or self.first_tag + self._next_tag in self._timed_out:
+        while (self.first_tag + self._next_tag in self._outstanding
+               or self.first_tag + self._next_tag in self._timed_out):
             self._next_tag = (self._next_tag + 1) % self.tags
         tag = self.first_tag + self._next_tag
         self._next_tag = (self._next_tag + 1) % self.tags

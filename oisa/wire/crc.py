@@ -14,7 +14,7 @@ MSB-first table-driven form and the format modules fix the byte order they feed 
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
+from functools import cache
 
 __all__ = ["crc16", "crc32"]
 
@@ -24,7 +24,7 @@ def crc32(data: bytes | bytearray | memoryview, initial: int = 0) -> int:
     return zlib.crc32(data, initial)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table16(poly: int) -> tuple[int, ...]:
     table = []
     for byte in range(256):

@@ -139,7 +139,7 @@ def _crc_size(schema: c.Construct) -> int:
         for sub in schema.subcons:
             inner, _ = _unwrap(sub)
             if isinstance(inner, c.Checksum):
-                return inner.checksumfield.sizeof()
+                return int(inner.checksumfield.sizeof())
     return 0
 
 

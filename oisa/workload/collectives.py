@@ -38,7 +38,7 @@ from oisa.ccl import (
     plan_collective,
 )
 from oisa.errors import UsageError, VerificationError
-from oisa.fabric import Fabric, FabricSpec, Mode
+from oisa.fabric import Fabric, FabricSpec
 from oisa.plan import Plan
 from oisa.units import MiB, S
 from oisa.workload.registry import CARDS, CHOICE, COUNT, SIZE, TEXT, Option, workload_family
@@ -84,7 +84,7 @@ class CollectiveResult:
     dtype: str
     op: str
     root: int
-    mode: Mode
+    mode: str  # the engine that ran it: data, timing or flow
     seed: int
     time_ps: int
     model_time_ps: int  # what the library's cost model expected

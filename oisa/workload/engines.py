@@ -29,7 +29,7 @@ from oisa.workload.execute import execute
 if TYPE_CHECKING:
     from oisa.workload.run import Run
 
-__all__ = ["ENGINES", "Engine", "FlowEngine", "FrameEngine", "Outcome", "WIRE_NODE_IDS"]
+__all__ = ["ENGINES", "WIRE_NODE_IDS", "Engine", "FlowEngine", "FrameEngine", "Outcome"]
 
 WIRE_NODE_IDS = 0xFFFF  # the highest node id an OISA message can address: what the frame-level engines can build
 
@@ -115,7 +115,7 @@ class FrameEngine(Engine):
             raise UsageError(f"the {self.name} engine takes at most {run.limits.frame_cards:,} cards, building every "
                              f"frame; fabric {spec.name} has {cards:,}: the flow engine takes any number",
                              parameter="engine", value=self.name, remedy=("engine", "flow"))
-        highest = max((node.id for node in (*spec.cards, *spec.switches, *spec.nics)), default=0)
+        highest = max((node.id for node in spec.nodes()), default=0)
         if highest > WIRE_NODE_IDS:
             raise UsageError(f"the {self.name} engine builds OISA messages, whose node ids have 16 bits; fabric "
                              f"{spec.name} numbers its nodes up to {highest:,}: the flow engine takes it",

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import functools
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +90,7 @@ class _Executor:
         self.started = np.full(count, -1, dtype=np.int64)
         self.finished = np.full(count, -1, dtype=np.int64)
         self.left = count
-        self.transfers: list[tuple[int, Transfer]] = []
+        self.transfers: list[tuple[int, int, Transfer]] = []  # (operation, its card, the transfer)
         self.done: Signal[None] = Signal(self.kernel, f"a plan of {count} operations")
         self._ready: deque[int] = deque()
         self._draining = False
@@ -105,11 +107,11 @@ class _Executor:
         self._ready.extend(index for index, waiting in enumerate(self.waiting) if waiting == 0)
         self._drain()
         await self.done.wait()
-        for index, transfer in self.transfers:
+        for index, rank, transfer in self.transfers:
             await transfer.wait()
             if not transfer.ok:
                 raise VerificationError(f"operation {index}, a {transfer.kind} from card "
-                                        f"{self.plan.ops[index].rank} to card {transfer.peer}, failed: "
+                                        f"{rank} to card {transfer.peer}, failed: "
                                         f"{transfer.error}")
         return Execution(self.plan, start, self.kernel.now, self.started, self.finished)
 
@@ -159,21 +161,21 @@ class _Executor:
             self._stores[op.rank].put((index, op))
             return
         transfer = self._card(op.rank).post_write(op.peer, op.remote, op.local, op.size, path=op.path)
-        self.transfers.append((index, transfer))
+        self.transfers.append((index, op.rank, transfer))
         assert transfer.done is not None
         (transfer.done if landed is None else landed).then(functools.partial(self._finish, index))
 
     async def _issue_stores(self, card: Card, queue: Inbox[tuple[int, Send]]) -> None:
         while True:
             for index, op in await queue.get_all():
-                self.transfers.append((index, card.store(op.peer, op.remote, op.local, op.size)))
+                self.transfers.append((index, op.rank, card.store(op.peer, op.remote, op.local, op.size)))
 
     def _read(self, index: int, op: Read) -> None:
         if op.size <= 0:
             self._finish_at(index, self.kernel.now)
             return
         transfer = self._card(op.rank).post_read(op.peer, op.remote, op.local, op.size, path=op.path)
-        self.transfers.append((index, transfer))
+        self.transfers.append((index, op.rank, transfer))
         assert transfer.done is not None
         transfer.done.then(functools.partial(self._finish, index))
 
@@ -222,7 +224,7 @@ class _Executor:
         self._card(op.rank).watch(op.address, op.size).then(functools.partial(self._finish, index))
 
 
-_STARTERS = {
+_STARTERS: dict[type, Callable[[_Executor, int, Any], None]] = {
     Send: _Executor._send, Read: _Executor._read, Reduce: _Executor._reduce, Copy: _Executor._copy,
     Stream: _Executor._stream, Compute: _Executor._compute, Delay: _Executor._delay,
     Contribute: _Executor._contribute, Await: _Executor._await,

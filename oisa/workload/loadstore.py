@@ -20,7 +20,7 @@ import numpy as np
 
 from oisa.device.card import Card
 from oisa.errors import UsageError, VerificationError
-from oisa.fabric import Fabric, FabricSpec, Mode
+from oisa.fabric import Fabric, FabricSpec
 from oisa.units import format_size
 from oisa.workload.p2p import pair_of
 from oisa.workload.registry import CARD, COUNT, SIZE, Option, workload
@@ -55,8 +55,8 @@ class LatencyStats:
     @classmethod
     def of(cls, samples: Sequence[int]) -> LatencyStats:
         values = np.asarray(samples, dtype=np.int64)
-        p50, p90, p99 = (int(round(float(np.percentile(values, q)))) for q in (50, 90, 99))
-        return cls(len(values), int(values.min()), p50, p90, p99, int(values.max()), int(round(float(values.mean()))))
+        p50, p90, p99 = (round(float(np.percentile(values, q))) for q in (50, 90, 99))
+        return cls(len(values), int(values.min()), p50, p90, p99, int(values.max()), round(float(values.mean())))
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class LoadStoreResult:
     dst: int
     size: int  # bytes per access
     accesses: int  # loads, and as many stores, per phase
-    mode: Mode
+    mode: str  # the engine that ran it: data or timing
     idle: dict[str, LatencyStats]  # "load", "store"
     loaded: dict[str, LatencyStats] | None  # the same under background traffic; None without background
     background: tuple[int, ...]  # cards streaming into DST during the loaded phase

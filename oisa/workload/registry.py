@@ -238,7 +238,8 @@ def workload(name: str, *, summary: str, result: type, engines: tuple[str, ...],
 
 def workload_family(selector: str, members: dict[str, str], *, result: type, engines: tuple[str, ...],
                     options: Sequence[Option],
-                    only: dict[str, tuple[str, ...]] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+                    only: dict[str, tuple[str, ...]] | None = None,
+                    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare ``f(spec, <selector>, run, *, **options)`` as one workload per member (its name to
     its summary), each calling ``f`` with ``selector`` fixed: the collectives are such a family.
     ``only`` restricts options to some members (``{"root": ("broadcast",)}``); the others refuse
@@ -331,7 +332,7 @@ def workloads() -> dict[str, Workload]:
         where = f"entry point {point.value}"
         try:
             loaded = point.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plug-in is reported, not a traceback
+        except Exception as exc:
             raise ConfigError(f"workload {point.name!r} from {distribution} failed to load: {exc}",
                               source=where) from None
         declared = getattr(loaded, "workloads", None) or getattr(loaded, "workload", loaded)

@@ -126,7 +126,7 @@ def scaling_counts(spec: FabricSpec, max_cards: int | None = None) -> list[int]:
     while n < top:
         counts.append(n)
         n *= 2
-    return counts + [top] if top >= 2 else counts
+    return [*counts, top] if top >= 2 else counts
 
 
 def _check_max_cards(max_cards: object) -> None:
@@ -258,8 +258,8 @@ def run_article(run: Run = Run(), *, model: str = "gpt2-xl", big_model: str = "l
                         base),
                 across.all_reduce(run)]
     pair = _DirectPair(direct, step)
-    findings += [finding(CLAIMS["b"], f"two linked cards against one, {name}", functools.partial(pair.ratio, shard=shard),
-                         replace(base, model=name))
+    findings += [finding(CLAIMS["b"], f"two linked cards against one, {name}",
+                         functools.partial(pair.ratio, shard=shard), replace(base, model=name))
                  for name, shard in ((model, False), (big_model, True))]
     scaling = [ScalingRow(spec.name, n, r.step_ps, r.scaling_efficiency, r.peak_share)
                for spec in (supernode, switched) for n in counts[spec.name]

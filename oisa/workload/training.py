@@ -188,8 +188,9 @@ def run_training(spec: FabricSpec, run: Run = Run(), *, model: str = "llama-7b",
     step_ps = times.duration_ps
     spill_bytes = max((sum(b for _, b in spills) for spills in step.spills.values()), default=0)
     return TrainingResult(
-        fabric=spec.name, seed=run.seed, mode=run.engine, model=step.model.name, parameters=step.model.parameters, tokens=step.tokens,
-        dtype=dtype, compute_efficiency=compute_efficiency, ranks=ranks, algorithm=chosen[0], protocol=chosen[1], channels=chosen[2], buckets=buckets,
+        fabric=spec.name, seed=run.seed, mode=run.engine, model=step.model.name, parameters=step.model.parameters,
+        tokens=step.tokens, dtype=dtype, compute_efficiency=compute_efficiency, ranks=ranks, algorithm=chosen[0],
+        protocol=chosen[1], channels=chosen[2], buckets=buckets,
         shard=shard, held_bytes=held, step_ps=step_ps, compute_ps=max(compute.values()),
         optimizer_ps=max(optimizer.values()), spill_bytes=spill_bytes, spill_to=_where(spec, step),
         exposed_comm_ps=step_ps - max(compute[r] + optimizer[r] for r in ranks),

@@ -10,8 +10,7 @@ from oisa.report import p2p_json
 from oisa.sim import Kernel
 from oisa.sim.observe import Observer
 from oisa.wire.oisa import Message, Opcode
-from oisa.workload import default_pair, run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, default_pair, run_p2p
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,7 @@ from oisa.fabric import load_fabric
 from oisa.observe import LINKTYPES, NATIVE_LINKTYPES, Capture, interface_names, link_selector
 from oisa.sim.observe import Observer, Observers
 from oisa.wire.oisa import HEADER, HEADER_SIZE, Opcode, decode_flit
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,8 +20,7 @@ from oisa.observe import OISA_LINK, Timeline, TimelineTables, read_timeline, tim
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer, Observers
 from oisa.wire.oisa import ControlCode, Opcode
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 FLIT_NAMES = {"data", "replay", "duplicate", "corrupt"} | {code.name for code in ControlCode}
 OPCODE_NAMES = {op.name for op in Opcode}
@@ -120,7 +119,8 @@ def test_faults_show_as_corrupt_duplicate_and_replayed_flits(tmp_path):
     # The trace shows what arrives: a dropped frame is not there, a duplicated one twice.
     assert sum(names.values()) == (result.frames + result.bringup_frames - result.faults["frames_dropped"]
                                    + result.faults["frames_duplicated"])
-    assert names["corrupt"] + names["duplicate"] == result.faults["frames_corrupted"] + result.faults["frames_duplicated"]
+    faulted = result.faults["frames_corrupted"] + result.faults["frames_duplicated"]
+    assert names["corrupt"] + names["duplicate"] == faulted
     assert names["replay"] > 0
 
 

@@ -22,9 +22,9 @@ from oisa.fabric import Fabric, FabricSpec, Mode
 from oisa.sim import LinkPort
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
-from oisa.testing.strategies import Flow, fault_schedules
-from oisa.units import S, US
 from oisa.sim.ports import Port
+from oisa.testing.strategies import Flow, fault_schedules
+from oisa.units import US, S
 from oisa.wire.oisa import Message
 from oisa.workload import ENGINES, Run
 from oisa.workload._run import all_of

@@ -29,13 +29,10 @@ import numpy as np
 from hypothesis import event, given, note
 from hypothesis import strategies as st
 
-from oisa.fabric import FabricSpec
-from oisa.fabric.routing import next_hops
 from oisa.flow import Network, run_plan
 from oisa.plan import Delay, Plan, PlanBuilder, Read, Send
 from oisa.testing import strategies as oisa_st
 from oisa.units import S
-from oisa.wire.oisa import OPCODES
 from oisa.workload import Run
 from oisa.workload.engines import ENGINES
 
@@ -87,7 +84,6 @@ def test_transfers_that_share_no_link_take_what_timing_mode_says(spec, data):
     plan, ops = _plan(kept)
     timing = ENGINES["timing"].run_plan(spec, Run(engine="timing"), plan).execution
     flow_run = run_plan(spec, plan).execution
-    hops = next_hops(spec)
     for flow, index in zip(kept, ops):
         frame, fluid = _took(timing, index), _took(flow_run, index)
         note(f"{flow}: timing {frame} ps, flow {fluid} ps")

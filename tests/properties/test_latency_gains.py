@@ -20,7 +20,7 @@ from oisa.testing import strategies as oisa_st
 from .support import cross_server, run_traffic
 
 
-@given(pair=oisa_st.topology_pairs(layouts=st.sampled_from([l for l in oisa_st.LAYOUTS if l[0] > 1]),
+@given(pair=oisa_st.topology_pairs(layouts=st.sampled_from([layout for layout in oisa_st.LAYOUTS if layout[0] > 1]),
                                    planes=st.just(8)),
        data=st.data(), seed=st.integers(0, 2**16))
 def test_the_supernode_finishes_no_later_than_the_switched_baseline(pair, data, seed):

@@ -14,8 +14,7 @@ from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
 from oisa.testing import strategies as oisa_st
 from oisa.transaction.requester import COMPLETION_TIMEOUT_PS
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 PAIR = load_fabric("pair")
 

@@ -5,11 +5,9 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from oisa.testing import strategies as oisa_st
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 from .support import DATA_MODE, accelerators, run_traffic, scaled
-
 
 ANOMALY = 0.03  # how much later a faster fabric may finish a whole pattern (see below)
 FASTER = st.sampled_from([{"rate": 2.0}, {"rate": 4.0}, {"latency": 0.5}, {"latency": 0.0},

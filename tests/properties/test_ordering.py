@@ -8,8 +8,8 @@ starts, and keeps to one after, so it is released only against messages that lef
 on another path, and a source that needs such writes landed flushes each of its paths. So for
 every pair of one sender's messages to one receiver where the later one arrived first, either
 the table lets it pass or the earlier one was released; and posted writes that are not
-path-free all keep to one path (a card sends its flush reads down every path on purpose). The strict reading, without the refinement, is pinned below as
-an expected failure.
+path-free all keep to one path (a card sends its flush reads down every path on purpose). The
+strict reading, without the refinement, is pinned below as an expected failure.
 """
 
 from collections import defaultdict

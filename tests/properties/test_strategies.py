@@ -2,6 +2,7 @@
 splits exactly, patterns of the named shapes, fabrics that build, mixes of accelerators, and
 fault models within their bounds."""
 
+import itertools
 from collections import Counter
 
 from hypothesis import given
@@ -24,7 +25,7 @@ def test_transactions_are_split_into_requests_that_cover_them_exactly(transactio
     assert all(r.length in OPCODES[r.opcode].lengths and r.ro == transaction.relaxed for r in requests)
     covered = [(r.address, r.length) for r in requests]
     assert covered[0][0] == transaction.address
-    assert all(a + n == b for (a, n), (b, _) in zip(covered, covered[1:]))
+    assert all(a + n == b for (a, n), (b, _) in itertools.pairwise(covered))
     assert sum(n for _, n in covered) == transaction.size
     if transaction.kind == "write":
         assert b"".join(r.payload for r in requests) == transaction.data

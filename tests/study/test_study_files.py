@@ -97,9 +97,9 @@ BAD = [
     ("an option the workload does not take", GOOD.replace("size = ", "sizes = "), "workloads[0].grid.sizes",
      "no such option"),
     ("an unknown workload", GOOD.replace('"allreduce"', '"allreduse"'), "workloads[0].workload", "no such workload"),
-    ("an engine the workload does not run on", GOOD.replace('"allreduce"', '"loadstore"').replace('size = ["4KiB", 8192]',
-                                                                                            "").replace(
-        '"timing"', '"flow"'), "workloads[0].workload", "loadstore runs on"),
+    ("an engine the workload does not run on",
+     GOOD.replace('"allreduce"', '"loadstore"').replace('size = ["4KiB", 8192]', "").replace('"timing"', '"flow"'),
+     "workloads[0].workload", "loadstore runs on"),
     ("an unknown top-level key", "seed = 1\n" + GOOD, "seed", "unknown key"),
     ("a range without [sample]", GOOD + '[workloads.sample]\nchannels = { low = 1, high = 4, integer = true }\n',
      "sample", "no [sample]"),

@@ -183,7 +183,7 @@ def test_ctrl_c_leaves_a_consistent_partial_table_and_the_study_resumes(tmp_path
     assert present == [{key: value for key, value in row.items() if value is not None} for row in serial
                        if row["point"] in {r["point"] for r in partial}]
     # and running it again finishes it, running only what was left
-    finished = subprocess.run(command[:-1] + ["--json", "-q"], capture_output=True, text=True, timeout=300,
+    finished = subprocess.run([*command[:-1], "--json", "-q"], capture_output=True, text=True, timeout=300,
                               check=False)
     assert finished.returncode == 1  # the failing points
     report = json.loads(finished.stdout)
@@ -193,7 +193,7 @@ def test_ctrl_c_leaves_a_consistent_partial_table_and_the_study_resumes(tmp_path
 
 def test_sweep_on_a_pool_prints_what_a_serial_sweep_prints(capsys):
     argv = ["sweep", "pair", "mesh-8", "-b", "1KiB", "-e", "16KiB", "-f", "4", "--json", "-q"]
-    assert main(argv + ["-j", "1"]) == 0
+    assert main([*argv, "-j", "1"]) == 0
     serial_sweep = capsys.readouterr().out
-    assert main(argv + ["-j", "2"]) == 0
+    assert main([*argv, "-j", "2"]) == 0
     assert capsys.readouterr().out == serial_sweep

@@ -133,7 +133,7 @@ def test_a_should_failure_is_a_warning_or_with_strict_a_failure():
 
 def test_an_adapter_its_profile_does_not_describe_fails_the_declarations():
     profile = replace(load_profile("mi300x-like"), adapter="pcie-tlp")  # says vendor-descriptor's native family
-    with pytest.raises(CheckFailed, match="ADP-DECL-001.*native is 'pcie'.*says 'vendor'"):
+    with pytest.raises(CheckFailed, match=r"ADP-DECL-001.*native is 'pcie'.*says 'vendor'"):
         check_adapter(lambda card: PcieTlpAdapter(card, replace(profile, native="vendor")), examples=EXAMPLES)
 
 
@@ -241,7 +241,7 @@ def test_the_shipped_link_state_machine_catches_a_broken_link_layer():
     endpoints take over a minute each here), and check_link above catches all three."""
     machine = link_state_machine(lambda: (LosingEndpoint(CONFIG, name="a"), LosingEndpoint(CONFIG, name="b")),
                                  name="Losing")
-    with pytest.raises(AssertionError, match="keep the order sent|the first missing"):  # later ones move up
+    with pytest.raises(AssertionError, match=r"keep the order sent|the first missing"):  # later ones move up
         run_state_machine_as_test(machine, settings=settings(max_examples=200, stateful_step_count=20,
                                                              report_multiple_bugs=False, print_blob=False))
 

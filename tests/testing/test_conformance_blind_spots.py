@@ -9,8 +9,8 @@ import pytest
 from oisa.device.adapters.vendor import VendorDescriptorAdapter
 from oisa.errors import UsageError
 from oisa.testing.conformance import run_conformance, subject
-from oisa.wire.oisa import Message
 from oisa.wire.crc32c import crc32c
+from oisa.wire.oisa import Message
 from oisa.wire.vdesc import CRC_SIZE
 from tests.testing.support import ByteDroppingAdapter, oisa, register
 

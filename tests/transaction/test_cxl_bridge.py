@@ -323,10 +323,11 @@ def _misaligned(alignment: int) -> Callable[[Any, st.DrawFn], Any]:
                 | st.integers(1 << 52, (1 << 57) - 1))
 
 
-F, O = Side.FOREIGN, Side.OISA
+F, O = Side.FOREIGN, Side.OISA  # noqa: E741 (short aliases keep each row of the tables on one line)
 MUTATIONS: dict[tuple[str | None, Side, str], Callable[[Any, st.DrawFn], Any]] = {
     (None, F, "snp_type"): _set(snp_type=st.sampled_from([SnpType.SNP_DATA, SnpType.SNP_CUR, SnpType.SNP_INV])),
-    (None, F, "meta_field"): _set(meta_field=st.just(MetaField.META0_STATE), meta_value=st.sampled_from(list(MetaValue))),
+    (None, F, "meta_field"): _set(meta_field=st.just(MetaField.META0_STATE),
+                                  meta_value=st.sampled_from(list(MetaValue))),
     ("none", F, "mem_opcode"): lambda value, draw: value,
     ("none", O, "opcode"): lambda value, draw: value,
     (None, O, "ns"): _set(ns=st.just(True)),
@@ -413,7 +414,7 @@ def test_an_ld_table_must_be_one_to_one():
 @given(data=st.data())
 def test_who_the_ld_map_does_not_know_cannot_cross(data):
     request = data.draw(crossing_cxl((MemClass.M2S_REQ, M2SReqOpcode.MEM_RD)))
-    with pytest.raises(BridgeError, match="field 'ld_id'.*LD-ID 7") as info:
+    with pytest.raises(BridgeError, match=r"field 'ld_id'.*LD-ID 7") as info:
         cxl_to_message(replace(request, ld_id=7), LDS)
     assert info.value.field == "ld_id"
     write = data.draw(crossing_requests(Opcode.CXL_MEM_WR))
@@ -449,7 +450,7 @@ def test_a_tag_cannot_be_outstanding_twice_and_a_forgotten_request_is_gone():
     outstanding = OutstandingCxlRequests()
     read = M2SReq(M2SReqOpcode.MEM_RD, 0x80, tag=9, ld_id=5)
     cxl_to_message(read, LDS, outstanding=outstanding)
-    with pytest.raises(BridgeError, match="field 'tag'.*already has tag 9") as info:
+    with pytest.raises(BridgeError, match=r"field 'tag'.*already has tag 9") as info:
         cxl_to_message(read, LDS, outstanding=outstanding)
     assert info.value.field == "tag"
     assert outstanding.get(11, 9) == PendingCxlRequest(Opcode.CXL_MEM_RD, 0x80, 0)

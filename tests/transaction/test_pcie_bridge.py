@@ -381,12 +381,18 @@ def subjects(draw: st.DrawFn, row: Row[TlpType], side: Side) -> Subject:
             request, completions = draw(pcie_exchanges(error=group == "cpl"))
             state = OutstandingRequests()
             tlp_to_message(request, IDS, dst=0, outstanding=state)
-            cross: Callable[[Any], object] = lambda t: tlp_to_message(t, IDS, outstanding=state)
+
+            def cross(t: Any) -> object:
+                return tlp_to_message(t, IDS, outstanding=state)
+
         else:
             oisa_request, completions = draw(oisa_exchanges(error=group == "cpl"))
             state = OutstandingRequests()
             tlp_to_message(message_to_tlp(oisa_request, IDS), IDS, dst=oisa_request.dst, outstanding=state)
-            cross = lambda m: message_to_tlp(m, IDS, outstanding=state)
+
+            def cross(m: Any) -> object:
+                return message_to_tlp(m, IDS, outstanding=state)
+
         index = len(completions) - 1 if group == "cpl" else draw(st.integers(0, len(completions) - 1))
         for earlier in completions[:index]:
             cross(earlier)
@@ -427,7 +433,7 @@ NOT_HEAD = st.sampled_from([be for be in range(16) if be not in (0xF, 0xE, 0xC, 
 NOT_TAIL = st.sampled_from([be for be in range(16) if be not in (0x1, 0x3, 0x7, 0xF)])
 NON_CONTIGUOUS = st.sampled_from([be for be in range(16) if be not in CONTIGUOUS])
 
-F, O = Side.FOREIGN, Side.OISA
+F, O = Side.FOREIGN, Side.OISA  # noqa: E741 (short aliases keep each row of the tables on one line)
 MUTATIONS: dict[tuple[str | None, Side, str], Callable[[Any, st.DrawFn, Subject], None]] = {
     (None, F, "th"): lambda t, draw, s: _hint(t, draw),
     (None, F, "ln"): _set(ln=st.just(True)),
@@ -533,7 +539,7 @@ def test_an_id_table_must_be_one_to_one():
 def test_ids_the_map_does_not_know_cannot_cross(data):
     tlp = data.draw(crossing_tlps(TlpType.MWR_32))
     tlp.requester_id = 0x7777
-    with pytest.raises(BridgeError, match="field 'requester_id'.*0x7777") as info:
+    with pytest.raises(BridgeError, match=r"field 'requester_id'.*0x7777") as info:
         tlp_to_message(tlp, IDS, dst=0)
     assert info.value.field == "requester_id"
     msg = data.draw(crossing_tlps(TlpType.MSG))
@@ -543,12 +549,12 @@ def test_ids_the_map_does_not_know_cannot_cross(data):
     assert info.value.field == "message_data"
     message = data.draw(crossing_messages(Opcode.MEM_WR))
     message.src = 999
-    with pytest.raises(BridgeError, match="field 'src'.*999") as info:
+    with pytest.raises(BridgeError, match=r"field 'src'.*999") as info:
         message_to_tlp(message, IDS)
     assert info.value.field == "src"
     message = data.draw(crossing_messages(Opcode.MSG))
     message.dst = 999
-    with pytest.raises(BridgeError, match="field 'dst'.*999") as info:
+    with pytest.raises(BridgeError, match=r"field 'dst'.*999") as info:
         message_to_tlp(message, IDS)
     assert info.value.field == "dst"
 
@@ -568,7 +574,7 @@ def test_a_tag_cannot_be_outstanding_twice_and_a_forgotten_request_is_gone():
     state = OutstandingRequests()
     read = Message(Opcode.MEM_RD, 10, 20, tag=5, length=8, address=0x100)
     message_to_tlp(read, IDS, outstanding=state)
-    with pytest.raises(BridgeError, match="field 'tag'.*already has tag 5") as info:
+    with pytest.raises(BridgeError, match=r"field 'tag'.*already has tag 5") as info:
         message_to_tlp(read, IDS, outstanding=state)
     assert info.value.field == "tag"
     assert state.get(10, 5) == PendingRequest(Opcode.MEM_RD, 0x100, 8, 0x100)

@@ -1,5 +1,7 @@
 """Requester and completer, sans-IO: splitting, tags, completion matching, errors."""
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,7 +18,7 @@ def test_pieces_cover_the_range_without_crossing_boundaries(address, length, max
     pieces = split_at_boundaries(address, length, max_size)
     assert pieces[0][0] == address
     assert sum(n for _, n in pieces) == length
-    for (a, n), (b, _) in zip(pieces, pieces[1:]):
+    for (a, n), (b, _) in itertools.pairwise(pieces):
         assert a + n == b
     for a, n in pieces:
         assert 0 < n <= max_size

@@ -84,7 +84,8 @@ def oisa_messages(row: Row[VdescType], *, max_length: int = 256) -> st.SearchStr
 
 def _reduce(d: Vdesc, m: Message) -> bool:
     assert d.reduce is not None and m.coll is not None
-    vdesc = (d.reduce.group, d.reduce.members, ReduceOp(d.reduce.op).name, DTYPE_NAMES[ReduceDtype(d.reduce.dtype).name])
+    dtype = DTYPE_NAMES[ReduceDtype(d.reduce.dtype).name]
+    vdesc = (d.reduce.group, d.reduce.members, ReduceOp(d.reduce.op).name, dtype)
     return vdesc == (m.coll.group, m.coll.members, CollOp(m.coll.op).name, CollDtype(m.coll.dtype).name)
 
 

@@ -29,7 +29,7 @@ def test_prints_a_table_and_writes_json(benchmark, tmp_path, capsys):
 
 
 def test_the_reference_is_checked_against_the_codec(benchmark, monkeypatch):
-    benchmark.check_reference(benchmark.mix(5) + [benchmark.COLLECTIVE])
+    benchmark.check_reference([*benchmark.mix(5), benchmark.COLLECTIVE])
     telemetry_dropped = benchmark.struct_encode
 
     def encode_without_telemetry(m: Message) -> bytes:

@@ -274,7 +274,7 @@ def test_packing_refuses_mixed_directions_and_invalid_messages():
 
 def test_a_stream_that_stops_before_the_data_is_refused():
     flits = pack_cxl_mem([S2MDRS(S2MDRSOpcode.MEM_DATA, data=LINE)])
-    with pytest.raises(FrameError, match="flit 0: .*short") as info:
+    with pytest.raises(FrameError, match=r"flit 0: .*short") as info:
         unpack_cxl_mem(flits[:1], direction="s2m")
     assert info.value.field == "data"
 

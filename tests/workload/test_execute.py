@@ -7,7 +7,7 @@ import pytest
 
 from oisa.fabric import Fabric, load_fabric
 from oisa.plan import Compute, Copy, Delay, Execution, PlanBuilder, Read, Reduce, Send, Stream
-from oisa.units import KiB, NS
+from oisa.units import NS, KiB
 from oisa.workload import ENGINES, Run
 from oisa.workload.execute import execute
 

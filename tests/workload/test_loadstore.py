@@ -5,8 +5,8 @@ import pytest
 
 from oisa.errors import UsageError
 from oisa.fabric import load_fabric
-from oisa.workload.loadstore import run_loadstore
 from oisa.workload import Run
+from oisa.workload.loadstore import run_loadstore
 
 
 @pytest.fixture(scope="module")

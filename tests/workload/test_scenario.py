@@ -2,6 +2,7 @@
 verdicts shown with how they move, and seeds that change nothing said so and held so."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,39 @@ def test_oisa_scenario_article_prints_claims_and_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert len(out["findings"]) == 5 and out["compute_efficiency"] == 0.3
     assert all(f["sensitivity"] == [] for f in out["findings"])
+
+
+def _readme_scenario_section() -> str:
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    start = text.index("### The article scenario")
+    return " ".join(text[start:text.index("### Against real measurements", start)].split())
+
+
+def test_the_readme_quotes_what_the_scenario_computes_for_claims_a_and_b(four_cards):
+    """The README's table and text for (a) and (b), seed 0, against this run (they do not depend
+    on the card count). Its 64-card figures for (c) take many minutes and are not pinned here."""
+    result, _ = four_cards
+    readme = _readme_scenario_section()
+    step, bandwidth, fits, spills = result.findings[:4]
+    assert f"training step on `switched-64`: {step.figure:.1%}" in readme
+    assert f"1 MiB all-reduce bandwidth: {bandwidth.figure:.0%}" in readme
+    flips = {v.parameter: v for v in reversed(step.sensitivity) if v.verdict != "agrees"}  # the first of each
+    tokens, kernels = flips["tokens"], flips["compute_efficiency"]
+    assert (f"{tokens.value:,} tokens per card, or kernels at {kernels.value:.1%} of peak: {tokens.figure:.1%}, "
+            "it disagrees") in readme
+    assert kernels.figure == pytest.approx(tokens.figure, abs=5e-4)
+    assert f"{fits.figure:.0%} for a model one card holds; {spills.figure:.0%} for Llama 7B" in readme
+    for finding, said in ((fits, "GPT-2 XL stays at"), (spills, "Llama 7B at")):
+        ratios = [v.figure for v in finding.sensitivity if v.parameter != "model"]
+        assert f"{said} {min(ratios) * 100:.0f}-{max(ratios):.0%}" in readme
+        assert all(not 2.2 <= r <= 2.6 for r in ratios)  # "no variation reaches 240%"
+
+
+def test_the_readme_quotes_what_the_scenario_computes_at_eight_cards():
+    result = run_article(max_cards=8, sensitivity=False)
+    readme = _readme_scenario_section()
+    last = {row.fabric: row for row in result.scaling if row.cards == 8}
+    switched, supernode = last["switched-64"], last["supernode-64"]
+    assert (f"At 8 cards `switched-64` reaches {switched.peak_share:.1%} (scaling efficiency "
+            f"{switched.scaling_efficiency:.1%}; `supernode-64` {supernode.peak_share:.1%})") in readme
+    assert f"falls from {supernode.scaling_efficiency:.1%} at 8 cards" in readme

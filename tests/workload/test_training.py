@@ -1,15 +1,13 @@
 """The training step: compute, overlapped all-reduce, balance, spilling, sharding, the scenario."""
 
-import json
 
 import pytest
 
-from oisa.cli import main
 from oisa.errors import UsageError
 from oisa.fabric import load_fabric
 from oisa.report import result_json
-from oisa.workload.training import MODELS, STATE_BYTES_PER_PARAMETER, WEIGHT_BYTES, run_training
 from oisa.workload import Run
+from oisa.workload.training import MODELS, STATE_BYTES_PER_PARAMETER, WEIGHT_BYTES, run_training
 
 
 @pytest.fixture(scope="module")

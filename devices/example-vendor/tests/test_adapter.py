@@ -18,6 +18,7 @@ from importlib.metadata import entry_points
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from oisa_example_vendor.adapter import CHECKSUM, HEADER, TO_XLINK, ExampleXLinkAdapter
 
 from oisa.device.adapter import Capability
 from oisa.device.profile import load_profile
@@ -25,7 +26,6 @@ from oisa.device.registry import adapters
 from oisa.errors import BridgeError, CrcError, FrameError
 from oisa.testing import strategies as oisa_st
 from oisa.wire.oisa import Message, Opcode, check_message
-from oisa_example_vendor.adapter import CHECKSUM, HEADER, TO_XLINK, ExampleXLinkAdapter
 
 SUPPORTED = sorted(TO_XLINK)
 UNSUPPORTED = sorted(set(Opcode) - set(TO_XLINK))

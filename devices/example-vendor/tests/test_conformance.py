@@ -24,9 +24,10 @@ def test_xlink_passes_the_oisa_conformance_kit() -> None:
 def test_xlink_passes_check_adapter_from_a_factory() -> None:
     """The way a vendor checks an adapter in its own suite: hand over a factory, no name needed.
     A failure would raise oisa.testing.CheckFailed with the case, the reason and the minimal example."""
+    from oisa_example_vendor.adapter import ExampleXLinkAdapter
+
     from oisa.device import load_profile
     from oisa.testing import check_adapter
-    from oisa_example_vendor.adapter import ExampleXLinkAdapter
 
     profile = load_profile("example-gpu")
     report = check_adapter(lambda card: ExampleXLinkAdapter(card, profile), examples=10, seed=0)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 
+import oisa_example_vendor.pingpong as pingpong
 import pytest
+from oisa_example_vendor.pingpong import PingPongResult, percentile, run_pingpong
+
 from oisa.cli import main
 from oisa.errors import UsageError, VerificationError
 from oisa.workload import Run, workloads
-
-import oisa_example_vendor.pingpong as pingpong
-from oisa_example_vendor.pingpong import PingPongResult, percentile, run_pingpong
 
 
 def oisa(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

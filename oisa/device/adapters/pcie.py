@@ -26,7 +26,7 @@ from oisa.transaction.pcie_bridge import OutstandingRequests, message_to_tlp, tl
 from oisa.wire.oisa import Message, Opcode
 from oisa.wire.pcie import TLP_TYPES, TlpGroup, decode_tlp, encode_tlp
 
-__all__ = ["PcieTlpAdapter", "WINDOW_BITS"]
+__all__ = ["WINDOW_BITS", "PcieTlpAdapter"]
 
 WINDOW_BITS = 40  # each card's memory window: 1 TiB
 _WINDOW_MASK = (1 << WINDOW_BITS) - 1

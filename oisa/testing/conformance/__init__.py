@@ -33,10 +33,10 @@ from oisa.testing.conformance._spec import spec_tables
 from oisa.testing.conformance._subject import AdapterFactory, Role, Subject, factory_subject, subject
 
 __all__ = [
-    "AdapterFactory",
     "CASES",
     "DEFAULT_EXAMPLES",
     "PATTERNS",
+    "AdapterFactory",
     "Case",
     "CaseResult",
     "ConformanceReport",

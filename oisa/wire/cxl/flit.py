@@ -401,7 +401,7 @@ def encode_cxl_flit(flit: CxlFlit) -> bytes:
         body = bytes(flit.data)
     else:
         raise _error(f"{type(flit).__name__} is not a CXL flit", "type", _HEADER_AT)
-    return FLIT.build({"protocol_id": PROTOCOL_ID, "flit": {"value": body}})
+    return bytes(FLIT.build({"protocol_id": PROTOCOL_ID, "flit": {"value": body}}))
 
 
 def _encode_protocol(flit: ProtocolFlit) -> bytes:
@@ -436,9 +436,9 @@ def _encode_control(flit: ControlFlit) -> bytes:
         payload.update(acknowledge_lo=message.full_ack & 0b111, acknowledge_hi=message.full_ack >> 4)
     else:
         payload.update({f.name: getattr(message, f.name) for f in fields(message)})
-    slot0 = CONTROL_SLOT.build({"type": 1, "reserved_0": 0, "reserved_1": 0, "ctl_fmt": 0, "reserved_2": 0,
+    slot0 = bytes(CONTROL_SLOT.build({"type": 1, "reserved_0": 0, "reserved_1": 0, "ctl_fmt": 0, "reserved_2": 0,
                                 "llctrl": llctrl, "sub_type": sub_type, "reserved_3": 0, **header,
-                                "payload": int.from_bytes(payload_schema.build(payload), "little")})
+                                "payload": int.from_bytes(payload_schema.build(payload), "little")}))
     return slot0 + bytes(_BODY - len(slot0))
 
 
@@ -522,7 +522,8 @@ def _control_message(kind: type, header: Mapping[str, Any], payload: Mapping[str
     if kind is Llcrd:
         full_ack = payload["acknowledge_lo"] | header["ak"] << 3 | payload["acknowledge_hi"] << 4
         return Llcrd(full_ack, header["req_crd"], header["data_crd"], header["rsp_crd"])
-    return kind(**{f.name: payload[f.name] for f in fields(kind)})
+    message: ControlMessage = kind(**{f.name: payload[f.name] for f in fields(kind)})
+    return message
 
 
 # --- fields by name (``oisa decode --format cxl-flit``) ---------------------------------------------

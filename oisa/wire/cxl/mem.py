@@ -41,6 +41,8 @@ __all__ = [
     "LINE_SIZE",
     "MESSAGE_BITS",
     "MESSAGE_FIELDS",
+    "S2MDRS",
+    "S2MNDR",
     "CxlMemMessage",
     "DevLoad",
     "Direction",
@@ -51,9 +53,7 @@ __all__ = [
     "MemClass",
     "MetaField",
     "MetaValue",
-    "S2MDRS",
     "S2MDRSOpcode",
-    "S2MNDR",
     "S2MNDROpcode",
     "SnpType",
     "check_cxl_mem",
@@ -505,7 +505,7 @@ def encode_cxl_mem(message: CxlMemMessage) -> bytes:
         value["data"] = bytes(message.data or b"")
     if isinstance(message, M2SRwD):
         value["byte_enable"] = message.byte_enable
-    return FRAME.build(value)
+    return bytes(FRAME.build(value))
 
 
 def decode_cxl_mem(data: bytes) -> CxlMemMessage:

@@ -320,7 +320,7 @@ def encode_slot(direction: Direction, index: int, slot: Slot, header: Mapping[st
             value[f"{position}_dev_load"] = raw.pop("dev_load")
         value[position] = raw
     _check_packing(layout, list(slot.messages), error)
-    return layout.schema.build(value)
+    return bytes(layout.schema.build(value))
 
 
 def _layout_named(direction: Direction, index: int, name: Any) -> SlotLayout:

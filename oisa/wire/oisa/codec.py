@@ -71,7 +71,7 @@ _RULES = {op: (_payload_sizes(info.lengths, info.has_payload).get, frozenset(inf
 # the way it is asked, which spares an enum-to-int comparison on every lookup. Both keep bound
 # ``get`` methods, which saves two method lookups per message.
 _encode_rules_of = _RULES.get
-_decode_rules_of = {int(op): (*rules, op) for op, rules in _RULES.items()}.get
+_decode_rules_of = {int(op): (size_of, aux_values, Opcode(op)) for op, (size_of, aux_values) in _RULES.items()}.get
 _new_message = object.__new__
 
 
@@ -106,7 +106,9 @@ def decode_message(buf: bytes | bytearray | memoryview, offset: int = 0) -> tupl
         raise FrameError(f"truncated: {available} bytes is shorter than the {HEADER_SIZE}-byte header",
                          fmt="oisa-msg", field=field_at(HEADER_FIELDS, available), offset=available) from None
     rules = _decode_rules_of(opcode)
-    size = rules and rules[0](length)
+    if rules is None:
+        return _decode_checked(buf, offset)
+    size = rules[0](length)
     if size is None or address >> 57 or aux not in rules[1]:
         return _decode_checked(buf, offset)
     position = offset + HEADER_SIZE
@@ -274,6 +276,7 @@ def decode_flit(data: bytes | memoryview, size: int) -> Flit:
     capacity = _CAPACITY.get(size)
     ack_kind = _ACK_KINDS.get(ack_word >> 14)
     entries: list[CreditReturn] = []
+    flit_code: ControlCode | None
     if kind == 1 and not code:
         flit_kind, flit_code = _DATA, _NO_CODE
         well_formed = first == NO_MESSAGE_START or first < used
@@ -299,7 +302,8 @@ def decode_flit(data: bytes | memoryview, size: int) -> Flit:
         credit = None
         well_formed = well_formed and not (crd or crd_hdr or crd_data)
     start = FLIT_HEADER_SIZE + used if capacity is not None else end
-    if (not well_formed or capacity is None or ack_kind is None or used > capacity or seq_word >> 12
+    if (not well_formed or flit_code is None or capacity is None or ack_kind is None or used > capacity
+            or seq_word >> 12
             or ack_word & 0x3000 or crd & 0x3FF or crd_hdr >> 12 or type(data) is not bytes
             or data.count(0, start, end) != end - start):
         return build_flit(_raw_header(kind, code, seq_word, ack_word, crd, crd_hdr, crd_data, used, first),
@@ -318,7 +322,7 @@ def decode_flit(data: bytes | memoryview, size: int) -> Flit:
     return flit
 
 
-def _read_entries(body: bytes, entries: list[CreditReturn]) -> bool:
+def _read_entries(body: bytes | memoryview, entries: list[CreditReturn]) -> bool:
     """Append the credit entries of ``body`` to ``entries``; False if one breaks a rule (the
     checked way then says which)."""
     for word, units in _ENTRY.iter_unpack(body):

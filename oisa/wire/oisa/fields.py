@@ -53,7 +53,8 @@ def message_from_fields(values: Mapping[str, Any]) -> Message:
         coll = CollExt(read.integer("group"), read.integer("members"), read.member("op", CollOp),
                        read.member("dtype", CollDtype))
     read.done()
-    return Message(opcode, payload=payload, coll=coll, **ints, **flags)
+    named: dict[str, Any] = {**ints, **flags}
+    return Message(opcode, payload=payload, coll=coll, **named)
 
 
 # -- OISA flits ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import construct as c
@@ -25,19 +25,19 @@ from oisa.wire.fc_class import FcClass
 from oisa.wire.schema import field_at, field_table, parse_exact
 
 __all__ = [
+    "CONTROL_MEANING",
     "CREDIT_ENTRY",
     "CREDIT_ENTRY_SIZE",
     "FLIT_HEADER",
     "FLIT_HEADER_SIZE",
     "FLIT_OVERHEAD",
-    "CONTROL_MEANING",
+    "NO_MESSAGE_START",
+    "SEQ_MODULUS",
     "AckKind",
     "ControlCode",
     "CreditReturn",
     "Flit",
     "FlitKind",
-    "NO_MESSAGE_START",
-    "SEQ_MODULUS",
     "build_flit",
     "check_flit",
     "check_flit_size",
@@ -84,7 +84,8 @@ CONTROL_MEANING = {
     ControlCode.RETRAIN: "request to retrain the link",
     ControlCode.RETRAIN_DONE: "retraining finished; replay may begin",
     ControlCode.NOP: "keeps the link busy; carries acks and credits only",
-    ControlCode.CREDIT_POLL: "a sender waiting for credits asks for the current allocations (a credit return may have been lost)",
+    ControlCode.CREDIT_POLL: ("a sender waiting for credits asks for the current allocations "
+                              "(a credit return may have been lost)"),
 }
 
 
@@ -158,7 +159,7 @@ def check_flit_size(size: int) -> int:
     return size
 
 
-@lru_cache(maxsize=None)
+@cache
 def flit_schema(size: int) -> c.Construct:
     """The whole flit of ``size`` bytes, CRC included (checked on parse, computed on build)."""
     check_flit_size(size)
@@ -285,7 +286,10 @@ def check_flit(flit: Flit, size: int) -> dict[str, Any]:
             if not 0 <= getattr(entry, name) < (1 << _ENTRY_WIDTHS[name]):
                 raise FrameError(f"{getattr(entry, name)} does not fit in {_ENTRY_WIDTHS[name]} bits", fmt=FMT,
                                  field=f"entries.{name}", offset=FLIT_HEADER_SIZE)
-    no_entries: EntryParser = lambda body: [(e.vc, e.fc_class, 0, e.hdr, e.data) for e in flit.entries]
+
+    def no_entries(body: bytes) -> list[tuple[int, int, int, int, int]]:
+        return [(e.vc, e.fc_class, 0, e.hdr, e.data) for e in flit.entries]
+
     build_flit(header, flit.payload if not flit.entries else bytes(used), capacity, no_entries)
     return header
 
@@ -316,4 +320,4 @@ def encode_flit_construct(flit: Flit, size: int) -> bytes:
         payload = b"".join(CREDIT_ENTRY.build(dict(vc=e.vc, fc_class=int(e.fc_class), reserved=0, hdr=e.hdr,
                                                    data=e.data)) for e in flit.entries)
     padded = payload.ljust(size - FLIT_OVERHEAD, b"\0")
-    return flit_schema(size).build(dict(body=dict(value=dict(header=header, payload=padded))))
+    return bytes(flit_schema(size).build(dict(body=dict(value=dict(header=header, payload=padded)))))

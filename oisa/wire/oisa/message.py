@@ -23,10 +23,10 @@ __all__ = [
     "ADDRESS_BITS",
     "COLL_EXT",
     "COLL_EXT_SIZE",
-    "CollExt",
     "HEADER",
     "HEADER_SIZE",
     "MESSAGE",
+    "CollExt",
     "Message",
     "build_message",
     "check_message",
@@ -265,4 +265,4 @@ def encode_message_construct(m: Message) -> bytes:
     if m.coll is not None:
         coll = dict(group=m.coll.group, members=m.coll.members, op=int(m.coll.op), dtype=int(m.coll.dtype),
                     reserved=0)
-    return MESSAGE.build(dict(header=header, coll=coll, payload=m.payload))
+    return bytes(MESSAGE.build(dict(header=header, coll=coll, payload=m.payload)))

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from oisa.wire.fc_class import FcClass
 
 __all__ = [
+    "OPCODES",
+    "STATUS_MEANING",
     "CollDtype",
     "CollOp",
     "CxlDrsOp",
     "CxlNdrOp",
-    "OPCODES",
     "Opcode",
     "OpcodeInfo",
-    "STATUS_MEANING",
     "Status",
 ]
 

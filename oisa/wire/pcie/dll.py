@@ -44,15 +44,10 @@ __all__ = [
     "DLLP_TYPES",
     "DLL_OVERHEAD",
     "DLL_TLP",
-    "Dllp",
-    "DllpLayout",
-    "DllpType",
-    "DllpTypeInfo",
     "FEATURE_DLLP",
     "FEATURE_FIELDS",
     "FLOW_CONTROL_DLLP",
     "FLOW_CONTROL_FIELDS",
-    "FcPhase",
     "INFO_BY_TYPE_BYTE",
     "MIN_TLP_SIZE",
     "NO_CONTENT_DLLP",
@@ -62,6 +57,11 @@ __all__ = [
     "SEQUENCE_FIELDS",
     "SEQUENCE_PREFIX",
     "SEQ_MODULUS",
+    "Dllp",
+    "DllpLayout",
+    "DllpType",
+    "DllpTypeInfo",
+    "FcPhase",
     "build_dllp",
     "check_dll_frame",
     "check_dllp",
@@ -287,11 +287,12 @@ DLLP_LAYOUT_FIELDS: dict[DllpLayout, tuple[str, ...]] = {
 _WIDTHS = dict(seq=12, vc=3, hdr_scale=2, hdr_fc=8, data_scale=2, data_fc=12, feature_ack=1, feature_support=23,
                data=24)
 _NAMES = tuple(f.name for f in fields(Dllp) if f.name != "kind")
+_DLLP_BY_CODE: dict[int, DllpTypeInfo] = {int(kind): info for kind, info in DLLP_TYPES.items()}
 
 
 def dllp_info(kind: Any) -> DllpTypeInfo:
     """The table entry of ``kind``, or :class:`FrameError` if it is not a DLLP type."""
-    info = DLLP_TYPES.get(kind) if isinstance(kind, int) else None
+    info = _DLLP_BY_CODE.get(kind) if isinstance(kind, int) else None
     if info is None:
         raise FrameError(f"{kind!r} is not a DLLP type", fmt=FMT_DLLP, field="type", offset=0)
     return info
@@ -364,7 +365,7 @@ def encode_dllp_construct(d: Dllp) -> bytes:
     """Encode one DLLP with the normative schemas, CRC included (slow; for tools and tests)."""
     info = check_dllp(d)
     body = DLLP_SCHEMAS[info.layout].build(_raw_fields(d, info))
-    return DLLP.build(dict(body=dict(value=body)))
+    return bytes(DLLP.build(dict(body=dict(value=body))))
 
 
 # --- TLPs wrapped by the data link layer -----------------------------------------------------
@@ -408,4 +409,5 @@ def unwrap_tlp_construct(data: bytes) -> tuple[int, bytes]:
 def wrap_tlp_construct(seq: int, tlp: bytes) -> bytes:
     """Prefix the sequence-number field and append the LCRC with the normative schema (slow)."""
     check_wrap(seq, tlp)
-    return DLL_TLP.build(dict(body=dict(value=dict(prefix=dict(reserved=0, seq=seq), tlp=tlp))), tlp_size=len(tlp))
+    value = dict(body=dict(value=dict(prefix=dict(reserved=0, seq=seq), tlp=tlp)))
+    return bytes(DLL_TLP.build(value, tlp_size=len(tlp)))

@@ -127,6 +127,6 @@ def dllp_from_fields(values: Mapping[str, Any]) -> Dllp:
     read = FieldReader(values, "pcie-dllp")
     kind = read.member("kind", DllpType)
     names = DLLP_LAYOUT_FIELDS[DLLP_TYPES[kind].layout]
-    own = {name: (read.flag(name) if name == "feature_ack" else read.integer(name)) for name in names}
+    own: dict[str, Any] = {name: (read.flag(name) if name == "feature_ack" else read.integer(name)) for name in names}
     read.done()
     return Dllp(kind, **own)

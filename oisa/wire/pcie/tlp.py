@@ -59,14 +59,11 @@ __all__ = [
     "COMPLETION_HEADER",
     "CONFIG_FIELDS",
     "CONFIG_HEADER",
-    "CplStatus",
     "DIGEST_SIZE",
     "HEADERS",
     "IO_REQUEST_FIELDS",
     "IO_REQUEST_HEADER",
     "LAYOUT_FIELDS",
-    "Layout",
-    "LengthUse",
     "MAX_DATA_DW",
     "MAX_TLP_SIZE",
     "MESSAGE_FIELDS",
@@ -79,6 +76,9 @@ __all__ = [
     "TLP_DW0",
     "TLP_DW0_FIELDS",
     "TLP_TYPES",
+    "CplStatus",
+    "Layout",
+    "LengthUse",
     "Tlp",
     "TlpGroup",
     "TlpType",
@@ -253,7 +253,8 @@ _DW0 = (
     "ep" / c.Flag * "Poisoned: the data are known to be bad",
     "attr" / c.BitsInteger(2) * "Attr[1:0]: Relaxed Ordering (bit 13), No Snoop (bit 12)",
     "at" / c.BitsInteger(2) * "Address Type: 00 untranslated, 01 translation request, 10 translated",
-    "length" / c.BitsInteger(10) * "double words of data (or asked for by a read); 0 means 1024; reserved in Cpl, CplLk, Msg",
+    "length" / c.BitsInteger(10) * ("double words of data (or asked for by a read); 0 means 1024; "
+                                    "reserved in Cpl, CplLk, Msg"),
 )
 _REQUESTER = (
     "requester_id" / c.BitsInteger(16) * "Requester ID: bus[15:8], device[7:3], function[2:0]",
@@ -532,7 +533,7 @@ def _plan(info: TlpTypeInfo) -> _Plan:
     )
 
 
-_PLANS: tuple[_Plan | None, ...] = tuple(info and _plan(info) for info in _INFO_BY_KIND)
+_PLANS: tuple[_Plan | None, ...] = tuple(None if info is None else _plan(info) for info in _INFO_BY_KIND)
 
 
 def check_tlp(t: Tlp) -> TlpTypeInfo:
@@ -688,5 +689,5 @@ def decode_tlp_construct(data: bytes) -> Tlp:
 def encode_tlp_construct(t: Tlp) -> bytes:
     """Encode one TLP with the normative schema, ECRC included when TD is 1 (slow)."""
     info = check_tlp(t)
-    return TLP.build(dict(body=dict(value=dict(fmt_type=info.kind | t.routing, header=_raw_header(t, info),
-                                               data=t.data))))
+    return bytes(TLP.build(dict(body=dict(value=dict(fmt_type=info.kind | t.routing, header=_raw_header(t, info),
+                                                     data=t.data)))))

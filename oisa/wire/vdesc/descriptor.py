@@ -454,7 +454,7 @@ def encode_vdesc_construct(d: Vdesc) -> bytes:
     if d.reduce is not None:
         ext = dict(group=d.reduce.group, members=d.reduce.members, op=int(d.reduce.op), dtype=int(d.reduce.dtype),
                    reserved=0)
-    return VDESC.build(dict(body=dict(value=dict(header=_raw_header(d), reduce=ext, payload=d.payload))))
+    return bytes(VDESC.build(dict(body=dict(value=dict(header=_raw_header(d), reduce=ext, payload=d.payload)))))
 
 
 # --- the fast codec (the emulation's hot path) ------------------------------------------------
@@ -565,7 +565,8 @@ def vdesc_from_fields(values: Mapping[str, Any]) -> Vdesc:
         reduce = ReduceExt(read.integer("group"), read.integer("members"), read.member("op", ReduceOp),
                            read.member("dtype", ReduceDtype))
     read.done()
-    return Vdesc(kind, status=status, payload=payload, reduce=reduce, **ints, **flags)
+    named: dict[str, Any] = {**ints, **flags}
+    return Vdesc(kind, status=status, payload=payload, reduce=reduce, **named)
 
 
 # --- tables for specs/ -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from oisa.errors import VerificationError
 from oisa.fabric import Fabric, FabricSpec
 from oisa.plan import PlanBuilder, Send
