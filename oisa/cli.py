@@ -48,8 +48,8 @@ from oisa.study.executors import executor_for
 from oisa.study.sweep import sweeps as parallel_sweeps
 from oisa.testing import CONFORMANCE_EXAMPLES, FUZZ_EXAMPLES
 from oisa.units import format_size, parse_size, parse_time
-from oisa.wire.oisa import check_flit_size
 from oisa.wire.formats import FORMATS, FormatOptions
+from oisa.wire.oisa import check_flit_size
 from oisa.workload import ENGINES, Run, default_pair
 from oisa.workload.collectives import COLLECTIVE_OPTIONS, COLLECTIVES
 from oisa.workload.registry import CARDS, CHOICE, FLAG, SIZE, Option, Workload, find, workloads

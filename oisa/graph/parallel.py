@@ -32,6 +32,7 @@ against its card before anything is built.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -117,9 +118,9 @@ MODELS: dict[str, TransformerModel] = {m.name: m for m in (
                      "FFN 53248, 128 heads, 8 key/value heads, vocabulary 128,000; sequences of 8,192 tokens, "
                      "section 3.4)"),
     TransformerModel("mixtral-8x7b", 32, 4096, 32, 8, 14336, 32000, 4096, True,
-                     "Mixtral 8x7B (Jiang et al. 2024, arXiv 2401.04088, table 1: dim 4096, 32 layers, 32 heads of 128, "
-                     "8 key/value heads, hidden 14336, vocabulary 32,000, 8 experts, top 2); trained here on sequences "
-                     "of 4,096 tokens: assumption (its context is 32,768)", experts=8, top_k=2),
+                     "Mixtral 8x7B (Jiang et al. 2024, arXiv 2401.04088, table 1: dim 4096, 32 layers, 32 heads of "
+                     "128, 8 key/value heads, hidden 14336, vocabulary 32,000, 8 experts, top 2); trained here on "
+                     "sequences of 4,096 tokens: assumption (its context is 32,768)", experts=8, top_k=2),
 )}
 
 
@@ -258,6 +259,11 @@ class _Groups:
         return name
 
 
+def _gradient_node(name: str, collective: str, size: int, group: str, node_id: int, deps: tuple[int, ...]) -> Node:
+    """A data-parallel gradient collective, its fields bound now (it is built in a loop)."""
+    return Node(node_id, name, Kind.COLLECTIVE, data_deps=deps, collective=collective, size=size, group=group)
+
+
 class _RankBuilder:
     """One rank's nodes, numbered as added; ``stream`` is the last node of the rank's main
     stream (compute, tensor-parallel collectives, pipeline transfers, in order)."""
@@ -358,9 +364,8 @@ def _rank_nodes(model: TransformerModel, layout: Layout, rank: int, groups: _Gro
             if dp_group is not None and (last or layout.zero == 3):
                 kind = "allreduce" if layout.zero == 0 else "reducescatter"
                 size = GRADIENT_BYTES * layer_weights * count
-                out.gradients = out.add(lambda i, d: Node(i, f"{label} gradient {kind}", Kind.COLLECTIVE, data_deps=d,
-                                                          collective=kind, size=size, group=dp_group),
-                                        out.stream, out.gradients, follow=False)
+                out.gradients = out.add(functools.partial(_gradient_node, f"{label} gradient {kind}", kind, size,
+                                                          dp_group), out.stream, out.gradients, follow=False)
         if previous is not None:
             out.add(lambda i, d: Node(i, f"send gradients {micro}", Kind.SEND, data_deps=d, peer=previous,
                                       size=activation // t, tag=micro))

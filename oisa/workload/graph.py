@@ -22,7 +22,7 @@ bandwidth below, every node run alone one after another above.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -150,7 +150,10 @@ class GraphResult:
         if not whole or not computing:
             return Utilization(1.0, 0.0, 0.0, 0.0, 0.0)
         card = self.flops * S / computing
-        lost = lambda part: card * sum(r.peak_flops_per_s * part(r) for r in self.ranks) / whole
+
+        def lost(part: Callable[[RankFigures], int]) -> float:
+            return card * sum(r.peak_flops_per_s * part(r) for r in self.ranks) / whole
+
         return Utilization(1.0 - card, lost(lambda r: r.exposed_comm_ps), lost(lambda r: r.exposed_other_ps),
                            lost(lambda r: r.idle_ps), self.peak_share)
 
@@ -178,7 +181,10 @@ def _render_json(result: GraphResult) -> dict[str, Any]:
 def _render_text(result: GraphResult) -> str:
     slowest = result.slowest
     path = slowest.critical
-    share = lambda part: f"{part / path.length_ps:.1%}" if path.length_ps else "-"
+
+    def share(part: int) -> str:
+        return f"{part / path.length_ps:.1%}" if path.length_ps else "-"
+
     lines = [
         f"graph {result.graph} on {result.fabric} ({result.mode} engine, seed {result.seed}): {len(result.ranks)} "
         f"ranks, {result.nodes:,} nodes",
@@ -211,7 +217,10 @@ def _utilization_text(result: GraphResult) -> list[str]:
         for index, (label, value) in enumerate(steps))]
     columns = ("compute", "exposed comm", "exposed mem/host", "idle")
     parts = [(r.compute_ps, r.exposed_comm_ps, r.exposed_other_ps, r.idle_ps) for r in result.ranks]
-    share = lambda ps: f"{ps / result.step_ps:.1%}" if result.step_ps else "-"
+
+    def share(ps: int) -> str:
+        return f"{ps / result.step_ps:.1%}" if result.step_ps else "-"
+
     if len(result.ranks) <= RANKS_LISTED:
         lines.append(f"  {'rank':>6} {'card':>6} " + " ".join(f"{c:>16}" for c in columns))
         for rank, split in zip(result.ranks, parts):
@@ -409,7 +418,8 @@ def _critical(units: Sequence[Unit], mine: list[int], finished: np.ndarray, cate
     parts = dict.fromkeys(CATEGORIES, 0)
     if not mine:
         return CriticalPath(0, 0, 0, 0, 0, 0)
-    current = max(mine, key=lambda i: (int(finished[i]), -i))
+    current: int | None = max(mine, key=lambda i: (int(finished[i]), -i))
+    assert current is not None
     length, steps = int(finished[current]), 0
     while current is not None:
         before = max(units[current].deps, key=lambda d: (int(finished[d]), -d), default=None)

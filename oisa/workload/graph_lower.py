@@ -121,8 +121,8 @@ class _Builder:
         # units: a collective's members share one; every other node is its own
         keys: dict[tuple[int, int], tuple[object, ...]] = {}
         for (group, index), members in groups.items():
-            for rank, node in members:
-                keys[(rank, node.id)] = ("collective", group, index)
+            for member, node in members:
+                keys[(member, node.id)] = ("collective", group, index)
         members_of: dict[tuple[object, ...], list[tuple[int, Node]]] = {}
         for rank, order in zip(self.graph.ranks, orders):
             for node in order:
@@ -185,11 +185,11 @@ class _Builder:
                     deps[key_of(*sender_of[(rank, node.id)])] = None
             deps.pop(key, None)
             deps_of[key] = list(deps)
-        waiting = {key: len(deps) for key, deps in deps_of.items()}
+        waiting = {key: len(before) for key, before in deps_of.items()}
         dependents: dict[tuple[object, ...], list[tuple[object, ...]]] = {}
-        for key, deps in deps_of.items():
-            for dep in deps:
-                dependents.setdefault(dep, []).append(key)
+        for key, before in deps_of.items():
+            for earlier in before:
+                dependents.setdefault(earlier, []).append(key)
         ready = deque(key for key in members_of if waiting[key] == 0)
         index_of: dict[tuple[object, ...], int] = {}
         while ready:
