@@ -49,8 +49,8 @@ from oisa.study.executors import executor_for
 from oisa.study.sweep import sweeps as parallel_sweeps
 from oisa.testing import CONFORMANCE_EXAMPLES, FUZZ_EXAMPLES
 from oisa.units import format_size, parse_size, parse_time
-from oisa.wire.oisa import check_flit_size
 from oisa.wire.formats import FORMATS, FormatOptions
+from oisa.wire.oisa import check_flit_size
 from oisa.workload import ENGINES, Run, default_pair
 from oisa.workload.collectives import COLLECTIVE_OPTIONS, COLLECTIVES
 from oisa.workload.failures import parse_duration, read_fault_file, run_failures
@@ -768,6 +768,65 @@ def _write(path: str, text: str) -> None:
             out.write(text)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+# -- execution graphs: Chakra traces out (oisa run FABRIC -w graph --graph PATH reads them back) ---------
+
+
+def _parallel_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The synthesised training step's options, as -w parallel takes them."""
+    from oisa.workload.graph_parallel import PARALLEL_OPTIONS
+
+    return _options([click.option(flag(o.name), o.name, type=_click_type(o.kind.name, [o]), default=None,
+                                  metavar=o.kind.metavar if o.kind is not CHOICE else None, help=o.help + ".")
+                     for o in PARALLEL_OPTIONS if o.name not in ("precision", "calibration")])(command)
+
+
+@cli.command("export-graph")
+@click.argument("fabric", required=False, metavar="[FABRIC]")
+@click.option("--output", "-o", required=True, metavar="DIR/NAME",
+              help="Write DIR/NAME.RANK.et (or .json), one file per rank, and DIR/NAME.comm_groups.json.")
+@click.option("--form", type=click.Choice(["et", "json"]), default="et", show_default=True,
+              help="Chakra's length-delimited protobuf stream, or the JSON form its jsonizer writes.")
+@click.option("--graph", "source", metavar="PATH", help="Convert (with --ranks: scale) this Chakra trace instead of "
+                                                       "synthesising a training step.")
+@click.option("--ranks", type=click.IntRange(min=1), help="With --graph: repeat its ranks up to this many (a "
+                                                          "multiple of its count), each rank's work unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
+@_parallel_options
+def export_graph(fabric: str | None, output: str, form: str, source: str | None, ranks: int | None, as_json: bool,
+                 **options: Any) -> None:
+    """Write an execution graph as a Chakra trace, for oisa or any other Chakra consumer.
+
+    Without --graph: the training step `oisa run FABRIC -w parallel` runs with the same options
+    (--model, --tp, --pp, --ep, --zero, --microbatches, --batch, --seq, --layers-per-node, --cards).
+    """
+    from oisa.graph import read_graph, write_graph
+    from oisa.graph.scale import scaled
+    from oisa.workload.graph_parallel import synthesised
+
+    given = {name: value for name, value in options.items() if value is not None}
+    if not Path(output).name or output.endswith(("/", os.sep)):
+        raise UsageError(f"--output {output!r}: give DIR/NAME, the files' directory and the name they start with")
+    if source is not None:
+        if fabric is not None or given:
+            raise UsageError("--graph converts a trace: it takes no FABRIC and no training-step options")
+        graph = read_graph(source)
+        if ranks is not None:
+            graph = scaled(graph, ranks)
+    else:
+        if fabric is None or ranks is not None:
+            raise UsageError("a training step is synthesised for the cards of a FABRIC (--ranks scales a --graph)")
+        graph = synthesised(load_fabric(fabric), **given)
+    paths = write_graph(graph, output, form=form)
+    nodes = sum(len(rank.nodes) for rank in graph.ranks)
+    if as_json:
+        click.echo(json.dumps({"graph": graph.name, "ranks": len(graph), "nodes": nodes, "form": form,
+                               "files": [str(p) for p in paths], "groups": len(graph.groups),
+                               "attributes": dict(graph.attributes)}))
+    else:
+        click.echo(f"graph {graph.name}: {len(graph)} ranks, {nodes:,} nodes, {len(graph.groups)} process groups, "
+                   f"written to {paths[0]} ... {paths[-1]}")
 
 
 @cli.command()

@@ -1,5 +1,6 @@
 """specs/ cannot drift from the code: generated tables and the documented JSON keys."""
 
+import json
 import re
 from pathlib import Path
 
@@ -206,3 +207,20 @@ def test_validate_and_calibrate_json_keys_are_exactly_the_documented_ones(tmp_pa
     fitted = one.pop("fitted")
     assert list(fitted) == ["protocols.simple.step_latency"]
     assert set(one) | {"fitted"} | points == documented_keys("`oisa calibrate`")
+
+
+def test_graph_json_keys_are_exactly_the_documented_ones(tmp_path, capsys):
+    from oisa.cli import main
+    from oisa.report import result_json
+    from oisa.workload.graph_parallel import run_parallel
+
+    result = run_parallel(load_fabric("mesh-8"), Run(engine="flow"), model="llama3-70b", tp=4, pp=2, seq=256,
+                          microbatches=2, layers_per_node=40)
+    one = result_json(result)
+    free = ("attributes", "collectives")  # objects whose keys the graph and the library's choices give
+    keys = {k for k in flatten(one) if k.split(".")[0] not in free} | set(free)
+    assert keys == documented_keys("`oisa run --workload graph` and `oisa run --workload parallel`")
+    assert main(["export-graph", "mesh-8", "--model", "llama3-70b", "--tp", "4", "--pp", "2", "--seq", "256",
+                 "--layers-per-node", "40", "-o", str(tmp_path / "l"), "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert set(exported) == documented_keys("`oisa export-graph`")

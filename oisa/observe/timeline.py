@@ -150,6 +150,8 @@ class Timeline(Observer):
     write. :meth:`close` (``run_p2p`` calls it, even when the run fails) writes what is left.
     """
 
+    draws_spans = True
+
     def __init__(self, path: str | Path, spec: FabricView, *, chunk_packets: int = CHUNK_PACKETS) -> None:
         self.path = Path(path)
         self._open("wb").close()  # fail now, not after the run, if the path cannot be written
@@ -175,6 +177,7 @@ class Timeline(Observer):
         self._wires: dict[str, _Wire] = {}
         self._counters: dict[int, int] = {}
         self._lanes: dict[str, list[int]] = {}  # card -> when each DMA lane is free again (ps)
+        self._owners: dict[str, int] = {}  # what spans are shown for (ranks), by place after the devices
         self._arriving: dict[tuple[str, Identity], deque[int]] = {}
         self._leaving: dict[tuple[str, Identity], deque[int]] = {}
         self._next_flow = 1
@@ -253,6 +256,23 @@ class Timeline(Observer):
                 ("started_ps", transfer.started_ps), ("finished_ps", transfer.finished_ps),
                 ("ok", int(transfer.ok)))
         self._slice(track, transfer.submitted_ps, transfer.finished_ps, f"DMA {transfer.kind}", args, (), ())
+
+    def span(self, owner: str, lane: str, start_ps: int, end_ps: int, name: str,
+             args: Iterable[tuple[str, int]] = ()) -> None:
+        """A slice named ``name`` on track ``lane`` of ``owner`` (a rank, say, under a root
+        track of that name after the fabric's devices): what a workload shows of its own
+        operations. Give the slices of one lane in order of their start: one that overlaps the
+        lane's last goes to an extra lane below it, since slices on one track must nest."""
+        place = self._owners.setdefault(owner, len(self._names) + len(self._owners))
+        owner_track = self._track(f"span {owner}", owner, self._root, place, ordered=True)
+        lanes = self._lanes.setdefault(f"span {owner} {lane}", [])
+        index = next((i for i, free in enumerate(lanes) if free <= start_ps), len(lanes))
+        if index == len(lanes):
+            lanes.append(0)
+        lanes[index] = end_ps
+        label = lane if index == 0 else f"{lane} {index + 1}"
+        track = self._track(f"span {owner} {label}", label, owner_track, index)
+        self._slice(track, start_ps, end_ps, name, args, (), ())
 
     def close(self) -> None:
         if self._closed:

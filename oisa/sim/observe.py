@@ -4,12 +4,14 @@ The emulation calls the methods of :class:`Observer` at the points worth seeing:
 a wire, a link end's credits and replay buffer after they change, a message forwarded by a
 switch or NIC, a native frame crossing a card's adapter, a DMA transfer done. Every call site
 checks ``kernel.observer`` first, so a run without observers pays one attribute test per
-event. :class:`Observers` fans calls out to several.
+event. :class:`Observers` fans calls out to several. A workload may also show its own
+operations as spans (an execution graph's nodes on their ranks), after the run, from times any
+engine gives: an observer that shows such spans says so with ``draws_spans``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = ["Observer", "Observers"]
@@ -17,6 +19,10 @@ __all__ = ["Observer", "Observers"]
 
 class Observer:
     """Override what you need; every method does nothing by default."""
+
+    draws_spans = False
+    """True for an observer that shows :meth:`span` calls: a workload draws its operations only
+    for one, and a run whose observers all draw spans (and see nothing else) needs no frames."""
 
     def frame(self, link: str, start_ps: int, end_ps: int, arrival_ps: int, frame: bytes) -> None:
         """A frame went on wire ``link`` (``"a->b"``) from ``start_ps`` to ``end_ps``; it arrives
@@ -39,6 +45,11 @@ class Observer:
 
     def transfer(self, card: str, transfer: Any) -> None:
         """A DMA transfer of ``card`` finished (it carries its submit and finish times)."""
+
+    def span(self, owner: str, lane: str, start_ps: int, end_ps: int, name: str,
+             args: Iterable[tuple[str, int]] = ()) -> None:
+        """A workload's own operation ``name`` on ``lane`` of ``owner`` (a rank, say), from
+        ``start_ps`` to ``end_ps``; slices of one lane come in order of their start."""
 
     def close(self) -> None:
         """The run is over: write out what was gathered."""
@@ -73,6 +84,11 @@ class Observers(Observer):
     def transfer(self, *args: Any) -> None:
         for observer in self.observers:
             observer.transfer(*args)
+
+    def span(self, *args: Any) -> None:
+        for observer in self.observers:
+            if observer.draws_spans:
+                observer.span(*args)
 
     def close(self) -> None:
         for observer in self.observers:
