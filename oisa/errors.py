@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 __all__ = [
     "NO_VALUE",
+    "AccessDenied",
     "BridgeError",
     "CatalogError",
     "CompletionTimeout",
@@ -196,6 +197,12 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent something the protocol forbids."""
+
+
+class AccessDenied(ProtocolError):
+    """A tenant's access was refused: its destination answered Completer Abort (outside the
+    tenant's memory windows) or the fabric answered Unsupported Request (across partitions).
+    ``code`` is the completion status that said so."""
 
 
 class LinkDownError(OisaError):

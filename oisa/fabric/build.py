@@ -23,6 +23,7 @@ import numpy as np
 
 from oisa.config import Figure
 from oisa.device import Card
+from oisa.device.isolation import CardGuard, Policy, Refusals, SwitchGuard
 from oisa.device.movement import DataMovement, Movement
 from oisa.device.timing import TimingMovement
 from oisa.errors import UsageError
@@ -155,9 +156,12 @@ class Fabric:
     """Cards, switches, NICs and links of one fabric, instantiated in ``kernel`` at ``fidelity``.
 
     ``faults``, if given, applies to every OISA link instead of the fabric file's settings.
+    ``policy``, if given, is a tenancy's, enforced by every card and at every port that faces a
+    card (:mod:`oisa.device.isolation`); what they refuse is counted in ``refusals``.
     """
 
-    def __init__(self, spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity) -> None:
+    def __init__(self, spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity,
+                 policy: Policy | None = None) -> None:
         if not fidelity.moves_bytes and faults is not None and faults.active:
             raise UsageError("faults need data mode: timing mode moves no bytes for bits to flip", parameter="faults")
         self.spec = spec
@@ -178,6 +182,25 @@ class Fabric:
         self._fault_seeds = np.random.SeedSequence(kernel.seed).spawn(2 * len(spec.links))
         self.links = [self._link(index, link, faults or link.faults) for index, link in enumerate(spec.links)]
         self._route()
+        self.refusals: Refusals | None = None
+        if policy is not None:
+            self._guard(policy)
+
+    def _guard(self, policy: Policy) -> None:
+        """Give every card and forwarder its checks; each port whose far end is a card learns
+        which card that is (source validation needs it)."""
+        refusals = self.refusals = Refusals()
+        cards = frozenset(self.cards)
+        for card_id, card in self.cards.items():
+            card.guard = CardGuard(card_id, policy, refusals, cards)
+        for forwarder in self.forwarders.values():
+            forwarder.guard = SwitchGuard(policy, refusals, cards)
+        for link in self.links:
+            for near, port, far in ((link.spec.a, link.a, link.spec.b), (link.spec.b, link.b, link.spec.a)):
+                if far in self.cards:
+                    node = self._node(near)
+                    assert node.guard is not None
+                    node.guard.card_on_port[id(port)] = far
 
     def _node(self, node_id: int) -> Card | Forwarder:
         return self.cards[node_id] if node_id in self.cards else self.forwarders[node_id]
@@ -304,6 +327,7 @@ class Fabric:
         return totals
 
 
-def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity) -> Fabric:
-    return Fabric(spec, kernel, faults, fidelity)
+def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity,
+          policy: Policy | None = None) -> Fabric:
+    return Fabric(spec, kernel, faults, fidelity, policy)
 

@@ -60,6 +60,7 @@ class P2PResult:
     bringup_frames: int
     bringup_bytes: int
     engine_note: str | None = None  # why auto picked the engine, where it did
+    isolation: dict[str, int] | None = None  # what a tenancy's checks refused, by kind (None: no tenancy)
 
 
 def default_pair(spec: FabricSpec) -> tuple[int, int]:
@@ -110,7 +111,7 @@ def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: 
         frames=outcome.frames, wire_bytes=outcome.wire_bytes, messages=outcome.messages, verified=outcome.checked,
         end_ps=times.end_ps, link=outcome.link, faults=outcome.faults, bringup_ps=outcome.bringup.time_ps,
         bringup_frames=outcome.bringup.frames, bringup_bytes=outcome.bringup.wire_bytes,
-        engine_note=run.chosen if run.engine == "flow" else None)
+        engine_note=run.chosen if run.engine == "flow" else None, isolation=outcome.isolation)
 
 
 def pair_of(spec: FabricSpec, src: int | None, dst: int | None) -> tuple[int, int]:
