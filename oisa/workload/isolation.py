@@ -11,7 +11,10 @@ ID. Each attempt is judged by byte-level rules that do not use the enforcement c
   nothing at all);
 * a read that is not wholly granted fails, and its landing buffer is not touched; one that is
   wholly granted returns exactly the target's bytes;
-* a write wholly granted succeeds and leaves exactly what was written.
+* a write wholly granted leaves exactly what was written, and succeeds unless the card proves
+  its posted writes landed by reading their last bytes back (a flush read) and its tenant may
+  not read them: a write-only window takes posted writes, but refuses the flush read, as an
+  IOMMU mapping without read permission faults a read (the transfer then reports CA).
 
 A write that is only partly granted may land its granted pieces: posted writes are split into
 requests of the card's maximum payload, each checked on its own, as an IOMMU checks each DMA
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from oisa.device.card import Card
+from oisa.device.movement import FLUSH_BYTES
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec
 from oisa.fabric.tenancy import Tenancy
@@ -97,9 +101,10 @@ def granted_bytes(tenancy: Tenancy, src: int, dst: int, address: int, size: int,
 
 
 def judge(attempt: Attempt, granted: np.ndarray, before: bytes, after: bytes, sent: bytes, *, ok: bool,
-          landing_before: bytes = b"", landing_after: bytes = b"") -> str | None:
+          landing_before: bytes = b"", landing_after: bytes = b"", confirmable: bool = True) -> str | None:
     """What an attempt broke, or None. ``before``/``after``: the target's bytes around it;
-    ``sent``: what a write carried; ``landing_*``: a read's local buffer around it."""
+    ``sent``: what a write carried; ``landing_*``: a read's local buffer around it;
+    ``confirmable``: whether a granted write must also report success (see the module's rules)."""
     if attempt.kind == "read":
         if granted.all():
             if not ok:
@@ -114,8 +119,10 @@ def judge(attempt: Attempt, granted: np.ndarray, before: bytes, after: bytes, se
     if (new[outside] != old[outside]).any():
         first = int(np.flatnonzero(outside & (new != old))[0])
         return f"byte {attempt.address + first:#x} of card {attempt.dst} changed outside the writer's grants"
-    if attempt.kind == "write" and granted.all() and (not ok or (new != data).any()):
+    if attempt.kind == "write" and granted.all() and (new != data).any():
         return "a wholly granted write did not land"
+    if attempt.kind == "write" and granted.all() and confirmable and not ok:
+        return "a wholly granted write reported failure"
     return None
 
 
@@ -166,8 +173,12 @@ async def _attempt(fabric: Fabric, tenancy: Tenancy, attempt: Attempt, rng: np.r
         ok = (await src.dma_write(attempt.dst, attempt.address, local, size)).ok
     else:
         ok = (await src.dma_read(attempt.dst, attempt.address, landing, size)).ok
+    flushed = min(FLUSH_BYTES, size)  # a card whose writes are posted reads their last bytes back
+    readable = granted_bytes(tenancy, attempt.src, attempt.dst, attempt.address + size - flushed, flushed, write=False)
+    confirmable = not src.plan.flush or bool(readable.all())
     breach = judge(attempt, granted, before, dst.memory.read(attempt.address, size), sent, ok=ok,
-                   landing_before=landing_before, landing_after=src.memory.read(landing, size))
+                   landing_before=landing_before, landing_after=src.memory.read(landing, size),
+                   confirmable=confirmable)
     if breach is not None:
         raise VerificationError(f"isolation breached by {attempt}: {breach}")
     return ok, bool(granted.all())
