@@ -22,6 +22,7 @@ __all__ = [
     "ConfigError",
     "CrcError",
     "FrameError",
+    "IntegrityError",
     "LinkDownError",
     "LocalProtocolError",
     "LogError",
@@ -156,6 +157,10 @@ class FrameError(OisaError, ValueError):
 
 class CrcError(FrameError):
     """The frame arrived whole but its CRC does not match its contents."""
+
+
+class IntegrityError(FrameError):
+    """Bytes whose MAC does not verify: altered on the way, or not sealed by the key's holder."""
 
 
 class BridgeError(OisaError):

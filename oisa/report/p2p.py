@@ -41,6 +41,7 @@ def p2p_json(result: P2PResult) -> dict[str, Any]:
         "faults": {key: result.faults.get(key, 0) for key in FAULT_KEYS},
         "verified": result.verified,
         **isolation_json(result.isolation),
+        **({} if result.encryption is None else {"encryption": dict(result.encryption)}),
     }
 
 
@@ -77,5 +78,11 @@ def p2p_text(result: P2PResult) -> str:
         rows.insert(-2, ("faults injected", ", ".join(f"{value} {key.replace('_', ' ')}"
                                                       for key, value in result.faults.items() if value)))
     rows.extend(isolation_rows(result.isolation))
+    if result.encryption is not None:
+        shown = result.encryption
+        rows.append(("encryption", (f"AES-GCM, {shown['mac_bytes']}-byte MAC per flit" if shown["mac_bytes"] else
+                                    "none") + f"; {shown['frames_tampered']} flits tampered and "
+                                    f"{shown['frames_substituted']} substituted on the wire, {shown['mac_failures']} "
+                                    f"refused by their MAC"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -25,7 +25,7 @@ from oisa.errors import ConfigError
 from oisa.fabric import FabricSpec, load_fabric
 from oisa.fabric.tenancy import Partition, Tenancy, tenancy
 from oisa.sim.faults import FaultModel
-from oisa.workload.engines import ENGINES
+from oisa.workload.engines import ENGINES, FrameEngine
 from oisa.workload.isolation import Attempt, probe
 from oisa.workload.run import Run
 
@@ -60,21 +60,26 @@ def isolation_cases(draw: st.DrawFn, *, max_attempts: int = 12) -> dict[str, Any
     for _ in range(draw(st.integers(1, max_attempts))):
         kind = draw(st.sampled_from(["read", "write", "spoof"]))
         src = draw(st.integers(0, _CARDS - 1))
-        dst = draw(st.integers(0, _CARDS - 1).filter(lambda card, src=src: card != src))
-        if windows and draw(st.booleans()):  # at a window's edge, where off-by-one errors live
+        dst = draw(_other_than(src))
+        near_edge: bool = draw(st.booleans())
+        if windows and near_edge:  # at a window's edge, where off-by-one errors live
             _, _, base, size, _ = draw(st.sampled_from(windows))
             address = max(0, draw(st.sampled_from([base - 1, base, base + size - 1, base + size])))
         else:
             address = draw(st.integers(0, _SPAN))
         length = draw(st.integers(1, 8192))
-        others = st.integers(0, _CARDS - 1).filter(lambda card, src=src: card != src)
-        claimed = draw(others) if kind == "spoof" else None
+        claimed = draw(_other_than(src)) if kind == "spoof" else None
         attempts.append([kind, src, dst, address, length, claimed])
     faults = draw(st.none() | st.fixed_dictionaries({"ber": st.sampled_from([0.0, 1e-6, 1e-5]),
                                                      "drop": st.sampled_from([0.0, 0.01, 0.05]),
                                                      "duplicate": st.sampled_from([0.0, 0.01, 0.05])}))
     return {"fabric": fabric, "tenants": tenants, "windows": [list(w) for w in windows], "partitions": partitions,
             "attempts": attempts, "faults": faults}
+
+
+def _other_than(card: int) -> st.SearchStrategy[int]:
+    """Any of the first cards but ``card``."""
+    return st.integers(0, _CARDS - 2).map(lambda other: other + (other >= card))
 
 
 def _fabric(name: str) -> FabricSpec:
@@ -110,6 +115,8 @@ def check_case(case: dict[str, Any]) -> None:
         return int(fabric.refusals.spoofed)
 
     faults = None if case.get("faults") is None else FaultModel(**case["faults"])
-    spoofed = ENGINES["data"].execute(spec, Run(engine="data", faults=faults, tenancy=tenants), body)
+    engine = ENGINES["data"]
+    assert isinstance(engine, FrameEngine)
+    spoofed = engine.execute(spec, Run(engine="data", faults=faults, tenancy=tenants), body)
     sent = sum(attempt.kind == "spoof" for attempt in attempts)
     assert spoofed == sent, f"{sent} spoofed writes sent, {spoofed} dropped as spoofed"

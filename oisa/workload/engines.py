@@ -100,7 +100,7 @@ class FrameEngine(Engine):
         kernel.observer = run.observer
         try:
             policy = run.tenancy.policy() if run.tenancy is not None else None
-            fabric: Fabric = build(spec, kernel, run.faults, self.fidelity, policy)
+            fabric: Fabric = build(spec, kernel, run.faults, self.fidelity, policy, run.encryption)
             try:
                 return kernel.run(workload, fabric, run, *args)
             except SimulationDeadlock:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from oisa.errors import UsageError
 from oisa.fabric import FabricSpec
+from oisa.fabric.build import LinkEncryption
 from oisa.fabric.loader import memory_budget
 from oisa.fabric.tenancy import Tenancy
 from oisa.sim.faults import FaultModel
@@ -68,7 +69,8 @@ class Run:
     run and is closed when it ends. ``chosen`` says why ``auto`` settled on the engine it did
     (None where the engine was asked for). ``tenancy``, if given, is enforced by the fabric's
     cards and switches (:mod:`oisa.fabric.tenancy`); it needs the data engine, whose requests
-    are real, and ``auto`` then settles on it."""
+    are real, and ``auto`` then settles on it. ``encryption``, if given, encrypts every OISA link
+    (:class:`~oisa.fabric.build.LinkEncryption`), on the frame-level engines."""
 
     seed: int = 0
     engine: str = AUTO
@@ -77,6 +79,7 @@ class Run:
     limits: Limits = Limits()
     chosen: str | None = field(default=None, compare=False)
     tenancy: Tenancy | None = field(default=None, compare=False)
+    encryption: LinkEncryption | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -93,6 +96,9 @@ class Run:
         if not isinstance(self.limits, Limits):
             raise UsageError("expected an oisa.workload.run.Limits", parameter="limits",
                              value=type(self.limits).__name__)
+        if self.encryption is not None and not isinstance(self.encryption, LinkEncryption):
+            raise UsageError("expected an oisa.fabric.build.LinkEncryption", parameter="encryption",
+                             value=type(self.encryption).__name__)
         if self.tenancy is not None and not isinstance(self.tenancy, Tenancy):
             raise UsageError("expected an oisa.fabric.tenancy.Tenancy", parameter="tenancy",
                              value=type(self.tenancy).__name__)
@@ -115,6 +121,9 @@ class Run:
                       f"engines take")
         if name not in allowed:
             raise UsageError(f"{workload} runs on {' or '.join(allowed)}", parameter="engine", value=name)
+        if self.encryption is not None and name == "flow":
+            raise UsageError("encrypted links are modelled flit by flit: the data or timing engine",
+                             parameter="encryption", remedy=("engine", "timing"))
         if self.faults is not None and self.faults.active and not ENGINES[name].moves_bytes:
             raise UsageError(f"faults need an engine that moves bytes; {workload} runs on {name}, which has no bits "
                              f"to flip", parameter="faults")
