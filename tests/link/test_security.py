@@ -85,3 +85,23 @@ def test_the_mac_costs_payload_capacity():
     sealed, _ = encrypted_pair(LinkConfig(flit_size=256))
     wide, _ = encrypted_pair(LinkConfig(flit_size=256), mac_bytes=16)
     assert plain.capacity - sealed.capacity == 12 and plain.capacity - wide.capacity == 16
+
+
+def test_the_json_keys_of_encrypted_runs_are_exactly_the_documented_ones():
+    from oisa.fabric import load_fabric
+    from oisa.fabric.build import LinkEncryption
+    from oisa.report import result_json
+    from oisa.workload import run_p2p
+    from oisa.workload.p2p import link_security
+    from oisa.workload.run import Run
+    from tests.test_specs import documented_keys, flatten
+
+    pair = load_fabric("pair")
+    plain = run_p2p(pair, Run(), size=4096)
+    sealed = run_p2p(pair, Run(encryption=LinkEncryption()), size=4096)
+    documented = documented_keys("`oisa run --encrypt-links`")
+    assert flatten(result_json(sealed)) - flatten(result_json(plain)) == documented
+    assert link_security(Run(faults=FaultModel(tamper=0.5)), {}, {"frames_tampered": 3}) == {
+        "mac_bytes": 0, "mac_failures": 0, "frames_tampered": 3, "frames_substituted": 0}
+    assert link_security(Run(), {}, {}) is None
+    assert sealed.write.time_ps > plain.write.time_ps  # the MAC's bytes and the added latency cost time
