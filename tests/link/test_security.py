@@ -105,3 +105,17 @@ def test_the_json_keys_of_encrypted_runs_are_exactly_the_documented_ones():
         "mac_bytes": 0, "mac_failures": 0, "frames_tampered": 3, "frames_substituted": 0}
     assert link_security(Run(), {}, {}) is None
     assert sealed.write.time_ps > plain.write.time_ps  # the MAC's bytes and the added latency cost time
+
+
+def test_data_and_timing_engines_agree_on_an_encrypted_link():
+    from oisa.fabric import load_fabric
+    from oisa.fabric.build import LinkEncryption
+    from oisa.workload import run_p2p
+    from oisa.workload.run import Run
+
+    pair = load_fabric("pair")
+    data, timing = (run_p2p(pair, Run(engine=engine, encryption=LinkEncryption()), size=1 << 20)
+                    for engine in ("data", "timing"))
+    assert data.verified
+    assert abs(timing.write.time_ps / data.write.time_ps - 1) < 0.02
+    assert abs(timing.read.time_ps / data.read.time_ps - 1) < 0.02
