@@ -13,6 +13,7 @@ import os
 import string
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from oisa.ccl.calibrate import calibrate, default_keys, overlay_toml
 from oisa.ccl.measurements import Measurement, read_log
 from oisa.errors import OisaError, UsageError
 from oisa.fabric import FabricSpec, LinkKind, load_fabric
+from oisa.fabric.build import LinkEncryption
+from oisa.fabric.tenancy import load_tenancy
 from oisa.jsontext import parse_json
 from oisa.observe import Capture, dissector_path, install_dissector, interface_names, link_selector
 from oisa.report import (
@@ -69,6 +72,7 @@ DEFAULT_WORKLOAD = "p2p"
 _FLAG_OF = {"min_size": "--min", "max_size": "--max", "spec": "FABRIC", "faults": "the fault options",
             "observer": "--pcap/--trace",
             "workload": "--workload", "collective": "--collective"}
+_FLAG_OF["tenancy"] = "--tenants"  # the run's tenancy is read from the file --tenants names
 
 
 def flag(parameter: str) -> str:
@@ -391,13 +395,30 @@ def _prepared(specs: list[FabricSpec], workload_name: str, options: dict[str, An
 @cli.command()
 @click.argument("fabric", default=DEFAULT_FABRIC, metavar="[FABRIC]")
 @_workload_options
-def run(fabric: str, workload: str, as_json: bool, **options: Any) -> None:
+@click.option("--tenants", "tenants_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A tenancy of FABRIC (TOML: tenants' cards, memory windows, partitions), enforced by the cards and "
+                   "switches; refusals are counted in the report. Needs the data engine.")
+@click.option("--encrypt-links", is_flag=True, help="Encrypt every OISA link with AES-GCM (a 12-byte MAC per flit, "
+                                                    "as PCIe IDE), keys per link and direction from the seed.")
+@click.option("--tamper", type=Probability(), help="Probability that an attacker on every OISA link alters a data "
+                                                   "flit's payload and fixes its CRC.")
+@click.option("--substitute", type=Probability(), help="Probability that an attacker on every OISA link sends an "
+                                                       "earlier data flit's payload in place of the one due.")
+def run(fabric: str, workload: str, as_json: bool, tenants_file: str | None, encrypt_links: bool,
+        tamper: float | None, substitute: float | None, **options: Any) -> None:
     """Run a workload on FABRIC (default: pair) and report what happened.
 
     Fault options replace the fault settings of every OISA link in the fabric file.
     """
     spec = load_fabric(fabric)
     declared, given, [run_value] = _prepared([spec], workload, options)
+    if tenants_file is not None:
+        run_value = replace(run_value, tenancy=load_tenancy(tenants_file, spec))
+    if encrypt_links:
+        run_value = replace(run_value, encryption=LinkEncryption())
+    if tamper or substitute:
+        attacked = replace(run_value.faults or FaultModel(), tamper=tamper or 0.0, substitute=substitute or 0.0)
+        run_value = replace(run_value, faults=attacked)
     result = declared(spec, run_value, **given)
     click.echo(json.dumps(result_json(result)) if as_json else result_text(result))
 

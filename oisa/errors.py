@@ -15,12 +15,14 @@ from collections.abc import Callable
 
 __all__ = [
     "NO_VALUE",
+    "AccessDenied",
     "BridgeError",
     "CatalogError",
     "CompletionTimeout",
     "ConfigError",
     "CrcError",
     "FrameError",
+    "IntegrityError",
     "LinkDownError",
     "LocalProtocolError",
     "LogError",
@@ -157,6 +159,10 @@ class CrcError(FrameError):
     """The frame arrived whole but its CRC does not match its contents."""
 
 
+class IntegrityError(FrameError):
+    """Bytes whose MAC does not verify: altered on the way, or not sealed by the key's holder."""
+
+
 class BridgeError(OisaError):
     """A field or operation that cannot cross a protocol bridge (say, PCIe to OISA).
 
@@ -196,6 +202,12 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent something the protocol forbids."""
+
+
+class AccessDenied(ProtocolError):
+    """A tenant's access was refused: its destination answered Completer Abort (outside the
+    tenant's memory windows) or the fabric answered Unsupported Request (across partitions).
+    ``code`` is the completion status that said so."""
 
 
 class LinkDownError(OisaError):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from oisa.device.adapter import Capability, DeviceAdapter
+from oisa.device.isolation import CardGuard, Verdict
 from oisa.device.landing import LandingWatches
 from oisa.device.memory import SparseMemory
 from oisa.device.movement import DataMovement, Movement
@@ -23,6 +24,7 @@ from oisa.device.registry import adapter as registered_adapter
 from oisa.device.timing import split
 from oisa.errors import SimulationError, UsageError
 from oisa.sim import Inbox, Kernel, Port, Signal
+from oisa.transaction import refusal
 from oisa.transaction.ordering import path_free
 from oisa.units import S, serialisation_ps
 from oisa.wire.oisa import CollDtype, CollExt, CollOp, Message, Opcode, Status
@@ -92,6 +94,7 @@ class Card:
         self._memory_free_at = 0  # when the memory is done with what was queued on it (ps)
         self._compute_free_at = 0  # ... and the compute units
         self.movement = movement(self)
+        self.guard: CardGuard | None = None  # a tenancy's checks on what arrives (oisa.device.isolation)
 
     def attach(self, port: Port) -> None:
         port.attach(self)
@@ -243,6 +246,15 @@ class Card:
     def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
         if message.dst != self.node_id:
             raise SimulationError(f"{self.name} received a message for node {message.dst}; cards do not forward")
+        if self.guard is not None:
+            verdict = self.guard.screen(port, message)
+            if verdict is not Verdict.PASS:
+                # refused before the movement sees it: nothing is read or written, nothing lands
+                port.release(message)
+                if verdict is not Verdict.DROP:
+                    for answer in refusal(message, verdict.status, responder=self.node_id):
+                        self.kernel.call_at(self.kernel.now, self.send, answer)
+                return
         self.movement.receive(port, message)
 
     def committed(self, message: Message) -> None:

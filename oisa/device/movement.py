@@ -138,7 +138,11 @@ class DataMovement:
         self._flushes.discard(event.operation)
         self._paths.pop(event.operation, None)
         if isinstance(event, OperationFailed):
-            transfer.status, transfer.error = event.operation.status, event.reason
+            if transfer.status is None:  # the first failure is what the transfer reports
+                transfer.status, transfer.error = event.operation.status, event.reason
+            if flushed and transfer.flushes_left > 1:  # the other paths' flush reads are still out
+                transfer.flushes_left -= 1
+                return
         elif transfer.kind == "write" and card.plan.flush and not flushed:
             # Posted writes give no completion: read the last bytes back down every path the
             # writes may have taken; a read cannot pass the writes before it on its path, so
@@ -156,6 +160,8 @@ class DataMovement:
         elif flushed and transfer.flushes_left > 1:
             transfer.flushes_left -= 1
             return
+        elif transfer.status is not None:
+            pass  # a flush read of another path failed: the transfer ends with that failure
         else:
             transfer.status = Status.SC
             if transfer.kind in ("read", "load"):

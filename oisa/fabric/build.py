@@ -23,6 +23,7 @@ import numpy as np
 
 from oisa.config import Figure
 from oisa.device import Card
+from oisa.device.isolation import CardGuard, Policy, Refusals, SwitchGuard
 from oisa.device.movement import DataMovement, Movement
 from oisa.device.timing import TimingMovement
 from oisa.errors import UsageError
@@ -32,13 +33,15 @@ from oisa.fabric.routing import PathChooser, next_hops
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
 from oisa.link import LinkConfig, LinkEndpoint
 from oisa.link.credits import DATA_CREDIT_BYTES, DATA_MODULUS, HDR_MODULUS, MAX_MESSAGE_CREDITS
+from oisa.link.security import KEY_BYTES, MAC_SIZES, FlitCipher, LinkSecurity
 from oisa.sim import FramePort, Framing, Kernel, LinkPort, Port, Signal, Wire, connect, connect_frames
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
 from oisa.wire.oisa import FcClass, Message
 
-__all__ = ["FIDELITIES", "LINK_TIMER_RULES", "BringUp", "Fabric", "Fidelity", "Link", "Mode", "build", "link_config"]
+__all__ = ["CRYPTO_LATENCY_PS", "FIDELITIES", "LINK_TIMER_RULES", "BringUp", "Fabric", "Fidelity", "Link",
+           "LinkEncryption", "Mode", "build", "link_config"]
 
 Mode = Literal["data", "timing"]
 
@@ -61,6 +64,27 @@ FIDELITIES: dict[str, Fidelity] = {
     "timing": Fidelity("timing", TimingMovement, link_layer=False),
 }
 PCIE_MAX_PAYLOAD = 256  # bytes per TLP on the baseline's PCIe links (the GPUs' usual MPS, profiles cite it)
+CRYPTO_LATENCY_PS = Figure(4_000, assumption="AES-GCM adds 4 ns to every flit's crossing of an encrypted link: a "
+                           "pipelined encryptor at the sender and decryptor with MAC check at the receiver, a few "
+                           "cycles each at 1-2 GHz; no vendor publishes an IDE or UALinkSec pipeline depth, so this is "
+                           "ours")
+
+
+@dataclass(frozen=True)
+class LinkEncryption:
+    """Every OISA link encrypted (:mod:`oisa.link.security`): ``mac_bytes`` of MAC per data flit
+    (12, IDE's 96 bits, or 16) and ``latency_ps`` added to each crossing. Each link has a key per
+    direction, drawn from the run's seed (key exchange is not modelled)."""
+
+    mac_bytes: int = 12
+    latency_ps: int = int(CRYPTO_LATENCY_PS.value)
+
+    def __post_init__(self) -> None:
+        if self.mac_bytes not in MAC_SIZES:
+            raise UsageError(f"the MAC is one of {', '.join(map(str, MAC_SIZES))} bytes", parameter="mac_bytes",
+                             value=self.mac_bytes)
+        if isinstance(self.latency_ps, bool) or not isinstance(self.latency_ps, int) or self.latency_ps < 0:
+            raise UsageError("a latency in picoseconds, 0 or more", parameter="latency_ps", value=self.latency_ps)
 
 
 def receive_buffer_credits(rate_bps: int, round_trip_ps: int) -> int:
@@ -155,9 +179,15 @@ class Fabric:
     """Cards, switches, NICs and links of one fabric, instantiated in ``kernel`` at ``fidelity``.
 
     ``faults``, if given, applies to every OISA link instead of the fabric file's settings.
+    ``policy``, if given, is a tenancy's, enforced by every card and at every port that faces a
+    card (:mod:`oisa.device.isolation`); what they refuse is counted in ``refusals``.
+    ``encryption``, if given, encrypts every OISA link: in data mode each flit's payload is sealed
+    with AES-GCM; in timing mode the flits carry the MAC's bytes and the latency all the same.
     """
 
-    def __init__(self, spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity) -> None:
+    def __init__(self, spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity,
+                 policy: Policy | None = None, encryption: LinkEncryption | None = None) -> None:
+        self.encryption = encryption
         if not fidelity.moves_bytes and faults is not None and faults.active:
             raise UsageError("faults need data mode: timing mode moves no bytes for bits to flip", parameter="faults")
         self.spec = spec
@@ -178,6 +208,25 @@ class Fabric:
         self._fault_seeds = np.random.SeedSequence(kernel.seed).spawn(2 * len(spec.links))
         self.links = [self._link(index, link, faults or link.faults) for index, link in enumerate(spec.links)]
         self._route()
+        self.refusals: Refusals | None = None
+        if policy is not None:
+            self._guard(policy)
+
+    def _guard(self, policy: Policy) -> None:
+        """Give every card and forwarder its checks; each port whose far end is a card learns
+        which card that is (source validation needs it)."""
+        refusals = self.refusals = Refusals()
+        cards = frozenset(self.cards)
+        for card_id, card in self.cards.items():
+            card.guard = CardGuard(card_id, policy, refusals, cards)
+        for forwarder in self.forwarders.values():
+            forwarder.guard = SwitchGuard(policy, refusals, cards)
+        for link in self.links:
+            for near, port, far in ((link.spec.a, link.a, link.spec.b), (link.spec.b, link.b, link.spec.a)):
+                if far in self.cards:
+                    node = self._node(near)
+                    assert node.guard is not None
+                    node.guard.card_on_port[id(port)] = far
 
     def _node(self, node_id: int) -> Card | Forwarder:
         return self.cards[node_id] if node_id in self.cards else self.forwarders[node_id]
@@ -185,22 +234,24 @@ class Fabric:
     def _link(self, index: int, spec: LinkSpec, faults: FaultModel) -> Link:
         wire_names = self.spec.wire_names(spec)
         ports: list[Port]
+        encrypted = self.encryption if spec.kind is LinkKind.OISA else None
+        latency = spec.latency_ps + (encrypted.latency_ps if encrypted else 0)
         if spec.kind is LinkKind.OISA and self.fidelity.link_layer:
             config = link_config(spec, faults)
+            securities = self._link_keys(index, encrypted) if encrypted else (None, None)
             link_ports = []
             for direction, name in enumerate(wire_names):
                 wire_faults = None
                 if faults.active:
                     wire_faults = WireFaults(faults, np.random.default_rng(self._fault_seeds[2 * index + direction]))
-                wire = Wire(self.kernel, rate_bps=spec.rate_bps, latency_ps=spec.latency_ps, name=name,
-                            faults=wire_faults)
-                link_ports.append(LinkPort(self.kernel, LinkEndpoint(config, may_pass=may_pass, name=name), wire,
-                                           name))
+                wire = Wire(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, name=name, faults=wire_faults)
+                endpoint = LinkEndpoint(config, may_pass=may_pass, name=name, security=securities[direction])
+                link_ports.append(LinkPort(self.kernel, endpoint, wire, name))
             connect(link_ports[0], link_ports[1])
             ports = list(link_ports)
         else:
             framing, head = self._framing(spec)
-            frame_ports = [FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=spec.latency_ps, framing=framing,
+            frame_ports = [FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
                                      head_bytes=head, name=name) for name in wire_names]
             connect_frames(frame_ports[0], frame_ports[1])
             ports = list(frame_ports)
@@ -208,10 +259,20 @@ class Fabric:
         self._node(spec.b).attach(ports[1])
         return Link(spec, ports[0], ports[1])
 
+    def _link_keys(self, index: int, encryption: LinkEncryption) -> tuple[LinkSecurity, LinkSecurity]:
+        """The two ends' ciphers of link ``index``: a key per direction, drawn from the run's seed
+        (a stream of its own, so that encrypting changes no other random choice)."""
+        rng = np.random.default_rng(np.random.SeedSequence(self.kernel.seed, spawn_key=(0x1DE, index)))
+        forward, backward = rng.bytes(KEY_BYTES), rng.bytes(KEY_BYTES)
+        mac = encryption.mac_bytes
+        return (LinkSecurity(FlitCipher(forward, 0, mac), FlitCipher(backward, 1, mac)),
+                LinkSecurity(FlitCipher(backward, 1, mac), FlitCipher(forward, 0, mac)))
+
     def _framing(self, spec: LinkSpec) -> tuple[Framing, int]:
         """The framing function of a frame link, and the bytes a cut-through node must see first."""
         if spec.kind is LinkKind.OISA:
-            return (lambda m: oisa_frames(m, spec.flit_size)), spec.flit_size
+            mac = self.encryption.mac_bytes if self.encryption else 0
+            return (lambda m: oisa_frames(m, spec.flit_size, mac)), spec.flit_size
         if spec.kind is LinkKind.PCIE:
             return (lambda m: pcie_frames(m, PCIE_MAX_PAYLOAD)), 24
         mtu = self._mtu.get(spec.a, self._mtu.get(spec.b, 4096))
@@ -304,6 +365,7 @@ class Fabric:
         return totals
 
 
-def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity) -> Fabric:
-    return Fabric(spec, kernel, faults, fidelity)
+def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity,
+          policy: Policy | None = None, encryption: LinkEncryption | None = None) -> Fabric:
+    return Fabric(spec, kernel, faults, fidelity, policy, encryption)
 

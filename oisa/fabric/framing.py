@@ -49,10 +49,11 @@ def _chunks(payload: int, limit: int) -> int:
     return max(1, -(-payload // limit))
 
 
-def oisa_frames(message: Message, flit_size: int) -> tuple[int, int]:
-    """Flits and wire bytes for ``message`` (all ``count`` of them) in an OISA flit stream."""
+def oisa_frames(message: Message, flit_size: int, mac_bytes: int = 0) -> tuple[int, int]:
+    """Flits and wire bytes for ``message`` (all ``count`` of them) in an OISA flit stream; on an
+    encrypted link each flit gives ``mac_bytes`` of its payload to the MAC."""
     stream = message.count * message.wire_size
-    flits = -(-stream // (flit_size - FLIT_OVERHEAD))
+    flits = -(-stream // (flit_size - FLIT_OVERHEAD - mac_bytes))
     return flits, flits * flit_size
 
 

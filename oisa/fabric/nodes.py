@@ -18,10 +18,12 @@ has been committed to the egress link, so back-pressure travels hop by hop.
 
 from __future__ import annotations
 
+from oisa.device.isolation import SwitchGuard, Verdict
 from oisa.errors import SimulationError
 from oisa.fabric.reducer import Reducer
 from oisa.fabric.routing import PathChooser
 from oisa.sim import Kernel, Port
+from oisa.transaction import refusal
 from oisa.units import NS
 from oisa.wire.oisa import Message, Opcode
 
@@ -47,6 +49,7 @@ class Forwarder:
         self.nic_of: dict[int, Port] = {}  # card -> the port towards the NIC that serves it, if adjacent
         self.groups: dict[int, list[int]] = {}  # collective group -> member cards (set by the workload)
         self.forwarded = 0
+        self.guard: SwitchGuard | None = None  # a tenancy's ingress checks (oisa.device.isolation)
         self._held: dict[int, tuple[Port, Message]] = {}
 
     forwards = True  # what arrives is passed on, so frame ports hand it over once forwarding can start
@@ -56,6 +59,11 @@ class Forwarder:
         self.ports.append(port)
 
     def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
+        if self.guard is not None:
+            verdict = self.guard.screen(port, message)
+            if verdict is not Verdict.PASS:
+                self._refuse(port, message, verdict, tail_ps)
+                return
         if message.dst == self.node_id:
             if message.opcode is Opcode.COLL_REDUCE and self.reduction is not None:
                 self.reduction.contribute(self, port, message, tail_ps)
@@ -77,6 +85,15 @@ class Forwarder:
         self.forwarded += 1
         if self.kernel.observer is not None:
             self.kernel.observer.forwarded(self.name, self.kernel.now, message)
+
+    def _refuse(self, port: Port, message: Message, verdict: Verdict, tail_ps: int) -> None:
+        """Drop ``message`` at its ingress port; answer a refused request back out of that port,
+        ``latency`` after its tail is in (a spoofed one gets no answer: its source is a lie)."""
+        port.release(message)
+        if verdict is Verdict.DROP:
+            return
+        for answer in refusal(message, verdict.status, responder=self.node_id):
+            self.kernel.call_at(max(self.kernel.now, tail_ps + self.latency_ps), port.send, answer)
 
     def committed(self, message: Message) -> None:
         held = self._held.pop(id(message), None)

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from oisa.errors import CrcError, FrameError, LinkDownError, RemoteProtocolError
+from oisa.errors import CrcError, FrameError, IntegrityError, LinkDownError, RemoteProtocolError
 from oisa.link.credits import (
     DATA_MODULUS,
     HDR_MODULUS,
@@ -39,6 +39,7 @@ from oisa.link.credits import (
     credits_needed,
 )
 from oisa.link.framing import StreamPacker, StreamUnpacker
+from oisa.link.security import LinkSecurity
 from oisa.link.states import TRANSITIONS, Action, LinkInput, LinkState, transition
 from oisa.units import format_time
 from oisa.wire.oisa import (
@@ -164,6 +165,7 @@ class LinkStats:
     retrains: int = 0
     credit_stalls: int = 0  # flit opportunities where messages waited for credits
     replay_stalls: int = 0  # flit opportunities where the replay buffer was full
+    mac_failures: int = 0  # encrypted flits refused because their MAC did not verify (then NAKed, as a bad CRC)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -198,6 +200,7 @@ class _Tx:
     cursor: int | None = None  # next replay buffer index to retransmit, while replaying
     deadline: int | None = None  # replay timer
     replay_num: int = 0
+    invocations: int = 0  # data flits sealed so far: the next one's invocation counter (encrypted links)
 
 
 @dataclass
@@ -211,16 +214,18 @@ class _Rx:
     ack_pending: int = 0
     ack_deadline: int | None = None
     ack_due: bool = False
+    invocations: int = 0  # data flits opened so far: the counter the next in-order flit was sealed with
 
 
 class LinkEndpoint:
     """One end of a link. See the module documentation for what it promises."""
 
     def __init__(self, config: LinkConfig | None = None, *, may_pass: PassRule | None = None,
-                 name: str = "link") -> None:
+                 name: str = "link", security: LinkSecurity | None = None) -> None:
         self.config = config or LinkConfig()
         self.name = name
-        self.capacity = self.config.flit_size - FLIT_OVERHEAD
+        self._security = security  # encrypts data flits' payloads (oisa.link.security), or None
+        self.capacity = self.config.flit_size - FLIT_OVERHEAD - (security.mac_bytes if security else 0)
         self.state = LinkState.DOWN
         self.stats = LinkStats()
         self.failure: str | None = None
@@ -361,6 +366,9 @@ class LinkEndpoint:
         if not self._packer.queued_bytes:
             return None
         payload, first = self._packer.next_payload(self.capacity)
+        if self._security is not None:  # sealed once: a replay resends the same ciphertext
+            payload = self._security.send.seal(tx.invocations, _authenticated(tx.next_seq, first), payload)
+            tx.invocations += 1
         sent = _Sent(tx.next_seq, payload, first)
         tx.next_seq = (tx.next_seq + 1) % SEQ_MODULUS
         tx.buffer.append(sent)
@@ -505,6 +513,15 @@ class LinkEndpoint:
             return []
         rx = self._rx
         ahead = (flit.seq - rx.expected) % SEQ_MODULUS
+        if ahead == 0 and self._security is not None:
+            try:
+                flit.payload = self._security.receive.open(rx.invocations, _authenticated(flit.seq, flit.first_msg),
+                                                           flit.payload)
+            except IntegrityError:  # altered, or not this place's flit: refused like a bad CRC, then replayed
+                self.stats.mac_failures += 1
+                self._schedule_nak()
+                return []
+            rx.invocations += 1
         if ahead == 0:
             rx.expected = (rx.expected + 1) % SEQ_MODULUS
             rx.received_any = True
@@ -717,3 +734,8 @@ class LinkEndpoint:
         self._control.clear()
         self._tx.deadline = None
 
+
+
+def _authenticated(seq: int, first_msg: int) -> bytes:
+    """The header fields an encrypted flit's MAC covers besides its payload."""
+    return seq.to_bytes(2, "big") + first_msg.to_bytes(2, "big")

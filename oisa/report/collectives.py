@@ -13,6 +13,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from oisa.report.p2p import isolation_json, isolation_rows
 from oisa.units import format_size, format_time
 from oisa.workload.collectives import COLLECTIVES, CollectiveResult
 
@@ -57,6 +58,7 @@ def collective_json(result: CollectiveResult) -> dict[str, Any]:
         "wire": {"frames": result.frames, "bytes": result.wire_bytes},
         "end_time_ps": result.end_ps,
         "verified": result.verified,
+        **isolation_json(result.isolation),
     }
 
 
@@ -78,6 +80,7 @@ def collective_text(result: CollectiveResult) -> str:
                   f"counts {result.collective})"),
         ("on the wire", f"{result.frames} frames, {result.wire_bytes} bytes"),
         ("data", "verified against numpy" if result.verified is not None else f"not moved ({result.mode} mode)"),
+        *isolation_rows(result.isolation),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -11,7 +11,7 @@ from typing import Any
 from oisa.units import format_size, format_time
 from oisa.workload import P2PResult, Phase
 
-__all__ = ["FAULT_KEYS", "LINK_KEYS", "p2p_json", "p2p_text"]
+__all__ = ["FAULT_KEYS", "LINK_KEYS", "isolation_json", "isolation_rows", "p2p_json", "p2p_text"]
 
 LINK_KEYS = ("flits_sent", "flits_replayed", "control_sent", "naks_sent", "replays", "replay_timeouts", "retrains",
              "crc_errors", "duplicates", "credit_stalls")
@@ -40,7 +40,21 @@ def p2p_json(result: P2PResult) -> dict[str, Any]:
         "link": {key: result.link.get(key, 0) for key in LINK_KEYS},
         "faults": {key: result.faults.get(key, 0) for key in FAULT_KEYS},
         "verified": result.verified,
+        **isolation_json(result.isolation),
+        **({} if result.encryption is None else {"encryption": dict(result.encryption)}),
     }
+
+
+def isolation_rows(refusals: dict[str, int] | None) -> list[tuple[str, str]]:
+    """The text report's line for what a tenancy's checks refused (none without a tenancy)."""
+    if refusals is None:
+        return []
+    return [("refused", ", ".join(f"{value} {key}" for key, value in refusals.items()) + " (tenancy enforced)")]
+
+
+def isolation_json(refusals: dict[str, int] | None) -> dict[str, Any]:
+    """A run with a tenancy (--tenants) reports what its checks refused, by kind; one without, nothing."""
+    return {} if refusals is None else {"isolation": dict(refusals)}
 
 
 def p2p_text(result: P2PResult) -> str:
@@ -63,5 +77,12 @@ def p2p_text(result: P2PResult) -> str:
     if any(result.faults.values()):
         rows.insert(-2, ("faults injected", ", ".join(f"{value} {key.replace('_', ' ')}"
                                                       for key, value in result.faults.items() if value)))
+    rows.extend(isolation_rows(result.isolation))
+    if result.encryption is not None:
+        shown = result.encryption
+        rows.append(("encryption", (f"AES-GCM, {shown['mac_bytes']}-byte MAC per flit" if shown["mac_bytes"] else
+                                    "none") + f"; {shown['frames_tampered']} flits tampered and "
+                                    f"{shown['frames_substituted']} substituted on the wire, {shown['mac_failures']} "
+                                    f"refused by their MAC"))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

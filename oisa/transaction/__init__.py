@@ -8,7 +8,7 @@ What it must not know: trio, ``link`` and ``sim``. It speaks in messages; how th
 link, and when, is decided elsewhere.
 """
 
-from oisa.transaction.completer import Completer, Memory
+from oisa.transaction.completer import Completer, Memory, refusal
 from oisa.transaction.requester import Operation, OperationCompleted, OperationFailed, Requester
 
-__all__ = ["Completer", "Memory", "Operation", "OperationCompleted", "OperationFailed", "Requester"]
+__all__ = ["Completer", "Memory", "Operation", "OperationCompleted", "OperationFailed", "Requester", "refusal"]

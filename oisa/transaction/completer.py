@@ -14,6 +14,11 @@ produces their completions.
   Unsupported Request; a posted one is dropped and counted. CXL 2.0 has no such status: a
   read of memory that is not there returns poisoned data, and a write or an invalidate is
   acknowledged (Cmp) and dropped, the way a CXL 2.0 device reports it through its error log.
+* A request the completer's owner refuses for a reason of its own (an access control check: a
+  tenant's memory windows) is answered the same way with the status the owner gives, Completer
+  Abort for a policy refusal (:meth:`Completer.refuse`); :func:`refusal` builds such an answer
+  for any responder, a switch refusing on the completer's behalf included. Nothing is read or
+  written.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Protocol
 from oisa.transaction.requester import split_at_boundaries
 from oisa.wire.oisa import OPCODES, CxlDrsOp, CxlNdrOp, Message, Opcode, Status
 
-__all__ = ["Completer", "Memory"]
+__all__ = ["Completer", "Memory", "refusal"]
 
 
 class Memory(Protocol):
@@ -48,6 +53,7 @@ class Completer:
         self.max_payload = max_payload
         self.rcb = rcb
         self.unsupported = 0  # requests answered with UR (or dropped, if posted)
+        self.refused = 0  # requests its owner refused (refuse), answered with the status given
         self._handlers: dict[Opcode, Callable[[Message], list[Message]]] = {
             Opcode.MEM_WR: self._write, Opcode.STORE: self._write, Opcode.DMA_WR: self._write,
             Opcode.MEM_RD: self._read, Opcode.LOAD: self._read, Opcode.DMA_RD: self._read,
@@ -63,15 +69,14 @@ class Completer:
             return self._unsupported(request)
         return handler(request)
 
+    def refuse(self, request: Message, status: Status) -> list[Message]:
+        """Answer ``request`` as refused with ``status`` (UR or CA) without touching memory."""
+        self.refused += 1
+        return refusal(request, status, responder=self.node_id)
+
     def _unsupported(self, request: Message) -> list[Message]:
         self.unsupported += 1
-        if not OPCODES[request.opcode].expects_completion:
-            return []
-        if request.opcode is Opcode.CXL_MEM_RD:
-            return [self._reply(request, Opcode.CXL_DRS, 64, payload=bytes(64), aux=CxlDrsOp.MEM_DATA, ep=True)]
-        if request.opcode in (Opcode.CXL_MEM_WR, Opcode.CXL_MEM_INV):
-            return [self._reply(request, Opcode.CXL_NDR, 0, aux=CxlNdrOp.CMP)]
-        return [self._reply(request, Opcode.CPL, 0, aux=Status.UR)]
+        return refusal(request, Status.UR, responder=self.node_id)
 
     def _write(self, request: Message) -> list[Message]:
         self.memory.write(request.address, request.payload)
@@ -115,6 +120,26 @@ class Completer:
 
     def _reply(self, request: Message, opcode: Opcode, length: int, *, address: int | None = None,
                payload: bytes = b"", aux: int = Status.SC, ep: bool = False) -> Message:
-        return Message(opcode, self.node_id, request.src, tag=request.tag, length=length,
-                       address=request.address if address is None else address, payload=payload,
-                       tc=request.tc, aux=int(aux), ep=ep, load=request.load, hops=request.hops)
+        return _reply(request, self.node_id, opcode, length, address=address, payload=payload, aux=aux, ep=ep)
+
+
+def refusal(request: Message, status: Status, *, responder: int) -> list[Message]:
+    """What answers a refused ``request``: nothing if it is posted; a CPL with ``status`` if it
+    is a PCIe-style request; for CXL.mem, which has no status field, poisoned data for a read
+    and a plain Cmp for a write or an invalidate (the refusal is in the device's error log)."""
+    if status is Status.SC:
+        raise ValueError("a refusal carries a status other than successful completion")
+    if not OPCODES[request.opcode].expects_completion:
+        return []
+    if request.opcode is Opcode.CXL_MEM_RD:
+        return [_reply(request, responder, Opcode.CXL_DRS, 64, payload=bytes(64), aux=CxlDrsOp.MEM_DATA, ep=True)]
+    if request.opcode in (Opcode.CXL_MEM_WR, Opcode.CXL_MEM_INV):
+        return [_reply(request, responder, Opcode.CXL_NDR, 0, aux=CxlNdrOp.CMP)]
+    return [_reply(request, responder, Opcode.CPL, 0, aux=status)]
+
+
+def _reply(request: Message, responder: int, opcode: Opcode, length: int, *, address: int | None = None,
+           payload: bytes = b"", aux: int = Status.SC, ep: bool = False) -> Message:
+    return Message(opcode, responder, request.src, tag=request.tag, length=length,
+                   address=request.address if address is None else address, payload=payload,
+                   tc=request.tc, aux=int(aux), ep=ep, load=request.load, hops=request.hops)

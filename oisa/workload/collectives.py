@@ -95,6 +95,7 @@ class CollectiveResult:
     frames: int
     wire_bytes: int
     end_ps: int
+    isolation: dict[str, int] | None = None  # what a tenancy's checks refused, by kind (None: no tenancy)
 
     @property
     def algbw(self) -> float:
@@ -174,7 +175,7 @@ def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = R
         dtype=dtype, op=op, root=root, mode=run.engine, seed=run.seed, time_ps=times.duration_ps,
         model_time_ps=round(decision.time_ps), tuner=decision.candidates, reason=decision.reason,
         calibration=planned.library.calibration, verified=outcome.checked, frames=outcome.frames,
-        wire_bytes=outcome.wire_bytes, end_ps=times.end_ps)
+        wire_bytes=outcome.wire_bytes, end_ps=times.end_ps, isolation=outcome.isolation)
 
 
 def _fill(call: Call, fabric: Fabric) -> list[np.ndarray]:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from oisa.errors import UsageError
+from oisa.errors import AccessDenied, SimulationDeadlock, UsageError
 from oisa.fabric import FIDELITIES, BringUp, Fabric, FabricSpec, Fidelity, build
 from oisa.flow import run_plan as run_flow_plan
 from oisa.plan import Execution, Plan
@@ -54,6 +54,7 @@ class Outcome:
     faults: dict[str, int] = field(default_factory=dict)
     checked: Any = None
     events: int = 0
+    isolation: dict[str, int] | None = None  # what a tenancy's checks refused, by kind (None: no tenancy)
 
 
 Prepare = Callable[[Fabric], Any]  # before the plan: put the inputs in the cards' memory; returns what check needs
@@ -98,8 +99,18 @@ class FrameEngine(Engine):
         kernel = Kernel(run.seed)
         kernel.observer = run.observer
         try:
-            fabric: Fabric = build(spec, kernel, run.faults, self.fidelity)
-            return kernel.run(workload, fabric, run, *args)
+            policy = run.tenancy.policy() if run.tenancy is not None else None
+            fabric: Fabric = build(spec, kernel, run.faults, self.fidelity, policy, run.encryption)
+            try:
+                return kernel.run(workload, fabric, run, *args)
+            except SimulationDeadlock:
+                refusals = fabric.refusals
+                if refusals is None or not refusals.total:
+                    raise
+                # posted writes refused by the tenancy leave their receivers waiting for ever
+                raise AccessDenied(f"the run stalled after the tenancy refused accesses ({refusals.as_dict()}): "
+                                   f"what they carried never arrived; give the cards windows for the addresses the "
+                                   f"workload uses, and keep it within one partition") from None
         finally:
             if run.observer is not None:
                 run.observer.close()
@@ -148,7 +159,8 @@ async def _plan_run(fabric: Fabric, run: Run, plan: Plan, prepare: Prepare | Non
     link = {key: value - bringup.link.get(key, 0) for key, value in fabric.link_totals().items()}
     return Outcome(execution, frames - bringup.frames, wire_bytes - bringup.wire_bytes,
                    sum(c.messages_sent for c in fabric.cards.values()), bringup, link, fabric.fault_totals(), checked,
-                   fabric.kernel.clock.events_run)
+                   fabric.kernel.clock.events_run,
+                   fabric.refusals.as_dict() if fabric.refusals is not None else None)
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (

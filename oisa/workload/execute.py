@@ -30,13 +30,15 @@ from typing import Any
 import numpy as np
 
 from oisa.device.card import Card, Transfer
-from oisa.errors import UsageError, VerificationError
+from oisa.errors import AccessDenied, UsageError, VerificationError
 from oisa.fabric import Fabric
 from oisa.plan import Await, Compute, Contribute, Copy, Delay, Execution, Plan, Read, Reduce, Send, Stream
 from oisa.sim import Inbox, Signal
-from oisa.wire.oisa import CollDtype, CollOp
+from oisa.wire.oisa import CollDtype, CollOp, Status
 
 __all__ = ["DTYPES", "OPS", "execute"]
+
+_REFUSED = (Status.UR, Status.CA)  # what a tenancy's checks answer a refused request with
 
 DTYPES: dict[str, tuple[type[np.generic], CollDtype]] = {
     "int8": (np.int8, CollDtype.INT8), "uint8": (np.uint8, CollDtype.UINT8), "int32": (np.int32, CollDtype.INT32),
@@ -109,6 +111,10 @@ class _Executor:
         await self.done.wait()
         for index, rank, transfer in self.transfers:
             await transfer.wait()
+            if not transfer.ok and self.fabric.refusals is not None and transfer.status in _REFUSED:
+                raise AccessDenied(f"operation {index}, a {transfer.kind} from card {rank} to card {transfer.peer} "
+                                   f"at {transfer.remote_address:#x}, was refused: {transfer.error} (refused so far: "
+                                   f"{self.fabric.refusals.as_dict()})", code=transfer.status)
             if not transfer.ok:
                 raise VerificationError(f"operation {index}, a {transfer.kind} from card "
                                         f"{rank} to card {transfer.peer}, failed: "

@@ -60,6 +60,8 @@ class P2PResult:
     bringup_frames: int
     bringup_bytes: int
     engine_note: str | None = None  # why auto picked the engine, where it did
+    isolation: dict[str, int] | None = None  # what a tenancy's checks refused, by kind (None: no tenancy)
+    encryption: dict[str, int] | None = None  # encrypted links and attacks on them (None: neither)
 
 
 def default_pair(spec: FabricSpec) -> tuple[int, int]:
@@ -110,7 +112,19 @@ def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: 
         frames=outcome.frames, wire_bytes=outcome.wire_bytes, messages=outcome.messages, verified=outcome.checked,
         end_ps=times.end_ps, link=outcome.link, faults=outcome.faults, bringup_ps=outcome.bringup.time_ps,
         bringup_frames=outcome.bringup.frames, bringup_bytes=outcome.bringup.wire_bytes,
-        engine_note=run.chosen if run.engine == "flow" else None)
+        engine_note=run.chosen if run.engine == "flow" else None, isolation=outcome.isolation,
+        encryption=link_security(run, outcome.link, outcome.faults))
+
+
+def link_security(run: Run, link: dict[str, int], faults: dict[str, int]) -> dict[str, int] | None:
+    """What a run with encrypted links, or with attacks on its links, reports about them: the MAC
+    size (0: not encrypted), flits refused by their MAC, and what the attacker did."""
+    attacked = run.faults is not None and bool(run.faults.tamper or run.faults.substitute)
+    if run.encryption is None and not attacked:
+        return None
+    return {"mac_bytes": run.encryption.mac_bytes if run.encryption else 0,
+            "mac_failures": link.get("mac_failures", 0), "frames_tampered": faults.get("frames_tampered", 0),
+            "frames_substituted": faults.get("frames_substituted", 0)}
 
 
 def pair_of(spec: FabricSpec, src: int | None, dst: int | None) -> tuple[int, int]:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, replace
 
 from oisa.errors import UsageError
 from oisa.fabric import FabricSpec
+from oisa.fabric.build import LinkEncryption
 from oisa.fabric.loader import memory_budget
+from oisa.fabric.tenancy import Tenancy
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
 from oisa.units import format_size
@@ -65,7 +67,10 @@ class Run:
     :data:`~oisa.workload.engines.ENGINES` or ``auto`` (the workload picks); ``faults``, if
     given, replaces every OISA link's fault model; ``observer`` (a capture, a timeline) sees the
     run and is closed when it ends. ``chosen`` says why ``auto`` settled on the engine it did
-    (None where the engine was asked for)."""
+    (None where the engine was asked for). ``tenancy``, if given, is enforced by the fabric's
+    cards and switches (:mod:`oisa.fabric.tenancy`); it needs the data engine, whose requests
+    are real, and ``auto`` then settles on it. ``encryption``, if given, encrypts every OISA link
+    (:class:`~oisa.fabric.build.LinkEncryption`), on the frame-level engines."""
 
     seed: int = 0
     engine: str = AUTO
@@ -73,6 +78,8 @@ class Run:
     observer: Observer | None = field(default=None, compare=False)
     limits: Limits = Limits()
     chosen: str | None = field(default=None, compare=False)
+    tenancy: Tenancy | None = field(default=None, compare=False)
+    encryption: LinkEncryption | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -89,12 +96,24 @@ class Run:
         if not isinstance(self.limits, Limits):
             raise UsageError("expected an oisa.workload.run.Limits", parameter="limits",
                              value=type(self.limits).__name__)
+        if self.encryption is not None and not isinstance(self.encryption, LinkEncryption):
+            raise UsageError("expected an oisa.fabric.build.LinkEncryption", parameter="encryption",
+                             value=type(self.encryption).__name__)
+        if self.tenancy is not None and not isinstance(self.tenancy, Tenancy):
+            raise UsageError("expected an oisa.fabric.tenancy.Tenancy", parameter="tenancy",
+                             value=type(self.tenancy).__name__)
 
     def settled(self, auto: str, *, allowed: tuple[str, ...], workload: str, spec: FabricSpec | None = None) -> Run:
         """This run with its engine decided: ``auto`` if it was left to the workload (or
         ``flow``, if ``spec`` has more cards than the frame-level engines take and the workload
         runs on it), and checked against the engines ``workload`` runs on."""
         name, chosen = (auto, f"auto picked {auto} for {workload}") if self.engine == AUTO else (self.engine, None)
+        if self.tenancy is not None:
+            if self.engine == AUTO and "data" in allowed:
+                name, chosen = "data", "auto picked data: tenants are enforced on real requests"
+            elif name != "data":
+                raise UsageError(f"tenants are enforced on real requests, which only the data engine builds; "
+                                 f"{workload} was to run on {name}", parameter="tenancy", remedy=("engine", "data"))
         cards = len(spec.cards) if spec is not None else 0
         if self.engine == AUTO and cards > self.limits.frame_cards and "flow" in allowed:
             name = "flow"
@@ -102,6 +121,9 @@ class Run:
                       f"engines take")
         if name not in allowed:
             raise UsageError(f"{workload} runs on {' or '.join(allowed)}", parameter="engine", value=name)
+        if self.encryption is not None and name == "flow":
+            raise UsageError("encrypted links are modelled flit by flit: the data or timing engine",
+                             parameter="encryption", remedy=("engine", "timing"))
         if self.faults is not None and self.faults.active and not ENGINES[name].moves_bytes:
             raise UsageError(f"faults need an engine that moves bytes; {workload} runs on {name}, which has no bits "
                              f"to flip", parameter="faults")

@@ -7,7 +7,8 @@ Targets (``--target``):
   encode back to the same bytes, the fast codec equals the schema, and mutated or random bytes
   decode exactly or raise FrameError;
 * ``link``: two link endpoints over a faulty wire deliver exactly what was sent;
-* ``adapter:NAME``: the round-trip and integrity properties of a registered device adapter.
+* ``adapter:NAME``: the round-trip and integrity properties of a registered device adapter;
+* ``isolation``: random tenancies under random and spoofed accesses hold every grant.
 
 A run is fixed by its seed (Hypothesis' ``seed``, no example database)::
 
@@ -32,6 +33,7 @@ from oisa.testing import FUZZ_EXAMPLES
 from oisa.testing._explore import Counterexample, describe_error, explore
 from oisa.testing.fuzz._adapter import SUMMARY as ADAPTER_SUMMARY
 from oisa.testing.fuzz._adapter import adapter_target
+from oisa.testing.fuzz._isolation import isolation_target
 from oisa.testing.fuzz._link import link_target
 from oisa.testing.fuzz._target import FuzzTarget
 from oisa.testing.fuzz._wire import wire_target
@@ -45,15 +47,18 @@ RECORD_VERSION = 1
 
 
 def target(name: str, *, profile: str | Path | DeviceProfile | None = None) -> FuzzTarget:
-    """The fuzz target ``name``: ``wire:FMT``, ``link`` or ``adapter:NAME`` (with ``profile``)."""
+    """The fuzz target ``name``: ``wire:FMT``, ``link``, ``isolation`` or ``adapter:NAME`` (with ``profile``)."""
     kind, _, argument = name.partition(":")
     if name == "link":
         return link_target()
+    if name == "isolation":
+        return isolation_target()
     if kind == "wire" and argument:
         return wire_target(argument)
     if kind == "adapter" and argument:
         return adapter_target(argument, profile)
-    raise UsageError(f"no fuzz target {name!r}: give wire:FMT ({', '.join(sorted(FORMATS))}), link, or adapter:NAME "
+    raise UsageError(f"no fuzz target {name!r}: give wire:FMT ({', '.join(sorted(FORMATS))}), link, isolation, or "
+                     f"adapter:NAME "
                      f"({', '.join(adapters())})")
 
 
@@ -61,6 +66,7 @@ def targets_markdown() -> str:
     """The targets and what each checks, for ``specs/conformance.md``."""
     rows = [(f"wire:{fmt}", wire_target(fmt).summary) for fmt in sorted(FORMATS)]
     rows += [("link", link_target().summary), ("adapter:NAME", ADAPTER_SUMMARY)]
+    rows += [("isolation", isolation_target().summary)]
     lines = ["| `--target` | properties |", "|---|---|", *(f"| `{name}` | {text} |" for name, text in rows)]
     return "\n".join(lines) + "\n"
 
