@@ -23,8 +23,7 @@ from matplotlib.artist import Artist
 from oisa.fabric import load_fabric
 from oisa.observe import Slice, Timeline, TimelineTables, read_timeline
 from oisa.units import parse_size
-from oisa.workload import run_p2p
-from oisa.workload import Run
+from oisa.workload import Run, run_p2p
 
 START_UP = {"INIT_FC1", "INIT_FC2"}
 COLOURS = {"DMA write": "tab:orange", "DMA read": "tab:green", "data": "tab:blue", "replay": "tab:red",

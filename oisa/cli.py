@@ -936,6 +936,7 @@ def fuzz(target_name: str | None, examples: int, seed: int, profile: str | None,
                 (f"still fails: {error}" if error else "passes now"))
     else:
         _check_writable(save, "--save")
+        assert target_name is not None  # one of the two was given, checked above
         result = fuzzing.fuzz(target_name, examples=examples, seed=seed, profile=profile)
         outcome = {"target": result.target, "seed": seed, "examples": result.examples,
                    "passed": result.failure is None, "error": None, "input": None, "saved": None, "replayed": None}

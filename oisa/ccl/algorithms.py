@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol as Shape
 
 from oisa.ccl import direct, hierarchical, inswitch, ring, tree
 from oisa.ccl.kinds import Call
@@ -39,7 +40,20 @@ class Algorithm:
     available: Callable[[Context], str | None] = _always
 
 
-def _entry(name: str, module: type, available: Callable[[Context], str | None] = _always) -> Algorithm:
+class _Steps(Shape):
+    """What an algorithm's class gives: how it lays a call out, emits it and counts its flows."""
+
+    @staticmethod
+    def layout(context: Context) -> Layout: ...
+
+    @staticmethod
+    def emit(context: Context, emitter: Emitter) -> None: ...
+
+    @staticmethod
+    def flows(context: Context, book: Flowbook) -> None: ...
+
+
+def _entry(name: str, module: _Steps, available: Callable[[Context], str | None] = _always) -> Algorithm:
     return Algorithm(name, module.layout, module.emit, module.flows, available)
 
 

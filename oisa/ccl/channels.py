@@ -84,11 +84,11 @@ def server_paths(size: int, meshed: bool) -> tuple[tuple[int, ...], ...]:
     if paths:
         return paths
     cycles = disjoint_cycles(size)
-    paths = []
+    cut: list[tuple[int, ...]] = []
     for cycle, (_, head) in zip(cycles, _distinct_cuts(cycles, size), strict=True):
         start = cycle.index(head)
-        paths.append(tuple(cycle[start:] + cycle[:start]))  # from head round to tail
-    return tuple(paths)
+        cut.append(tuple(cycle[start:] + cycle[:start]))  # from head round to tail
+    return tuple(cut)
 
 
 def _distinct_cuts(cycles: list[tuple[int, ...]], size: int) -> list[tuple[int, int]]:

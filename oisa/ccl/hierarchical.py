@@ -89,35 +89,35 @@ class AllReduce:
             for k in range(g):  # across servers, on rail k: a ring all-reduce of chunk k, in place
                 rail = [group[k] for group in groups]
                 for step in range(m - 1):
-                    sent = []
+                    staged = []
                     for q in range(m):
                         offset, size = subs[k][(q - step) % m]
-                        sent.append(em.send(rail[q], rail[(q + 1) % m], call.output + offset, size, ready[rail[q]],
-                                            lane))
+                        staged.append(em.send(rail[q], rail[(q + 1) % m], call.output + offset, size, ready[rail[q]],
+                                              lane))
                     for q in range(m):
                         offset, size = subs[k][(q - step) % m]
                         receiver = rail[(q + 1) % m]
-                        arrived, slot = sent[q]
+                        arrived, slot = staged[q]
                         ready[receiver] = em.reduce(receiver, call.output + offset, (call.output + offset, slot), size,
                                                     arrived)
                 for step in range(m - 1):
-                    sent = []
+                    delivered = []
                     for q in range(m):
                         offset, size = subs[k][(q + 1 - step) % m]
-                        sent.append(em.deliver(rail[q], rail[(q + 1) % m], call.output + offset,
-                                               call.output + offset, size, ready[rail[q]], lane))
+                        delivered.append(em.deliver(rail[q], rail[(q + 1) % m], call.output + offset,
+                                                    call.output + offset, size, ready[rail[q]], lane))
                     for q in range(m):
-                        ready[rail[(q + 1) % m]] = sent[q]
+                        ready[rail[(q + 1) % m]] = delivered[q]
             for group in groups:  # all-gather in each server
                 order = [group[k] for k in local]
                 for step in range(g - 1):
-                    sent = []
+                    delivered = []
                     for p in range(g):
                         offset, size = chunks[local[(p - step) % g]]
-                        sent.append(em.deliver(order[p], order[(p + 1) % g], call.output + offset,
-                                               call.output + offset, size, ready[order[p]], lane))
+                        delivered.append(em.deliver(order[p], order[(p + 1) % g], call.output + offset,
+                                                    call.output + offset, size, ready[order[p]], lane))
                     for p in range(g):
-                        ready[order[(p + 1) % g]] = sent[p]
+                        ready[order[(p + 1) % g]] = delivered[p]
 
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:

@@ -22,7 +22,7 @@ profile every rank's device names, or ``generic`` when they differ.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,10 @@ def _channels(value: object) -> int:
 
 
 # per protocol: key -> parser; the optional ones may be left out
-_PROTOCOL_KEYS = {"efficiency": _share, "step_latency": parse_time, "net_step_latency": parse_time,
+_Parser = Callable[[Any], float | int]
+_PROTOCOL_KEYS: dict[str, _Parser] = {"efficiency": _share, "step_latency": parse_time, "net_step_latency": parse_time,
                   "channel_bandwidth": parse_rate, "chunk": parse_size, "channel_threshold": parse_size}
-_OPTIONAL_PROTOCOL_KEYS = {"call_bandwidth": parse_rate, "max_size": parse_size}
+_OPTIONAL_PROTOCOL_KEYS: dict[str, _Parser] = {"call_bandwidth": parse_rate, "max_size": parse_size}
 def _ranks(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 2:
         raise ValueError(f"expected a whole number of ranks, 2 or more, got {value!r}")
@@ -64,7 +65,7 @@ def _ranks(value: object) -> int:
 
 # per algorithm, beside its base latency per protocol: the largest call it runs, the most ranks it
 # runs on, the most channels it uses, and a copy rate per channel of its own
-_ALGORITHM_KEYS = {"max_size": parse_size, "max_ranks": _ranks, "max_channels": _channels,
+_ALGORITHM_KEYS: dict[str, _Parser] = {"max_size": parse_size, "max_ranks": _ranks, "max_channels": _channels,
                    "channel_bandwidth": parse_rate}
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -289,7 +290,7 @@ class Flowbook:
         """Memory traffic (reads and writes of reductions and copies), summed over all ranks."""
         self._memory += bytes_
 
-    def close(self, repeat: int, *, latency: bool = True, switch_flows: list[tuple[int, int, float]] = (),
+    def close(self, repeat: int, *, latency: bool = True, switch_flows: Sequence[tuple[int, int, float]] = (),
               width: float = 0, steps: int = 0, queued: bool = False) -> None:
         """End the current phase: it repeats ``repeat`` times, each moving a ``repeat``-th of
         what was recorded (as a ring's steps do); ``switch_flows`` are (node, node, bytes) flows
@@ -341,7 +342,8 @@ class Flowbook:
         routed = self.topology.routes(np.asarray(src), np.asarray(dst))
         step = np.asarray(size, dtype=np.float64) / steps
         crossing = np.zeros(len(step))
-        np.maximum.at(crossing, routed.flow, step[routed.flow] * routed.per_byte / self.topology.capacities[routed.resource])
+        per_flow = step[routed.flow] * routed.per_byte / self.topology.capacities[routed.resource]
+        np.maximum.at(crossing, routed.flow, per_flow)
         sync = np.where(routed.network, self.protocol.sync_ps(True), self.protocol.sync_ps(False))
         cycle = (sync + routed.latency_ps) / S + crossing
         moving = cycle > 0

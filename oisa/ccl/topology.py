@@ -126,8 +126,8 @@ class Topology:
     def servers(self) -> tuple[int, ...]:
         """Each rank's server, by rank index (cards the fabric places in no server are each
         their own)."""
-        return tuple(self._cards[r].server if self._cards[r].server is not None else -1 - i
-                     for i, r in enumerate(self.ranks))
+        servers = (self._cards[r].server for r in self.ranks)
+        return tuple(server if server is not None else -1 - i for i, server in enumerate(servers))
 
     @cached_property
     def server_groups(self) -> tuple[tuple[int, ...], ...]:
@@ -302,7 +302,7 @@ class Topology:
     @cached_property
     def _nodes(self) -> _Nodes:
         spec = self.spec
-        size = 1 + max(n.id for n in (*spec.cards, *spec.switches, *spec.nics))
+        size = 1 + max(n.id for n in spec.nodes())
         is_card = np.zeros(size, dtype=bool)
         kind = np.full(size, -1, dtype=np.int64)
         load_store = np.zeros(size, dtype=bool)
@@ -315,8 +315,8 @@ class Topology:
             if found is None:
                 adapter = registered_adapter(card.device.adapter).cls
                 plan = adapter(card.id, card.device).transfer_plan()
-                messages.append(Message(plan.write, 0, 1, length=min(plan.max_write, int(card.device.max_payload.value)),
-                                        count=_STREAM))
+                length = min(plan.max_write, int(card.device.max_payload.value))
+                messages.append(Message(plan.write, 0, 1, length=length, count=_STREAM))
                 found = kinds[id(card.device)] = (len(messages) - 1, Capability.LOAD_STORE in adapter.capabilities)
             is_card[card.id] = True
             kind[card.id], load_store[card.id] = found

@@ -46,7 +46,7 @@ def adapters() -> dict[str, AdapterEntry]:
         distribution = point.dist.name if point.dist is not None else "unknown"
         try:
             cls = point.load()
-        except Exception as exc:
+        except Exception as exc:  # a broken plug-in is reported, not a traceback
             raise ConfigError(f"adapter {point.name!r} from {distribution} failed to load: {exc}",
                               source=f"entry point {point.value}") from None
         if not (isinstance(cls, type) and issubclass(cls, DeviceAdapter)):

@@ -382,7 +382,7 @@ class ClusterRoutes:
         offset = node - layout.first_switch if node < layout.first_nic else node - layout.first_switch - layout.nics
         return self.spec.switches[offset]
 
-    def routes(self, src: np.ndarray, dst: np.ndarray, spread: np.ndarray, pinned: np.ndarray,
+    def routes(self, src: np.ndarray, dst: np.ndarray, spread: Spread | np.ndarray, pinned: int | np.ndarray,
                seed: int) -> RouteBatch:
         layout = self.layout
         src = np.asarray(src, dtype=np.int64)

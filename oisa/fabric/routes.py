@@ -115,7 +115,7 @@ class RouteProvider(Protocol):
     framings: list[Framing]
     paths: list[tuple[Hop, ...]]
 
-    def routes(self, src: np.ndarray, dst: np.ndarray, spread: np.ndarray, pinned: np.ndarray,
+    def routes(self, src: np.ndarray, dst: np.ndarray, spread: Spread | np.ndarray, pinned: int | np.ndarray,
                seed: int) -> RouteBatch:
         """Routes from ``src[i]`` to ``dst[i]`` for messages that spread as ``spread[i]``,
         pinned to first hop ``pinned[i]`` (-1: not pinned), hashes seeded with ``seed``."""
@@ -195,7 +195,7 @@ class GraphRoutes:
         self._distances: OrderedDict[int, list[int]] = OrderedDict()
         self._routes: dict[tuple[int, int, int, int, int], tuple[np.ndarray, np.ndarray, int]] = {}
 
-    def routes(self, src: np.ndarray, dst: np.ndarray, spread: np.ndarray, pinned: np.ndarray,
+    def routes(self, src: np.ndarray, dst: np.ndarray, spread: Spread | np.ndarray, pinned: int | np.ndarray,
                seed: int) -> RouteBatch:
         count = len(src)
         src, dst = np.broadcast_to(src, count), np.broadcast_to(dst, count)
@@ -236,7 +236,8 @@ class GraphRoutes:
             raise UsageError(f"fabric {self.spec.name} has no route from node {src} to node {dst}", parameter="flows")
         hashed = _mix(src, dst, 0, seed)
         weight = {start: 1.0}
-        slowest = {start: (0, ())}  # node -> (latency so far, hops) of its slowest way from the source
+        # node -> (latency so far, hops) of its slowest way from the source
+        slowest: dict[int, tuple[int, tuple[Hop, ...]]] = {start: (0, ())}
         shares: dict[int, float] = {}
         frontier = [start]
         while frontier:
@@ -316,7 +317,7 @@ class GraphRoutes:
 
 
 def _graph(spec: FabricSpec) -> _Graph:
-    ids = [n.id for n in (*spec.cards, *spec.switches, *spec.nics)]
+    ids = [n.id for n in spec.nodes()]
     index = {node: position for position, node in enumerate(ids)}
     is_card = [True] * len(spec.cards) + [False] * (len(spec.switches) + len(spec.nics))
     hop_to: list[tuple[int, bool, bool]] = [(0, False, False)] * len(spec.cards)

@@ -40,6 +40,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -219,7 +220,7 @@ class _Executor:
                                   f"{stuck[0]} ({type(self.plan.ops[stuck[0]]).__name__}): what it waits for never "
                                   f"happens")
         end = max(self.end, float(self.finished.max(initial=0.0)))
-        execution = Execution(self.plan, 0, int(round(end)), np.rint(self.started).astype(np.int64),
+        execution = Execution(self.plan, 0, round(end), np.rint(self.started).astype(np.int64),
                               np.rint(self.finished).astype(np.int64))
         return FlowRun(execution, self.wire_bytes, self.frames, self.messages, self.fluid.recomputed + self.solo_events,
                        self.skipped)
@@ -555,7 +556,7 @@ def _serialisation(size: float, rate_bps: int) -> float:
     return float(-((-int(size) * 8 * S) // rate_bps))
 
 
-_STARTERS: dict[type, Callable[[_Executor, int, object], None]] = {
+_STARTERS: dict[type, Callable[[_Executor, int, Any], None]] = {
     Send: _Executor._transfer, Read: _Executor._transfer, Reduce: _Executor._memory, Copy: _Executor._memory,
     Stream: _Executor._memory, Compute: _Executor._compute, Delay: _Executor._delay,
     Contribute: _Executor._contribute, Await: _Executor._await, Collective: _Executor._collective,

@@ -26,7 +26,7 @@ import numpy as np
 
 from oisa.flow.maxmin import max_min_rates
 
-__all__ = ["Fluid", "TIE_PS"]
+__all__ = ["TIE_PS", "Fluid"]
 
 TIE_PS = 1.0
 
@@ -146,7 +146,8 @@ class Fluid:
             self._entries = []
         waiting = (self.alive | self.parked)[self._flow]
         if waiting.sum() * 2 < len(waiting):  # the drained outnumber the others: drop their entries for good
-            self._flow, self._resource, self._weight = self._flow[waiting], self._resource[waiting], self._weight[waiting]
+            self._flow, self._resource = self._flow[waiting], self._resource[waiting]
+            self._weight = self._weight[waiting]
         keep = self.alive[self._flow]
         live = self._live_ids
         if not len(live):

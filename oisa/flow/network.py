@@ -336,7 +336,7 @@ def _message_latency(framings: list[Framing], hops: tuple[Hop, ...], shape: Shap
     if not hops:
         return 0.0
     last = hops[-1]
-    frames, wire = _frames(framings[last.framing], shape.message(1))
+    _, wire = _frames(framings[last.framing], shape.message(1))
     return _landing_latency(framings, hops, shape) + _serialise(wire, last.rate_bps)
 
 

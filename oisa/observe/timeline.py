@@ -378,7 +378,7 @@ class Timeline(Observer):
         packet = self._packet()
         packet.timestamp = timestamp_ns(time_ps)
         event = packet.track_event
-        event.type = kind  # type: ignore[assignment]
+        event.type = kind
         event.track_uuid = track
         event.name_iid = self._intern(packet, "event", name)
         for key, value in args:

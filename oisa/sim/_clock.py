@@ -212,7 +212,7 @@ class VirtualClock(trio.abc.Clock):
                     _, _, fn, args = heappop(heap)
                     self.events_run += 1
                     fn(*args)
-        except Exception as exc:
+        except Exception as exc:  # handed to the kernel, which raises it in a task
             self.failure = exc
         finally:
             self.in_callback = False

@@ -183,7 +183,7 @@ class DaskCluster(Executor):
                     value = future.result()
                 except KilledWorker as exc:
                     value = Lost(f"every worker that ran it died ({exc})")
-                except Exception as exc:
+                except Exception as exc:  # the cluster could not run it: recorded, the others go on
                     value = Lost(f"the cluster could not run it: {type(exc).__name__}: {exc}")
                 yield index, value
             finished = True

@@ -117,7 +117,7 @@ def run_point(point: Point) -> dict[str, Any]:
     except OisaError as exc:
         message = exc.describe() if isinstance(exc, UsageError) else str(exc)
         outcome = {"status": FAILED, "error": {"type": type(exc).__name__, "message": message}, "result": None}
-    except Exception as exc:
+    except Exception as exc:  # a bug in oisa or a plug-in is this point's record, not the study's end
         outcome = {"status": FAILED, "result": None,
                    "error": {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}}
     outcome["wall_s"] = round(time.perf_counter() - start, 6)

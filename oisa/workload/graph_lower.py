@@ -333,7 +333,7 @@ def _shape(spec: FabricSpec, call: Call, topology: Topology) -> tuple[object, ..
 
     def route(src: int, dst: int) -> tuple[object, ...]:
         found = topology.route(src, dst)
-        return (found.kind, found.paths, found.latency_ps, found.stores,
+        return (found.kind, found.latency_ps, found.stores,
                 tuple(sorted((topology.capacity(link), per_byte) for link, per_byte in found.loads)))
 
     routes = tuple(route(0, index) for index in range(1, ranks)) + tuple(route(index, (index + 1) % ranks)

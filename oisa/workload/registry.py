@@ -332,7 +332,7 @@ def workloads() -> dict[str, Workload]:
         where = f"entry point {point.value}"
         try:
             loaded = point.load()
-        except Exception as exc:
+        except Exception as exc:  # a broken plug-in is reported, not a traceback
             raise ConfigError(f"workload {point.name!r} from {distribution} failed to load: {exc}",
                               source=where) from None
         declared = getattr(loaded, "workloads", None) or getattr(loaded, "workload", loaded)
