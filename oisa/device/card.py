@@ -87,6 +87,7 @@ class Card:
         self.memory = SparseMemory(profile.capacity, f"{self.name} memory")
         self.ports: list[Port] = []
         self.routes: dict[int, list[Port]] = {}
+        self._split_first: dict[int, int] = {}  # per destination: the part that next takes an odd message
         self.route: Callable[[Message], Port] = self._only_port
         self.messages_sent = 0  # messages (a timing-mode segment counts as all it stands for)
         self._jobs: Inbox[Transfer] = Inbox(kernel, f"{self.name} DMA queue")
@@ -301,8 +302,14 @@ class Card:
         paths = len(self.routes.get(crossed.dst, ()))
         cut = paths if parts is None else min(parts, paths)
         if cut > 1 and crossed.count > 1 and path_free(crossed):
-            for part in split(crossed, cut):
-                self.route(part).send(part)
+            # The paths take the parts in turn; the parts that carry a segment's odd messages move
+            # on each time, as the next message sent one by one would take the next path. Left in
+            # place, one path took them all (a 16-message segment over 3 paths: 6, 5, 5 every time).
+            first = self._split_first.get(crossed.dst, 0)
+            pieces = split(crossed, cut, first)
+            self._split_first[crossed.dst] = (first + crossed.count) % len(pieces)
+            for piece in pieces:
+                self.route(piece).send(piece)
             return
         self.route(crossed).send(crossed)
 

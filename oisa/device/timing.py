@@ -139,14 +139,19 @@ def answered_bytes(completion: Message) -> int:
     return completion.count * (completion.length or 64)
 
 
-def split(segment: Message, parts: int) -> list[Message]:
-    """``segment`` as up to ``parts`` segments of whole messages, for as many equal paths."""
+def split(segment: Message, parts: int, first: int = 0) -> list[Message]:
+    """``segment`` as up to ``parts`` segments of whole messages, for as many equal paths.
+
+    Where the messages do not divide evenly, the parts from index ``first`` on (round the end)
+    take one more each: a sender that rotates ``first`` by the extras of each segment spreads
+    its messages over the paths as one sending them one by one round the paths would.
+    """
     parts = min(parts, segment.count)
     base, extra = divmod(segment.count, parts)
     out, address = [], segment.address
     for index in range(parts):
         part = copy(segment)  # a shallow copy: dataclasses.replace costs five times as much here
-        part.count = base + (index < extra)
+        part.count = base + ((index - first) % parts < extra)
         part.address = address
         out.append(part)
         address += part.count * segment.length
