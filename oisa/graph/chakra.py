@@ -326,12 +326,19 @@ def _node(message: Message, source: str) -> Node:
 
 def write_graph(graph: ExecutionGraph, prefix: str | Path, *, form: str = "et") -> list[Path]:
     """Write ``graph`` as ``PREFIX.RANK.et`` (or ``.json``) files, one per rank, and
-    ``PREFIX.comm_groups.json``; return the rank files' paths."""
+    ``PREFIX.comm_groups.json``; return the rank files' paths. A trace of the same PREFIX written
+    before is replaced whole: its rank files (of either form) and groups go first, so reading the
+    prefix back never mixes the two."""
     if form not in FORMS:
         raise ConfigError(f"no such form (forms: {', '.join(FORMS)})", key="form")
     prefix = Path(prefix)
     try:
         prefix.parent.mkdir(parents=True, exist_ok=True)
+        for old in prefix.parent.iterdir():
+            match = _FILE.match(old.name)
+            ours = match is not None and match.group("name") == prefix.name
+            if ours or old.name == f"{prefix.name}.comm_groups.json":
+                old.unlink()
         paths = []
         for rank in graph.ranks:
             path = prefix.with_name(f"{prefix.name}.{rank.rank}.{form}")

@@ -194,3 +194,14 @@ def test_the_example_trace_is_what_export_graph_writes(tmp_path: Path, capsys):
     assert committed == sorted(p.name for p in tmp_path.iterdir()) and len(committed) == 9
     for name in committed:
         assert (example / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
+def test_a_trace_written_again_at_the_same_prefix_replaces_the_old_one_whole(tmp_path: Path):
+    graph = data_parallel()
+    groups = ExecutionGraph(graph.name, graph.ranks, {"1": (0, 1), "2": (2, 3)}, graph.attributes)
+    write_graph(groups, tmp_path / "dp", form="json")  # four ranks and groups
+    (tmp_path / "other.0.et").write_bytes(b"")  # another trace in the same folder stays
+    smaller = data_parallel(2)
+    write_graph(smaller, tmp_path / "dp", form="et")
+    assert read_graph(tmp_path / "dp") == smaller
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dp.0.et", "dp.1.et", "other.0.et"]
