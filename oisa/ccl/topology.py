@@ -38,10 +38,8 @@ import numpy as np
 from oisa.device.adapter import Capability
 from oisa.device.registry import adapter as registered_adapter
 from oisa.errors import UsageError
-from oisa.fabric.build import PCIE_MAX_PAYLOAD
-from oisa.fabric.framing import ethernet_frames, oisa_frames, pcie_frames
 from oisa.fabric.routes import Framing, RouteProvider, Spread, routes_of
-from oisa.fabric.spec import FabricSpec, LinkKind
+from oisa.fabric.spec import FabricSpec
 from oisa.wire.oisa import Message, Opcode
 
 __all__ = ["DIRECT", "NET", "REDUCE_PIECE", "STORE_BYTES", "SWITCH", "Route", "Routed", "Topology"]
@@ -341,10 +339,4 @@ class Topology:
 def _wire_per_byte(framing: Framing, message: Message) -> float:
     """Wire bytes a link of ``framing`` carries per payload byte of ``message``s: messages are
     packed back to back into flits, so a long stream of them is what sets the framing's share."""
-    if framing.kind is LinkKind.OISA:
-        wire = oisa_frames(message, framing.flit_size)[1]
-    elif framing.kind is LinkKind.PCIE:
-        wire = pcie_frames(message, PCIE_MAX_PAYLOAD)[1]
-    else:
-        wire = ethernet_frames(message, framing.mtu)[1]
-    return wire / (message.count * message.length)
+    return framing.frames(message)[1] / (message.count * message.length)

@@ -17,6 +17,7 @@ from oisa.device import registry
 from oisa.device.adapter import Capability
 from oisa.errors import CatalogError, ConfigError
 from oisa.units import parse_flops, parse_rate, parse_size
+from oisa.wire.pcie import MAX_PAYLOAD_SIZES
 
 __all__ = ["NATIVE_FAMILIES", "DeviceProfile", "load_profile"]
 
@@ -30,6 +31,13 @@ def _positive_int(limit: int) -> Callable[[object], int]:
             raise ValueError(f"expected a whole number from 1 to {limit}, got {value!r}")
         return value
     return parse
+
+
+def _pcie_payload(value: object) -> int:
+    size = parse_size(value)  # type: ignore[arg-type]
+    if size not in MAX_PAYLOAD_SIZES:
+        raise ValueError(f"{size} is not a PCIe Max Payload Size ({', '.join(map(str, MAX_PAYLOAD_SIZES))} bytes)")
+    return size
 
 
 def _message_size(value: object) -> int:
@@ -63,6 +71,7 @@ class DeviceProfile:
     tags: Figure
     dma_engines: Figure
     ports: Figure
+    pcie_max_payload: Figure | None = None  # the Max Payload Size its PCIe host interface supports, if it says
     library: str | None = None  # the collective-library profile (libraries/) its vendor's library is modelled by
 
     @property
@@ -78,6 +87,8 @@ class DeviceProfile:
             "oisa.max_read_request": self.max_read_request, "oisa.tags": self.tags,
             "oisa.dma_engines": self.dma_engines, "oisa.ports": self.ports,
         }
+        if self.pcie_max_payload is not None:
+            out["pcie.max_payload"] = self.pcie_max_payload
         out.update({f"compute.{dtype}": fig for dtype, fig in self.compute.items()})
         return out
 
@@ -152,6 +163,7 @@ def _read(doc: Table, path: Path) -> DeviceProfile:
     compute = doc.table("compute")
     links = doc.table("interconnect")
     oisa = doc.table("oisa")
+    pcie = doc.table("pcie", optional=True)  # its PCIe host interface, where a PCIe link can attach it
     profile = DeviceProfile(
         name=doc.get("name", str),
         vendor=doc.get("vendor", str),
@@ -173,10 +185,11 @@ def _read(doc: Table, path: Path) -> DeviceProfile:
         tags=oisa.figure("tags", _positive_int(65536)),
         dma_engines=oisa.figure("dma_engines", _positive_int(64)),
         ports=oisa.figure("ports", _positive_int(64)),
+        pcie_max_payload=pcie.figure("max_payload", _pcie_payload, None),
         library=_library(doc),
     )
     if not profile.compute:
         raise compute.error("give at least one compute rate (for example bf16)")
-    for table in (memory, compute, links, oisa):
+    for table in (memory, compute, links, oisa, pcie):
         table.finish()
     return profile

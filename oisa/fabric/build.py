@@ -27,8 +27,9 @@ from oisa.device.isolation import CardGuard, Policy, Refusals, SwitchGuard
 from oisa.device.movement import DataMovement, Movement
 from oisa.device.timing import TimingMovement
 from oisa.errors import UsageError
-from oisa.fabric.framing import ethernet_frames, oisa_frames, pcie_frames
+from oisa.fabric.framing import head_bytes
 from oisa.fabric.nodes import Forwarder, Reducer
+from oisa.fabric.routes import link_framing
 from oisa.fabric.routing import PathChooser, next_hops
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
 from oisa.link import LinkConfig, LinkEndpoint
@@ -63,7 +64,6 @@ FIDELITIES: dict[str, Fidelity] = {
     "data": Fidelity("data", DataMovement, link_layer=True),
     "timing": Fidelity("timing", TimingMovement, link_layer=False),
 }
-PCIE_MAX_PAYLOAD = 256  # bytes per TLP on the baseline's PCIe links (the GPUs' usual MPS, profiles cite it)
 CRYPTO_LATENCY_PS = Figure(4_000, assumption="AES-GCM adds 4 ns to every flit's crossing of an encrypted link: a "
                            "pipelined encryptor at the sender and decryptor with MAC check at the receiver, a few "
                            "cycles each at 1-2 GHz; no vendor publishes an IDE or UALinkSec pipeline depth, so this is "
@@ -88,11 +88,11 @@ class LinkEncryption:
 
 
 def receive_buffer_credits(rate_bps: int, round_trip_ps: int) -> int:
-    """Data credits (16-byte units) of a receive buffer that keeps a link busy: twice what the
-    link carries in one credit round trip (the classic bandwidth-delay rule with headroom for
-    the consumer), at least 16 KiB, within what the 16-bit credit counters can track."""
-    bytes_needed = 2 * rate_bps * round_trip_ps // (8 * S)
-    credits = -(-max(bytes_needed, 16 * 1024) // DATA_CREDIT_BYTES)
+    """Data credits (16-byte units) of a receive buffer that keeps a link busy:
+    :data:`RECEIVE_BUFFER_ROUND_TRIPS` of what the link carries in one credit round trip, at least
+    :data:`RECEIVE_BUFFER_FLOOR_BYTES`, within what the 16-bit credit counters can track."""
+    bytes_needed = int(RECEIVE_BUFFER_ROUND_TRIPS.value) * rate_bps * round_trip_ps // (8 * S)
+    credits = -(-max(bytes_needed, int(RECEIVE_BUFFER_FLOOR_BYTES.value)) // DATA_CREDIT_BYTES)
     return max(MAX_MESSAGE_CREDITS, min(credits, DATA_MODULUS // 2 - 1))
 
 
@@ -115,7 +115,20 @@ RETRAIN_ROUND_TRIPS = Figure(4, assumption="see RETRAIN_FLOOR_PS")
 CREDIT_POLL_ROUND_TRIPS = Figure(4, assumption="where the wire can lose control flits, a sender without credits "
                                  "asks again after four round trips (CXL's credit return is not retried; ours must be, "
                                  "since faults may drop it)")
+RECEIVE_BUFFER_ROUND_TRIPS = Figure(2, assumption="a receive buffer holds what the link carries in two credit round "
+                                    "trips: one keeps the link busy while credits travel back (the bandwidth-delay "
+                                    "rule credit-based links are sized by), the second gives a consumer that falls "
+                                    "behind for a moment headroom; OISA's buffer sizes are not public")
+RECEIVE_BUFFER_FLOOR_BYTES = Figure(16 * 1024, assumption="at least 16 KiB per receive buffer, four of the largest "
+                                    "messages (4 KiB payload), so short links still pipeline whole messages")
+HEADER_CREDIT_DIVISOR = Figure(4, assumption="one header credit per four data credits (64 B of payload): room "
+                               "for as many messages as the data buffer holds at an average 64 B, which bounds "
+                               "small stores and reads by data credits, not headers")
 LINK_TIMER_RULES: tuple[tuple[str, str, Figure], ...] = (
+    ("buffers", "data credits: RECEIVE_BUFFER_ROUND_TRIPS round trips at the link's rate",
+     RECEIVE_BUFFER_ROUND_TRIPS),
+    ("buffers", "data credits: at least RECEIVE_BUFFER_FLOOR_BYTES", RECEIVE_BUFFER_FLOOR_BYTES),
+    ("buffers", "header credits: data credits / HEADER_CREDIT_DIVISOR", HEADER_CREDIT_DIVISOR),
     ("ack_delay_ps", "ACK_DELAY_FLITS flit times", ACK_DELAY_FLITS),
     ("replay_timeout_ps", "round trip + REPLAY_MARGIN_FLITS flit times", REPLAY_MARGIN_FLITS),
     ("init_resend_ps", "INIT_RESEND_ROUND_TRIPS round trips", INIT_RESEND_ROUND_TRIPS),
@@ -136,7 +149,7 @@ def link_config(spec: LinkSpec, faults: FaultModel) -> LinkConfig:
     ack_delay = ACK_DELAY_FLITS.value * flit_time
     round_trip = 2 * spec.latency_ps + 2 * flit_time + ack_delay
     data_credits = receive_buffer_credits(spec.rate_bps, round_trip)
-    header_credits = min(HDR_MODULUS // 2 - 1, data_credits // 4)
+    header_credits = min(HDR_MODULUS // 2 - 1, data_credits // int(HEADER_CREDIT_DIVISOR.value))
     return LinkConfig(
         flit_size=spec.flit_size,
         buffers=((FcClass.POSTED, header_credits, data_credits), (FcClass.NON_POSTED, header_credits, data_credits),
@@ -269,14 +282,11 @@ class Fabric:
                 LinkSecurity(FlitCipher(backward, 1, mac), FlitCipher(forward, 0, mac)))
 
     def _framing(self, spec: LinkSpec) -> tuple[Framing, int]:
-        """The framing function of a frame link, and the bytes a cut-through node must see first."""
-        if spec.kind is LinkKind.OISA:
-            mac = self.encryption.mac_bytes if self.encryption else 0
-            return (lambda m: oisa_frames(m, spec.flit_size, mac)), spec.flit_size
-        if spec.kind is LinkKind.PCIE:
-            return (lambda m: pcie_frames(m, PCIE_MAX_PAYLOAD)), 24
-        mtu = self._mtu.get(spec.a, self._mtu.get(spec.b, 4096))
-        return (lambda m: ethernet_frames(m, mtu)), 64
+        """The framing function of a frame link, and the bytes a cut-through node must see first
+        (the same framing the flow engine prices links by: :func:`oisa.fabric.routes.link_framing`)."""
+        framing = link_framing(self.spec, spec, self._mtu)
+        mac = self.encryption.mac_bytes if self.encryption and spec.kind is LinkKind.OISA else 0
+        return (lambda m: framing.frames(m, mac)), head_bytes(spec.kind, spec.flit_size)
 
     def _route(self) -> None:
         port_of = {}

@@ -19,6 +19,7 @@ Bandwidth a workload reaches comes out of these sizes and the links' rates; noth
 
 from __future__ import annotations
 
+from oisa.config import Figure
 from oisa.fabric.spec import LinkKind
 from oisa.wire.oisa import FLIT_OVERHEAD, Message
 
@@ -32,8 +33,12 @@ ETHERNET_PACKET_OVERHEAD = 8 + 14 + 20 + 8 + 12 + 4 + 4 + 12
 RDMA_EXTENDED_HEADER = 16
 
 
-PCIE_HEAD_BYTES = 24  # framing token, sequence number and a 4DW header: what a PCIe switch routes on
-ETHERNET_HEAD_BYTES = 64  # the first 64 bytes of a frame: what a cut-through Ethernet switch routes on
+PCIE_HEAD_BYTES = Figure(24, assumption="a cut-through PCIe switch routes on the framing token with the sequence "
+                         "number (4 B) and a 4DW header (16 B), and starts forwarding one 4 B symbol group later; no "
+                         "vendor publishes the point its pipeline decides at")
+ETHERNET_HEAD_BYTES = Figure(64, assumption="a cut-through Ethernet switch forwards once a frame's first 64 bytes, "
+                             "the minimum frame, are in (the fragment-free variant of cut-through); it routes on the "
+                             "first 34-54 (Ethernet and IP headers), so this is at most 30 bytes' time too late")
 
 
 def head_bytes(kind: LinkKind, flit_size: int) -> int:
@@ -42,7 +47,7 @@ def head_bytes(kind: LinkKind, flit_size: int) -> int:
     :class:`~oisa.fabric.build.Fabric` use the same; a test holds them together)."""
     if kind is LinkKind.OISA:
         return flit_size
-    return PCIE_HEAD_BYTES if kind is LinkKind.PCIE else ETHERNET_HEAD_BYTES
+    return int((PCIE_HEAD_BYTES if kind is LinkKind.PCIE else ETHERNET_HEAD_BYTES).value)
 
 
 def _chunks(payload: int, limit: int) -> int:

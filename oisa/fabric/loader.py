@@ -35,6 +35,7 @@ from oisa.fabric.spec import (
     valid_encoding,
     valid_flit_size,
     valid_lanes,
+    valid_max_payload,
     valid_mtu,
     valid_node_id,
     valid_switch_ports,
@@ -298,6 +299,9 @@ def read_link(table: Table, a: int, b: int, *, faults: FaultModel,
         raise table.error(f"unknown link kind {kind_name!r} (known: {', '.join(k.value for k in LinkKind)})", "kind")
     encoding = _valid(table, "encoding", table.get("encoding", str, "none"), valid_encoding)
     flit_size = _valid(table, "flit_size", table.get("flit_size", int, 256), valid_flit_size)
+    if "max_payload" in table and kind_name != LinkKind.PCIE.value:
+        raise table.error("only a PCIe link has a Max Payload Size", "max_payload")
+    max_payload = table.figure("max_payload", valid_max_payload, None)
     own_faults = "faults" in table
     faults_table = table.table("faults", optional=True)  # read either way: a key the link knows
     spec = LinkSpec(
@@ -306,7 +310,7 @@ def read_link(table: Table, a: int, b: int, *, faults: FaultModel,
         lane_rate=table.figure("lane_rate", parse_rate),
         latency=table.figure("latency", parse_time),
         a_port=ports[0], b_port=ports[1], encoding=encoding, flit_size=flit_size,
-        faults=read_faults(faults_table) if own_faults else faults,
+        faults=read_faults(faults_table) if own_faults else faults, max_payload=max_payload,
     )
     table.finish()
     return spec

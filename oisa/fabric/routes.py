@@ -42,15 +42,15 @@ from typing import Protocol
 import numpy as np
 
 from oisa.errors import UsageError
+from oisa.fabric.framing import ethernet_frames, oisa_frames, pcie_frames
 from oisa.fabric.routing import _mix
-from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
+from oisa.fabric.spec import DEFAULT_MTU, FabricSpec, LinkKind, LinkSpec
 from oisa.transaction.ordering import PATH_FREE
-from oisa.wire.oisa import Opcode
+from oisa.wire.oisa import Message, Opcode
 
-__all__ = ["DEFAULT_MTU", "Framing", "GraphRoutes", "Hop", "RouteBatch", "RouteProvider", "Spread",
+__all__ = ["Framing", "GraphRoutes", "Hop", "RouteBatch", "RouteProvider", "Spread",
            "link_framing", "routes_of", "spread_of", "stack_batches"]
 
-DEFAULT_MTU = 4096  # the RDMA MTU of an Ethernet link with no NIC at either end (what the frame engines use)
 _TARGET_CACHE = 4096  # destinations whose searches a GraphRoutes keeps
 
 
@@ -72,11 +72,22 @@ def spread_of(opcode: Opcode, relaxed: bool) -> Spread:
 
 @dataclass(frozen=True)
 class Framing:
-    """What decides a link's framing overhead: its kind, flit size (OISA) and RDMA MTU (Ethernet)."""
+    """What decides a link's framing overhead: its kind, flit size (OISA), RDMA MTU (Ethernet)
+    and Max Payload Size (PCIe: :meth:`FabricSpec.pcie_max_payload`)."""
 
     kind: LinkKind
     flit_size: int
     mtu: int
+    max_payload: int = 0
+
+    def frames(self, message: Message, mac_bytes: int = 0) -> tuple[int, int]:
+        """Frames and wire bytes of ``message`` (all ``count`` of them) on such a link, as
+        :mod:`oisa.fabric.framing` counts them (``mac_bytes``: an encrypted OISA link's MAC)."""
+        if self.kind is LinkKind.OISA:
+            return oisa_frames(message, self.flit_size, mac_bytes)
+        if self.kind is LinkKind.PCIE:
+            return pcie_frames(message, self.max_payload)
+        return ethernet_frames(message, self.mtu)
 
 
 @dataclass(frozen=True)
@@ -143,8 +154,9 @@ def routes_of(spec: FabricSpec) -> RouteProvider:
 def link_framing(spec: FabricSpec, link: LinkSpec, mtus: dict[int, int]) -> Framing:
     """A link's framing, with the MTU of the NIC at its ``a`` end, else at its ``b`` end (as
     the frame engines frame it)."""
-    mtu = mtus.get(link.a, mtus.get(link.b, DEFAULT_MTU))
-    return Framing(link.kind, link.flit_size, mtu)
+    mtu = mtus.get(link.a, mtus.get(link.b, int(DEFAULT_MTU.value)))
+    max_payload = spec.pcie_max_payload(link) if link.kind is LinkKind.PCIE else 0
+    return Framing(link.kind, link.flit_size, mtu, max_payload)
 
 
 def stack_batches(parts: Sequence[tuple[np.ndarray, np.ndarray, int]], count: int) -> RouteBatch:

@@ -27,10 +27,13 @@ from oisa.device.profile import DeviceProfile
 from oisa.errors import ConfigError, OisaError
 from oisa.sim.faults import FaultModel
 from oisa.wire.oisa import check_flit_size
+from oisa.wire.pcie import MAX_PAYLOAD_SIZES
 
 __all__ = [
+    "DEFAULT_MTU",
     "ENCODINGS",
     "MTUS",
+    "PCIE_DEFAULT_MAX_PAYLOAD",
     "CardSpec",
     "FabricSpec",
     "LinkKind",
@@ -43,6 +46,7 @@ __all__ = [
     "valid_lane_rate",
     "valid_lanes",
     "valid_latency",
+    "valid_max_payload",
     "valid_mtu",
     "valid_node_id",
     "valid_switch_ports",
@@ -74,6 +78,12 @@ ENCODINGS: dict[str, float] = {
 
 
 MTUS = (256, 512, 1024, 2048, 4096)  # the RDMA (InfiniBand and RoCE) path MTUs
+DEFAULT_MTU = Figure(4096, source="the largest RDMA path MTU (InfiniBand Architecture Specification, MTU "
+                     "encodings 1-5; RoCEv2 uses the same, annex A17), what RDMA NICs negotiate on jumbo-frame "
+                     "Ethernet; a NIC's `mtu` in the fabric file says otherwise")
+PCIE_DEFAULT_MAX_PAYLOAD = Figure(256, source="PCIe Max Payload Size: GPUs and root complexes commonly run 256 B "
+                                  "[secondary: kernel notes quoted in the team's protocol facts, section 4.1]; what "
+                                  "an end of a PCIe link runs when neither its profile nor the fabric file says")
 
 
 # -- the rules every value of a fabric obeys -------------------------------------------------
@@ -113,6 +123,13 @@ def valid_latency(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"a latency must be a whole number of picoseconds and must not be negative, got {value!r}")
     return value
+
+
+def valid_max_payload(value: object) -> int:
+    if isinstance(value, bool) or value not in MAX_PAYLOAD_SIZES:
+        raise ValueError(f"a PCIe Max Payload Size is {', '.join(map(str, MAX_PAYLOAD_SIZES[:-1]))} or "
+                         f"{MAX_PAYLOAD_SIZES[-1]} bytes, got {value!r}")
+    return int(value)
 
 
 def valid_flit_size(value: object) -> int:
@@ -187,7 +204,7 @@ class NicSpec:
     id: int
     name: str
     latency: Figure
-    mtu: int = 4096
+    mtu: int = int(DEFAULT_MTU.value)
     server: int | None = None
     card: int | None = None
 
@@ -207,6 +224,7 @@ class LinkSpec:
     encoding: str = "none"
     flit_size: int = 256
     faults: FaultModel = field(default_factory=FaultModel)
+    max_payload: Figure | None = None  # PCIe links: the Max Payload Size their switch or NIC ends support
 
     @property
     def rate_bps(self) -> int:
@@ -234,6 +252,28 @@ class FabricSpec:
     nics: tuple[NicSpec, ...] = ()
     source: str = "<python>"
     routing: Callable[[FabricSpec], Any] | None = field(default=None, compare=False, repr=False)
+
+    def card_at(self, node: int) -> CardSpec | None:
+        """The card with id ``node``, or None if ``node`` is a switch or a NIC."""
+        cards = self.cards
+        if 0 <= node < len(cards) and cards[node].id == node:
+            return cards[node]
+        if cards and cards[0].id == 0 and cards[-1].id == len(cards) - 1:
+            return None  # numbered from 0 in order, as every builder numbers them: not a card
+        return next((card for card in cards if card.id == node), None)
+
+    def pcie_max_payload(self, link: LinkSpec) -> int:
+        """The Max Payload Size PCIe ``link`` runs: the smallest its ends support, as system
+        software sets every function's Device Control MPS to what all on the path can take
+        (PCIe Base spec, Device Capabilities and Device Control; protocol facts 4.1). A card's
+        end supports its profile's ``[pcie] max_payload``, a switch's or NIC's end the link's
+        ``max_payload``; an end that says nothing, :data:`PCIE_DEFAULT_MAX_PAYLOAD`."""
+        offers = [link.max_payload or PCIE_DEFAULT_MAX_PAYLOAD]
+        for end in (link.a, link.b):
+            card = self.card_at(end)
+            if card is not None:
+                offers.append(card.device.pcie_max_payload or PCIE_DEFAULT_MAX_PAYLOAD)
+        return min(int(offer.value) for offer in offers)
 
     def card(self, card_id: int) -> CardSpec:
         cards = self.cards
@@ -313,6 +353,10 @@ class FabricSpec:
             self._valid(where, "latency", link.latency, _figure(valid_latency))
             self._valid(where, "encoding", link.encoding, valid_encoding)
             self._valid(where, "flit_size", link.flit_size, valid_flit_size)
+            if link.max_payload is not None:
+                if link.kind is not LinkKind.PCIE:
+                    raise self._error("only a PCIe link has a Max Payload Size", f"{where}.max_payload")
+                self._valid(where, "max_payload", link.max_payload, _figure(valid_max_payload))
             if not isinstance(link.faults, FaultModel):
                 raise self._error(f"expected a FaultModel, got {link.faults!r}", f"{where}.faults")
 

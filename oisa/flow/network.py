@@ -29,10 +29,9 @@ from oisa.device.adapter import TransferPlan
 from oisa.device.profile import DeviceProfile
 from oisa.device.registry import adapter as registered_adapter
 from oisa.device.timing import answer_segment
-from oisa.fabric.build import PCIE_MAX_PAYLOAD
-from oisa.fabric.framing import ethernet_frames, head_bytes, oisa_frames, pcie_frames
+from oisa.fabric.framing import head_bytes
 from oisa.fabric.routes import Framing, Hop, RouteProvider, Spread, routes_of, spread_of
-from oisa.fabric.spec import FabricSpec, LinkKind
+from oisa.fabric.spec import FabricSpec
 from oisa.units import S
 from oisa.wire.oisa import OPCODES, CollDtype, CollExt, CollOp, Message, Opcode
 
@@ -274,7 +273,7 @@ class Network:
         column = self._shapes.get(shape)
         if column is None:
             column = self._shapes[shape] = len(self._shapes)
-            costs = np.array([_frames(framing, shape.message(_STREAM)) for framing in self.routes.framings],
+            costs = np.array([framing.frames(shape.message(_STREAM)) for framing in self.routes.framings],
                              dtype=np.float64) / (_STREAM * shape.data)
             self._costs = np.concatenate([self._costs, costs[:, 1:2]], axis=1)
             self._frame_costs = np.concatenate([self._frame_costs, costs[:, 0:1]], axis=1)
@@ -299,14 +298,6 @@ class Network:
         return _landing_latency(self.routes.framings, self.routes.paths[path], shape)
 
 
-def _frames(framing: Framing, message: Message) -> tuple[int, int]:
-    if framing.kind is LinkKind.OISA:
-        return oisa_frames(message, framing.flit_size)
-    if framing.kind is LinkKind.PCIE:
-        return pcie_frames(message, PCIE_MAX_PAYLOAD)
-    return ethernet_frames(message, framing.mtu)
-
-
 def _serialise(size: float, rate_bps: int) -> float:
     return size * 8 * S / rate_bps
 
@@ -314,7 +305,7 @@ def _serialise(size: float, rate_bps: int) -> float:
 def _head(framing: Framing, hop: Hop, shape: Shape) -> float:
     """What a forwarding node must take in before it forwards: the head of the first frame if it
     cuts through, else the whole first frame, at the link's rate."""
-    frames, wire = _frames(framing, shape.message(1))
+    frames, wire = framing.frames(shape.message(1))
     first = -(-wire // frames)
     taken = min(first, head_bytes(framing.kind, framing.flit_size)) if hop.cut_through else first
     return _serialise(taken, hop.rate_bps)
@@ -336,7 +327,7 @@ def _message_latency(framings: list[Framing], hops: tuple[Hop, ...], shape: Shap
     if not hops:
         return 0.0
     last = hops[-1]
-    _, wire = _frames(framings[last.framing], shape.message(1))
+    _, wire = framings[last.framing].frames(shape.message(1))
     return _landing_latency(framings, hops, shape) + _serialise(wire, last.rate_bps)
 
 

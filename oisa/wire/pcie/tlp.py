@@ -65,6 +65,7 @@ __all__ = [
     "IO_REQUEST_HEADER",
     "LAYOUT_FIELDS",
     "MAX_DATA_DW",
+    "MAX_PAYLOAD_SIZES",
     "MAX_TLP_SIZE",
     "MESSAGE_FIELDS",
     "MESSAGE_HEADER",
@@ -98,6 +99,8 @@ FMT = "pcie-tlp"
 MAX_DATA_DW = 1024
 DIGEST_SIZE = 4
 MAX_TLP_SIZE = 16 + MAX_DATA_DW * 4 + DIGEST_SIZE
+# The Max Payload Sizes Device Control[7:5] can set (encodings 0-5; protocol facts 4.1)
+MAX_PAYLOAD_SIZES = (128, 256, 512, 1024, 2048, 4096)
 
 
 class Layout(enum.Enum):
