@@ -11,9 +11,11 @@ engine), or segments with no bytes (the timing engine). Workloads call :meth:`Ca
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from oisa.config import Figure
 from oisa.device.adapter import Capability, DeviceAdapter
 from oisa.device.isolation import CardGuard, Verdict
 from oisa.device.landing import LandingWatches
@@ -21,7 +23,7 @@ from oisa.device.memory import SparseMemory
 from oisa.device.movement import DataMovement, Movement
 from oisa.device.profile import DeviceProfile
 from oisa.device.registry import adapter as registered_adapter
-from oisa.device.timing import split
+from oisa.device.timing import SEGMENT_BYTES, split
 from oisa.errors import SimulationError, UsageError
 from oisa.sim import Inbox, Kernel, Port, Signal
 from oisa.transaction import refusal
@@ -33,6 +35,12 @@ __all__ = ["Card", "Transfer"]
 
 _LOAD_STORE_BYTES = 256  # the most one LOAD or STORE carries
 _REDUCE_MESSAGE_BYTES = 4096  # the most one COLL_REDUCE carries
+_UNPACED = frozenset({Opcode.LOAD, Opcode.STORE})  # a core's requests: no DMA engine holds them back
+TRANSMIT_QUEUE_BYTES = Figure(SEGMENT_BYTES, assumption="a card's DMA engines issue requests while their port's "
+                              "transmit queue holds less than 64 KiB (1.3 us at 400 Gb/s): PCIe and OISA-class "
+                              "links grant a few to some tens of kilobytes of credits, so an engine cannot run "
+                              "further ahead; no vendor publishes its engines' issue depth; 64 KiB is the timing "
+                              "engine's segment, so both engines hold a copy back alike")
 
 
 @dataclass(eq=False)
@@ -88,6 +96,7 @@ class Card:
         self.ports: list[Port] = []
         self.routes: dict[int, list[Port]] = {}
         self._split_first: dict[int, int] = {}  # per destination: the part that next takes an odd message
+        self._held: dict[Port, deque[Message]] = {}  # DMA requests waiting for their port's queue to drain
         self.route: Callable[[Message], Port] = self._only_port
         self.messages_sent = 0  # messages (a timing-mode segment counts as all it stands for)
         self._jobs: Inbox[Transfer] = Inbox(kernel, f"{self.name} DMA queue")
@@ -294,10 +303,11 @@ class Card:
         few segments needs that to use every path; one of many spreads over the paths segment
         by segment, and cutting would only cost events.
         """
+        paced = message.info.is_request and message.opcode not in _UNPACED  # what its adapter makes of it may not say
         crossed = self.movement.egress(message)
         self.messages_sent += crossed.count
         if path is not None:
-            self.routes[crossed.dst][self.path_index(crossed.dst, path)].send(crossed)
+            self._transmit(self.routes[crossed.dst][self.path_index(crossed.dst, path)], crossed, paced)
             return
         paths = len(self.routes.get(crossed.dst, ()))
         cut = paths if parts is None else min(parts, paths)
@@ -309,9 +319,49 @@ class Card:
             pieces = split(crossed, cut, first)
             self._split_first[crossed.dst] = (first + crossed.count) % len(pieces)
             for piece in pieces:
-                self.route(piece).send(piece)
+                self._transmit(self.route(piece), piece, paced)
             return
-        self.route(crossed).send(crossed)
+        self._transmit(self.route(crossed), crossed, paced)
+
+    def _transmit(self, port: Port, message: Message, paced: bool) -> None:
+        """Hand ``message`` to ``port``, or, if it is a DMA engine's request (``paced``) and the port's
+        transmit queue is already :data:`TRANSMIT_QUEUE_BYTES` deep, hold it (behind what is held
+        for that port already) until the queue has drained to that depth.
+
+        A DMA engine issues requests only as fast as its port takes them (PCIe and OISA links
+        give credits for a few kilobytes): the rest of a copy waits in the engine, not in a
+        queue at the port. So a core's store (a protocol's flag or credit) and a completion
+        wait behind at most that much of a copy, never behind the whole of it; a store sent
+        behind a megabyte of data in one queue would hold up the peer that waits for it, a
+        step per store, whenever data flows both ways."""
+        if not paced:
+            port.send(message)
+            return
+        held = self._held.get(port)
+        if held is None:
+            if port.queue_delay() <= self._transmit_ahead(port):
+                port.send(message)
+                return
+            held = self._held[port] = deque()
+            self._drain_later(port)
+        held.append(message)
+
+    def _transmit_ahead(self, port: Port) -> int:
+        return serialisation_ps(int(TRANSMIT_QUEUE_BYTES.value), port.rate_bps)
+
+    def _drain_later(self, port: Port) -> None:
+        wait = port.queue_delay() - self._transmit_ahead(port)
+        self.kernel.call_at(self.kernel.now + max(1, wait), self._drain, port)
+
+    def _drain(self, port: Port) -> None:
+        held = self._held[port]
+        ahead = self._transmit_ahead(port)
+        while held and port.queue_delay() <= ahead:
+            port.send(held.popleft())
+        if held:
+            self._drain_later(port)
+        else:
+            del self._held[port]
 
     def _only_port(self, message: Message) -> Port:
         if len(self.ports) != 1:

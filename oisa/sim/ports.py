@@ -45,6 +45,10 @@ class Port(Protocol):
 
     name: str
 
+    @property
+    def rate_bps(self) -> int:
+        """Data bits per second its wire carries."""
+
     def attach(self, owner: PortOwner) -> None:
         """Deliver to ``owner`` from now on."""
 

@@ -110,6 +110,10 @@ class LinkPort:
         self.endpoint.queue(message)
         self._poke()
 
+    @property
+    def rate_bps(self) -> int:
+        return self.wire.rate_bps
+
     def queue_delay(self) -> int:
         """About how long a message queued now waits before it starts to go out (ps)."""
         waiting = self.endpoint.queued_bytes * 8 * S // self.wire.rate_bps
