@@ -29,6 +29,7 @@ __all__ = [
     "OisaError",
     "PointError",
     "ProtocolError",
+    "RankFailed",
     "RemoteProtocolError",
     "SimulationDeadlock",
     "SimulationError",
@@ -215,7 +216,36 @@ class LinkDownError(OisaError):
 
 
 class CompletionTimeout(OisaError):
-    """A non-posted request received no (complete) answer within the completion timeout."""
+    """A non-posted request received no (complete) answer within the completion timeout.
+
+    A run that ends with one says who waited for whom: ``requester`` (the card whose request
+    went unanswered), ``peer`` (the node that did not answer), ``at_ps`` (when the timeout
+    expired, in virtual time), ``failed`` (the cards known to have failed by then, from the
+    run's fault schedule) and ``incomplete`` (the cards whose part of the plan had not finished).
+    """
+
+    def __init__(self, message: str, *, requester: int | None = None, peer: int | None = None,
+                 at_ps: int | None = None, failed: tuple[int, ...] = (), incomplete: tuple[int, ...] = ()) -> None:
+        self.requester = requester
+        self.peer = peer
+        self.at_ps = at_ps
+        self.failed = failed
+        self.incomplete = incomplete
+        super().__init__(message)
+
+
+class RankFailed(OisaError):
+    """A collective lost ranks: ``ranks`` (card ids) failed, which was detected at
+    ``detected_ps`` (virtual time from the start of the run), and the results of ``incomplete``
+    (card ids) never finished. The outcome a collective ends with when it aborts instead of
+    shrinking its communicator."""
+
+    def __init__(self, message: str, *, ranks: tuple[int, ...], detected_ps: int,
+                 incomplete: tuple[int, ...]) -> None:
+        self.ranks = ranks
+        self.detected_ps = detected_ps
+        self.incomplete = incomplete
+        super().__init__(message)
 
 
 class SimulationError(OisaError):

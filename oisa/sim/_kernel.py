@@ -57,6 +57,8 @@ class Kernel:
         self._deadlock_report = ""
         self._late_failure: BaseException | None = None
         self.observer: Observer | None = None  # captures and timelines; None costs nothing
+        # What waits without a task: callbacks that each say what they wait for, added to a deadlock report
+        self.waiting_reports: list[Callable[[], list[str]]] = []
 
     # -- time -------------------------------------------------------------------------------
 
@@ -237,6 +239,8 @@ class Kernel:
             f"deadlock at t={format_time(self.now)}: nothing is scheduled and every task waits: "
             + ("; ".join(waiting) if waiting else "no task parked by oisa")
         )
+        for report in self.waiting_reports:
+            self._deadlock_report += "".join(f"; {line}" for line in report())
         trio.lowlevel.reschedule(watchdog, outcome.Value(None))
         return True
 
