@@ -44,8 +44,8 @@ from oisa.fabric.nodes import Forwarder
 from oisa.fabric.routing import next_hops
 from oisa.fabric.spec import FabricSpec, LinkSpec
 from oisa.sim import Port
-from oisa.sim.ports import PortOwner
 from oisa.sim.faults import FaultModel
+from oisa.sim.ports import PortOwner
 from oisa.units import format_time
 from oisa.wire.oisa import Message
 

@@ -40,7 +40,20 @@ from oisa.device.card import Card, Transfer
 from oisa.errors import AccessDenied, CompletionTimeout, UsageError, VerificationError
 from oisa.fabric import Fabric
 from oisa.fabric.outages import failover_of
-from oisa.plan import Await, Compute, Contribute, Copy, Delay, Execution, Plan, Read, Reduce, Send, Stream
+from oisa.plan import (
+    Await,
+    Collective,
+    Compute,
+    Contribute,
+    Copy,
+    Delay,
+    Execution,
+    Plan,
+    Read,
+    Reduce,
+    Send,
+    Stream,
+)
 from oisa.sim import Inbox, Signal
 from oisa.units import format_time
 from oisa.wire.oisa import CollDtype, CollOp, Status
@@ -166,6 +179,9 @@ class _Executor:
         cards: set[int] = set()
         for index, op in enumerate(self.plan.ops):
             if self.finished[index] < 0:
+                if isinstance(op, Collective):  # (an expanded plan has none; its ranks, if it had)
+                    cards.update(op.ranks)
+                    continue
                 cards.add(op.rank)
                 if isinstance(op, (Send, Read)):
                     cards.add(op.peer)
@@ -185,6 +201,8 @@ class _Executor:
                     what = f"read of {op.size} B by card {op.rank} waiting for card {op.peer} to answer"
                 elif isinstance(op, Await):
                     what = f"card {op.rank} waiting for {op.size} B to land at {op.address:#x}"
+                elif isinstance(op, Collective):
+                    what = f"a collective of cards {', '.join(map(str, op.ranks))}"
                 else:
                     what = f"{type(op).__name__.lower()} on card {op.rank}"
                 lines.append(f"operation {index}: {what}")

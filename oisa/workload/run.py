@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from oisa.errors import UsageError
 from oisa.fabric import FabricSpec
 from oisa.fabric.build import LinkEncryption
-from oisa.fabric.outages import Outage
 from oisa.fabric.loader import memory_budget
+from oisa.fabric.outages import Outage
 from oisa.fabric.tenancy import Tenancy
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
