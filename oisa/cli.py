@@ -56,7 +56,7 @@ from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.wire.oisa import check_flit_size
 from oisa.workload import ENGINES, Run, default_pair
 from oisa.workload.collectives import COLLECTIVE_OPTIONS, COLLECTIVES
-from oisa.workload.failures import parse_duration, read_fault_file, run_failures
+from oisa.workload.failures import parse_duration, read_fault_file, read_outages, run_failures
 from oisa.workload.registry import CARDS, CHOICE, FLAG, SIZE, Option, Workload, find, workloads
 from oisa.workload.run import AUTO
 from oisa.workload.scenario import article_steps, run_article
@@ -404,8 +404,11 @@ def _prepared(specs: list[FabricSpec], workload_name: str, options: dict[str, An
                                                    "flit's payload and fixes its CRC.")
 @click.option("--substitute", type=Probability(), help="Probability that an attacker on every OISA link sends an "
                                                        "earlier data flit's payload in place of the one due.")
+@click.option("--outages", "outages_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Components that fail mid-run (TOML: [[outage]] component, at, repair, lanes): cards, links (a->b), "
+                   "switches, planes; the fabric routes around them once detected (data and timing engines).")
 def run(fabric: str, workload: str, as_json: bool, tenants_file: str | None, encrypt_links: bool,
-        tamper: float | None, substitute: float | None, **options: Any) -> None:
+        tamper: float | None, substitute: float | None, outages_file: str | None, **options: Any) -> None:
     """Run a workload on FABRIC (default: pair) and report what happened.
 
     Fault options replace the fault settings of every OISA link in the fabric file.
@@ -419,6 +422,8 @@ def run(fabric: str, workload: str, as_json: bool, tenants_file: str | None, enc
     if tamper or substitute:
         attacked = replace(run_value.faults or FaultModel(), tamper=tamper or 0.0, substitute=substitute or 0.0)
         run_value = replace(run_value, faults=attacked)
+    if outages_file is not None:
+        run_value = replace(run_value, outages=read_outages(outages_file))
     result = declared(spec, run_value, **given)
     click.echo(json.dumps(result_json(result)) if as_json else result_text(result))
 

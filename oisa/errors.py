@@ -235,14 +235,15 @@ class CompletionTimeout(OisaError):
 
 
 class RankFailed(OisaError):
-    """A collective lost ranks: ``ranks`` (card ids) failed, which was detected at
-    ``detected_ps`` (virtual time from the start of the run), and the results of ``incomplete``
-    (card ids) never finished. The outcome a collective ends with when it aborts instead of
-    shrinking its communicator."""
+    """A collective lost ranks: ``ranks`` (indices in its communicator; ``cards``, their card
+    ids) failed, which was detected ``detected_ps`` after the collective started (virtual time),
+    and the results of ``incomplete`` (rank indices) never finished. What a collective ends with
+    when it aborts rather than shrink its communicator."""
 
-    def __init__(self, message: str, *, ranks: tuple[int, ...], detected_ps: int,
+    def __init__(self, message: str, *, ranks: tuple[int, ...], cards: tuple[int, ...], detected_ps: int,
                  incomplete: tuple[int, ...]) -> None:
         self.ranks = ranks
+        self.cards = cards
         self.detected_ps = detected_ps
         self.incomplete = incomplete
         super().__init__(message)

@@ -1,14 +1,41 @@
 """The failures scenario as text, JSON (keys: ``specs/cli-json.md``) and a plot: per fabric, what
-fails and whether it stops the job, goodput against checkpoint interval, and the optima."""
+fails and whether it stops the job, goodput against checkpoint interval, and the optima. And the
+outages of a frame-level run (:func:`outage_rows`, :func:`outage_json`): what failed, when it was
+detected and repaired, and the ranks a collective shrank away; nothing where there were none."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from oisa.errors import UsageError
+from oisa.units import format_time
 from oisa.workload.failures import CROSS_CHECKS, HOUR, LLAMA3, ClusterGoodput, FailuresResult, IntervalGoodput
 
-__all__ = ["failures_json", "failures_text", "plot_failures"]
+__all__ = ["failures_json", "failures_text", "outage_json", "outage_rows", "plot_failures"]
+
+
+def outage_json(outages: dict[str, Any] | None, failed_cards: tuple[int, ...] = (),
+                detected_ps: int | None = None) -> dict[str, Any]:
+    """The JSON keys of a run's outages (none where it had none)."""
+    if outages is None and not failed_cards:
+        return {}
+    return {"outages": outages, "shrunk": {"failed_cards": list(failed_cards), "detected_ps": detected_ps}}
+
+
+def outage_rows(outages: dict[str, Any] | None, failed_cards: tuple[int, ...] = (),
+                detected_ps: int | None = None) -> list[tuple[str, str]]:
+    """Report lines for a run's outages (none where it had none)."""
+    rows = []
+    if failed_cards:
+        rows.append(("shrunk", f"cards {', '.join(map(str, failed_cards))} failed (detected at "
+                               f"{format_time(detected_ps or 0)}); the survivors ran it again"))
+    for event in (outages or {}).get("events", []):
+        what = [f"{label} at {format_time(event[key])}" for key, label in
+                (("failed_ps", "failed"), ("detected_ps", "detected"), ("repaired_ps", "repaired")) if key in event]
+        rows.append(("outage", f"{event['component']} ({event['kind']}): {', '.join(what)}"))
+    if outages and outages.get("resent"):
+        rows.append(("rerouted", f"{outages['resent']} messages held at failed links left again by new routes"))
+    return rows
 
 
 def _duration(seconds: float) -> str:

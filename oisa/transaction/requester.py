@@ -31,6 +31,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from oisa.errors import RemoteProtocolError
+from oisa.units import format_time
 from oisa.wire.oisa import OPCODES, Message, Opcode, OpcodeInfo, Status
 
 __all__ = [
@@ -302,7 +303,7 @@ class Requester:
                 self._timed_out.add(tag)
                 events += self._fail(entry.operation, None,
                                      f"completion timeout: no answer to tag {tag} from node {entry.operation.dst} "
-                                     f"within {self.completion_timeout_ps / 1e6:g} us")
+                                     f"within {format_time(self.completion_timeout_ps)}")
         return events
 
     def oldest_issue(self) -> int | None:

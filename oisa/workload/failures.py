@@ -45,8 +45,10 @@ from typing import Any
 
 import numpy as np
 
-from oisa.errors import ConfigError, UsageError
+from oisa.errors import ConfigError, UnitError, UsageError
 from oisa.fabric import FabricSpec
+from oisa.fabric.outages import Outage
+from oisa.units import parse_time
 
 __all__ = [
     "CLASSES",
@@ -75,6 +77,7 @@ __all__ = [
     "inventory",
     "parse_duration",
     "read_fault_file",
+    "read_outages",
     "run_failures",
     "simulate",
     "young_interval",
@@ -514,6 +517,57 @@ def read_fault_file(path: str | Path, base: Mapping[str, ComponentClass] = CLASS
     if not isinstance(faults, list):
         raise ConfigError("expected [[fault]] entries", source=source, key="fault")
     return FaultFile(classes, tuple(_fault(entry, f"fault[{i}]", source, classes) for i, entry in enumerate(faults)))
+
+
+def read_outages(path: str | Path) -> tuple[Outage, ...]:
+    """The outages of a frame-level run (:mod:`oisa.fabric.outages`) from a TOML file of
+    ``[[outage]] component, at, repair, lanes`` entries (times with units: ``"2us"``, ``"1ms"``,
+    from the start of the workload). Each entry is checked on its own, naming it; whether the
+    component exists is checked against the fabric when the run starts."""
+    source = str(path)
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not TOML: {exc}", source=source) from None
+    unknown = sorted(set(doc) - {"outage"})
+    if unknown:
+        raise ConfigError("unknown table (expected [[outage]] entries)", source=source, key=unknown[0])
+    entries = doc.get("outage", [])
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("expected one [[outage]] entry or more", source=source, key="outage")
+    return tuple(_outage(entry, f"outage[{i}]", source) for i, entry in enumerate(entries))
+
+
+def _outage(entry: object, key: str, source: str) -> Outage:
+    if not isinstance(entry, dict):
+        raise ConfigError("expected a table with component and at", source=source, key=key)
+    extra = sorted(set(entry) - {"component", "at", "repair", "lanes"})
+    if extra:
+        raise ConfigError("unknown key (expected component, at, repair, lanes)", source=source,
+                          key=f"{key}.{extra[0]}")
+    if "component" not in entry or "at" not in entry:
+        raise ConfigError("an outage needs component and at", source=source, key=key)
+    times: dict[str, int | None] = {"at": None, "repair": None}
+    for name in times:
+        if name in entry:
+            value = entry[name]
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ConfigError(f"{value!r}: expected a time such as 2us or 1ms", source=source, key=f"{key}.{name}")
+            if isinstance(value, (int, float)) and value < 0:
+                raise ConfigError(f"{value!r} is before zero", source=source, key=f"{key}.{name}")
+            try:
+                times[name] = parse_time(value, f"{key}.{name}")
+            except UnitError as exc:
+                raise ConfigError(str(exc).split(": ", 1)[-1], source=source, key=f"{key}.{name}") from None
+    lanes = entry.get("lanes")
+    try:
+        at = times["at"]
+        assert at is not None
+        return Outage(entry["component"], at, times["repair"], lanes)
+    except UsageError as exc:
+        raise ConfigError(exc.problem, source=source, key=key) from None
 
 
 def _fault(entry: object, key: str, source: str, classes: Mapping[str, ComponentClass]) -> ExplicitFault:
