@@ -254,7 +254,17 @@ class SimulationError(OisaError):
 
 
 class SimulationDeadlock(SimulationError):
-    """Every task waits and no event is scheduled: nothing can ever happen again."""
+    """Every task waits and no event is scheduled: nothing can ever happen again.
+
+    Where a plan was running, it says more: ``at_ps`` (how long into the plan), ``failed`` (cards
+    that had died by then, from the run's outages) and ``incomplete`` (cards whose part of the
+    plan had not finished)."""
+
+    def __init__(self, message: str) -> None:
+        self.at_ps: int | None = None
+        self.failed: tuple[int, ...] = ()
+        self.incomplete: tuple[int, ...] = ()
+        super().__init__(message)
 
 
 class VerificationError(OisaError):

@@ -99,6 +99,7 @@ class Card:
         self.guard: CardGuard | None = None  # a tenancy's checks on what arrives (oisa.device.isolation)
         self.failed_at: int | None = None  # when the card died (stopped answering), if it has
         self.dropped = 0  # messages that reached it, or that it was to send, after it died
+        self.intercept: Callable[[Port, Message], bool] | None = None  # takes what reaches a failed port (outages)
 
     def attach(self, port: Port) -> None:
         port.attach(self)
@@ -257,6 +258,8 @@ class Card:
         if self.failed_at is not None:
             self.dropped += 1
             port.release(message)
+            return
+        if self.intercept is not None and self.intercept(port, message):
             return
         if message.dst != self.node_id:
             raise SimulationError(f"{self.name} received a message for node {message.dst}; cards do not forward")

@@ -33,7 +33,6 @@ component takes traffic again and the routes use it from then.
 from __future__ import annotations
 
 import weakref
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -45,7 +44,6 @@ from oisa.fabric.routing import next_hops
 from oisa.fabric.spec import FabricSpec, LinkSpec
 from oisa.sim import Port
 from oisa.sim.faults import FaultModel
-from oisa.sim.ports import PortOwner
 from oisa.units import format_time
 from oisa.wire.oisa import Message
 
@@ -128,26 +126,6 @@ def resolve(spec: FabricSpec, outage: Outage) -> _Target:
     return _Target("switch", node, tuple(i for i, link in enumerate(spec.links) if node in (link.a, link.b)))
 
 
-class _Bouncer:
-    """Stands in for the node at a failed link end: what arrives is handed back to the node that
-    sent it, to leave again once the link is declared down (see the module docstring)."""
-
-    def __init__(self, failover: Failover, owner: PortOwner, sender: int, link: int) -> None:
-        self.failover = failover
-        self.owner = owner
-        self.sender = sender
-        self.link = link
-        self.forwards = owner.forwards
-        self.cut_through = owner.cut_through
-
-    def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
-        port.release(message)
-        self.failover.bounced(self.link, self.sender, message)
-
-    def committed(self, message: Message) -> None:
-        self.owner.committed(message)
-
-
 @dataclass
 class _State:
     """One failed link's: when it failed, when that was detected, what waits to leave again."""
@@ -182,7 +160,7 @@ class Failover:
         self.resent = 0
         self._links: dict[int, _State] = {}
         self._detected_now: list[int] = []  # links detected at this instant, not yet rerouted around
-        self._owners: dict[int, list[tuple[Port, PortOwner]]] = defaultdict(list)  # link -> the owners it replaced
+        self._failed_ports: dict[int, tuple[int, int]] = {}  # id of a failed link end -> (link, the far node)
         self._port_of: dict[tuple[int, int], Port] = {}
         for index, link in enumerate(fabric.links):
             self._port_of[(link.spec.a, index)] = link.a
@@ -240,9 +218,8 @@ class Failover:
         self._links[index] = _State(self.kernel.now)
         for near, port, far in ((link.spec.a, link.a, link.spec.b), (link.spec.b, link.b, link.spec.a)):
             if node is None or near == node:
-                owner: PortOwner = port.owner  # type: ignore[attr-defined]
-                self._owners[index].append((port, owner))
-                port.attach(_Bouncer(self, owner, far, index))
+                self._failed_ports[id(port)] = (index, far)
+                self._node(near).intercept = self._intercept
         delay = detection_ps(link.spec)
         self.kernel.call_at(self.kernel.now + delay, self._detected, index)
         return delay
@@ -287,8 +264,8 @@ class Failover:
             return
         for index in target.links:
             state = self._links.pop(index, None)
-            for port, owner in self._owners.pop(index, []):
-                port.attach(owner)
+            for port in self.fabric.links[index].ports:
+                self._failed_ports.pop(id(port), None)
             self.down_links.discard(index)
             if state is not None:
                 for sender, message in state.held:
@@ -299,7 +276,19 @@ class Failover:
 
     # -- what the failed ends do ----------------------------------------------------------------------
 
-    def bounced(self, index: int, sender: int, message: Message) -> None:
+    def _node(self, node_id: int) -> Card | Forwarder:
+        return self.fabric.cards[node_id] if node_id in self.fabric.cards else self.fabric.forwarders[node_id]
+
+    def _intercept(self, port: Port, message: Message) -> bool:
+        """What reaches a node on ``port``: taken (True) if that end has failed, else left to the node."""
+        failed = self._failed_ports.get(id(port))
+        if failed is None:
+            return False
+        port.release(message)
+        self._bounced(*failed, message)
+        return True
+
+    def _bounced(self, index: int, sender: int, message: Message) -> None:
         """``message``, sent by ``sender``, reached a failed end of link ``index``: its link layer
         keeps it until the link is declared down, then it leaves by the new routes."""
         state = self._links[index]
@@ -328,6 +317,8 @@ class Failover:
         hops = next_hops(self.fabric.spec, down_links=self.down_links, down_nodes=self.down_nodes)
         nodes: dict[int, Card | Forwarder] = {**self.fabric.cards, **self.fabric.forwarders}
         for node_id, node in nodes.items():
+            if node_id in self.down_nodes:
+                continue  # a failed switch keeps its table for what drains out of it
             table = hops.get(node_id, {})
             node.routes = {dst: [self._port_of[(node_id, index)] for index in indices]
                            for dst, indices in table.items()}

@@ -124,17 +124,15 @@ COMPLETION_TIMEOUT_VALUES: dict[int, tuple[str, int, int]] = {
 }
 
 
-def completion_timeout_range(timeout_ps: int) -> tuple[int, str]:
-    """The Device Control 2 encoding (code, range) whose span holds ``timeout_ps``, the narrowest
-    where several do; ValueError if PCIe allows no such value."""
-    fits = [(high - low, code, name) for code, (name, low, high) in COMPLETION_TIMEOUT_VALUES.items()
-            if low <= timeout_ps <= high]
+def completion_timeout_range(timeout_ps: int) -> list[tuple[int, str]]:
+    """The Device Control 2 encodings (code, range) whose spans hold ``timeout_ps``; ValueError
+    if PCIe lets software program no such value."""
+    fits = [(code, name) for code, (name, low, high) in COMPLETION_TIMEOUT_VALUES.items() if low <= timeout_ps <= high]
     if not fits:
         spans = ", ".join(f"{name} {low / _MS:g}-{high / _MS:g} ms" for name, low, high in
                           COMPLETION_TIMEOUT_VALUES.values())
         raise ValueError(f"a completion timeout of {timeout_ps / _MS:g} ms is in none of PCIe's ranges ({spans})")
-    _, code, name = min(fits)
-    return code, name
+    return fits
 
 
 class Requester:

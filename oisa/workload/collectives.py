@@ -37,7 +37,7 @@ from oisa.ccl import (
     normalised_count,
     plan_collective,
 )
-from oisa.errors import CompletionTimeout, UsageError, VerificationError
+from oisa.errors import CompletionTimeout, SimulationDeadlock, UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec
 from oisa.plan import Plan
 from oisa.units import MiB, S
@@ -187,8 +187,8 @@ def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = R
                                             prepare=functools.partial(_fill, call),
                                             check=functools.partial(_verify, call, planned.decision.algorithm))
             break
-        except CompletionTimeout as timeout:
-            failure = rank_failure(timeout, call.ranks)
+        except (CompletionTimeout, SimulationDeadlock) as stop:
+            failure = rank_failure(stop, call.ranks)
             if failure is None:
                 raise
             survivors = tuple(card for card in call.ranks if card not in failure.cards)

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from oisa.device.card import Card, Transfer
-from oisa.errors import AccessDenied, CompletionTimeout, UsageError, VerificationError
+from oisa.errors import AccessDenied, CompletionTimeout, SimulationDeadlock, UsageError, VerificationError
 from oisa.fabric import Fabric
 from oisa.fabric.outages import failover_of
 from oisa.plan import (
@@ -120,6 +120,8 @@ class _Executor:
         self._draining = False
         self.failure: tuple[int, int, Transfer] | None = None  # the first transfer that failed
         self.kernel.waiting_reports.append(self._waiting)
+        self.kernel.deadlock_details.append(self._deadlock_details)
+        self._start_ps = self.kernel.now
         storing = sorted({op.rank for op in plan.ops if isinstance(op, Send) and op.stores})
         self._stores: dict[int, Inbox[tuple[int, Send]]] = {
             rank: Inbox(self.kernel, f"{fabric.card(rank).name} stores to issue") for rank in storing}
@@ -172,6 +174,15 @@ class _Executor:
             + (f"; cards failed by then: {', '.join(map(str, failed))}" if failed else "")
             + f"; unfinished work on cards {', '.join(map(str, incomplete))}",
             requester=rank, peer=transfer.peer, at_ps=self.kernel.now - start, failed=failed, incomplete=incomplete)
+
+    def _deadlock_details(self, deadlock: SimulationDeadlock) -> None:
+        """What the plan can say of a deadlock that stopped it: when, who had failed, what is unfinished."""
+        if self.done.is_set:
+            return
+        failover = failover_of(self.fabric)
+        deadlock.at_ps = self.kernel.now - self._start_ps
+        deadlock.failed = tuple(sorted(failover.failed_cards)) if failover is not None else ()
+        deadlock.incomplete = self._incomplete()
 
     def _incomplete(self) -> tuple[int, ...]:
         """The cards whose part of the plan has not finished: an operation of theirs, or one
