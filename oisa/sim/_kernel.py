@@ -239,10 +239,12 @@ class Kernel:
             return False
         parked = [task for task in _all_tasks(trio.lowlevel.current_root_task()) if task.custom_sleep_data is not None]
         # A task waiting for work on its own inbox (a DMA engine with nothing queued) blocks no one:
-        # counted, not listed, so the report names who waits for what.
+        # where others wait for something, idle ones are counted, not listed, so the report names
+        # who waits for what.
         idle = [task for task in parked if getattr(task.custom_sleep_data, "idle", False)]
-        waiting = sorted(f"{task.name} ({task.custom_sleep_data})" for task in parked if task not in idle)
-        if idle:
+        blocked = [task for task in parked if task not in idle] or idle
+        waiting = sorted(f"{task.name} ({task.custom_sleep_data})" for task in blocked)
+        if blocked is not idle and idle:
             waiting.append(f"{len(idle)} tasks idle, waiting for work")
         self._deadlock_report = (
             f"deadlock at t={format_time(self.now)}: nothing is scheduled and every task waits: "
