@@ -188,3 +188,14 @@ def test_bad_outages_are_refused_naming_them(tmp_path) -> None:  # type: ignore[
         path.write_text(text)
         with pytest.raises(ConfigError, match=error.replace("[", r"\[").replace("]", r"\]")):
             read_outages(path)
+
+
+def test_outage_json_keys_are_exactly_the_documented_ones() -> None:
+    from oisa.report import collective_json
+    from tests.test_specs import documented_keys, flatten
+
+    plain = run_collective(SUPERNODE, "allreduce", Run(engine="timing"), size=4096, cards=[0, 1])
+    hit = run_collective(SUPERNODE, "allreduce", Run(engine="timing", outages=(Outage("plane1", 0),)), size=4096,
+                         cards=[0, 1])
+    assert flatten(collective_json(hit)) - flatten(collective_json(plain)) == documented_keys(
+        "`oisa run --outages FILE`")
