@@ -33,7 +33,7 @@ component takes traffic again and the routes use it from then.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from oisa.device import Card
@@ -126,6 +126,43 @@ def resolve(spec: FabricSpec, outage: Outage) -> _Target:
     return _Target("switch", node, tuple(i for i, link in enumerate(spec.links) if node in (link.a, link.b)))
 
 
+class _Cut:
+    """The one way out a node has to a target that every path to has failed: what is sent there
+    ends the run with a :class:`~oisa.errors.SimulationError` naming the node and the target (the
+    fabric is cut in two), raised once, from the kernel, however many nodes send at that instant."""
+
+    def __init__(self, failover: Failover, name: str) -> None:
+        self.failover = failover
+        self.name = name
+
+    def send(self, message: Message, tail_ready_ps: int | None = None) -> None:
+        self.failover.cut(self.name, message)
+
+    def attach(self, owner: object) -> None:
+        """Nothing is attached to a way that leads nowhere."""
+
+    def start(self) -> None:
+        """Nothing runs on it."""
+
+    def when_up(self, callback: Callable[[], None]) -> None:
+        """It never comes up."""
+
+    def release(self, message: Message) -> None:
+        """Nothing arrives on it."""
+
+    def queue_delay(self) -> int:
+        return 0
+
+    def wire_totals(self) -> tuple[int, int]:
+        return 0, 0
+
+    def link_stats(self) -> dict[str, int]:
+        return {}
+
+    def fault_stats(self) -> dict[str, int]:
+        return {}
+
+
 @dataclass
 class _State:
     """One failed link's: when it failed, when that was detected, what waits to leave again."""
@@ -160,6 +197,9 @@ class Failover:
         self.resent = 0
         self._links: dict[int, _State] = {}
         self._detected_now: list[int] = []  # links detected at this instant, not yet rerouted around
+        self._cut: SimulationError | None = None  # what ends the run if the fabric is cut in two
+        built: list[Card | Forwarder] = [*fabric.cards.values(), *fabric.forwarders.values()]
+        self._targets = {dst for node in built for dst in node.routes}  # what routes lead to before any failure
         self._failed_ports: dict[int, tuple[int, int]] = {}  # id of a failed link end -> (link, the far node)
         self._port_of: dict[tuple[int, int], Port] = {}
         for index, link in enumerate(fabric.links):
@@ -297,16 +337,24 @@ class Failover:
         else:
             self._resend(sender, message)
 
+    def cut(self, node: str, message: Message) -> None:
+        """``node`` sent ``message`` towards a target every path to which has failed."""
+        if self._cut is None:
+            self._cut = SimulationError(f"{node} cannot reach node {message.dst} at {format_time(self.kernel.now)}: "
+                                        f"every path to it uses a failed component (the fabric is cut)")
+            self.kernel.call_at(self.kernel.now, self._end_cut)
+
+    def _end_cut(self) -> None:
+        assert self._cut is not None
+        raise self._cut
+
     def _resend(self, sender: int, message: Message) -> None:
         self.resent += 1
         card = self.fabric.cards.get(sender)
         if card is not None:
             if card.failed_at is not None:
                 return
-            choices = card.routes.get(message.dst)
-            if not choices:
-                raise SimulationError(f"{card.name} cannot reach node {message.dst} at "
-                                      f"{format_time(self.kernel.now)}: every path to it uses a failed component")
+            choices = card.routes[message.dst]
             choices[self.fabric.chooser.choose(sender, message, len(choices))].send(message)
             return
         forwarder: Forwarder = self.fabric.forwarders[sender]
@@ -320,8 +368,9 @@ class Failover:
             if node_id in self.down_nodes:
                 continue  # a failed switch keeps its table for what drains out of it
             table = hops.get(node_id, {})
-            node.routes = {dst: [self._port_of[(node_id, index)] for index in indices]
-                           for dst, indices in table.items()}
+            cut: list[Port] = [_Cut(self, node.name)]
+            node.routes = {dst: [self._port_of[(node_id, index)] for index in table[dst]] if dst in table else cut
+                           for dst in self._targets if dst != node_id}
 
     def _set_rate(self, index: int, rate_bps: int) -> None:
         """Link ``index`` carries ``rate_bps`` each way from now (a down-training, or its repair)."""

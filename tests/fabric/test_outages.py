@@ -11,7 +11,7 @@ from oisa.fabric.outages import Failover, Outage, detection_ps, resolve
 from oisa.plan import Plan, Send
 from oisa.sim.faults import FaultModel
 from oisa.transaction.requester import COMPLETION_TIMEOUT_PS, COMPLETION_TIMEOUT_VALUES, completion_timeout_range
-from oisa.units import MiB, US
+from oisa.units import US, MiB
 from oisa.workload import Run
 from oisa.workload.collectives import run_collective
 from oisa.workload.failures import read_outages
