@@ -666,7 +666,7 @@ def validate_command(log: str, fabric: str, calibration: str | None, collective:
 _FAILURE_FABRICS = ("cluster-1k-switched", "cluster-10k-switched", "cluster-10k-supernode", "cluster-100k-switched",
                     "cluster-100k-supernode")
 _FAILURE_OPTIONS = ("fabrics", "horizon", "intervals", "write_time", "restart", "repair", "replicas", "faults",
-                    "plot_path")
+                    "plot_path", "measure_degradation", "comm_share")
 _ARTICLE_OPTIONS = ("model", "big_model", "tokens", "compute_efficiency", "max_cards", "sensitivity")
 
 
@@ -690,6 +690,12 @@ def _failures_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      "([rates.CLASS] mtbf, source) and timed failures ([[fault]] class, at, repair, index)."),
         click.option("--plot", "plot_path", type=FileName(), help="failures: also draw goodput against interval "
                      "into this PNG file."),
+        click.option("--measure-degradation", is_flag=True, help="failures: measure what a lost plane, a lost "
+                     "scale-up link and a link at half its lanes cost an all-reduce, frame by frame on a small "
+                     "supernode of the cluster's planes, and take the first two off goodput while they last."),
+        click.option("--comm-share", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+                     help="failures: with --measure-degradation, the share of a step's time its collectives take "
+                     "(1: a step bound by them, the most a degradation costs)."),
     )):
         command = option(command)
     return command
@@ -706,7 +712,7 @@ def _only_for_scenario(context: click.Context, name: str) -> None:
 
 def _failures_scenario(*, seed: int, as_json: bool, quiet: bool, fabrics: str, horizon: str, intervals: str,
                        write_time: str | None, restart: str, repair: str, replicas: int, faults: str | None,
-                       plot_path: str | None) -> None:
+                       plot_path: str | None, measure_degradation: bool, comm_share: float) -> None:
     if plot_path:
         _check_writable(plot_path, "--plot")
     names = [part.strip() for part in fabrics.split(",") if part.strip()]
@@ -729,7 +735,8 @@ def _failures_scenario(*, seed: int, as_json: bool, quiet: bool, fabrics: str, h
         result = run_failures(specs, seed, horizon_s=horizon_s, intervals=interval_list, write_s=write_s,
                               restart_s=parse_duration(restart, "restart", positive=False),
                               repair_s=parse_duration(repair, "repair", positive=False), replicas=replicas,
-                              fault_file=fault_file, progress=step)
+                              fault_file=fault_file, progress=step, measure_degradation=measure_degradation,
+                              comm_share=comm_share)
     click.echo(json.dumps(failures_json(result)) if as_json else failures_text(result))
     if plot_path:
         plot_failures(result, plot_path)

@@ -81,8 +81,29 @@ def failures_json(result: FailuresResult) -> dict[str, Any]:
             "at_young": _row_json(c.at_young),
             "at_daly": _row_json(c.at_daly),
             "intervals": [_row_json(row) for row in c.rows],
+            **_measured_json(c),
         } for c in result.clusters],
     }
+
+
+def _measured_json(cluster: ClusterGoodput) -> dict[str, Any]:
+    """What --measure-degradation adds to a cluster (nothing without it)."""
+    if cluster.degraded_goodput is None:
+        return {}
+    return {"measured": [{"class": d.cls, "outage": d.outage, "fabric": d.fabric, "kept": d.kept}
+                         for d in cluster.measured],
+            "degraded_goodput": cluster.degraded_goodput}
+
+
+def _measured_text(cluster: ClusterGoodput) -> list[str]:
+    if cluster.degraded_goodput is None:
+        return []
+    lines = ["  measured frame by frame (ring all-reduce, timing engine) on "
+             f"{cluster.measured[0].fabric}: bandwidth kept"]
+    lines += [f"    {d.cls:<16}{d.kept:>8.1%}  ({d.outage})" for d in cluster.measured]
+    lines.append(f"  best goodput less degradations at the measured pace: {cluster.degraded_goodput:.2%} "
+                 f"(without: {cluster.best.goodput:.2%})")
+    return lines
 
 
 def failures_text(result: FailuresResult) -> str:
@@ -127,6 +148,7 @@ def _cluster_text(c: ClusterGoodput) -> list[str]:
         lines.append(f"    {group.cls:<16}{group.count:>10,}  {what}")
     lines.append(f"  optimum: Young {_duration(c.young_s)}, Daly {_duration(c.daly_s)}, simulation's best "
                  f"{_duration(c.best.interval_s)} ({c.best.goodput:.2%}; at Young {c.at_young.goodput:.2%})")
+    lines += _measured_text(c)
     lines.append("")
     return lines
 
