@@ -14,11 +14,14 @@ from oisa.workload.failures import CROSS_CHECKS, HOUR, LLAMA3, ClusterGoodput, F
 __all__ = ["failures_json", "failures_text", "outage_json", "outage_rows", "plot_failures"]
 
 
-def outage_json(outages: dict[str, Any] | None, failed_cards: tuple[int, ...] = (),
-                detected_ps: int | None = None) -> dict[str, Any]:
-    """The JSON keys of a run's outages (none where it had none)."""
+def outage_json(outages: dict[str, Any] | None, failed_cards: tuple[int, ...] = (), detected_ps: int | None = None,
+                *, shrinkable: bool = True) -> dict[str, Any]:
+    """The JSON keys of a run's outages (none where it had none); ``shrinkable`` for a collective,
+    which says what it shrank away."""
     if outages is None and not failed_cards:
         return {}
+    if not shrinkable:
+        return {"outages": outages}
     return {"outages": outages, "shrunk": {"failed_cards": list(failed_cards), "detected_ps": detected_ps}}
 
 

@@ -71,7 +71,9 @@ class Run:
     (None where the engine was asked for). ``tenancy``, if given, is enforced by the fabric's
     cards and switches (:mod:`oisa.fabric.tenancy`); it needs the data engine, whose requests
     are real, and ``auto`` then settles on it. ``encryption``, if given, encrypts every OISA link
-    (:class:`~oisa.fabric.build.LinkEncryption`), on the frame-level engines."""
+    (:class:`~oisa.fabric.build.LinkEncryption`), on the frame-level engines. ``outages`` are
+    components that fail during the run (:class:`~oisa.fabric.outages.Outage`), on the
+    frame-level engines too."""
 
     seed: int = 0
     engine: str = AUTO

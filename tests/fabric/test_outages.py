@@ -199,3 +199,12 @@ def test_outage_json_keys_are_exactly_the_documented_ones() -> None:
                          cards=[0, 1])
     assert flatten(collective_json(hit)) - flatten(collective_json(plain)) == documented_keys(
         "`oisa run --outages FILE`")
+
+
+def test_a_p2p_run_reports_its_outages() -> None:
+    from oisa.report import p2p_json, p2p_text
+
+    result = run_p2p(SUPERNODE, Run(engine="timing", outages=(Outage("plane3", 0),)), src=0, dst=4, size=64 * 1024)
+    assert set(p2p_json(result)["outages"]) == {"events", "resent", "failed_cards", "dropped_at_failed_cards"}
+    assert "shrunk" not in p2p_json(result)
+    assert "plane3 (switch): failed at 0 ps, detected at 5.330 us" in p2p_text(result)
