@@ -56,7 +56,7 @@ from oisa.wire.formats import FORMATS, FormatOptions
 from oisa.wire.oisa import check_flit_size
 from oisa.workload import ENGINES, Run, default_pair
 from oisa.workload.collectives import COLLECTIVE_OPTIONS, COLLECTIVES
-from oisa.workload.failures import parse_duration, read_fault_file, run_failures
+from oisa.workload.failures import parse_duration, read_fault_file, read_outages, run_failures
 from oisa.workload.registry import CARDS, CHOICE, FLAG, SIZE, Option, Workload, find, workloads
 from oisa.workload.run import AUTO
 from oisa.workload.scenario import article_steps, run_article
@@ -404,8 +404,11 @@ def _prepared(specs: list[FabricSpec], workload_name: str, options: dict[str, An
                                                    "flit's payload and fixes its CRC.")
 @click.option("--substitute", type=Probability(), help="Probability that an attacker on every OISA link sends an "
                                                        "earlier data flit's payload in place of the one due.")
+@click.option("--outages", "outages_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Components that fail mid-run (TOML: [[outage]] component, at, repair, lanes): cards, links (a->b), "
+                   "switches, planes; the fabric routes around them once detected (data and timing engines).")
 def run(fabric: str, workload: str, as_json: bool, tenants_file: str | None, encrypt_links: bool,
-        tamper: float | None, substitute: float | None, **options: Any) -> None:
+        tamper: float | None, substitute: float | None, outages_file: str | None, **options: Any) -> None:
     """Run a workload on FABRIC (default: pair) and report what happened.
 
     Fault options replace the fault settings of every OISA link in the fabric file.
@@ -419,6 +422,8 @@ def run(fabric: str, workload: str, as_json: bool, tenants_file: str | None, enc
     if tamper or substitute:
         attacked = replace(run_value.faults or FaultModel(), tamper=tamper or 0.0, substitute=substitute or 0.0)
         run_value = replace(run_value, faults=attacked)
+    if outages_file is not None:
+        run_value = replace(run_value, outages=read_outages(outages_file))
     result = declared(spec, run_value, **given)
     click.echo(json.dumps(result_json(result)) if as_json else result_text(result))
 
@@ -661,7 +666,7 @@ def validate_command(log: str, fabric: str, calibration: str | None, collective:
 _FAILURE_FABRICS = ("cluster-1k-switched", "cluster-10k-switched", "cluster-10k-supernode", "cluster-100k-switched",
                     "cluster-100k-supernode")
 _FAILURE_OPTIONS = ("fabrics", "horizon", "intervals", "write_time", "restart", "repair", "replicas", "faults",
-                    "plot_path")
+                    "plot_path", "measure_degradation", "comm_share")
 _ARTICLE_OPTIONS = ("model", "big_model", "tokens", "compute_efficiency", "max_cards", "sensitivity")
 
 
@@ -685,6 +690,12 @@ def _failures_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      "([rates.CLASS] mtbf, source) and timed failures ([[fault]] class, at, repair, index)."),
         click.option("--plot", "plot_path", type=FileName(), help="failures: also draw goodput against interval "
                      "into this PNG file."),
+        click.option("--measure-degradation", is_flag=True, help="failures: measure what a lost plane, a lost "
+                     "scale-up link and a link at half its lanes cost an all-reduce, frame by frame on a small "
+                     "supernode of the cluster's planes, and take the first two off goodput while they last."),
+        click.option("--comm-share", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+                     help="failures: with --measure-degradation, the share of a step's time its collectives take "
+                     "(1: a step bound by them, the most a degradation costs)."),
     )):
         command = option(command)
     return command
@@ -701,7 +712,7 @@ def _only_for_scenario(context: click.Context, name: str) -> None:
 
 def _failures_scenario(*, seed: int, as_json: bool, quiet: bool, fabrics: str, horizon: str, intervals: str,
                        write_time: str | None, restart: str, repair: str, replicas: int, faults: str | None,
-                       plot_path: str | None) -> None:
+                       plot_path: str | None, measure_degradation: bool, comm_share: float) -> None:
     if plot_path:
         _check_writable(plot_path, "--plot")
     names = [part.strip() for part in fabrics.split(",") if part.strip()]
@@ -724,7 +735,8 @@ def _failures_scenario(*, seed: int, as_json: bool, quiet: bool, fabrics: str, h
         result = run_failures(specs, seed, horizon_s=horizon_s, intervals=interval_list, write_s=write_s,
                               restart_s=parse_duration(restart, "restart", positive=False),
                               repair_s=parse_duration(repair, "repair", positive=False), replicas=replicas,
-                              fault_file=fault_file, progress=step)
+                              fault_file=fault_file, progress=step, measure_degradation=measure_degradation,
+                              comm_share=comm_share)
     click.echo(json.dumps(failures_json(result)) if as_json else failures_text(result))
     if plot_path:
         plot_failures(result, plot_path)

@@ -29,6 +29,7 @@ __all__ = [
     "OisaError",
     "PointError",
     "ProtocolError",
+    "RankFailed",
     "RemoteProtocolError",
     "SimulationDeadlock",
     "SimulationError",
@@ -215,7 +216,37 @@ class LinkDownError(OisaError):
 
 
 class CompletionTimeout(OisaError):
-    """A non-posted request received no (complete) answer within the completion timeout."""
+    """A non-posted request received no (complete) answer within the completion timeout.
+
+    A run that ends with one says who waited for whom: ``requester`` (the card whose request
+    went unanswered), ``peer`` (the node that did not answer), ``at_ps`` (when the timeout
+    expired, in virtual time), ``failed`` (the cards known to have failed by then, from the
+    run's fault schedule) and ``incomplete`` (the cards whose part of the plan had not finished).
+    """
+
+    def __init__(self, message: str, *, requester: int | None = None, peer: int | None = None,
+                 at_ps: int | None = None, failed: tuple[int, ...] = (), incomplete: tuple[int, ...] = ()) -> None:
+        self.requester = requester
+        self.peer = peer
+        self.at_ps = at_ps
+        self.failed = failed
+        self.incomplete = incomplete
+        super().__init__(message)
+
+
+class RankFailed(OisaError):
+    """A collective lost ranks: ``ranks`` (indices in its communicator; ``cards``, their card
+    ids) failed, which was detected ``detected_ps`` after the collective started (virtual time),
+    and the results of ``incomplete`` (rank indices) never finished. What a collective ends with
+    when it aborts rather than shrink its communicator."""
+
+    def __init__(self, message: str, *, ranks: tuple[int, ...], cards: tuple[int, ...], detected_ps: int,
+                 incomplete: tuple[int, ...]) -> None:
+        self.ranks = ranks
+        self.cards = cards
+        self.detected_ps = detected_ps
+        self.incomplete = incomplete
+        super().__init__(message)
 
 
 class SimulationError(OisaError):
@@ -223,7 +254,17 @@ class SimulationError(OisaError):
 
 
 class SimulationDeadlock(SimulationError):
-    """Every task waits and no event is scheduled: nothing can ever happen again."""
+    """Every task waits and no event is scheduled: nothing can ever happen again.
+
+    Where a plan was running, it says more: ``at_ps`` (how long into the plan), ``failed`` (cards
+    that had died by then, from the run's outages) and ``incomplete`` (cards whose part of the
+    plan had not finished)."""
+
+    def __init__(self, message: str) -> None:
+        self.at_ps: int | None = None
+        self.failed: tuple[int, ...] = ()
+        self.incomplete: tuple[int, ...] = ()
+        super().__init__(message)
 
 
 class VerificationError(OisaError):

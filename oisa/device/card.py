@@ -61,6 +61,7 @@ class Transfer:
     flushes_left: int = field(default=0, repr=False)  # a posted write's flush reads not yet answered
     path: int | None = None  # the equal path (channel) its requests keep to; None: the fabric spreads them
     engine: int | None = None  # the DMA engine that runs it; None: issued at once by a core (loads, stores)
+    timed_out: bool = False  # it failed because a request of it was not answered within the completion timeout
 
     @property
     def ok(self) -> bool:
@@ -105,6 +106,9 @@ class Card:
         self._compute_free_at = 0  # ... and the compute units
         self.movement = movement(self)
         self.guard: CardGuard | None = None  # a tenancy's checks on what arrives (oisa.device.isolation)
+        self.failed_at: int | None = None  # when the card died (stopped answering), if it has
+        self.dropped = 0  # messages that reached it, or that it was to send, after it died
+        self.intercept: Callable[[Port, Message], bool] | None = None  # takes what reaches a failed port (outages)
 
     def attach(self, port: Port) -> None:
         port.attach(self)
@@ -253,7 +257,21 @@ class Card:
 
     # -- what the fabric and the movement call ----------------------------------------------------
 
+    def fail(self) -> None:
+        """The card dies (a fault schedule's ``card`` failure): from now on it answers nothing,
+        sends nothing, and none of its transfers finishes; its links stay up, as those of a GPU
+        that hangs do, so only a requester's completion timeout tells its peers."""
+        self.failed_at = self.kernel.now
+        self.dropped += sum(len(held) for held in self._held.values())  # what its DMA engines held back dies too
+        self._held.clear()
+
     def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
+        if self.failed_at is not None:
+            self.dropped += 1
+            port.release(message)
+            return
+        if self.intercept is not None and self.intercept(port, message):
+            return
         if message.dst != self.node_id:
             raise SimulationError(f"{self.name} received a message for node {message.dst}; cards do not forward")
         if self.guard is not None:
@@ -275,7 +293,10 @@ class Card:
         self._watches.landed(address, size)
 
     def finish(self, transfer: Transfer) -> None:
-        """``transfer`` is done (its status set): stamp it, tell the observer, wake its waiters."""
+        """``transfer`` is done (its status set): stamp it, tell the observer, wake its waiters
+        (unless the card has died: then nothing it started ever finishes)."""
+        if self.failed_at is not None:
+            return
         transfer.finished_ps = self.kernel.now
         if self.kernel.observer is not None:
             self.kernel.observer.transfer(self.name, transfer)
@@ -303,6 +324,9 @@ class Card:
         few segments needs that to use every path; one of many spreads over the paths segment
         by segment, and cutting would only cost events.
         """
+        if self.failed_at is not None:
+            self.dropped += 1
+            return
         paced = message.info.is_request and message.opcode not in _UNPACED  # what its adapter makes of it may not say
         crossed = self.movement.egress(message)
         self.messages_sent += crossed.count
@@ -354,7 +378,9 @@ class Card:
         self.kernel.call_at(self.kernel.now + max(1, wait), self._drain, port)
 
     def _drain(self, port: Port) -> None:
-        held = self._held[port]
+        held = self._held.get(port)
+        if held is None:  # the card failed while this wake was pending
+            return
         ahead = self._transmit_ahead(port)
         while held and port.queue_delay() <= ahead:
             port.send(held.popleft())

@@ -140,6 +140,7 @@ class DataMovement:
         if isinstance(event, OperationFailed):
             if transfer.status is None:  # the first failure is what the transfer reports
                 transfer.status, transfer.error = event.operation.status, event.reason
+                transfer.timed_out = event.status is None  # (the requester's completion timeout)
             if flushed and transfer.flushes_left > 1:  # the other paths' flush reads are still out
                 transfer.flushes_left -= 1
                 return

@@ -17,6 +17,10 @@ messages would do one by one, the segment must do alike. So its size has three b
   message-by-message spraying does.
 
 Segments still pipeline through store-and-forward hops frame by frame (:mod:`oisa.sim.frames`).
+
+A segment not answered within the requester's completion timeout fails its copy, as a request
+does in data mode (:mod:`oisa.transaction.requester`): one timer per copy, armed for its oldest
+unanswered segment, so a copy to a card that died ends instead of waiting for ever.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from typing import TYPE_CHECKING
 from oisa.device.movement import WRITES
 from oisa.sim import Port, Signal
 from oisa.transaction.ordering import path_free
+from oisa.transaction.requester import COMPLETION_TIMEOUT_PS
+from oisa.units import format_time
 from oisa.wire.oisa import OPCODES, Message, Opcode, Status
 
 if TYPE_CHECKING:
@@ -81,6 +87,9 @@ class TimingTransfer:
     window: int = 0  # segments in flight at most (set from the tags)
     outstanding: dict[int, int] = field(default_factory=dict)  # tag -> bytes not yet answered
     next_index: int = 0
+    sent_at: dict[int, int] = field(default_factory=dict)  # tag -> when its segment went out
+    timer_armed: bool = False
+    timed_out: str | None = None  # why the copy failed: a segment went unanswered too long
 
     def __post_init__(self) -> None:
         whole, rest = divmod(self.size, self.per_message)
@@ -208,17 +217,51 @@ class TimingMovement:
         self._send_segments(copy_, progress)
         if not copy_.done:
             await progress.wait()
+        if self._timed_out(transfer, copy_):
+            return
         if transfer.kind == "write" and card.plan.flush:
             flushed: list[Signal] = []
+            flushes: list[TimingTransfer] = []
             for path in card.flush_paths(transfer):
                 flush = TimingTransfer(card.plan.read, card.node_id, transfer.peer, transfer.remote_address, 4, 4,
                                        int(card.profile.tags.value), path=path)
+                flushes.append(flush)
                 flushed.append(Signal(card.kernel, f"{card.name} flush to card {transfer.peer}"))
                 self._send_segments(flush, flushed[-1])
             for done in flushed:
                 await done.wait()
+            if any(self._timed_out(transfer, f) for f in flushes):
+                return
         transfer.status = Status.SC
         card.finish(transfer)
+
+    def _timed_out(self, transfer: Transfer, copy_: TimingTransfer) -> bool:
+        """End ``transfer`` as failed if ``copy_`` timed out (a completion timeout, as data mode's)."""
+        if copy_.timed_out is None:
+            return False
+        transfer.status, transfer.error, transfer.timed_out = Status.CA, copy_.timed_out, True
+        self.card.finish(transfer)
+        return True
+
+    def _arm_timeout(self, copy_: TimingTransfer, progress: Signal[None]) -> None:
+        if copy_.timer_armed or not copy_.sent_at:
+            return
+        copy_.timer_armed = True
+        oldest = min(copy_.sent_at.values())
+        self.card.kernel.call_at(oldest + COMPLETION_TIMEOUT_PS, self._check_timeout, copy_, progress)
+
+    def _check_timeout(self, copy_: TimingTransfer, progress: Signal[None]) -> None:
+        copy_.timer_armed = False
+        if progress.is_set or not copy_.sent_at:
+            return
+        now = self.card.kernel.now
+        tag, oldest = min(copy_.sent_at.items(), key=lambda item: item[1])
+        if now - oldest >= COMPLETION_TIMEOUT_PS:
+            copy_.timed_out = (f"completion timeout: no answer to tag {tag} from node {copy_.dst} within "
+                               f"{format_time(COMPLETION_TIMEOUT_PS)}")
+            progress.set(None)
+            return
+        self._arm_timeout(copy_, progress)
 
     def _send_segments(self, copy_: TimingTransfer, progress: Signal[None]) -> None:
         card = self.card
@@ -232,10 +275,13 @@ class TimingMovement:
             self._next_tag = (self._next_tag + 1) % 65536
             if not copy_.posted:
                 copy_.sent(segment)
+                copy_.sent_at[segment.tag] = card.kernel.now
                 self._copies[segment.tag] = (copy_, progress)
             card.send(segment, parts=parts, path=copy_.path)
         if copy_.done and not progress.is_set:
             progress.set(None)
+        elif not copy_.posted:
+            self._arm_timeout(copy_, progress)
 
     def _handle(self, message: Message) -> None:
         card = self.card
@@ -252,4 +298,6 @@ class TimingMovement:
         copy_.answered(message)
         if message.tag not in copy_.outstanding:
             del self._copies[message.tag]
-        self._send_segments(copy_, progress)
+            copy_.sent_at.pop(message.tag, None)
+        if copy_.timed_out is None:  # (an answer after the copy timed out is dropped, as a late completion is)
+            self._send_segments(copy_, progress)

@@ -18,6 +18,8 @@ has been committed to the egress link, so back-pressure travels hop by hop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from oisa.device.isolation import SwitchGuard, Verdict
 from oisa.errors import SimulationError
 from oisa.fabric.reducer import Reducer
@@ -51,6 +53,7 @@ class Forwarder:
         self.forwarded = 0
         self.guard: SwitchGuard | None = None  # a tenancy's ingress checks (oisa.device.isolation)
         self._held: dict[int, tuple[Port, Message]] = {}
+        self.intercept: Callable[[Port, Message], bool] | None = None  # takes what reaches a failed port (outages)
 
     forwards = True  # what arrives is passed on, so frame ports hand it over once forwarding can start
 
@@ -59,6 +62,8 @@ class Forwarder:
         self.ports.append(port)
 
     def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
+        if self.intercept is not None and self.intercept(port, message):
+            return
         if self.guard is not None:
             verdict = self.guard.screen(port, message)
             if verdict is not Verdict.PASS:

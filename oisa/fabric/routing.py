@@ -13,11 +13,16 @@ turn, so one transfer uses every plane; everything else keeps to one
 path per (source, destination, traffic class), chosen by a seeded hash, because PCIe ordering
 forbids a read or a later write from overtaking an earlier posted write, which different paths
 could allow.
+
+Routes around failures: :func:`next_hops` leaves out ``down_links`` and ``down_nodes`` (links,
+switches and planes whose failure has been detected, :mod:`oisa.fabric.outages`), so the paths
+it gives never use a failed component; a card that no path reaches any more has no entry.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Collection
 
 from oisa.fabric.spec import FabricSpec
 from oisa.transaction.ordering import PATH_FREE, path_free
@@ -25,14 +30,18 @@ from oisa.wire.oisa import Message
 
 __all__ = ["PathChooser", "next_hops"]
 
-def next_hops(spec: FabricSpec) -> dict[int, dict[int, list[int]]]:
+
+def next_hops(spec: FabricSpec, *, down_links: Collection[int] = (),
+              down_nodes: Collection[int] = ()) -> dict[int, dict[int, list[int]]]:
     """``hops[node][target]``: indices into ``spec.links`` of the links ``node`` may send a
     message for ``target`` (a card, or a switch that reduces) on, along shortest paths, in
-    link order."""
+    link order, using no link of ``down_links`` (indices) and no node of ``down_nodes``."""
     cards = {c.id for c in spec.cards}
-    targets = cards | {s.id for s in spec.switches if s.reduction}
+    targets = (cards | {s.id for s in spec.switches if s.reduction}) - set(down_nodes)
     links_of: dict[int, list[tuple[int, int]]] = defaultdict(list)  # node -> (neighbour, link index)
     for index, link in enumerate(spec.links):
+        if index in down_links or link.a in down_nodes or link.b in down_nodes:
+            continue
         links_of[link.a].append((link.b, index))
         links_of[link.b].append((link.a, index))
     hops: dict[int, dict[int, list[int]]] = defaultdict(dict)

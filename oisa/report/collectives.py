@@ -13,6 +13,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from oisa.report.failures import outage_json, outage_rows
 from oisa.report.p2p import isolation_json, isolation_rows
 from oisa.units import format_size, format_time
 from oisa.workload.collectives import COLLECTIVES, CollectiveResult
@@ -59,6 +60,7 @@ def collective_json(result: CollectiveResult) -> dict[str, Any]:
         "end_time_ps": result.end_ps,
         "verified": result.verified,
         **isolation_json(result.isolation),
+        **outage_json(result.outages, result.failed_cards, result.detected_ps),
     }
 
 
@@ -81,6 +83,7 @@ def collective_text(result: CollectiveResult) -> str:
         ("on the wire", f"{result.frames} frames, {result.wire_bytes} bytes"),
         ("data", "verified against numpy" if result.verified is not None else f"not moved ({result.mode} mode)"),
         *isolation_rows(result.isolation),
+        *outage_rows(result.outages, result.failed_cards, result.detected_ps),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

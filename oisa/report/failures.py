@@ -1,14 +1,44 @@
 """The failures scenario as text, JSON (keys: ``specs/cli-json.md``) and a plot: per fabric, what
-fails and whether it stops the job, goodput against checkpoint interval, and the optima."""
+fails and whether it stops the job, goodput against checkpoint interval, and the optima. And the
+outages of a frame-level run (:func:`outage_rows`, :func:`outage_json`): what failed, when it was
+detected and repaired, and the ranks a collective shrank away; nothing where there were none."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from oisa.errors import UsageError
+from oisa.units import format_time
 from oisa.workload.failures import CROSS_CHECKS, HOUR, LLAMA3, ClusterGoodput, FailuresResult, IntervalGoodput
 
-__all__ = ["failures_json", "failures_text", "plot_failures"]
+__all__ = ["failures_json", "failures_text", "outage_json", "outage_rows", "plot_failures"]
+
+
+def outage_json(outages: dict[str, Any] | None, failed_cards: tuple[int, ...] = (), detected_ps: int | None = None,
+                *, shrinkable: bool = True) -> dict[str, Any]:
+    """The JSON keys of a run's outages (none where it had none); ``shrinkable`` for a collective,
+    which says what it shrank away."""
+    if outages is None and not failed_cards:
+        return {}
+    if not shrinkable:
+        return {"outages": outages}
+    return {"outages": outages, "shrunk": {"failed_cards": list(failed_cards), "detected_ps": detected_ps}}
+
+
+def outage_rows(outages: dict[str, Any] | None, failed_cards: tuple[int, ...] = (),
+                detected_ps: int | None = None) -> list[tuple[str, str]]:
+    """Report lines for a run's outages (none where it had none)."""
+    rows = []
+    if failed_cards:
+        rows.append(("shrunk", f"cards {', '.join(map(str, failed_cards))} failed (detected at "
+                               f"{format_time(detected_ps or 0)}); the survivors ran it again"))
+    for event in (outages or {}).get("events", []):
+        what = [f"{label} at {format_time(event[key])}" for key, label in
+                (("failed_ps", "failed"), ("detected_ps", "detected"), ("repaired_ps", "repaired")) if key in event]
+        rows.append(("outage", f"{event['component']} ({event['kind']}): {', '.join(what)}"))
+    if outages and outages.get("resent"):
+        rows.append(("rerouted", f"{outages['resent']} messages held at failed links left again by new routes"))
+    return rows
 
 
 def _duration(seconds: float) -> str:
@@ -54,8 +84,29 @@ def failures_json(result: FailuresResult) -> dict[str, Any]:
             "at_young": _row_json(c.at_young),
             "at_daly": _row_json(c.at_daly),
             "intervals": [_row_json(row) for row in c.rows],
+            **_measured_json(c),
         } for c in result.clusters],
     }
+
+
+def _measured_json(cluster: ClusterGoodput) -> dict[str, Any]:
+    """What --measure-degradation adds to a cluster (nothing without it)."""
+    if cluster.degraded_goodput is None:
+        return {}
+    return {"measured": [{"class": d.cls, "outage": d.outage, "fabric": d.fabric, "kept": d.kept}
+                         for d in cluster.measured],
+            "degraded_goodput": cluster.degraded_goodput}
+
+
+def _measured_text(cluster: ClusterGoodput) -> list[str]:
+    if cluster.degraded_goodput is None:
+        return []
+    lines = ["  measured frame by frame (ring all-reduce, timing engine) on "
+             f"{cluster.measured[0].fabric}: bandwidth kept"]
+    lines += [f"    {d.cls:<16}{d.kept:>8.1%}  ({d.outage})" for d in cluster.measured]
+    lines.append(f"  best goodput less degradations at the measured pace: {cluster.degraded_goodput:.2%} "
+                 f"(without: {cluster.best.goodput:.2%})")
+    return lines
 
 
 def failures_text(result: FailuresResult) -> str:
@@ -100,6 +151,7 @@ def _cluster_text(c: ClusterGoodput) -> list[str]:
         lines.append(f"    {group.cls:<16}{group.count:>10,}  {what}")
     lines.append(f"  optimum: Young {_duration(c.young_s)}, Daly {_duration(c.daly_s)}, simulation's best "
                  f"{_duration(c.best.interval_s)} ({c.best.goodput:.2%}; at Young {c.at_young.goodput:.2%})")
+    lines += _measured_text(c)
     lines.append("")
     return lines
 

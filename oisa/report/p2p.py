@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oisa.report.failures import outage_json, outage_rows
 from oisa.units import format_size, format_time
 from oisa.workload import P2PResult, Phase
 
@@ -41,6 +42,7 @@ def p2p_json(result: P2PResult) -> dict[str, Any]:
         "faults": {key: result.faults.get(key, 0) for key in FAULT_KEYS},
         "verified": result.verified,
         **isolation_json(result.isolation),
+        **outage_json(result.outages, shrinkable=False),
         **({} if result.encryption is None else {"encryption": dict(result.encryption)}),
     }
 
@@ -78,6 +80,7 @@ def p2p_text(result: P2PResult) -> str:
         rows.insert(-2, ("faults injected", ", ".join(f"{value} {key.replace('_', ' ')}"
                                                       for key, value in result.faults.items() if value)))
     rows.extend(isolation_rows(result.isolation))
+    rows.extend(outage_rows(result.outages))
     if result.encryption is not None:
         shown = result.encryption
         rows.append(("encryption", (f"AES-GCM, {shown['mac_bytes']}-byte MAC per flit" if shown["mac_bytes"] else

@@ -57,6 +57,10 @@ class Kernel:
         self._deadlock_report = ""
         self._late_failure: BaseException | None = None
         self.observer: Observer | None = None  # captures and timelines; None costs nothing
+        # What waits without a task: callbacks that each say what they wait for, added to a deadlock report,
+        # and may fill in the deadlock's details (SimulationDeadlock's at_ps, failed, incomplete)
+        self.waiting_reports: list[Callable[[], list[str]]] = []
+        self.deadlock_details: list[Callable[[SimulationDeadlock], None]] = []
 
     # -- time -------------------------------------------------------------------------------
 
@@ -208,7 +212,12 @@ class Kernel:
 
         failure = await trio.lowlevel.wait_task_rescheduled(abort)
         self.clock.stop()
-        raise failure if failure is not None else SimulationDeadlock(self._deadlock_report)
+        if failure is not None:
+            raise failure
+        deadlock = SimulationDeadlock(self._deadlock_report)
+        for details in self.deadlock_details:
+            details(deadlock)
+        raise deadlock
 
     def _on_error(self, exc: BaseException) -> None:
         """A callback raised: end the run with that error, raised from the watchdog task.
@@ -228,15 +237,21 @@ class Kernel:
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is None:
             return False
-        waiting = sorted(
-            f"{task.name} ({task.custom_sleep_data})"
-            for task in _all_tasks(trio.lowlevel.current_root_task())
-            if task.custom_sleep_data is not None
-        )
+        parked = [task for task in _all_tasks(trio.lowlevel.current_root_task()) if task.custom_sleep_data is not None]
+        # A task waiting for work on its own inbox (a DMA engine with nothing queued) blocks no one:
+        # where others wait for something, idle ones are counted, not listed, so the report names
+        # who waits for what.
+        idle = [task for task in parked if getattr(task.custom_sleep_data, "idle", False)]
+        blocked = [task for task in parked if task not in idle] or idle
+        waiting = sorted(f"{task.name} ({task.custom_sleep_data})" for task in blocked)
+        if blocked is not idle and idle:
+            waiting.append(f"{len(idle)} tasks idle, waiting for work")
         self._deadlock_report = (
             f"deadlock at t={format_time(self.now)}: nothing is scheduled and every task waits: "
             + ("; ".join(waiting) if waiting else "no task parked by oisa")
         )
+        for report in self.waiting_reports:
+            self._deadlock_report += "".join(f"; {line}" for line in report())
         trio.lowlevel.reschedule(watchdog, outcome.Value(None))
         return True
 

@@ -28,6 +28,7 @@ class Inbox(Generic[T]):
     """
 
     __slots__ = ("_items", "_kernel", "_waiters", "name")
+    idle = True  # a task waiting here waits for work, not for an answer (the kernel's deadlock report says so)
 
     def __init__(self, kernel: Kernel, name: str = "inbox") -> None:
         self._kernel = kernel

@@ -68,6 +68,12 @@ class Wire:
                 observer.frame(self.name, start, end, end + self.latency_ps, arriving)
         return end
 
+    def set_rate(self, rate_bps: int) -> None:
+        """Carry ``rate_bps`` from the next frame on: the link retrained to another width (a
+        fault schedule's down-training, :mod:`oisa.fabric.outages`), or back to its own."""
+        self.rate_bps = rate_bps
+        self._durations.clear()
+
 
 class LinkPort:
     """One end of a link in the emulation: a link-layer endpoint transmitting on ``wire``.

@@ -19,7 +19,10 @@ word) into request messages and matches completions back to them by tag.
   is dropped and counted, not treated as a protocol error. The default, 50 ms, is the top of
   PCIe's default range (Device Control 2, Completion Timeout Value 0000b: 50 us to 50 ms): the
   clock starts when a request is handed to the port, and a port may hold megabytes of queued
-  copies ahead of it, so the bottom of the range would fail healthy large transfers.
+  copies ahead of it, so the bottom of the range would fail healthy large transfers. A timeout
+  must fall within one of the values PCIe lets software program (:data:`COMPLETION_TIMEOUT_VALUES`,
+  :func:`completion_timeout_range`): a request to a card that died never hangs, it fails within
+  one of those.
 """
 
 from __future__ import annotations
@@ -28,13 +31,17 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from oisa.errors import RemoteProtocolError
+from oisa.units import format_time
 from oisa.wire.oisa import OPCODES, Message, Opcode, OpcodeInfo, Status
 
 __all__ = [
+    "COMPLETION_TIMEOUT_PS",
+    "COMPLETION_TIMEOUT_VALUES",
     "Operation",
     "OperationCompleted",
     "OperationFailed",
     "Requester",
+    "completion_timeout_range",
     "split_at_boundaries",
 ]
 
@@ -98,6 +105,34 @@ class _Outstanding:
 
 
 COMPLETION_TIMEOUT_PS = 50_000_000_000  # 50 ms
+
+_US, _MS, _S = 1_000_000, 1_000_000_000, 1_000_000_000_000
+# The Completion Timeout Value field of PCIe's Device Control 2 register (PCI Express Base
+# Specification 6.0, section 7.5.3.16; the ranges each encoding may mean, section 2.8): code ->
+# (range, shortest, longest timeout in ps). A device advertises which of ranges A-D it supports
+# in Device Capabilities 2; 0000b is the default every device must take, 50 us to 50 ms.
+COMPLETION_TIMEOUT_VALUES: dict[int, tuple[str, int, int]] = {
+    0b0000: ("default", 50 * _US, 50 * _MS),
+    0b0001: ("A", 50 * _US, 100 * _US),
+    0b0010: ("A", 1 * _MS, 10 * _MS),
+    0b0101: ("B", 16 * _MS, 55 * _MS),
+    0b0110: ("B", 65 * _MS, 210 * _MS),
+    0b1001: ("C", 260 * _MS, 900 * _MS),
+    0b1010: ("C", 1 * _S, 3_500 * _MS),
+    0b1101: ("D", 4 * _S, 13 * _S),
+    0b1110: ("D", 17 * _S, 64 * _S),
+}
+
+
+def completion_timeout_range(timeout_ps: int) -> list[tuple[int, str]]:
+    """The Device Control 2 encodings (code, range) whose spans hold ``timeout_ps``; ValueError
+    if PCIe lets software program no such value."""
+    fits = [(code, name) for code, (name, low, high) in COMPLETION_TIMEOUT_VALUES.items() if low <= timeout_ps <= high]
+    if not fits:
+        spans = ", ".join(f"{name} {low / _MS:g}-{high / _MS:g} ms" for name, low, high in
+                          COMPLETION_TIMEOUT_VALUES.values())
+        raise ValueError(f"a completion timeout of {timeout_ps / _MS:g} ms is in none of PCIe's ranges ({spans})")
+    return fits
 
 
 class Requester:
@@ -266,7 +301,7 @@ class Requester:
                 self._timed_out.add(tag)
                 events += self._fail(entry.operation, None,
                                      f"completion timeout: no answer to tag {tag} from node {entry.operation.dst} "
-                                     f"within {self.completion_timeout_ps / 1e6:g} us")
+                                     f"within {format_time(self.completion_timeout_ps)}")
         return events
 
     def oldest_issue(self) -> int | None:

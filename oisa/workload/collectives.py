@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,10 +37,11 @@ from oisa.ccl import (
     normalised_count,
     plan_collective,
 )
-from oisa.errors import UsageError, VerificationError
+from oisa.errors import CompletionTimeout, SimulationDeadlock, UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec
 from oisa.plan import Plan
 from oisa.units import MiB, S
+from oisa.workload.recovery import ON_FAILURE, after, rank_failure
 from oisa.workload.registry import CARDS, CHOICE, COUNT, SIZE, TEXT, Option, workload_family
 from oisa.workload.run import Run, check_memory
 
@@ -67,6 +68,8 @@ COLLECTIVE_OPTIONS = (
            "its profile"),
     Option("gpus_per_thread", COUNT, "GPUs one host thread drives in a group call, as nccl-tests' -g: their kernels "
            "launch one after another", minimum=1),
+    Option("on_failure", CHOICE, "what the collective does when a rank dies (--outages): abort with the failed ranks, "
+           "or shrink the communicator to the survivors and run again (as ncclCommShrink)", choices=ON_FAILURE),
 )
 
 
@@ -96,6 +99,9 @@ class CollectiveResult:
     wire_bytes: int
     end_ps: int
     isolation: dict[str, int] | None = None  # what a tenancy's checks refused, by kind (None: no tenancy)
+    failed_cards: tuple[int, ...] = ()  # ranks (card ids) that died and were shrunk away (on_failure="shrink")
+    detected_ps: int | None = None  # when the first of them was detected, from the collective's start
+    outages: dict[str, object] | None = None  # what the run's outages did (None: it had none)
 
     @property
     def algbw(self) -> float:
@@ -145,37 +151,67 @@ def plan_call(spec: FabricSpec, call: Call, *, algorithm: str = AUTO, protocol: 
 def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = Run(), *, size: int = MiB,
                    algorithm: str = AUTO, protocol: str = AUTO, channels: int | None = None,
                    cards: Sequence[int] | None = None, dtype: str = "float32", op: str = "sum", root: int = 0,
-                   calibration: str | None = None, gpus_per_thread: int = 1) -> CollectiveResult:
+                   calibration: str | None = None, gpus_per_thread: int = 1,
+                   on_failure: str = "abort") -> CollectiveResult:
     """Run one collective of ``size`` bytes (nccl-tests' meaning) on a fresh instance of ``spec``.
 
     ``auto`` runs on the data engine, moving real data and checking it, when all ranks' inputs
     together stay within the run's ``limits.data_bytes``, on the timing engine otherwise, and on
     the flow engine on fabrics beyond the frame-level engines' reach; ``root`` is a rank index
-    (broadcast, reduce).
+    (broadcast, reduce). Where the run's outages kill ranks, ``on_failure`` says what the
+    collective does (:mod:`oisa.workload.recovery`): ``abort`` with
+    :class:`~oisa.errors.RankFailed`, or ``shrink`` its communicator and run again without them.
     """
     what = kind(collective)
     ranks = collective_ranks(spec, cards)
     if root >= len(ranks):
         raise UsageError(f"not a rank: there are {len(ranks)} (0 to {len(ranks) - 1})", parameter="root", value=root)
+    if on_failure not in ON_FAILURE:
+        raise UsageError(f"one of {', '.join(ON_FAILURE)}", parameter="on_failure", value=on_failure)
     itemsize = DTYPES[dtype].itemsize
     count = normalised_count(what.name, size, itemsize, len(ranks))
     call = Call(what.name, ranks, count, dtype, op, root, launchers=gpus_per_thread)
     fits = call.input_bytes * len(ranks) <= run.limits.data_bytes
     run = run.settled("data" if fits else "timing", allowed=("data", "timing", "flow"), workload=what.name, spec=spec)
-    planned = plan_call(spec, call, algorithm=algorithm, protocol=protocol, channels=channels, calibration=calibration)
-    check_memory(spec, ((rank, planned.end) for rank in ranks), parameter="size", value=call.size)
-    run.check_holds(planned.end * len(ranks), parameter="size", value=size, over=f" over the {len(ranks)} cards")
-    outcome = run.executor.run_plan(spec, run, Plan((planned.collective,)), prepare=functools.partial(_fill, call),
-                                    check=functools.partial(_verify, call, planned.decision.algorithm))
+    failed: tuple[int, ...] = ()  # cards lost to failures, in the order they were found
+    lost_ps = 0  # time spent in attempts that a failure aborted
+    first_detected: int | None = None
+    while True:
+        planned = plan_call(spec, call, algorithm=algorithm, protocol=protocol, channels=channels,
+                            calibration=calibration)
+        check_memory(spec, ((rank, planned.end) for rank in call.ranks), parameter="size", value=call.size)
+        run.check_holds(planned.end * len(call.ranks), parameter="size", value=size,
+                        over=f" over the {len(call.ranks)} cards")
+        try:
+            outcome = run.executor.run_plan(spec, run, Plan((planned.collective,)),
+                                            prepare=functools.partial(_fill, call),
+                                            check=functools.partial(_verify, call, planned.decision.algorithm))
+            break
+        except (CompletionTimeout, SimulationDeadlock) as stop:
+            failure = rank_failure(stop, call.ranks)
+            if failure is None:
+                raise
+            survivors = tuple(card for card in call.ranks if card not in failure.cards)
+            rooted = what.rooted and call.ranks[call.root] in failure.cards
+            if on_failure == "abort" or len(survivors) < 2 or rooted:
+                raise failure from None
+            failed += failure.cards
+            first_detected = lost_ps + failure.detected_ps if first_detected is None else first_detected
+            lost_ps += failure.detected_ps
+            new_root = survivors.index(call.ranks[call.root]) if what.rooted else 0
+            call = Call(what.name, survivors, normalised_count(what.name, size, itemsize, len(survivors)), dtype, op,
+                        new_root, launchers=gpus_per_thread)
+            run = replace(run, outages=after(run.outages, failure.detected_ps))
     times = outcome.execution
     decision = planned.decision
     return CollectiveResult(
         fabric=spec.name, collective=what.name, algorithm=decision.algorithm, protocol=decision.protocol,
-        channels=decision.channels, library=planned.library.name, ranks=ranks, size=call.size, count=count,
-        dtype=dtype, op=op, root=root, mode=run.engine, seed=run.seed, time_ps=times.duration_ps,
+        channels=decision.channels, library=planned.library.name, ranks=call.ranks, size=call.size, count=call.count,
+        dtype=dtype, op=op, root=call.root, mode=run.engine, seed=run.seed, time_ps=lost_ps + times.duration_ps,
         model_time_ps=round(decision.time_ps), tuner=decision.candidates, reason=decision.reason,
         calibration=planned.library.calibration, verified=outcome.checked, frames=outcome.frames,
-        wire_bytes=outcome.wire_bytes, end_ps=times.end_ps, isolation=outcome.isolation)
+        wire_bytes=outcome.wire_bytes, end_ps=times.end_ps, isolation=outcome.isolation,
+        failed_cards=failed, detected_ps=first_detected, outages=outcome.outages)
 
 
 def _fill(call: Call, fabric: Fabric) -> list[np.ndarray]:

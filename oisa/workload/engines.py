@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from oisa.errors import AccessDenied, SimulationDeadlock, UsageError
 from oisa.fabric import FIDELITIES, BringUp, Fabric, FabricSpec, Fidelity, build
+from oisa.fabric.outages import Failover, failover_of
 from oisa.flow import run_plan as run_flow_plan
 from oisa.plan import Execution, Plan
 from oisa.sim import Kernel
@@ -55,6 +56,7 @@ class Outcome:
     checked: Any = None
     events: int = 0
     isolation: dict[str, int] | None = None  # what a tenancy's checks refused, by kind (None: no tenancy)
+    outages: dict[str, object] | None = None  # what the run's outages did (Failover.summary; None: none)
 
 
 Prepare = Callable[[Fabric], Any]  # before the plan: put the inputs in the cards' memory; returns what check needs
@@ -101,6 +103,8 @@ class FrameEngine(Engine):
         try:
             policy = run.tenancy.policy() if run.tenancy is not None else None
             fabric: Fabric = build(spec, kernel, run.faults, self.fidelity, policy, run.encryption)
+            if run.outages:
+                Failover(fabric, run.outages)
             try:
                 return kernel.run(workload, fabric, run, *args)
             except SimulationDeadlock:
@@ -160,7 +164,13 @@ async def _plan_run(fabric: Fabric, run: Run, plan: Plan, prepare: Prepare | Non
     return Outcome(execution, frames - bringup.frames, wire_bytes - bringup.wire_bytes,
                    sum(c.messages_sent for c in fabric.cards.values()), bringup, link, fabric.fault_totals(), checked,
                    fabric.kernel.clock.events_run,
-                   fabric.refusals.as_dict() if fabric.refusals is not None else None)
+                   fabric.refusals.as_dict() if fabric.refusals is not None else None,
+                   _outages(fabric))
+
+
+def _outages(fabric: Fabric) -> dict[str, object] | None:
+    failover = failover_of(fabric)
+    return failover.summary() if failover is not None else None
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (

@@ -17,6 +17,13 @@ Moving bytes is the cards' business (their :class:`~oisa.device.movement.Movemen
 executor only reduces and copies data in memory when the run moves real bytes. The plan must
 give each byte of a receiving range one writer while it is watched (what the collective
 library's plans do), so that landing can be counted by address.
+
+A transfer that fails ends the plan at once, with a typed error: a completion timeout (a peer
+that never answered, most often a card that died: :mod:`oisa.fabric.outages`) as
+:class:`~oisa.errors.CompletionTimeout` saying who waited for whom, which cards had failed by
+then and whose part of the plan is unfinished. A plan that stalls instead (posted writes to a
+card that died, which nothing answers) ends in the kernel's deadlock report, which lists the
+operations still waiting and what for.
 """
 
 from __future__ import annotations
@@ -30,10 +37,25 @@ from typing import Any
 import numpy as np
 
 from oisa.device.card import Card, Transfer
-from oisa.errors import AccessDenied, UsageError, VerificationError
+from oisa.errors import AccessDenied, CompletionTimeout, SimulationDeadlock, UsageError, VerificationError
 from oisa.fabric import Fabric
-from oisa.plan import Await, Compute, Contribute, Copy, Delay, Execution, Plan, Read, Reduce, Send, Stream
+from oisa.fabric.outages import failover_of
+from oisa.plan import (
+    Await,
+    Collective,
+    Compute,
+    Contribute,
+    Copy,
+    Delay,
+    Execution,
+    Plan,
+    Read,
+    Reduce,
+    Send,
+    Stream,
+)
 from oisa.sim import Inbox, Signal
+from oisa.units import format_time
 from oisa.wire.oisa import CollDtype, CollOp, Status
 
 __all__ = ["DTYPES", "OPS", "execute"]
@@ -96,6 +118,10 @@ class _Executor:
         self.done: Signal[None] = Signal(self.kernel, f"a plan of {count} operations")
         self._ready: deque[int] = deque()
         self._draining = False
+        self.failure: tuple[int, int, Transfer] | None = None  # the first transfer that failed
+        self.kernel.waiting_reports.append(self._waiting)
+        self.kernel.deadlock_details.append(self._deadlock_details)
+        self._start_ps = self.kernel.now
         storing = sorted({op.rank for op in plan.ops if isinstance(op, Send) and op.stores})
         self._stores: dict[int, Inbox[tuple[int, Send]]] = {
             rank: Inbox(self.kernel, f"{fabric.card(rank).name} stores to issue") for rank in storing}
@@ -109,6 +135,8 @@ class _Executor:
         self._ready.extend(index for index, waiting in enumerate(self.waiting) if waiting == 0)
         self._drain()
         await self.done.wait()
+        if self.failure is not None:
+            raise self._failed(*self.failure, start)
         for index, rank, transfer in self.transfers:
             await transfer.wait()
             if not transfer.ok and self.fabric.refusals is not None and transfer.status in _REFUSED:
@@ -120,6 +148,79 @@ class _Executor:
                                         f"{rank} to card {transfer.peer}, failed: "
                                         f"{transfer.error}")
         return Execution(self.plan, start, self.kernel.now, self.started, self.finished)
+
+    def _track(self, index: int, rank: int, transfer: Transfer) -> None:
+        """Keep ``transfer`` (operation ``index``'s, issued by card ``rank``); if it fails, the
+        plan ends then."""
+        self.transfers.append((index, rank, transfer))
+        assert transfer.done is not None
+        transfer.done.then(functools.partial(self._transfer_done, index, rank, transfer))
+
+    def _transfer_done(self, index: int, rank: int, transfer: Transfer) -> None:
+        if transfer.ok or self.failure is not None or not transfer.timed_out:
+            return  # (other failures are reported once the plan is done, as they always were)
+        self.failure = (index, rank, transfer)
+        if not self.done.is_set:
+            self.done.set(None)
+
+    def _failed(self, index: int, rank: int, transfer: Transfer, start: int) -> CompletionTimeout:
+        """The error a plan ends with when ``transfer`` (operation ``index``) timed out."""
+        failover = failover_of(self.fabric)
+        failed = tuple(sorted(failover.failed_cards)) if failover is not None else ()
+        incomplete = self._incomplete()
+        return CompletionTimeout(
+            f"operation {index}, a {transfer.kind} from card {rank} to card {transfer.peer}, failed at "
+            f"{format_time(self.kernel.now - start)} into the plan: {transfer.error}"
+            + (f"; cards failed by then: {', '.join(map(str, failed))}" if failed else "")
+            + f"; unfinished work on cards {', '.join(map(str, incomplete))}",
+            requester=rank, peer=transfer.peer, at_ps=self.kernel.now - start, failed=failed, incomplete=incomplete)
+
+    def _deadlock_details(self, deadlock: SimulationDeadlock) -> None:
+        """What the plan can say of a deadlock that stopped it: when, who had failed, what is unfinished."""
+        if self.done.is_set:
+            return
+        failover = failover_of(self.fabric)
+        deadlock.at_ps = self.kernel.now - self._start_ps
+        deadlock.failed = tuple(sorted(failover.failed_cards)) if failover is not None else ()
+        deadlock.incomplete = self._incomplete()
+
+    def _incomplete(self) -> tuple[int, ...]:
+        """The cards whose part of the plan has not finished: an operation of theirs, or one
+        writing to them, has not."""
+        cards: set[int] = set()
+        for index, op in enumerate(self.plan.ops):
+            if self.finished[index] < 0:
+                if isinstance(op, Collective):  # (an expanded plan has none; its ranks, if it had)
+                    cards.update(op.ranks)
+                    continue
+                cards.add(op.rank)
+                if isinstance(op, (Send, Read)):
+                    cards.add(op.peer)
+        return tuple(sorted(cards))
+
+    def _waiting(self) -> list[str]:
+        """For a deadlock report: the operations started and not finished, and what each waits for."""
+        if self.done.is_set:
+            return []
+        lines = []
+        for index, op in enumerate(self.plan.ops):
+            if self.started[index] >= 0 and self.finished[index] < 0:
+                if isinstance(op, Send):
+                    what = (f"send of {op.size} B from card {op.rank} waiting for them to land at card {op.peer} "
+                            f"({op.remote:#x})")
+                elif isinstance(op, Read):
+                    what = f"read of {op.size} B by card {op.rank} waiting for card {op.peer} to answer"
+                elif isinstance(op, Await):
+                    what = f"card {op.rank} waiting for {op.size} B to land at {op.address:#x}"
+                elif isinstance(op, Collective):
+                    what = f"a collective of cards {', '.join(map(str, op.ranks))}"
+                else:
+                    what = f"{type(op).__name__.lower()} on card {op.rank}"
+                lines.append(f"operation {index}: {what}")
+        unstarted = int(np.count_nonzero(self.started < 0))
+        shown = lines[:8] + ([f"{len(lines) - 8} more operations waiting"] if len(lines) > 8 else [])
+        return shown + ([f"{unstarted} operations never started (their dependencies did not finish)"]
+                        if unstarted else [])
 
     def _drain(self) -> None:
         """Start every ready operation, in id order of readiness (deterministic)."""
@@ -139,7 +240,7 @@ class _Executor:
             self.waiting[dependent] -= 1
             if self.waiting[dependent] == 0:
                 self._ready.append(dependent)
-        if self.left == 0:
+        if self.left == 0 and not self.done.is_set:  # (set already if a transfer failed)
             self.done.set(None)
         self._drain()
 
@@ -167,21 +268,21 @@ class _Executor:
             self._stores[op.rank].put((index, op))
             return
         transfer = self._card(op.rank).post_write(op.peer, op.remote, op.local, op.size, path=op.path)
-        self.transfers.append((index, op.rank, transfer))
+        self._track(index, op.rank, transfer)
         assert transfer.done is not None
         (transfer.done if landed is None else landed).then(functools.partial(self._finish, index))
 
     async def _issue_stores(self, card: Card, queue: Inbox[tuple[int, Send]]) -> None:
         while True:
             for index, op in await queue.get_all():
-                self.transfers.append((index, op.rank, card.store(op.peer, op.remote, op.local, op.size)))
+                self._track(index, op.rank, card.store(op.peer, op.remote, op.local, op.size))
 
     def _read(self, index: int, op: Read) -> None:
         if op.size <= 0:
             self._finish_at(index, self.kernel.now)
             return
         transfer = self._card(op.rank).post_read(op.peer, op.remote, op.local, op.size, path=op.path)
-        self.transfers.append((index, op.rank, transfer))
+        self._track(index, op.rank, transfer)
         assert transfer.done is not None
         transfer.done.then(functools.partial(self._finish, index))
 

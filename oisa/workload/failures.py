@@ -45,8 +45,12 @@ from typing import Any
 
 import numpy as np
 
-from oisa.errors import ConfigError, UsageError
+from oisa.errors import ConfigError, UnitError, UsageError
 from oisa.fabric import FabricSpec
+from oisa.fabric.outages import Outage
+from oisa.units import parse_time
+from oisa.workload.degradation import Degradation, measure
+from oisa.workload.degradation import progress as pace
 
 __all__ = [
     "CLASSES",
@@ -75,6 +79,7 @@ __all__ = [
     "inventory",
     "parse_duration",
     "read_fault_file",
+    "read_outages",
     "run_failures",
     "simulate",
     "young_interval",
@@ -516,6 +521,57 @@ def read_fault_file(path: str | Path, base: Mapping[str, ComponentClass] = CLASS
     return FaultFile(classes, tuple(_fault(entry, f"fault[{i}]", source, classes) for i, entry in enumerate(faults)))
 
 
+def read_outages(path: str | Path) -> tuple[Outage, ...]:
+    """The outages of a frame-level run (:mod:`oisa.fabric.outages`) from a TOML file of
+    ``[[outage]] component, at, repair, lanes`` entries (times with units: ``"2us"``, ``"1ms"``,
+    from the start of the workload). Each entry is checked on its own, naming it; whether the
+    component exists is checked against the fabric when the run starts."""
+    source = str(path)
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not TOML: {exc}", source=source) from None
+    unknown = sorted(set(doc) - {"outage"})
+    if unknown:
+        raise ConfigError("unknown table (expected [[outage]] entries)", source=source, key=unknown[0])
+    entries = doc.get("outage", [])
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("expected one [[outage]] entry or more", source=source, key="outage")
+    return tuple(_outage(entry, f"outage[{i}]", source) for i, entry in enumerate(entries))
+
+
+def _outage(entry: object, key: str, source: str) -> Outage:
+    if not isinstance(entry, dict):
+        raise ConfigError("expected a table with component and at", source=source, key=key)
+    extra = sorted(set(entry) - {"component", "at", "repair", "lanes"})
+    if extra:
+        raise ConfigError("unknown key (expected component, at, repair, lanes)", source=source,
+                          key=f"{key}.{extra[0]}")
+    if "component" not in entry or "at" not in entry:
+        raise ConfigError("an outage needs component and at", source=source, key=key)
+    times: dict[str, int | None] = {"at": None, "repair": None}
+    for name in times:
+        if name in entry:
+            value = entry[name]
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ConfigError(f"{value!r}: expected a time such as 2us or 1ms", source=source, key=f"{key}.{name}")
+            if isinstance(value, (int, float)) and value < 0:
+                raise ConfigError(f"{value!r} is before zero", source=source, key=f"{key}.{name}")
+            try:
+                times[name] = parse_time(value, f"{key}.{name}")
+            except UnitError as exc:
+                raise ConfigError(str(exc).split(": ", 1)[-1], source=source, key=f"{key}.{name}") from None
+    lanes = entry.get("lanes")
+    try:
+        at = times["at"]
+        assert at is not None
+        return Outage(entry["component"], at, times["repair"], lanes)
+    except UsageError as exc:
+        raise ConfigError(exc.problem, source=source, key=key) from None
+
+
 def _fault(entry: object, key: str, source: str, classes: Mapping[str, ComponentClass]) -> ExplicitFault:
     if not isinstance(entry, dict):
         raise ConfigError("expected a table with class and at", source=source, key=key)
@@ -583,6 +639,8 @@ class ClusterGoodput:
     at_young: IntervalGoodput
     at_daly: IntervalGoodput
     rows: tuple[IntervalGoodput, ...]
+    measured: tuple[Degradation, ...] = ()  # degradations measured frame by frame (measure_degradation)
+    degraded_goodput: float | None = None  # the best goodput, less what degradations cost at the measured pace
 
 
 @dataclass(frozen=True)
@@ -615,8 +673,14 @@ def goodput_curve(schedules: Sequence[np.ndarray], horizon_s: float, intervals: 
 def cluster_goodput(spec: FabricSpec, seed: int, *, horizon_s: float, intervals: Sequence[float], write_s: float,
                     restart_s: float, repair_s: float = DEFAULT_REPAIR_S, replicas: int = 8,
                     classes: Mapping[str, ComponentClass] = CLASSES,
-                    extra: Sequence[ExplicitFault] = ()) -> ClusterGoodput:
-    """Draw ``replicas`` failure schedules for ``spec`` from ``seed`` and run the timeline on each."""
+                    extra: Sequence[ExplicitFault] = (), measure_degradation: bool = False,
+                    comm_share: float = 1.0) -> ClusterGoodput:
+    """Draw ``replicas`` failure schedules for ``spec`` from ``seed`` and run the timeline on each.
+
+    With ``measure_degradation``, what a lost plane or a card's lost scale-up link costs is
+    measured frame by frame (:mod:`oisa.workload.degradation`) and taken off the best goodput,
+    at the pace a step whose collectives take ``comm_share`` of its time keeps (other degradations,
+    of the scale-out stages, at their share of the links, which is what they lose)."""
     inv = inventory(spec)
     mtbi_s = inv.mtbi_h(classes) * HOUR
     # One stream per fabric and seed: the same seed gives the same schedules whatever else runs.
@@ -633,21 +697,32 @@ def cluster_goodput(spec: FabricSpec, seed: int, *, horizon_s: float, intervals:
     best = max(curve, key=lambda row: row.goodput)
     at_young, at_daly = goodput_curve(schedules, horizon_s, [min(young, horizon_s), min(daly, horizon_s)],
                                       write_s, restart_s)
+    measured: tuple[Degradation, ...] = ()
+    degraded = None
+    if measure_degradation and inv.counts["planes"] >= 2:
+        measured = measure(inv.counts["planes"], seed)
+        kept = {d.cls: d.kept for d in measured}
+        slowed = [[(e.at_s, min(e.repair_s, horizon_s),
+                    1 - pace(kept.get(inv.groups[e.group].cls, 1 - inv.groups[e.group].share), comm_share))
+                   for e in events] for events in degrading]
+        degraded = best.goodput * (1 - float(np.mean([_worst_over_time(x, horizon_s, weighted=True) for x in slowed])))
     return ClusterGoodput(inv, mtbi_s, horizon_s / mtbi_s, float(np.mean([s.size for s in schedules])),
                           float(np.mean([len(d) for d in degrading])),
                           float(np.mean([_worst_over_time(x, horizon_s, weighted=False) for x in spans])),
                           float(np.mean([_worst_over_time(x, horizon_s, weighted=True) for x in spans])), young, daly,
                           best, at_young, at_daly,
-                          tuple(goodput_curve(schedules, horizon_s, intervals, write_s, restart_s)))
+                          tuple(goodput_curve(schedules, horizon_s, intervals, write_s, restart_s)), measured, degraded)
 
 
 def run_failures(specs: Sequence[FabricSpec], seed: int, *, horizon_s: float = 7 * 24 * HOUR,
                  intervals: Sequence[float] = DEFAULT_INTERVALS_S, write_s: float | None = None,
                  restart_s: float = DEFAULT_RESTART_S, repair_s: float = DEFAULT_REPAIR_S, replicas: int = 8,
-                 fault_file: FaultFile | None = None,
-                 progress: Callable[[str], None] | None = None) -> FailuresResult:
+                 fault_file: FaultFile | None = None, progress: Callable[[str], None] | None = None,
+                 measure_degradation: bool = False, comm_share: float = 1.0) -> FailuresResult:
     """Goodput against checkpoint interval for every fabric of ``specs``; ``write_s`` None takes
     :data:`DEFAULT_STATE_BYTES` over :data:`DEFAULT_WRITE_BPS`."""
+    if isinstance(comm_share, bool) or not isinstance(comm_share, (int, float)) or not 0 <= comm_share <= 1:
+        raise UsageError("a share of the step's time, from 0 to 1", parameter="comm_share", value=comm_share)
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
         raise UsageError("expected a number of schedules, 1 or more", parameter="replicas", value=replicas)
     for name, value in (("horizon_s", horizon_s), ("restart_s", restart_s), ("repair_s", repair_s)):
@@ -669,7 +744,8 @@ def run_failures(specs: Sequence[FabricSpec], seed: int, *, horizon_s: float = 7
     for spec in specs:
         clusters.append(cluster_goodput(spec, seed, horizon_s=horizon_s, intervals=intervals, write_s=write,
                                         restart_s=restart_s, repair_s=repair_s, replicas=replicas, classes=classes,
-                                        extra=extra))
+                                        extra=extra, measure_degradation=measure_degradation,
+                                        comm_share=comm_share))
         if progress:
             progress(spec.name)
     return FailuresResult(seed, horizon_s, write, restart_s, repair_s, replicas, classes, tuple(clusters))

@@ -61,6 +61,7 @@ class P2PResult:
     bringup_bytes: int
     engine_note: str | None = None  # why auto picked the engine, where it did
     isolation: dict[str, int] | None = None  # what a tenancy's checks refused, by kind (None: no tenancy)
+    outages: dict[str, object] | None = None  # what the run's outages did (None: it had none)
     encryption: dict[str, int] | None = None  # encrypted links and attacks on them (None: neither)
 
 
@@ -113,6 +114,7 @@ def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: 
         end_ps=times.end_ps, link=outcome.link, faults=outcome.faults, bringup_ps=outcome.bringup.time_ps,
         bringup_frames=outcome.bringup.frames, bringup_bytes=outcome.bringup.wire_bytes,
         engine_note=run.chosen if run.engine == "flow" else None, isolation=outcome.isolation,
+        outages=outcome.outages,
         encryption=link_security(run, outcome.link, outcome.faults))
 
 

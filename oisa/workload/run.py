@@ -17,6 +17,7 @@ from oisa.errors import UsageError
 from oisa.fabric import FabricSpec
 from oisa.fabric.build import LinkEncryption
 from oisa.fabric.loader import memory_budget
+from oisa.fabric.outages import Outage
 from oisa.fabric.tenancy import Tenancy
 from oisa.sim.faults import FaultModel
 from oisa.sim.observe import Observer
@@ -70,7 +71,9 @@ class Run:
     (None where the engine was asked for). ``tenancy``, if given, is enforced by the fabric's
     cards and switches (:mod:`oisa.fabric.tenancy`); it needs the data engine, whose requests
     are real, and ``auto`` then settles on it. ``encryption``, if given, encrypts every OISA link
-    (:class:`~oisa.fabric.build.LinkEncryption`), on the frame-level engines."""
+    (:class:`~oisa.fabric.build.LinkEncryption`), on the frame-level engines. ``outages`` are
+    components that fail during the run (:class:`~oisa.fabric.outages.Outage`), on the
+    frame-level engines too."""
 
     seed: int = 0
     engine: str = AUTO
@@ -80,8 +83,10 @@ class Run:
     chosen: str | None = field(default=None, compare=False)
     tenancy: Tenancy | None = field(default=None, compare=False)
     encryption: LinkEncryption | None = None
+    outages: tuple[Outage, ...] = ()  # components that fail mid-run (oisa.fabric.outages), frame-level engines
 
     def __post_init__(self) -> None:
+        self._check_outages()
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UsageError("a seed is an integer, 0 or more", parameter="seed", value=self.seed)
         if not isinstance(self.engine, str) or (self.engine != AUTO and self.engine not in ENGINES):
@@ -102,6 +107,11 @@ class Run:
         if self.tenancy is not None and not isinstance(self.tenancy, Tenancy):
             raise UsageError("expected an oisa.fabric.tenancy.Tenancy", parameter="tenancy",
                              value=type(self.tenancy).__name__)
+
+    def _check_outages(self) -> None:
+        if not isinstance(self.outages, tuple) or not all(isinstance(o, Outage) for o in self.outages):
+            raise UsageError("expected a tuple of oisa.fabric.outages.Outage", parameter="outages",
+                             value=type(self.outages).__name__)
 
     def settled(self, auto: str, *, allowed: tuple[str, ...], workload: str, spec: FabricSpec | None = None) -> Run:
         """This run with its engine decided: ``auto`` if it was left to the workload (or
@@ -124,6 +134,10 @@ class Run:
         if self.encryption is not None and name == "flow":
             raise UsageError("encrypted links are modelled flit by flit: the data or timing engine",
                              parameter="encryption", remedy=("engine", "timing"))
+        if self.outages and name == "flow":
+            raise UsageError("outages are run frame by frame: the data or timing engine (the goodput of failures at "
+                             "cluster scale is oisa scenario failures)", parameter="outages",
+                             remedy=("engine", "timing"))
         if self.faults is not None and self.faults.active and not ENGINES[name].moves_bytes:
             raise UsageError(f"faults need an engine that moves bytes; {workload} runs on {name}, which has no bits "
                              f"to flip", parameter="faults")
