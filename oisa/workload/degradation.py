@@ -2,9 +2,9 @@
 
 A lost plane, a card's lost link to a plane, or a link down-trained to fewer lanes leaves the
 job running on less bandwidth until repair (:mod:`oisa.workload.failures`, "degrades"). How much
-less is not the failed element's share of the links: the collective's algorithm decides (a ring
-whose channels keep to planes crowds a lost plane's channels onto others; data sprayed evenly
-over a card's links goes at the pace of its slowest). So it is measured: the same all-reduce on
+less is not simply the failed element's share of the links: the collective's algorithm and the
+traffic's spread decide (a card's lost link moves only that card's traffic onto its other links;
+data sprayed evenly over a card's links goes at the pace of its slowest). So it is measured: the same all-reduce on
 a frame-level fabric with the failure in force and without it (:mod:`oisa.fabric.outages`,
 timing engine), and the share of bandwidth kept is the ratio of the two runs' times per byte (two
 sizes, so that fixed costs, the failure's detection among them, cancel).
