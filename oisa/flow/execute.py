@@ -284,7 +284,8 @@ class _Executor:
         return {owner: self.network.card(owner).dma_engines for owner in np.unique(owners).tolist() if owner in cards}
 
     def _count(self, batch: FlowBatch, sizes: np.ndarray, repeats: int) -> None:
-        wire = np.bincount(batch.flow, batch.weight, minlength=len(sizes))
+        on_links = batch.resource < self.network.links  # a switch's reduction units are no wire
+        wire = np.bincount(batch.flow[on_links], batch.weight[on_links], minlength=len(sizes))
         self.wire_bytes += repeats * float(np.dot(wire, sizes))
         self.frames += repeats * float(np.dot(batch.frames, sizes))
         self.messages += repeats * float(np.dot(batch.messages, sizes))
@@ -487,7 +488,7 @@ class _Executor:
                 raise UsageError(f"a phase of {len(moving):,} flows would take about "
                                  f"{len(moving) * _ENTRIES_PER_FLOW * ENTRY_BYTES / 2**30:.1f} GiB to route, more "
                                  f"than this run may take ({self.memory_limit / 2**30:.1f} GiB)", parameter="plan")
-            batch = self.network.writes(flows.src[moving], flows.dst[moving], flows.path[moving])
+            batch = self.network.transfers(flows.src[moving], flows.dst[moving], flows.path[moving])
             owners = flows.src[moving]
             if phase.rate_cap > 0:
                 cap = self._copy_caps(owners, phase.rate_cap / S) if phase.queued else phase.rate_cap / S

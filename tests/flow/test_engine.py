@@ -211,3 +211,20 @@ def test_a_direct_exchange_by_its_phases_takes_the_time_the_timing_engine_gives(
     flow = run_plan(eight, Plan((collective,))).execution.duration_ps
     timing = run_collective(eight, "alltoall", Run(engine="timing"), size=size, algorithm="direct").time_ps
     assert flow == pytest.approx(timing, rel=0.05)  # the README's budget for a collective of 1 MiB and more
+
+
+@pytest.mark.parametrize(("cards", "size"), [((8, 9, 10, 11), 4 * MiB), ((8, 9, 10, 11, 12, 13, 14, 15), 64 * MiB)])
+def test_an_in_switch_all_reduce_by_its_phases_takes_the_time_the_timing_engine_gives(cards, size):
+    """The in-switch plan's phase holds flows from cards to the reducing switches and back: the
+    flow engine routes them as contributions and results (it used to look for a card by the
+    switch's id), and wire bytes count the links only, not the switch's reduction units."""
+    from oisa.workload.collectives import run_collective
+
+    spec = load_fabric("supernode-64")
+    runs = {engine: run_collective(spec, "allreduce", Run(engine=engine), size=size, algorithm="in-switch",
+                                   cards=cards) for engine in ("flow", "timing")}
+    flow, timing = runs["flow"], runs["timing"]
+    assert flow.algorithm == timing.algorithm == "in-switch"
+    assert flow.time_ps == pytest.approx(timing.time_ps, rel=0.05)  # the README's budget for 1 MiB and more
+    assert flow.wire_bytes == pytest.approx(timing.wire_bytes, rel=0.02)
+    assert flow.frames == pytest.approx(timing.frames, rel=0.02)
