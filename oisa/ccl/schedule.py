@@ -308,7 +308,8 @@ class Flowbook:
         Where each connection pipelines its bytes as ``steps`` steps (a chain's or a tree's
         pieces), no more than :data:`STEPS` of them are in flight: a connection moves at most
         ``STEPS`` steps per handshake and crossing, which caps its flows' rate where handshakes
-        are long (a network hop's). ``queued``: the phase's transfers are all issued at its start
+        are long (a network hop's); its flows are then :attr:`~oisa.plan.Phase.interleaved`.
+        ``queued``: the phase's transfers are all issued at its start
         and each card's DMA engines take them in the order recorded (:attr:`oisa.plan.Phase.queued`)."""
         cards = self.call.ranks
         pairs = list(self._pairs.items())  # in the order the algorithm sends them, as its cards issue them
@@ -329,7 +330,7 @@ class Flowbook:
                 cap = min(cap, window) if cap else window
             self.phases.append(Phase(Flows.of(src, dst, np.asarray(size, dtype=np.float64)), repeat, sync,
                                      self._memory / repeat / len(ranks), tuple(cards), rate_cap=cap,
-                                     queued=queued))
+                                     queued=queued, interleaved=steps > 1))
             self.shapes.append(PhaseShape(lanes, steps if steps > STEPS else 0))
         self._pairs = defaultdict(float)
         self._memory = 0.0
