@@ -275,6 +275,27 @@ class Flowbook:
         if self.protocol.efficiency < 1.0:
             self.memory(2 * sum(size * count for size, count in counts))
 
+    def stream_counts(self, edges: Sequence[tuple[int, int]], counts: list[tuple[int, int]], lane: Lane) -> None:
+        """:meth:`send_counts` and :meth:`deliver_counts` of the same transfers over every edge
+        of ``edges`` (child, parent): sent up each, delivered back down; their wire bytes are
+        reckoned once for all the edges (a tree's lane at 10,240 ranks has 10,239)."""
+        efficiency = self.protocol.efficiency
+        wire = sum(count * (size + _flags(efficiency, size)) for size, count in counts if size > 0)
+        if wire <= 0:
+            return
+        pairs = self._pairs
+        for child, parent in edges:
+            pairs[(child, parent, lane.index)] += wire
+            pairs[(parent, child, lane.index)] += wire
+        if edges:
+            self._width = lane.width if not self._width else min(self._width, lane.width)
+            if efficiency < 1.0:
+                self.memory(2 * len(edges) * sum(size * count for size, count in counts))
+
+    def send_wire(self, src: int, dst: int, wire: int, lane: Lane) -> None:
+        """:meth:`send` of transfers whose wire bytes (data and flags) the caller has reckoned."""
+        self._add(src, dst, wire, lane)
+
     def _add(self, src: int, dst: int, wire: int, lane: Lane) -> None:
         if wire > 0:
             self._pairs[(src, dst, lane.index)] += wire
