@@ -238,8 +238,8 @@ def test_merging_a_phases_identical_flows_changes_no_time_and_no_count(fabric):
     from oisa.ccl.kinds import Call
     from oisa.workload.collectives import collective_ranks, plan_call
 
-    where = fabric if fabric == "supernode-64" else Path(__file__).parents[1] / "data" / "fabrics" / "cluster-small.toml"
-    spec = load_fabric(where)
+    data = Path(__file__).parents[1] / "data" / "fabrics"
+    spec = load_fabric(fabric if fabric == "supernode-64" else data / f"{fabric}.toml")
     ranks = tuple(collective_ranks(spec, None))[:16]
     collective = plan_call(spec, Call("allreduce", ranks, 16 * MiB // 4), algorithm="tree").collective
     streaming = collective.phases[-1]
