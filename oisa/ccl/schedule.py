@@ -33,7 +33,7 @@ lanes in blocks, so that a lane's parts of the buffer are contiguous.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -103,14 +103,6 @@ def protocol(library: Library, name: str, channels: int, algorithm: str) -> Prot
         rate = min(rate, library.value(f"{key}.call_bandwidth") / 8 / channels)
     return Protocol(name, library.value(f"{key}.efficiency"), library.value(f"{key}.step_latency"),
                     library.value(f"{key}.net_step_latency"), rate, library.value(f"{key}.chunk"))
-
-
-def all_but(sizes: list[int], counts: Counter[int], excluded: int) -> list[tuple[int, int]]:
-    """The sizes of ``sizes`` (tallied in ``counts``) but the one at index ``excluded``, as (size,
-    how many) pairs: what a ring position sends over a pass, every chunk but one."""
-    left = counts.copy()
-    left[sizes[excluded]] -= 1
-    return [(size, count) for size, count in left.items() if count]
 
 
 def parts(total: int, count: int, unit: int) -> list[tuple[int, int]]:
