@@ -212,7 +212,10 @@ class Phase:
     faster than ``rate_cap`` bytes per second (what one channel's threads can copy, flags
     included; 0: no cap but the links'). ``queued``: each flow stands for one transfer its card
     issues at the step's start, which the card's DMA engines take in the order listed (a direct
-    exchange); otherwise the flows are streams a pipeline's steps keep moving together."""
+    exchange); otherwise the flows are streams a pipeline's steps keep moving together.
+    ``interleaved``: each flow stands for many pieces (a pipelined tree or chain), which a card's
+    channels send in turn, piece by piece: a card's flows share its ports side by side rather
+    than queue one whole flow behind another."""
 
     flows: Flows
     repeat: int = 1
@@ -221,6 +224,7 @@ class Phase:
     memory_ranks: tuple[int, ...] = ()
     rate_cap: float = 0.0
     queued: bool = False
+    interleaved: bool = False
 
     def __post_init__(self) -> None:
         if self.repeat < 1 or self.latency_ps < 0 or self.memory_bytes < 0 or self.rate_cap < 0:

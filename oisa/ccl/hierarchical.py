@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 
 from oisa.ccl.channels import server_paths
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, all_but, layout, parts
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
 
 __all__ = ["AllReduce", "available"]
 
@@ -147,18 +147,22 @@ class AllReduce:
 def _rails(ctx: Context, book: Flowbook, geometry: list, groups: tuple[tuple[int, ...], ...]) -> None:
     """The all-reduces across servers, one per rail: its reduce-scatter, then its all-gather."""
     m = len(groups)
+    proto = ctx.protocol
+    copies = proto.efficiency < 1.0  # LL and LL128 deliver into slots and copy out
     for half in (0, 1):
         for lane, (chunks, subs) in geometry:
             for k in range(len(chunks)):
                 rail = [group[k] for group in groups]
                 sizes = [s for _, s in subs[k]]
-                counts, total = Counter(sizes), sum(sizes)
+                # what a position sends is every sub-chunk but one: the whole, less that one (reckoned
+                # once per rail rather than tallied anew for each of its thousands of positions)
+                wires = [size + proto.flags(size) if size > 0 else 0 for size in sizes]
+                total, total_wire = sum(sizes), sum(wires)
                 for q in range(m):  # every sub-chunk but the one the next server holds (0) or owns (1)
                     excluded = (q + 1 + half) % m
-                    sent = all_but(sizes, counts, excluded)
+                    book.send_wire(rail[q], rail[(q + 1) % m], total_wire - wires[excluded], lane)
                     if half == 0:
-                        book.send_counts(rail[q], rail[(q + 1) % m], sent, lane)
                         book.memory(3 * (total - sizes[excluded]))
-                    else:
-                        book.deliver_counts(rail[q], rail[(q + 1) % m], sent, lane)
+                    elif copies:
+                        book.memory(2 * (total - sizes[excluded]))
         book.close(m - 1)

@@ -19,10 +19,8 @@ the same cards.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from oisa.ccl.channels import ring_orders
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, all_but, layout, parts
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
 
 __all__ = ["AllGather", "AllReduce", "Broadcast", "Reduce", "ReduceScatter"]
 
@@ -88,18 +86,22 @@ class AllReduce:
     def flows(ctx: Context, book: Flowbook) -> None:
         n = ctx.n
         lanes = _lanes(ctx)
+        proto = ctx.protocol
+        copies = proto.efficiency < 1.0  # LL and LL128 deliver into slots and copy out
         for phase in (0, 1):
             for lane, order in lanes:
                 sizes = [size for _, size in _chunks(ctx, lane)]
-                counts, total = Counter(sizes), sum(sizes)
+                # what a position sends is every chunk but one: the whole, less that one (reckoned once
+                # per lane rather than tallied anew for each of its thousands of positions)
+                wires = [size + proto.flags(size) if size > 0 else 0 for size in sizes]
+                total, total_wire = sum(sizes), sum(wires)
                 for i in range(n):  # every chunk but the one the next position holds (0) or owns (1)
                     excluded = (i + 1 + phase) % n
-                    sent = all_but(sizes, counts, excluded)
+                    book.send_wire(order[i], order[(i + 1) % n], total_wire - wires[excluded], lane)
                     if phase == 0:
-                        book.send_counts(order[i], order[(i + 1) % n], sent, lane)
                         book.memory(3 * (total - sizes[excluded]))
-                    else:
-                        book.deliver_counts(order[i], order[(i + 1) % n], sent, lane)
+                    elif copies:
+                        book.memory(2 * (total - sizes[excluded]))
             book.close(n - 1)
 
 

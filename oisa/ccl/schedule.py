@@ -33,7 +33,7 @@ lanes in blocks, so that a lane's parts of the buffer are contiguous.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -103,14 +103,6 @@ def protocol(library: Library, name: str, channels: int, algorithm: str) -> Prot
         rate = min(rate, library.value(f"{key}.call_bandwidth") / 8 / channels)
     return Protocol(name, library.value(f"{key}.efficiency"), library.value(f"{key}.step_latency"),
                     library.value(f"{key}.net_step_latency"), rate, library.value(f"{key}.chunk"))
-
-
-def all_but(sizes: list[int], counts: Counter[int], excluded: int) -> list[tuple[int, int]]:
-    """The sizes of ``sizes`` (tallied in ``counts``) but the one at index ``excluded``, as (size,
-    how many) pairs: what a ring position sends over a pass, every chunk but one."""
-    left = counts.copy()
-    left[sizes[excluded]] -= 1
-    return [(size, count) for size, count in left.items() if count]
 
 
 def parts(total: int, count: int, unit: int) -> list[tuple[int, int]]:
@@ -275,6 +267,27 @@ class Flowbook:
         if self.protocol.efficiency < 1.0:
             self.memory(2 * sum(size * count for size, count in counts))
 
+    def stream_counts(self, edges: Sequence[tuple[int, int]], counts: list[tuple[int, int]], lane: Lane) -> None:
+        """:meth:`send_counts` and :meth:`deliver_counts` of the same transfers over every edge
+        of ``edges`` (child, parent): sent up each, delivered back down; their wire bytes are
+        reckoned once for all the edges (a tree's lane at 10,240 ranks has 10,239)."""
+        efficiency = self.protocol.efficiency
+        wire = sum(count * (size + _flags(efficiency, size)) for size, count in counts if size > 0)
+        if wire <= 0:
+            return
+        pairs = self._pairs
+        for child, parent in edges:
+            pairs[(child, parent, lane.index)] += wire
+            pairs[(parent, child, lane.index)] += wire
+        if edges:
+            self._width = lane.width if not self._width else min(self._width, lane.width)
+            if efficiency < 1.0:
+                self.memory(2 * len(edges) * sum(size * count for size, count in counts))
+
+    def send_wire(self, src: int, dst: int, wire: int, lane: Lane) -> None:
+        """:meth:`send` of transfers whose wire bytes (data and flags) the caller has reckoned."""
+        self._add(src, dst, wire, lane)
+
     def _add(self, src: int, dst: int, wire: int, lane: Lane) -> None:
         if wire > 0:
             self._pairs[(src, dst, lane.index)] += wire
@@ -308,7 +321,8 @@ class Flowbook:
         Where each connection pipelines its bytes as ``steps`` steps (a chain's or a tree's
         pieces), no more than :data:`STEPS` of them are in flight: a connection moves at most
         ``STEPS`` steps per handshake and crossing, which caps its flows' rate where handshakes
-        are long (a network hop's). ``queued``: the phase's transfers are all issued at its start
+        are long (a network hop's); its flows are then :attr:`~oisa.plan.Phase.interleaved`.
+        ``queued``: the phase's transfers are all issued at its start
         and each card's DMA engines take them in the order recorded (:attr:`oisa.plan.Phase.queued`)."""
         cards = self.call.ranks
         pairs = list(self._pairs.items())  # in the order the algorithm sends them, as its cards issue them
@@ -329,7 +343,7 @@ class Flowbook:
                 cap = min(cap, window) if cap else window
             self.phases.append(Phase(Flows.of(src, dst, np.asarray(size, dtype=np.float64)), repeat, sync,
                                      self._memory / repeat / len(ranks), tuple(cards), rate_cap=cap,
-                                     queued=queued))
+                                     queued=queued, interleaved=steps > 1))
             self.shapes.append(PhaseShape(lanes, steps if steps > STEPS else 0))
         self._pairs = defaultdict(float)
         self._memory = 0.0

@@ -144,9 +144,7 @@ class AllReduce:
         for (lane, shape), each in zip(trees, pieces, strict=True):
             rest = each[1:]
             tally = list(Counter(rest).items())  # the same pieces on every edge: counted once, not listed per edge
-            for child, parent in enumerate(shape.parent):
-                if parent >= 0:
-                    book.send_counts(child, parent, tally, lane)
-                    book.deliver_counts(parent, child, tally, lane)
+            book.stream_counts([(child, parent) for child, parent in enumerate(shape.parent) if parent >= 0], tally,
+                               lane)
             book.memory(sum(len(children) + 2 for children in shape.children if children) * sum(rest))
         book.close(1, latency=False, steps=max(len(each) - 1 for each in pieces))

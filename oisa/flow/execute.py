@@ -31,6 +31,15 @@ ranks' memory is idle, nothing else can happen until it is done: one repetition 
 then computed alone and the remaining ones skipped over in one step (a ring all-reduce of
 102,400 ranks repeats one pattern 204,798 times). It is the same arithmetic as running them one
 by one, which a test checks (``fast_forward=False`` runs them one by one).
+
+A phase's identical flows (the same pair of nodes, path and size: a pair's lanes, which a
+10,240-card tree's streaming phase repeats six times over for 330,000 flows) are routed and
+filled as one flow that stands for them all (:class:`~oisa.flow.fluid.Fluid`'s multiplicity):
+the same rates, computed over a sixth of the entries. A test holds it equal to filling them one
+by one (``merge=False``). That is exact where the flows have no owner to queue behind: in an
+interleaved phase (a pipelined tree's or chain's pieces, which a card's channels send in turn,
+so its flows share its ports side by side) and not in others, where a card sends whole flows
+oldest first and identical ones would queue apart.
 """
 
 from __future__ import annotations
@@ -89,10 +98,27 @@ class FlowRun:
 
 
 def run_plan(spec: FabricSpec, plan: Plan, *, seed: int = 0, fast_forward: bool = True,
-             memory_limit: int | None = None) -> FlowRun:
+             memory_limit: int | None = None, merge: bool = True) -> FlowRun:
     """Run ``plan`` on ``spec`` from time 0. ``memory_limit`` (bytes) refuses, before it is
-    routed, a phase whose flows would take more."""
-    return _Executor(spec, plan, seed, fast_forward, memory_limit).run()
+    routed, a phase whose flows would take more; ``merge=False`` fills a phase's identical
+    flows one by one instead of as one (the same arithmetic, for checking it)."""
+    return _Executor(spec, plan, seed, fast_forward, memory_limit, merge).run()
+
+
+@dataclass(frozen=True)
+class _PhaseFlows:
+    """A phase's flows that move bytes, routed: ``batch``, their ``sizes`` and the cards they
+    leave (``owners``); each stands for ``multiplicity`` identical flows."""
+
+    batch: FlowBatch
+    sizes: np.ndarray
+    owners: np.ndarray
+    multiplicity: np.ndarray
+
+    @property
+    def counted(self) -> np.ndarray:
+        """The bytes each flow moves, with all it stands for."""
+        return self.sizes * self.multiplicity
 
 
 class _Gate:
@@ -156,12 +182,14 @@ class _Reduction:
 
 
 class _Executor:
-    def __init__(self, spec: FabricSpec, plan: Plan, seed: int, fast_forward: bool, memory_limit: int | None) -> None:
+    def __init__(self, spec: FabricSpec, plan: Plan, seed: int, fast_forward: bool, memory_limit: int | None,
+                 merge: bool = True) -> None:
         self.spec = spec
         self.plan = plan
         self.network = Network(spec, seed)
         self.fluid = Fluid(self.network.capacity, self.network.tail)
         self.fast_forward = fast_forward
+        self.merge = merge
         self.memory_limit = memory_limit
         self.now = 0.0
         self.end = 0.0
@@ -186,7 +214,7 @@ class _Executor:
         self._watches: dict[int, RangeWatches] = {}
         self._reductions: dict[tuple[int, int, int], _Reduction] = {}
         self._iteration_times: dict[int, float] = {}
-        self._phase_batches: dict[int, tuple[FlowBatch, np.ndarray, np.ndarray]] = {}
+        self._phase_batches: dict[int, _PhaseFlows] = {}
         self.wire_bytes = self.frames = self.messages = 0.0
         self.skipped = 0
         self.solo_events = 0
@@ -253,20 +281,21 @@ class _Executor:
     # -- flows -----------------------------------------------------------------------------------------
 
     def _launch(self, batch: FlowBatch, sizes: np.ndarray, task: _Task, owner: np.ndarray | int = -1, *,
-                counted: bool = True, gated: bool = False) -> None:
+                counted: bool = True, gated: bool = False, multiplicity: np.ndarray | None = None) -> None:
         """Start ``batch``'s flows of ``sizes`` bytes now, finishing into ``task``; ``owner`` is
         the card (or cards, flow by flow) they leave by (-1: none); ``gated``: each card takes
-        them as its DMA engines free (:class:`_Gate`). Their wire bytes count unless
-        ``counted`` is False (a read's first requests, which its data's flows carry too)."""
+        them as its DMA engines free (:class:`_Gate`); each flow stands for ``multiplicity``
+        identical ones (:meth:`Fluid.add`). Their wire bytes count unless ``counted`` is False
+        (a read's first requests, which its data's flows carry too)."""
         if counted:
-            self._count(batch, sizes, 1)
+            self._count(batch, sizes if multiplicity is None else sizes * multiplicity, 1)
         parked = None
         if gated:
             owners = np.broadcast_to(np.asarray(owner, dtype=np.int64), (len(sizes),))
             ids = np.arange(self.fluid.count, self.fluid.count + len(sizes))
             task.gate = _Gate(ids, owners, self._engines_of(owners))
             parked, owner = task.gate.parked, -1
-        ids = self.fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, owner, parked)
+        ids = self.fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, owner, parked, multiplicity)
         if len(self.flow_task) < self.fluid.count:
             grown = max(self.fluid.count, 2 * len(self.flow_task), 64)
             self.flow_task = np.resize(self.flow_task, grown)
@@ -284,7 +313,8 @@ class _Executor:
         return {owner: self.network.card(owner).dma_engines for owner in np.unique(owners).tolist() if owner in cards}
 
     def _count(self, batch: FlowBatch, sizes: np.ndarray, repeats: int) -> None:
-        wire = np.bincount(batch.flow, batch.weight, minlength=len(sizes))
+        on_links = batch.resource < self.network.links  # a switch's reduction units are no wire
+        wire = np.bincount(batch.flow[on_links], batch.weight[on_links], minlength=len(sizes))
         self.wire_bytes += repeats * float(np.dot(wire, sizes))
         self.frames += repeats * float(np.dot(batch.frames, sizes))
         self.messages += repeats * float(np.dot(batch.messages, sizes))
@@ -451,13 +481,13 @@ class _Executor:
             self._finish(index)
             return
         phase = op.phases[phase_index]
-        batch, sizes, owners = self._phase_batch(phase)
+        flows = self._phase_batch(phase)
         ranks = np.asarray(phase.memory_ranks, dtype=np.int64)
         alone = self.running == 1 and self.fluid.live == 0 and bool(np.all(self._memory_free[ranks] <= self.now))
         if self.fast_forward and phase.repeat - iteration > 1 and alone:
-            duration, memory = self._iteration_time(phase, batch, sizes, owners, ranks)
+            duration, memory = self._iteration_time(phase, flows, ranks)
             skip = phase.repeat - iteration
-            self._count(batch, sizes, skip)
+            self._count(flows.batch, flows.counted, skip)
             self.skipped += skip
             if phase.memory_bytes:
                 self._memory_free[ranks] = self.now + (skip - 1) * duration + memory
@@ -469,30 +499,37 @@ class _Executor:
         def ended(landed: float) -> None:
             self._at(max(landed, memory_done) + phase.latency_ps, *next_call)
 
-        if len(sizes):
-            self._launch(batch, sizes, _Task(ended), owners, gated=phase.queued)
+        if len(flows.sizes):
+            self._launch(flows.batch, flows.sizes, _Task(ended), -1 if phase.interleaved else flows.owners,
+                         gated=phase.queued, multiplicity=flows.multiplicity)
         else:
             ended(self.now)
 
-    def _phase_batch(self, phase: Phase) -> tuple[FlowBatch, np.ndarray, np.ndarray]:
+    def _phase_batch(self, phase: Phase) -> _PhaseFlows:
         """The flows of ``phase`` that move bytes, routed once per run and capped at its
         ``rate_cap``, their sizes and the cards they leave (which send them in the order the phase
-        lists them)."""
+        lists them); in an interleaved phase, identical ones as one standing for them all."""
         key = id(phase)
         found = self._phase_batches.get(key)
         if found is None:
             flows = phase.flows
             moving = np.flatnonzero(flows.size > 0)
+            multiplicity = np.ones(len(moving))
+            if self.merge and phase.interleaved and not phase.queued:
+                kinds, multiplicity = _kinds(flows.src[moving], flows.dst[moving], flows.path[moving],
+                                             flows.size[moving])
+                moving = moving[kinds]
             if self.memory_limit is not None and len(moving) * _ENTRIES_PER_FLOW * ENTRY_BYTES > self.memory_limit:
                 raise UsageError(f"a phase of {len(moving):,} flows would take about "
                                  f"{len(moving) * _ENTRIES_PER_FLOW * ENTRY_BYTES / 2**30:.1f} GiB to route, more "
                                  f"than this run may take ({self.memory_limit / 2**30:.1f} GiB)", parameter="plan")
-            batch = self.network.writes(flows.src[moving], flows.dst[moving], flows.path[moving])
+            batch = self.network.transfers(flows.src[moving], flows.dst[moving], flows.path[moving])
             owners = flows.src[moving]
             if phase.rate_cap > 0:
                 cap = self._copy_caps(owners, phase.rate_cap / S) if phase.queued else phase.rate_cap / S
                 batch = replace(batch, cap=np.minimum(batch.cap, cap))
-            found = self._phase_batches[key] = (batch, flows.size[moving].astype(np.float64), owners)
+            found = self._phase_batches[key] = _PhaseFlows(batch, flows.size[moving].astype(np.float64), owners,
+                                                           multiplicity)
         return found
 
     def _copy_caps(self, owners: np.ndarray, cap: float) -> np.ndarray:
@@ -506,18 +543,19 @@ class _Executor:
                           in zip(cards.tolist(), counts.tolist())])
         return cap * width[inverse.reshape(-1)]
 
-    def _iteration_time(self, phase: Phase, batch: FlowBatch, sizes: np.ndarray, owners: np.ndarray,
-                        ranks: np.ndarray) -> tuple[float, np.ndarray]:
+    def _iteration_time(self, phase: Phase, flows: _PhaseFlows, ranks: np.ndarray) -> tuple[float, np.ndarray]:
         """One repetition of ``phase`` alone on idle cards: its duration, and the time each of
         its memory ranks takes to stream its bytes."""
         key = id(phase)
         memory = np.ceil(phase.memory_bytes * 8 * S / self.network.memory_bps[ranks])
         landed = self._iteration_times.get(key)
         if landed is None:
+            batch, sizes, owners = flows.batch, flows.sizes, flows.owners
             fluid = Fluid(self.network.capacity, self.network.tail)
             gate = _Gate(np.arange(len(sizes)), owners, self._engines_of(owners) if phase.queued else {})
-            fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, -1 if phase.queued else owners,
-                      gate.parked)
+            owner = -1 if phase.queued or phase.interleaved else owners
+            fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, owner, gate.parked,
+                      flows.multiplicity)
             settling = batch.landing_ps + batch.answer_ps
             now, landed = 0.0, 0.0
             frees: list[tuple[float, int, np.ndarray]] = []  # (when, order, flows whose engines free then)
@@ -542,6 +580,19 @@ class _Executor:
             self.solo_events += fluid.recomputed
             self._iteration_times[key] = landed
         return max(landed, float(memory.max(initial=0.0))) + phase.latency_ps, memory
+
+
+def _kinds(src: np.ndarray, dst: np.ndarray, path: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A phase's flows by kind, identical ones (the same ``src``, ``dst``, ``path`` and ``size``)
+    one kind, in the order of their first flow: the index of each kind's first flow and how many
+    flows each kind has."""
+    if len(src) < 2:
+        return np.arange(len(src)), np.ones(len(src))
+    rows = np.stack([src.astype(np.float64), dst.astype(np.float64), path.astype(np.float64),
+                     size.astype(np.float64)], axis=1)
+    _, first, counts = np.unique(rows, axis=0, return_index=True, return_counts=True)
+    order = np.argsort(first, kind="stable")
+    return first[order], counts[order].astype(np.float64)
 
 
 def _by_time(times: np.ndarray, ids: np.ndarray) -> list[tuple[float, np.ndarray]]:

@@ -13,6 +13,12 @@ fills only what the flows ahead of it in the longest queue it stands in left (pr
 of :func:`~oisa.flow.maxmin.max_min_rates`); flows of one card that leave by different links
 share equally, as do flows without an owner.
 
+A flow may stand for several identical ones (``multiplicity``: the same route, size, cap and
+start, as the lanes of one pair of a collective's phase): its rate is each one's, and its share of
+every resource it crosses counts that many times, so a flow standing for ``k`` and the ``k``
+flows themselves get the same rates (a test holds them equal). Such a flow has no owner:
+identical flows of one owner would queue apart.
+
 A flow may be added parked: routed and counted, but not moving until :meth:`Fluid.start` (a
 transfer queued behind its card's busy DMA engines).
 
@@ -55,11 +61,16 @@ class Fluid:
         self._dirty = False
 
     def add(self, flow: np.ndarray, resource: np.ndarray, weight: np.ndarray, size: np.ndarray,
-            cap: np.ndarray, owner: np.ndarray | int = -1, parked: np.ndarray | None = None) -> np.ndarray:
+            cap: np.ndarray, owner: np.ndarray | int = -1, parked: np.ndarray | None = None,
+            multiplicity: np.ndarray | None = None) -> np.ndarray:
         """New flows of ``size`` bytes (entries index them from 0), owned by ``owner`` (-1:
-        none), those marked in ``parked`` waiting for :meth:`start`; returns their ids, which
-        grow with the order flows were added in."""
+        none), those marked in ``parked`` waiting for :meth:`start`, each standing for
+        ``multiplicity`` identical flows (None: one; more only without an owner); returns their
+        ids, which grow with the order flows were added in."""
         count = len(size)
+        if multiplicity is not None:
+            assert not (np.any(np.asarray(owner) >= 0) and (multiplicity != 1).any()), "owned flows queue apart"
+            weight = weight * multiplicity[flow]
         ids = np.arange(self.count, self.count + count)
         self._grow(self.count + count)
         self.left[ids] = size

@@ -29,6 +29,7 @@ from oisa.device.adapter import TransferPlan
 from oisa.device.profile import DeviceProfile
 from oisa.device.registry import adapter as registered_adapter
 from oisa.device.timing import answer_segment
+from oisa.errors import SimulationError
 from oisa.fabric.framing import head_bytes
 from oisa.fabric.routes import Framing, Hop, RouteProvider, Spread, routes_of, spread_of
 from oisa.fabric.spec import FabricSpec
@@ -122,10 +123,12 @@ class Network:
         self.seed = seed
         self.routes: RouteProvider = routes_of(spec)
         self.card_ids = frozenset(card.id for card in spec.cards)
+        self._card_array = np.array(sorted(self.card_ids), dtype=np.int64)
         # Resources: the routes' links (and their aggregates), then each reducing switch's
         # reduction units, whose rate bounds the contributions they combine.
         reducing = [switch for switch in spec.switches if switch.reduction and switch.reduction_rate is not None]
-        self.reducer = {switch.id: len(self.routes.capacity_bps) + index for index, switch in enumerate(reducing)}
+        self.links = len(self.routes.capacity_bps)  # resources below this are links (or groups of links)
+        self.reducer = {switch.id: self.links + index for index, switch in enumerate(reducing)}
         units = np.array([int(switch.reduction_rate.value) for switch in reducing if switch.reduction_rate], float)
         self.capacity = np.concatenate([self.routes.capacity_bps, units]) / (8 * S)  # bytes per ps
         self.tail = np.full(len(self.capacity), -1, dtype=np.int64)  # the node each resource leaves from
@@ -179,6 +182,67 @@ class Network:
             parts.append((rows, self._flows(src[rows], dst[rows], pinned[rows], model, model.write, model.write_spread,
                                             answer, flush=answer is None, read=False)))
         return _merged(parts, len(src))
+
+    def transfers(self, src: np.ndarray, dst: np.ndarray, pinned: np.ndarray | int = -1) -> FlowBatch:
+        """A phase's flows: writes between cards (:meth:`writes`), and the flows of an in-switch
+        reduction, from a card to the switch that reduces or from the switch to a card
+        (:meth:`offloads`)."""
+        src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+        pinned = np.broadcast_to(np.asarray(pinned, dtype=np.int64), len(src))
+        switched = ~(self._is_card(src) & self._is_card(dst))
+        if not switched.any():
+            return self.writes(src, dst, pinned)
+        cards, offloaded = np.flatnonzero(~switched), np.flatnonzero(switched)
+        parts = [(offloaded, self.offloads(src[offloaded], dst[offloaded]))]
+        if len(cards):
+            parts.append((cards, self.writes(src[cards], dst[cards], pinned[cards])))
+        return _merged(parts, len(src))
+
+    def offloads(self, src: np.ndarray, dst: np.ndarray) -> FlowBatch:
+        """Flows of in-switch reductions: a card's contributions (``COLL_REDUCE`` messages,
+        sprayed, through the switch's reduction units) to the switch ``dst[i]``, or the results
+        the switch ``src[i]`` writes to a card (hashed). A result moves as its chunks are
+        reduced, so its bytes land after the contributions' trip to its switch as well as its
+        own (as :meth:`contributions` counts one reduction)."""
+        src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+        count = len(src)
+        up = self._is_card(src)
+        if (self._is_card(dst) == up).any():
+            wrong = int(np.flatnonzero(self._is_card(dst) == up)[0])
+            raise SimulationError(f"a flow of an in-switch reduction joins a card and a switch; "
+                                  f"{int(src[wrong])} -> {int(dst[wrong])} does not")
+        piece = _REDUCE_MESSAGE_BYTES
+        shapes = {True: Shape(Opcode.COLL_REDUCE, piece, piece, coll=True), False: Shape(Opcode.MEM_WR, piece, piece)}
+        flows, resources, weights = [], [], []
+        landing, frames = np.zeros(count), np.zeros(count)
+        for upward in (True, False):
+            rows = np.flatnonzero(up == upward)
+            if not len(rows):
+                continue
+            shape = shapes[upward]
+            routed = self.routes.routes(src[rows], dst[rows], Spread.SPRAY if upward else Spread.HASH, -1, self.seed)
+            wire, per_byte = self._cost(routed.resource, shape)
+            flows.append(rows[routed.flow])
+            resources.append(routed.resource)
+            weights.append(routed.share * wire)
+            frames[rows] = np.bincount(routed.flow, routed.share * per_byte, minlength=len(rows))
+            landing[rows] = self._latencies(routed.path, shape, "landing")
+            if upward:  # every byte contributed passes the switch's reduction units once
+                switches = dst[rows]
+                units = np.array([self.reducer.get(int(s), -1) for s in switches.tolist()], dtype=np.int64)
+                reduced = units >= 0
+                flows.append(rows[reduced])
+                resources.append(units[reduced])
+                weights.append(np.ones(int(reduced.sum())))
+        switch = np.where(up, dst, src)
+        towards = np.zeros(int(switch.max()) + 1)
+        np.maximum.at(towards, switch[up], landing[up])
+        landing[~up] += towards[switch[~up]]
+        return FlowBatch(np.concatenate(flows), np.concatenate(resources), np.concatenate(weights), landing,
+                         np.zeros(count), np.full(count, np.inf), frames, np.full(count, 1 / piece))
+
+    def _is_card(self, nodes: np.ndarray) -> np.ndarray:
+        return np.isin(nodes, self._card_array)
 
     def reads(self, src: np.ndarray, dst: np.ndarray, pinned: np.ndarray | int = -1) -> tuple[FlowBatch, FlowBatch]:
         """Card ``src[i]`` reads from card ``dst[i]``: the flows of its first requests, which

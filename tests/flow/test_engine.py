@@ -183,7 +183,7 @@ def test_repetitions_are_not_skipped_while_other_traffic_is_due(eight):
 
 
 def test_a_phase_too_large_for_the_memory_limit_is_refused_before_it_is_routed(eight):
-    flows = Flows.of(np.zeros(1000, np.int64), np.ones(1000, np.int64), 1000)
+    flows = Flows.of(np.zeros(1000, np.int64), np.ones(1000, np.int64), 1000 + np.arange(1000))  # none identical
     collective = Collective("alltoall", (0, 1), (Phase(flows),), lambda: [])
     with pytest.raises(UsageError, match=r"plan: a phase of 1,000 flows would take about .* GiB to route"):
         run_plan(eight, Plan((collective,)), memory_limit=1000)
@@ -211,3 +211,43 @@ def test_a_direct_exchange_by_its_phases_takes_the_time_the_timing_engine_gives(
     flow = run_plan(eight, Plan((collective,))).execution.duration_ps
     timing = run_collective(eight, "alltoall", Run(engine="timing"), size=size, algorithm="direct").time_ps
     assert flow == pytest.approx(timing, rel=0.05)  # the README's budget for a collective of 1 MiB and more
+
+
+@pytest.mark.parametrize(("cards", "size"), [((8, 9, 10, 11), 4 * MiB), ((8, 9, 10, 11, 12, 13, 14, 15), 64 * MiB)])
+def test_an_in_switch_all_reduce_by_its_phases_takes_the_time_the_timing_engine_gives(cards, size):
+    """The in-switch plan's phase holds flows from cards to the reducing switches and back: the
+    flow engine routes them as contributions and results (it used to look for a card by the
+    switch's id), and wire bytes count the links only, not the switch's reduction units."""
+    from oisa.workload.collectives import run_collective
+
+    spec = load_fabric("supernode-64")
+    runs = {engine: run_collective(spec, "allreduce", Run(engine=engine), size=size, algorithm="in-switch",
+                                   cards=cards) for engine in ("flow", "timing")}
+    flow, timing = runs["flow"], runs["timing"]
+    assert flow.algorithm == timing.algorithm == "in-switch"
+    assert flow.time_ps == pytest.approx(timing.time_ps, rel=0.05)  # the README's budget for 1 MiB and more
+    assert flow.wire_bytes == pytest.approx(timing.wire_bytes, rel=0.02)
+    assert flow.frames == pytest.approx(timing.frames, rel=0.02)
+
+
+@pytest.mark.parametrize("fabric", ["supernode-64", "cluster-small"])
+def test_merging_a_phases_identical_flows_changes_no_time_and_no_count(fabric):
+    """A pipelined tree's streaming phase lists a pair once per lane; the engine fills each
+    kind of flow once, standing for all of them. Filling them one by one gives the same times
+    to the picosecond and the same bytes, frames and messages."""
+    from oisa.ccl.kinds import Call
+    from oisa.workload.collectives import collective_ranks, plan_call
+
+    data = Path(__file__).parents[1] / "data" / "fabrics"
+    spec = load_fabric(fabric if fabric == "supernode-64" else data / f"{fabric}.toml")
+    ranks = tuple(collective_ranks(spec, None))[:16]
+    collective = plan_call(spec, Call("allreduce", ranks, 16 * MiB // 4), algorithm="tree").collective
+    streaming = collective.phases[-1]
+    pairs = set(zip(streaming.flows.src.tolist(), streaming.flows.dst.tolist(), strict=True))
+    assert streaming.interleaved and len(pairs) < len(streaming.flows.src)  # there is something to merge
+    plan = Plan((collective, Delay(ranks[0], 10, deps=(0,)), replace(collective, deps=(1,))))
+    merged, one_by_one = run_plan(spec, plan), run_plan(spec, plan, merge=False)
+    assert np.array_equal(merged.execution.finished, one_by_one.execution.finished)
+    assert merged.execution.end_ps == one_by_one.execution.end_ps
+    for count in ("wire_bytes", "frames", "messages"):
+        assert getattr(merged, count) == pytest.approx(getattr(one_by_one, count), rel=1e-12)
