@@ -96,6 +96,9 @@ class Card:
         self._compute_free_at = 0  # ... and the compute units
         self.movement = movement(self)
         self.guard: CardGuard | None = None  # a tenancy's checks on what arrives (oisa.device.isolation)
+        # the traffic class every message this card sends carries on the fabric (0: the default
+        # class): a job's, when several jobs share the fabric (oisa.workload.jobs), for QoS
+        self.traffic_class = 0
 
     def attach(self, port: Port) -> None:
         port.attach(self)
@@ -295,6 +298,8 @@ class Card:
         by segment, and cutting would only cost events.
         """
         crossed = self.movement.egress(message)
+        if self.traffic_class:
+            crossed.tc = self.traffic_class
         self.messages_sent += crossed.count
         if path is not None:
             self.routes[crossed.dst][self.path_index(crossed.dst, path)].send(crossed)

@@ -1,0 +1,163 @@
+"""Several workloads at once (``oisa run FABRIC --jobs FILE``): each job alone and together in one
+simulation, what sharing cost each, and a jobs file's wrong entries named one line each."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from oisa.cli import main
+from oisa.device.isolation import Window
+from oisa.errors import ConfigError
+from oisa.fabric import load_fabric
+from oisa.fabric.tenancy import tenancy
+from oisa.report.jobs import jobs_json, jobs_text
+from oisa.workload.jobs import load_jobs, run_jobs
+from oisa.workload.run import Run
+
+VICTIM = """
+[[jobs]]
+name = "victim"
+workload = "loadstore"
+cards = [0, 4]
+{victim_class}
+[jobs.options]
+accesses = 60
+background = 0
+"""
+AGGRESSOR = """
+[[jobs]]
+name = "aggressor"
+workload = "allreduce"
+cards = [1, 2, 3, 5, 6, 7]
+{aggressor_class}
+[jobs.options]
+size = "1MiB"
+"""
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_fabric("two-switch-8")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "jobs.toml"
+    path.write_text(text)
+    return path
+
+
+def both(victim_class: str = "", aggressor_class: str = "") -> str:
+    return VICTIM.format(victim_class=victim_class) + AGGRESSOR.format(aggressor_class=aggressor_class)
+
+
+@pytest.fixture(scope="module")
+def shared(spec, tmp_path_factory):
+    path = write(tmp_path_factory.mktemp("jobs"), both())
+    return run_jobs(spec, Run(), load_jobs(path, spec))
+
+
+def test_a_latency_job_beside_an_all_reduce_on_a_shared_trunk_waits_longer(shared):
+    victim, aggressor = shared.jobs
+    assert (victim.job.name, aggressor.job.name) == ("victim", "aggressor")
+    assert shared.mode == "timing"
+    # alone, every load crosses an idle trunk: all take the same time
+    assert victim.alone.latency.p99_ps == victim.alone.latency.min_ps
+    # together, the all-reduce's steps cross the trunk the loads take
+    assert victim.p99_slowdown > 2 and victim.slowdown > 1
+    assert victim.together.latency.p99_ps == victim.together.result.idle["load"].p99_ps
+    # the aggressor's time alone is what its workload reports on its own
+    assert aggressor.alone.duration_ps == aggressor.alone.result.time_ps
+    assert aggressor.together.duration_ps >= aggressor.alone.duration_ps
+    assert shared.end_ps == max(report.together.end_ps for report in shared.jobs)
+
+
+def test_the_report_has_every_job_alone_and_together(shared):
+    doc = jobs_json(shared)
+    assert [job["name"] for job in doc["jobs"]] == ["victim", "aggressor"]
+    victim = doc["jobs"][0]
+    assert set(victim) == {"name", "workload", "cards", "tenant", "traffic_class", "alone", "together", "slowdown",
+                           "p99_slowdown"}
+    assert set(victim["alone"]) == {"start_ps", "end_ps", "time_ps", "latency", "result"}
+    assert victim["together"]["result"]["workload"] == "loadstore" and victim["cards"] == [0, 4]
+    assert victim["p99_slowdown"] == round(shared.jobs[0].p99_slowdown, 6)
+    text = jobs_text(shared)
+    assert "victim" in text and "aggressor" in text and "p99 slowdown" in text
+
+
+def test_the_command_line_runs_a_jobs_file(tmp_path, capsys):
+    path = write(tmp_path, both())
+    assert main(["run", "two-switch-8", "--jobs", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["workload"] == "jobs" and len(doc["jobs"]) == 2
+
+
+def test_the_command_line_refuses_workload_options_beside_a_jobs_file(tmp_path, capsys):
+    path = write(tmp_path, both())
+    assert main(["run", "two-switch-8", "--jobs", str(path), "-w", "p2p"]) != 0
+    assert "--jobs" in capsys.readouterr().err
+
+
+def test_jobs_run_on_the_cards_of_their_tenants_with_the_tenancy_enforced(spec, tmp_path):
+    t = tenancy(spec, {"a": [0, 4], "b": [1, 5]}, [Window("a", 4, 0, 1 << 24, True, True),
+                                                   Window("b", 5, 0, 1 << 24, True, True)])
+    path = write(tmp_path, """
+[[jobs]]
+workload = "p2p"
+cards = [0, 4]
+tenant = "a"
+options = { size = "64KiB" }
+
+[[jobs]]
+workload = "p2p"
+cards = [1, 5]
+tenant = "b"
+options = { size = "64KiB" }
+""")
+    result = run_jobs(spec, Run(tenancy=t), load_jobs(path, spec, t))
+    assert result.mode == "data" and result.isolation is not None and not any(result.isolation.values())
+    assert all(report.together.result.verified for report in result.jobs)
+    assert [(r.together.result.src, r.together.result.dst) for r in result.jobs] == [(0, 4), (1, 5)]
+
+
+BAD = {
+    "unknown workload": ('[[jobs]]\nworkload = "nope"\ncards = [0, 1]\n', "jobs[0].workload", "no such workload"),
+    "unknown option": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\noptions = { sizes = 4 }\n',
+                       "jobs[0].options.sizes", "no such option"),
+    "bad option value": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\noptions = { size = "lots" }\n',
+                         "jobs[0].options.size", ""),
+    "card outside the fabric": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 99]\n', "jobs[0].cards", "card 99"),
+    "overlapping cards": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\n[[jobs]]\nworkload = "p2p"\ncards = [1, 2]\n',
+                          "jobs[1].cards", "card 1 is also job 'job0'"),
+    "an option's card outside the job": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\noptions = { dst = 5 }\n',
+                                         "jobs[0].options.dst", "not one of the job's cards"),
+    "a tenant without a tenancy": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\ntenant = "a"\n', "jobs[0].tenant",
+                                   "--tenants"),
+    "a traffic class beyond 7": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\nclass = 8\n', "jobs[0].class", "0 to 7"),
+    "an unknown key": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\ncard = 3\n', "jobs[0].card", "unknown key"),
+    "two jobs of one name": ('[[jobs]]\nname = "x"\nworkload = "p2p"\ncards = [0, 1]\n[[jobs]]\nname = "x"\n'
+                             'workload = "p2p"\ncards = [2, 3]\n', "jobs[1].name", "also jobs[0]"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_wrong_entry_is_one_line_naming_it(spec, tmp_path, case):
+    text, key, words = BAD[case]
+    with pytest.raises(ConfigError) as caught:
+        load_jobs(write(tmp_path, text), spec)
+    assert caught.value.key == key and words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_cards_outside_a_tenant_are_named(spec, tmp_path):
+    t = tenancy(spec, {"a": [0, 4]}, [])
+    path = write(tmp_path, '[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\ntenant = "a"\n')
+    with pytest.raises(ConfigError, match="card 1 is not tenant 'a'") as caught:
+        load_jobs(path, spec, t)
+    assert caught.value.key == "jobs[0].cards"
+
+
+def test_a_workload_that_reaches_past_its_cards_is_named(spec, tmp_path):
+    # loadstore streams from three other cards by default: outside the job
+    path = write(tmp_path, '[[jobs]]\nworkload = "loadstore"\ncards = [0, 4]\noptions = { accesses = 5 }\n')
+    with pytest.raises(ConfigError, match="sent from card 1, which is not one of its cards"):
+        run_jobs(spec, Run(), load_jobs(path, spec))
