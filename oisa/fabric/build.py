@@ -32,9 +32,11 @@ from oisa.fabric.nodes import Forwarder, Reducer
 from oisa.fabric.routing import PathChooser, next_hops
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
 from oisa.link import LinkConfig, LinkEndpoint
+from oisa.link.arbitration import QosPolicy
 from oisa.link.credits import DATA_CREDIT_BYTES, DATA_MODULUS, HDR_MODULUS, MAX_MESSAGE_CREDITS
 from oisa.link.security import KEY_BYTES, MAC_SIZES, FlitCipher, LinkSecurity
 from oisa.sim import FramePort, Framing, Kernel, LinkPort, Port, Signal, Wire, connect, connect_frames
+from oisa.sim.arbitrated import ArbitratedFramePort
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
@@ -183,11 +185,16 @@ class Fabric:
     card (:mod:`oisa.device.isolation`); what they refuse is counted in ``refusals``.
     ``encryption``, if given, encrypts every OISA link: in data mode each flit's payload is sealed
     with AES-GCM; in timing mode the flits carry the MAC's bytes and the latency all the same.
+    ``qos``, if given, puts every OISA link's traffic classes in virtual channels with credits of
+    their own and arbitrates between them at every egress, card and switch alike
+    (:mod:`oisa.link.arbitration`; in timing mode :mod:`oisa.sim.arbitrated`).
     """
 
     def __init__(self, spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity,
-                 policy: Policy | None = None, encryption: LinkEncryption | None = None) -> None:
+                 policy: Policy | None = None, encryption: LinkEncryption | None = None,
+                 qos: QosPolicy | None = None) -> None:
         self.encryption = encryption
+        self.qos = qos  # how traffic classes share every OISA link (oisa.link.arbitration), or None
         if not fidelity.moves_bytes and faults is not None and faults.active:
             raise UsageError("faults need data mode: timing mode moves no bytes for bits to flip", parameter="faults")
         self.spec = spec
@@ -239,6 +246,8 @@ class Fabric:
         latency = spec.latency_ps + (encrypted.latency_ps if encrypted else 0)
         if spec.kind is LinkKind.OISA and self.fidelity.link_layer:
             config = link_config(spec, faults)
+            if self.qos is not None:
+                config = config.with_qos(self.qos)
             securities = self._link_keys(index, encrypted) if encrypted else (None, None)
             link_ports = []
             for direction, name in enumerate(wire_names):
@@ -252,8 +261,13 @@ class Fabric:
             ports = list(link_ports)
         else:
             framing, head = self._framing(spec)
-            frame_ports = [FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
-                                     head_bytes=head, name=name) for name in wire_names]
+            if spec.kind is LinkKind.OISA and self.qos is not None:
+                frame_ports: list[FramePort] = [
+                    ArbitratedFramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
+                                        head_bytes=head, name=name, policy=self.qos) for name in wire_names]
+            else:
+                frame_ports = [FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
+                                         head_bytes=head, name=name) for name in wire_names]
             connect_frames(frame_ports[0], frame_ports[1])
             ports = list(frame_ports)
         self._node(spec.a).attach(ports[0])
@@ -375,6 +389,7 @@ class Fabric:
 
 
 def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity,
-          policy: Policy | None = None, encryption: LinkEncryption | None = None) -> Fabric:
-    return Fabric(spec, kernel, faults, fidelity, policy, encryption)
+          policy: Policy | None = None, encryption: LinkEncryption | None = None,
+          qos: QosPolicy | None = None) -> Fabric:
+    return Fabric(spec, kernel, faults, fidelity, policy, encryption, qos)
 

@@ -13,6 +13,10 @@ its options, on cards of its own::
     accesses = 400
     background = 0
 
+    [qos]                       # optional: traffic classes share the OISA links by policy
+    arbitration = "weighted"    # or "strict": the highest class first
+    weights = { 7 = 8 }         # class -> weight (the jobs' other classes: 1)
+
 A workload's card options it is not given are filled from the job's cards: ``cards`` with all of
 them, single cards (``src``, ``dst``) with the first, the second, ... in order. Every entry is
 checked before anything runs, and a wrong one is one line naming it (``jobs[1].options.size``):
@@ -48,6 +52,7 @@ from oisa.config import Table, load_toml
 from oisa.errors import AccessDenied, ConfigError, OisaError, SimulationDeadlock, UsageError
 from oisa.fabric import Fabric, FabricSpec, build
 from oisa.fabric.tenancy import Tenancy
+from oisa.link.arbitration import TRAFFIC_CLASSES, QosPolicy
 from oisa.plan import Read, Send
 from oisa.sim import Kernel, Signal
 from oisa.units import parse_size
@@ -58,7 +63,6 @@ from oisa.workload.run import AUTO, Run
 
 __all__ = ["LATENCIES", "Job", "JobReport", "JobRun", "JobSet", "JobsResult", "job_set", "load_jobs", "run_jobs"]
 
-TRAFFIC_CLASSES = 8  # an OISA message's traffic class has 3 bits, as PCIe's TC
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,12 @@ class Job:
 
 @dataclass(frozen=True)
 class JobSet:
-    """Checked jobs of one fabric."""
+    """Checked jobs of one fabric, and the QoS policy of its OISA links (None: one channel, in
+    arrival order, as without jobs)."""
 
     jobs: tuple[Job, ...]
     source: str = "<jobs>"
+    qos: QosPolicy | None = None
 
 
 # -- reading and checking -------------------------------------------------------------------------------
@@ -96,14 +102,30 @@ def load_jobs(path: str | Path, spec: FabricSpec, tenancy: Tenancy | None = None
         jobs.append(Job(entry.get("name", str, f"job{index}"), workload_name, _card_list(entry, "cards"),
                         raw_options, entry.get("tenant", str, None), entry.get("class", int, 0)))
         entry.finish()
+    weights: dict[int, int] | None = None
+    arbitration = "weighted"
+    if "qos" in doc:
+        qos = doc.table("qos")
+        arbitration = qos.get("arbitration", str, arbitration)
+        given = qos.table("weights", optional=True)
+        weights = {}
+        for key in list(given.data):
+            weight = given.get(key, int)
+            if not key.isdigit() or not 0 <= int(key) < TRAFFIC_CLASSES:
+                raise given.error(f"a traffic class is 0 to {TRAFFIC_CLASSES - 1}, not {key!r}", key)
+            weights[int(key)] = weight
+        given.finish()
+        qos.finish()
     doc.finish()
-    return job_set(spec, jobs, tenancy, source=str(path))
+    return job_set(spec, jobs, tenancy, source=str(path), weights=weights, arbitration=arbitration)
 
 
-def job_set(spec: FabricSpec, jobs: Sequence[Job], tenancy: Tenancy | None = None, *,
-            source: str = "<jobs>") -> JobSet:
+def job_set(spec: FabricSpec, jobs: Sequence[Job], tenancy: Tenancy | None = None, *, source: str = "<jobs>",
+            weights: Mapping[int, int] | None = None, arbitration: str = "weighted") -> JobSet:
     """``jobs`` checked against ``spec`` and ``tenancy`` as a file's are (errors name the entry,
-    with ``source`` as the file), their options completed with the job's cards."""
+    with ``source`` as the file), their options completed with the job's cards. ``weights``
+    (traffic class -> weight; None: no QoS) and ``arbitration`` make the QoS policy: a channel
+    per class the jobs use or the weights name, the jobs' other classes weighing 1."""
     if not jobs:
         raise ConfigError("no jobs: give at least one [[jobs]] entry", source=source, key="jobs")
     checked: list[Job] = []
@@ -135,7 +157,21 @@ def job_set(spec: FabricSpec, jobs: Sequence[Job], tenancy: Tenancy | None = Non
             raise ConfigError(f"a traffic class is 0 to {TRAFFIC_CLASSES - 1}, not {job.traffic_class!r}",
                               source=source, key=f"{where}.class")
         checked.append(replace(job, options=_options(declared, job, spec, where, source)))
-    return JobSet(tuple(checked), source)
+    return JobSet(tuple(checked), source, _qos(checked, weights, arbitration, source))
+
+
+def _qos(jobs: Sequence[Job], weights: Mapping[int, int] | None, arbitration: str, source: str) -> QosPolicy | None:
+    if weights is None:
+        return None
+    for tc, weight in weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            raise ConfigError(f"a weight is an integer, 1 or more, not {weight!r}", source=source,
+                              key=f"qos.weights.{tc}")
+    if arbitration not in ("weighted", "strict"):
+        raise ConfigError(f"arbitration is 'weighted' or 'strict', not {arbitration!r}", source=source,
+                          key="qos.arbitration")
+    classes = {job.traffic_class: 1 for job in jobs}
+    return QosPolicy.for_classes({**classes, **weights}, arbitration)
 
 
 def _check_tenant(job: Job, tenancy: Tenancy | None, where: str, source: str) -> None:
@@ -306,10 +342,9 @@ def run_jobs(spec: FabricSpec, run: Run, jobs: JobSet) -> JobsResult:
                          value="flow", remedy=("engine", "timing"))
     quiet = replace(run, engine=engine_name, observer=None)
     simulations = [_gather(spec, quiet, job, jobs.source, index) for index, job in enumerate(jobs.jobs)]
-    alone = [_simulate(spec, quiet, [(job, simulation)], jobs.source)[0][0]
+    alone = [_simulate(spec, quiet, [(job, simulation)], jobs)[0][0]
              for job, simulation in zip(jobs.jobs, simulations)]
-    together, fabric = _simulate(spec, replace(run, engine=engine_name), list(zip(jobs.jobs, simulations)),
-                                 jobs.source)
+    together, fabric = _simulate(spec, replace(run, engine=engine_name), list(zip(jobs.jobs, simulations)), jobs)
     reports = []
     for index, job in enumerate(jobs.jobs):
         reports.append(JobReport(job, _replayed(spec, quiet, job, alone[index]),
@@ -320,7 +355,8 @@ def run_jobs(spec: FabricSpec, run: Run, jobs: JobSet) -> JobsResult:
     return JobsResult(spec.name, run.seed, engine_name, tuple(reports), fabric.kernel.now - bringup.time_ps,
                       bringup.time_ps, frames - bringup.frames, wire_bytes - bringup.wire_bytes,
                       {key: value - bringup.link.get(key, 0) for key, value in fabric.link_totals().items()},
-                      fabric.refusals.as_dict() if fabric.refusals is not None else None)
+                      fabric.refusals.as_dict() if fabric.refusals is not None else None,
+                      jobs.qos.as_dict() if jobs.qos is not None else None)
 
 
 def _gather(spec: FabricSpec, run: Run, job: Job, source: str, index: int) -> _Simulation:
@@ -352,16 +388,17 @@ class _Ran:
 
 
 def _simulate(spec: FabricSpec, run: Run, jobs: list[tuple[Job, _Simulation]],
-              source: str) -> tuple[list[_Ran], Fabric]:
+              job_set: JobSet) -> tuple[list[_Ran], Fabric]:
     """Run the jobs' simulations in one fresh instance of ``spec``, all started the instant its
-    links are up; every card's messages carry its job's traffic class."""
+    links are up; every card's messages carry its job's traffic class, which the OISA links
+    arbitrate by the jobs' QoS policy."""
     engine = jobs[0][1].engine
     engine.check_size(spec, run)
     kernel = Kernel(run.seed)
     kernel.observer = run.observer
     try:
         policy = run.tenancy.policy() if run.tenancy is not None else None
-        fabric = build(spec, kernel, run.faults, engine.fidelity, policy, run.encryption)
+        fabric = build(spec, kernel, run.faults, engine.fidelity, policy, run.encryption, job_set.qos)
         for job, _ in jobs:
             for card in job.cards:
                 fabric.card(card).traffic_class = job.traffic_class
@@ -377,7 +414,7 @@ def _simulate(spec: FabricSpec, run: Run, jobs: list[tuple[Job, _Simulation]],
         if run.observer is not None:
             run.observer.close()
     if len(jobs) == 1:
-        _check_senders(fabric, jobs[0][0], source)
+        _check_senders(fabric, jobs[0][0], job_set.source)
     return ran, fabric
 
 

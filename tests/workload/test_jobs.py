@@ -161,3 +161,41 @@ def test_a_workload_that_reaches_past_its_cards_is_named(spec, tmp_path):
     path = write(tmp_path, '[[jobs]]\nworkload = "loadstore"\ncards = [0, 4]\noptions = { accesses = 5 }\n')
     with pytest.raises(ConfigError, match="sent from card 1, which is not one of its cards"):
         run_jobs(spec, Run(), load_jobs(path, spec))
+
+
+QOS = '\n[qos]\nweights = { 7 = 8 }\n'
+
+
+@pytest.fixture(scope="module")
+def weighted(spec, tmp_path_factory):
+    path = write(tmp_path_factory.mktemp("jobs"), both(victim_class="class = 7") + QOS)
+    return run_jobs(spec, Run(), load_jobs(path, spec))
+
+
+def test_a_weighted_class_bounds_the_victims_p99_and_the_aggressor_pays_little(shared, weighted):
+    fifo_victim, fifo_aggressor = shared.jobs
+    victim, aggressor = weighted.jobs
+    assert weighted.qos == {"policy": "weighted", "tc_to_vc": [0, 0, 0, 0, 0, 0, 0, 1], "vc_weights": [1, 8],
+                            "quantum_bytes": 4096}
+    assert victim.job.traffic_class == 7 and aggressor.job.traffic_class == 0
+    # alone, a class has the links to itself: the policy changes nothing
+    assert victim.alone.duration_ps == fifo_victim.alone.duration_ps
+    assert aggressor.alone.duration_ps == fifo_aggressor.alone.duration_ps
+    assert fifo_victim.p99_slowdown > 3 * victim.p99_slowdown and victim.p99_slowdown < 1.5
+    assert 1.0 <= aggressor.slowdown < 1.1
+
+
+BAD_QOS = {
+    "a class beyond 7": ('weights = { 9 = 2 }', "qos.weights.9", "0 to 7"),
+    "a weight of 0": ('weights = { 7 = 0 }', "qos.weights.7", "1 or more"),
+    "an unknown arbitration": ('arbitration = "fair"', "qos.arbitration", "'weighted' or 'strict'"),
+    "an unknown key": ('weight = { 7 = 2 }', "qos.weight", "unknown key"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_QOS))
+def test_a_wrong_qos_entry_is_one_line_naming_it(spec, tmp_path, case):
+    line, key, words = BAD_QOS[case]
+    with pytest.raises(ConfigError) as caught:
+        load_jobs(write(tmp_path, '[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\n[qos]\n' + line + "\n"), spec)
+    assert caught.value.key == key and words in str(caught.value)
