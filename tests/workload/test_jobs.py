@@ -2,6 +2,7 @@
 simulation, what sharing cost each, and a jobs file's wrong entries named one line each."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,11 @@ from oisa.device.isolation import Window
 from oisa.errors import ConfigError
 from oisa.fabric import load_fabric
 from oisa.fabric.tenancy import tenancy
+from oisa.graph import write_graph
 from oisa.report.jobs import jobs_json, jobs_text
-from oisa.workload.jobs import load_jobs, run_jobs
+from oisa.workload.jobs import Job, job_set, load_jobs, run_jobs
 from oisa.workload.run import Run
+from tests.graph.helpers import data_parallel
 
 VICTIM = """
 [[jobs]]
@@ -120,6 +123,8 @@ options = { size = "64KiB" }
     assert [(r.together.result.src, r.together.result.dst) for r in result.jobs] == [(0, 4), (1, 5)]
 
 
+ROOT = Path(__file__).parents[2]
+
 BAD = {
     "unknown workload": ('[[jobs]]\nworkload = "nope"\ncards = [0, 1]\n', "jobs[0].workload", "no such workload"),
     "unknown option": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\noptions = { sizes = 4 }\n',
@@ -199,3 +204,77 @@ def test_a_wrong_qos_entry_is_one_line_naming_it(spec, tmp_path, case):
     with pytest.raises(ConfigError) as caught:
         load_jobs(write(tmp_path, '[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\n[qos]\n' + line + "\n"), spec)
     assert caught.value.key == key and words in str(caught.value)
+
+
+def test_data_and_timing_mode_agree_on_the_victims_p99_under_a_policy(spec):
+    """Timing mode sends segments in parts of a quantum where classes meet, so that the victim
+    waits behind what data mode's message-by-message arbitration makes it wait behind; without a
+    policy its whole segments make it wait longer. The figures are the README's."""
+    slowdowns = {}
+    for weights in (None, {7: 8}):
+        jobs = job_set(spec, [Job("victim", "loadstore", (0, 4), {"accesses": 30, "background": 0}, traffic_class=7),
+                              Job("aggressor", "allreduce", (1, 2, 3, 5, 6, 7), {"size": 256 * 1024})],
+                       weights=weights)
+        data, timing = (run_jobs(spec, Run(engine=engine), jobs).jobs[0] for engine in ("data", "timing"))
+        assert data.alone.latency.p99_ps == timing.alone.latency.p99_ps
+        slowdowns[weights is not None] = (round(data.p99_slowdown, 2), round(timing.p99_slowdown, 2))
+        if weights is not None:
+            assert data.together.latency.p99_ps == pytest.approx(timing.together.latency.p99_ps, rel=0.1)
+    assert slowdowns == {False: (2.16, 2.73), True: (1.07, 1.12)}
+
+
+def test_a_trace_runs_as_a_job_beside_another(spec, tmp_path):
+    write_graph(data_parallel(4, size=1 << 20), tmp_path / "dp")
+    jobs = job_set(spec, [Job("train", "graph", (0, 1, 4, 5), {"graph": str(tmp_path / "dp")}),
+                          Job("bulk", "alltoall", (2, 3, 6, 7), {"size": 1 << 20})])
+    train, bulk = run_jobs(spec, Run(), jobs).jobs
+    assert train.together.result.step_ps == train.together.duration_ps > 0
+    assert bulk.together.result.time_ps == bulk.together.duration_ps
+
+
+def test_the_readme_figures(tmp_path, capsys, load_benchmark):
+    figures = {}
+    for name in ("two-switch-8-victim", "two-switch-8-victim-qos"):
+        assert main(["run", "two-switch-8", "--jobs", str(ROOT / "jobs" / f"{name}.toml"), "--json"]) == 0
+        figures[name] = json.loads(capsys.readouterr().out)["jobs"]
+    fifo, qos = figures["two-switch-8-victim"], figures["two-switch-8-victim-qos"]
+    assert [fifo[0]["alone"]["time_ps"], fifo[0]["alone"]["latency"]["p99_ps"], fifo[1]["alone"]["time_ps"]] == [
+        212_304_000, 1_415_360, 99_548_160]
+    assert [fifo[0]["together"]["time_ps"], fifo[0]["together"]["latency"]["p99_ps"],
+            fifo[1]["together"]["time_ps"]] == [250_869_440, 10_955_930, 99_548_160]
+    assert round(fifo[0]["slowdown"], 2) == 1.18 and round(fifo[0]["p99_slowdown"], 2) == 7.74
+    assert qos[0]["alone"] == {**fifo[0]["alone"], "result": qos[0]["alone"]["result"]}
+    assert [qos[0]["together"]["time_ps"], qos[0]["together"]["latency"]["p99_ps"], qos[1]["together"]["time_ps"]] == [
+        217_048_577, 1_602_611, 100_542_400]
+    rows = {(row["victim"], row["aggressor"], row["policy"]): row for row in load_benchmark("qos").measure(
+        "two-switch-8", "timing")}
+    quoted = {
+        ("loadstore 64 B", "allreduce 4 MiB", "none (FIFO)"): (1.18, 7.74, 1.000),
+        ("loadstore 64 B", "allreduce 4 MiB", "weighted 8:1"): (1.02, 1.13, 1.010),
+        ("loadstore 64 B", "allreduce 4 MiB", "strict"): (1.01, 1.04, 1.010),
+        ("loadstore 64 B", "alltoall 1 MiB", "none (FIFO)"): (1.07, 2.96, 1.000),
+        ("loadstore 64 B", "alltoall 1 MiB", "weighted 8:1"): (1.01, 1.10, 1.025),
+        ("p2p 1 MiB", "alltoall 1 MiB", "none (FIFO)"): (1.58, 2.08, 1.149),
+        ("p2p 1 MiB", "alltoall 1 MiB", "weighted 1:1"): (1.49, 1.96, 1.434),
+        ("p2p 1 MiB", "alltoall 1 MiB", "weighted 8:1"): (1.07, 1.12, 1.419),
+        ("p2p 1 MiB", "alltoall 1 MiB", "strict"): (1.02, 1.04, 1.435),
+    }
+    for key, (victim, p99, aggressor) in quoted.items():
+        row = rows[key]
+        assert (round(row["victim_slowdown"], 2), round(row["victim_p99_slowdown"], 2),
+                round(row["aggressor_slowdown"], 3)) == (victim, p99, aggressor), key
+
+
+def test_the_json_keys_are_the_documented_ones(weighted):
+    text = (ROOT / "specs" / "cli-json.md").read_text()
+    body = text.split("## `oisa run FABRIC --jobs FILE`\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([\w.\[\]]+)` \|", body, re.M))
+    doc = jobs_json(weighted)
+    keys = {key for key, value in doc.items() if not isinstance(value, dict) and key != "jobs"}
+    keys |= {f"{key}.{inner}" for key, value in doc.items() if isinstance(value, dict) and key != "link"
+             for inner in value}
+    keys |= {"link", "qos", "jobs[].together"}
+    keys |= {f"jobs[].{key}" for key in doc["jobs"][0] if key not in ("alone", "together")}
+    keys |= {f"jobs[].alone.{key}" for key in doc["jobs"][0]["alone"]}
+    assert keys == documented
+    assert set(doc["jobs"][0]["together"]) == set(doc["jobs"][0]["alone"])
