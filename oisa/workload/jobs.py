@@ -7,7 +7,7 @@ its options, on cards of its own::
     name = "victim"             # optional (default job0, job1, ...)
     workload = "loadstore"      # any registered workload, traces (graph) included
     cards = [0, 4]
-    tenant = "alpha"            # optional: the job's cards must be the tenant's (needs --tenants)
+    tenant = "alpha"            # optional: the job's cards must be the tenant's (needs a tenancy)
     class = 7                   # optional: the traffic class (0-7) its cards' messages carry
     [jobs.options]
     accesses = 400
@@ -178,7 +178,7 @@ def _check_tenant(job: Job, tenancy: Tenancy | None, where: str, source: str) ->
     if job.tenant is None:
         return
     if tenancy is None:
-        raise ConfigError("a job names a tenant, but the run has no tenancy (give one: --tenants)", source=source,
+        raise ConfigError("a job names a tenant, but the run has no tenancy to check it against", source=source,
                           key=f"{where}.tenant")
     if job.tenant not in tenancy.tenants:
         raise ConfigError(f"unknown tenant {job.tenant!r} (tenants: {', '.join(tenancy.tenants)})", source=source,

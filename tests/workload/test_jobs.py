@@ -14,6 +14,7 @@ from oisa.fabric import load_fabric
 from oisa.fabric.tenancy import tenancy
 from oisa.graph import write_graph
 from oisa.report.jobs import jobs_json, jobs_text
+from oisa.sim.faults import FaultModel
 from oisa.workload.jobs import Job, job_set, load_jobs, run_jobs
 from oisa.workload.run import Run
 from tests.graph.helpers import data_parallel
@@ -137,7 +138,7 @@ BAD = {
     "an option's card outside the job": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\noptions = { dst = 5 }\n',
                                          "jobs[0].options.dst", "not one of the job's cards"),
     "a tenant without a tenancy": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\ntenant = "a"\n', "jobs[0].tenant",
-                                   "--tenants"),
+                                   "no tenancy"),
     "a traffic class beyond 7": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\nclass = 8\n', "jobs[0].class", "0 to 7"),
     "an unknown key": ('[[jobs]]\nworkload = "p2p"\ncards = [0, 1]\ncard = 3\n', "jobs[0].card", "unknown key"),
     "two jobs of one name": ('[[jobs]]\nname = "x"\nworkload = "p2p"\ncards = [0, 1]\n[[jobs]]\nname = "x"\n'
@@ -278,3 +279,14 @@ def test_the_json_keys_are_the_documented_ones(weighted):
     keys |= {f"jobs[].alone.{key}" for key in doc["jobs"][0]["alone"]}
     assert keys == documented
     assert set(doc["jobs"][0]["together"]) == set(doc["jobs"][0]["alone"])
+
+
+def test_jobs_in_their_classes_keep_their_data_under_link_faults(spec):
+    """Lost, duplicated and corrupted flits are replayed per link whatever their channel: each
+    job's bytes still arrive whole, with the policy on."""
+    jobs = job_set(spec, [Job("a", "p2p", (0, 4), {"size": 64 * 1024}, traffic_class=7),
+                          Job("b", "p2p", (1, 5), {"size": 64 * 1024})], weights={7: 4})
+    faults = FaultModel(ber=1e-7, drop=0.002, duplicate=0.002)
+    result = run_jobs(spec, Run(engine="data", seed=3, faults=faults), jobs)
+    assert all(report.together.result.verified and report.alone.result.verified for report in result.jobs)
+    assert result.link["flits_replayed"] > 0
