@@ -407,13 +407,24 @@ def _prepared(specs: list[FabricSpec], workload_name: str, options: dict[str, An
 @click.option("--outages", "outages_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Components that fail mid-run (TOML: [[outage]] component, at, repair, lanes): cards, links (a->b), "
                    "switches, planes; the fabric routes around them once detected (data and timing engines).")
+@click.option("--jobs", "jobs_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Run several workloads at once instead of -w (TOML: [[jobs]] with a workload, its cards and "
+                   "options), each alone and then all together, and report what sharing the fabric cost each.")
 def run(fabric: str, workload: str, as_json: bool, tenants_file: str | None, encrypt_links: bool,
-        tamper: float | None, substitute: float | None, outages_file: str | None, **options: Any) -> None:
+        tamper: float | None, substitute: float | None, outages_file: str | None, jobs_file: str | None,
+        **options: Any) -> None:
     """Run a workload on FABRIC (default: pair) and report what happened.
 
     Fault options replace the fault settings of every OISA link in the fabric file.
     """
     spec = load_fabric(fabric)
+    if jobs_file is not None:
+        ignored = [flag for flag, value in (("--outages", outages_file), ("--tamper", tamper),
+                                            ("--substitute", substitute)) if value]
+        if ignored:
+            raise UsageError(f"--jobs: {', '.join(ignored)} act on one workload's run, not on jobs run together")
+        _run_jobs(spec, jobs_file, as_json, tenants_file, encrypt_links, options)
+        return
     declared, given, [run_value] = _prepared([spec], workload, options)
     if tenants_file is not None:
         run_value = replace(run_value, tenancy=load_tenancy(tenants_file, spec))
@@ -426,6 +437,30 @@ def run(fabric: str, workload: str, as_json: bool, tenants_file: str | None, enc
         run_value = replace(run_value, outages=read_outages(outages_file))
     result = declared(spec, run_value, **given)
     click.echo(json.dumps(result_json(result)) if as_json else result_text(result))
+
+
+def _run_jobs(spec: FabricSpec, jobs_file: str, as_json: bool, tenants_file: str | None, encrypt_links: bool,
+              options: dict[str, Any]) -> None:
+    """``oisa run FABRIC --jobs FILE``: the jobs file names each job's workload and options, so
+    the command line gives none (-w included)."""
+    from oisa.report.jobs import jobs_json, jobs_text
+    from oisa.workload.jobs import load_jobs, run_jobs
+
+    every = {option.name for w in workloads().values() for option in w.options}
+    given = _given(every | {"workload"})
+    if given:
+        raise UsageError(f"--jobs: each job's workload and options come from the jobs file, not "
+                         f"{', '.join(flag(name) for name in sorted(given))}")
+    for name in every:
+        options.pop(name, None)
+    observers = _observers([spec], f"oisa jobs from {jobs_file}, seed {options['seed']}", options)
+    [run_value] = _run_value([spec], options, observers)
+    if tenants_file is not None:
+        run_value = replace(run_value, tenancy=load_tenancy(tenants_file, spec))
+    if encrypt_links:
+        run_value = replace(run_value, encryption=LinkEncryption())
+    result = run_jobs(spec, run_value, load_jobs(jobs_file, spec, run_value.tenancy))
+    click.echo(json.dumps(jobs_json(result)) if as_json else jobs_text(result))
 
 
 @cli.command()

@@ -109,6 +109,9 @@ class Card:
         self.failed_at: int | None = None  # when the card died (stopped answering), if it has
         self.dropped = 0  # messages that reached it, or that it was to send, after it died
         self.intercept: Callable[[Port, Message], bool] | None = None  # takes what reaches a failed port (outages)
+        # the traffic class every message this card sends carries on the fabric (0: the default
+        # class): a job's, when several jobs share the fabric (oisa.workload.jobs), for QoS
+        self.traffic_class = 0
 
     def attach(self, port: Port) -> None:
         port.attach(self)
@@ -329,6 +332,8 @@ class Card:
             return
         paced = message.info.is_request and message.opcode not in _UNPACED  # what its adapter makes of it may not say
         crossed = self.movement.egress(message)
+        if self.traffic_class:
+            crossed.tc = self.traffic_class
         self.messages_sent += crossed.count
         if path is not None:
             self._transmit(self.routes[crossed.dst][self.path_index(crossed.dst, path)], crossed, paced)

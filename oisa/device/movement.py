@@ -100,8 +100,17 @@ class DataMovement:
             if message.opcode in WRITES:
                 card.landed(message.address, message.length)
             return
-        for event in self.requesters[message.tag // self._tags].receive_completion(message):
+        engine = message.tag // self._tags
+        if engine >= len(self.requesters):  # a tag none of our engines hands out: an Unexpected Completion
+            self.requesters[0].unexpected_completions += 1
+            return
+        for event in self.requesters[engine].receive_completion(message):
             self._finish(event)
+
+    @property
+    def unexpected_completions(self) -> int:
+        """Completions dropped because they answered no outstanding request of this card's."""
+        return sum(requester.unexpected_completions for requester in self.requesters)
 
     def _requester(self, transfer: Transfer) -> Requester:
         return self.requesters[transfer.engine or 0]

@@ -33,9 +33,11 @@ from oisa.fabric.routes import link_framing
 from oisa.fabric.routing import PathChooser, next_hops
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
 from oisa.link import LinkConfig, LinkEndpoint
+from oisa.link.arbitration import QosPolicy
 from oisa.link.credits import DATA_CREDIT_BYTES, DATA_MODULUS, HDR_MODULUS, MAX_MESSAGE_CREDITS
 from oisa.link.security import KEY_BYTES, MAC_SIZES, FlitCipher, LinkSecurity
 from oisa.sim import FramePort, Framing, Kernel, LinkPort, Port, Signal, Wire, connect, connect_frames
+from oisa.sim.arbitrated import ArbitratedFramePort
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
@@ -196,16 +198,22 @@ class Fabric:
     card (:mod:`oisa.device.isolation`); what they refuse is counted in ``refusals``.
     ``encryption``, if given, encrypts every OISA link: in data mode each flit's payload is sealed
     with AES-GCM; in timing mode the flits carry the MAC's bytes and the latency all the same.
+    ``qos``, if given, puts every OISA link's traffic classes in virtual channels with credits of
+    their own and arbitrates between them at every egress, card and switch alike
+    (:mod:`oisa.link.arbitration`; in timing mode :mod:`oisa.sim.arbitrated`).
     """
 
     def __init__(self, spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity,
-                 policy: Policy | None = None, encryption: LinkEncryption | None = None) -> None:
+                 policy: Policy | None = None, encryption: LinkEncryption | None = None,
+                 qos: QosPolicy | None = None) -> None:
         self.encryption = encryption
+        self.qos = qos  # how traffic classes share every OISA link (oisa.link.arbitration), or None
         if not fidelity.moves_bytes and faults is not None and faults.active:
             raise UsageError("faults need data mode: timing mode moves no bytes for bits to flip", parameter="faults")
         self.spec = spec
         self.kernel = kernel
         self.fidelity = fidelity
+        self.brought_up: BringUp | None = None  # the first bring_up's, once done
         self.chooser = PathChooser(kernel.seed)
         self.cards = {c.id: Card(kernel, c.id, c.device, c.name, movement=fidelity.movement) for c in spec.cards}
         self.forwarders = {
@@ -251,6 +259,8 @@ class Fabric:
         latency = spec.latency_ps + (encrypted.latency_ps if encrypted else 0)
         if spec.kind is LinkKind.OISA and self.fidelity.link_layer:
             config = link_config(spec, faults)
+            if self.qos is not None:
+                config = config.with_qos(self.qos)
             securities = self._link_keys(index, encrypted) if encrypted else (None, None)
             link_ports = []
             for direction, name in enumerate(wire_names):
@@ -264,8 +274,13 @@ class Fabric:
             ports = list(link_ports)
         else:
             framing, head = self._framing(spec)
-            frame_ports = [FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
-                                     head_bytes=head, name=name) for name in wire_names]
+            if spec.kind is LinkKind.OISA and self.qos is not None:
+                frame_ports: list[FramePort] = [
+                    ArbitratedFramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
+                                        head_bytes=head, name=name, policy=self.qos) for name in wire_names]
+            else:
+                frame_ports = [FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
+                                         head_bytes=head, name=name) for name in wire_names]
             connect_frames(frame_ports[0], frame_ports[1])
             ports = list(frame_ports)
         self._node(spec.a).attach(ports[0])
@@ -325,7 +340,14 @@ class Fabric:
 
     async def bring_up(self) -> BringUp:
         """Start everything and return once every link end can carry traffic, with what that
-        took: a workload's figures start from here, so they never include link bring-up."""
+        took: a workload's figures start from here, so they never include link bring-up.
+
+        Once up, a later call (a job's, on a fabric the jobs runner brought up for several) returns
+        at once, with the first bring-up's time and the counters as they are now, so that what a
+        workload subtracts is what the fabric had done before it started."""
+        if self.brought_up is not None:
+            frames, wire_bytes = self.wire_totals()
+            return BringUp(self.brought_up.time_ps, frames, wire_bytes, self.link_totals())
         self.start()
         ends = [port for link in self.links for port in link.ports]
         up: Signal[None] = Signal(self.kernel, f"{len(ends)} link ends initialising")
@@ -342,7 +364,8 @@ class Fabric:
             port.when_up(one_up)
         await up.wait()
         frames, wire_bytes = self.wire_totals()
-        return BringUp(self.kernel.now, frames, wire_bytes, self.link_totals())
+        self.brought_up = BringUp(self.kernel.now, frames, wire_bytes, self.link_totals())
+        return self.brought_up
 
     def card(self, card_id: int) -> Card:
         self.spec.card(card_id)  # names the fabric's cards if the id is unknown
@@ -376,6 +399,7 @@ class Fabric:
 
 
 def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity,
-          policy: Policy | None = None, encryption: LinkEncryption | None = None) -> Fabric:
-    return Fabric(spec, kernel, faults, fidelity, policy, encryption)
+          policy: Policy | None = None, encryption: LinkEncryption | None = None,
+          qos: QosPolicy | None = None) -> Fabric:
+    return Fabric(spec, kernel, faults, fidelity, policy, encryption, qos)
 

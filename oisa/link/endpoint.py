@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from oisa.errors import CrcError, FrameError, IntegrityError, LinkDownError, RemoteProtocolError
+from oisa.link.arbitration import QosPolicy, VcArbiter
 from oisa.link.credits import (
     DATA_MODULUS,
     HDR_MODULUS,
@@ -124,9 +125,12 @@ class LinkConfig:
     retrain_time_ps: int = 1_000_000
     retrain_attempts: int = 3
     credit_poll_ps: int | None = None
+    qos: QosPolicy | None = None  # how the channels share the link (None: strict priority, highest first)
 
     def __post_init__(self) -> None:
         check_flit_size(self.flit_size)
+        if self.qos is not None and (self.qos.vcs, self.qos.tc_to_vc) != (self.vcs, self.tc_to_vc):
+            raise ValueError("a QoS policy's channels and class map are the link's (LinkConfig.with_qos)")
         if not 1 <= self.vcs <= 8 or len(self.tc_to_vc) != 8 or not all(0 <= v < self.vcs for v in self.tc_to_vc):
             raise ValueError("tc_to_vc maps each of the 8 traffic classes to one of the link's 1-8 VCs")
         for cls, hdr, data in self.buffers:
@@ -138,6 +142,11 @@ class LinkConfig:
             raise ValueError("initialisation needs at least one advertisement, a resend interval and a timeout")
         if not 1 <= self.replay_buffer < _HALF:
             raise ValueError(f"the replay buffer holds 1 to {_HALF - 1} flits (half the sequence space)")
+
+    def with_qos(self, policy: QosPolicy) -> LinkConfig:
+        """This link with ``policy``'s channels, each with credits of its own (the buffers above,
+        per channel: an assumption that a channel alone can fill the link, as one does now)."""
+        return replace(self, vcs=policy.vcs, tc_to_vc=policy.tc_to_vc, qos=policy)
 
     def receive_buffers(self) -> dict[CreditKey, tuple[int, int]]:
         return {(vc, cls): (hdr, data) for vc in range(self.vcs) for cls, hdr, data in self.buffers}
@@ -234,6 +243,8 @@ class LinkEndpoint:
         self._receive_credits = ReceiveCredits(self.config.receive_buffers())
         self._waiting: dict[int, dict[FcClass, deque[_Waiting]]] = {
             vc: {cls: deque() for cls in FcClass} for vc in range(self.config.vcs)}
+        qos = self.config.qos
+        self._arbiter = VcArbiter(qos) if qos is not None and qos.vcs > 1 else None
         self._order = 0
         self._waiting_count = 0  # messages in self._waiting
         self._waiting_bytes = 0
@@ -445,8 +456,11 @@ class LinkEndpoint:
             room -= len(encoded)
 
     def _choose(self) -> tuple[int, _Waiting] | None:
-        """The next message to send: highest virtual channel first; within it the oldest head
-        of a class that has credits and may pass every older head still waiting."""
+        """The next message to send: highest virtual channel first (or the channel the QoS
+        arbiter picks); within it the oldest head of a class that has credits and may pass every
+        older head still waiting."""
+        if self._arbiter is not None:
+            return self._choose_arbitrated(self._arbiter)
         stalled = False
         for vc in range(self.config.vcs - 1, -1, -1):
             heads = [q[0] for q in self._waiting[vc].values() if q]
@@ -464,6 +478,32 @@ class LinkEndpoint:
             self.stats.credit_stalls += 1
         self._stalled = stalled
         return None
+
+    def _choose_arbitrated(self, arbiter: VcArbiter) -> tuple[int, _Waiting] | None:
+        """:meth:`_choose` under a QoS policy: each channel's candidate as above, and the
+        arbiter's pick among the channels that have one (a channel out of credits blocks none
+        of the others: their credits are their own)."""
+        stalled = False
+        candidates: dict[int, _Waiting] = {}
+        for vc in range(self.config.vcs):
+            heads = [q[0] for q in self._waiting[vc].values() if q]
+            if len(heads) > 1:
+                heads.sort(key=_order_of)
+            for index, head in enumerate(heads):
+                if not self._send_credits.can_send((vc, head.message.info.fc_class), head.hdr, head.data):
+                    stalled = True
+                    continue
+                if all(self._passes(head.message, older.message) for older in heads[:index]):
+                    candidates[vc] = head
+                    break
+        if not candidates:
+            if stalled:
+                self.stats.credit_stalls += 1
+            self._stalled = stalled
+            return None
+        self._stalled = False
+        vc = arbiter.pick({vc: head.message.wire_size for vc, head in candidates.items()})
+        return vc, candidates[vc]
 
     def _passes(self, later: Message, earlier: Message) -> bool:
         return self._may_pass is not None and self._may_pass(later, earlier)

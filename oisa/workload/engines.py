@@ -15,7 +15,9 @@ one is the :class:`~oisa.device.movement.Movement` the fidelity gives them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,7 +32,8 @@ from oisa.workload.execute import execute
 if TYPE_CHECKING:
     from oisa.workload.run import Run
 
-__all__ = ["ENGINES", "WIRE_NODE_IDS", "Engine", "FlowEngine", "FrameEngine", "Outcome"]
+__all__ = ["ENGINES", "WIRE_NODE_IDS", "Engine", "ExecuteHook", "FlowEngine", "FrameEngine", "Outcome",
+           "hooked_execution"]
 
 WIRE_NODE_IDS = 0xFFFF  # the highest node id an OISA message can address: what the frame-level engines can build
 
@@ -57,6 +60,26 @@ class Outcome:
     events: int = 0
     isolation: dict[str, int] | None = None  # what a tenancy's checks refused, by kind (None: no tenancy)
     outages: dict[str, object] | None = None  # what the run's outages did (Failover.summary; None: none)
+
+
+ExecuteHook = Callable[["FrameEngine", FabricSpec, "Run", Callable[..., Awaitable[Any]], tuple[Any, ...]], Any]
+"""What :meth:`FrameEngine.execute` hands its work to inside :func:`hooked_execution`."""
+_EXECUTE_HOOK: ContextVar[ExecuteHook | None] = ContextVar("oisa_execute_hook", default=None)
+
+
+@contextmanager
+def hooked_execution(hook: ExecuteHook | None) -> Iterator[None]:
+    """Within this block, :meth:`FrameEngine.execute` calls ``hook(engine, spec, run, workload,
+    args)`` and returns what it returns, in place of simulating (None: simulate as usual; the
+    hook itself runs with none). This is how several workloads' simulations become one: the jobs
+    runner (:mod:`oisa.workload.jobs`) gathers each workload's simulation, runs them all in one
+    fabric, and hands each workload back its own part, so any workload runs beside others
+    unchanged."""
+    token = _EXECUTE_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _EXECUTE_HOOK.reset(token)
 
 
 Prepare = Callable[[Fabric], Any]  # before the plan: put the inputs in the cards' memory; returns what check needs
@@ -96,7 +119,11 @@ class FrameEngine(Engine):
     def execute(self, spec: FabricSpec, run: Run, workload: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``workload(fabric, run, *args)`` on a fresh instance of ``spec`` and return its
         result. The run's observer sees it and is closed when it ends, even in an error, so what
-        was gathered until then is kept."""
+        was gathered until then is kept. (Inside :func:`hooked_execution`, the hook does it.)"""
+        hook = _EXECUTE_HOOK.get()
+        if hook is not None:
+            with hooked_execution(None):
+                return hook(self, spec, run, workload, args)
         self.check_size(spec, run)
         kernel = Kernel(run.seed)
         kernel.observer = run.observer

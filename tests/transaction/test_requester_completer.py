@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from oisa.device import SparseMemory
-from oisa.errors import RemoteProtocolError
 from oisa.transaction import Completer, OperationCompleted, OperationFailed, Requester
 from oisa.transaction.requester import split_at_boundaries
 from oisa.wire.oisa import Message, Opcode, Status
@@ -71,10 +70,11 @@ def test_a_read_outside_memory_fails_with_unsupported_request():
     assert completer.unsupported == 1
 
 
-def test_a_completion_nobody_asked_for_is_the_peers_fault():
+def test_a_completion_nobody_asked_for_is_counted_and_dropped():
+    """PCIe's Unexpected Completion: discarded, an advisory non-fatal error, and the requester goes on."""
     requester = Requester(0, max_payload=256, max_read_request=4096, tags=8)
-    with pytest.raises(RemoteProtocolError, match="unexpected completion"):
-        requester.receive_completion(Message(Opcode.CPL_D, 1, 0, tag=3, length=4, payload=b"abcd"))
+    assert requester.receive_completion(Message(Opcode.CPL_D, 1, 0, tag=3, length=4, payload=b"abcd")) == []
+    assert requester.unexpected_completions == 1 and requester.outstanding == 0
 
 
 def test_completions_echo_the_requests_telemetry():
@@ -134,3 +134,14 @@ def test_an_unanswered_request_times_out_and_a_late_answer_is_dropped():
     assert "completion timeout" in event.reason
     late = Message(Opcode.CPL_D, 1, 0, tag=request.tag, length=64, payload=bytes(64))
     assert requester.receive_completion(late) == [] and requester.late_completions == 1
+
+
+def test_a_completion_from_another_completer_is_unexpected_and_dropped():
+    requester = Requester(0, max_payload=256, max_read_request=4096, tags=8)
+    op = requester.submit_read(1, 0, 4)
+    [(request, _)], _ = requester.next_requests(0)
+    forged = Message(Opcode.CPL_D, 2, 0, tag=request.tag, length=4, address=0, payload=b"evil")
+    assert requester.receive_completion(forged) == [] and requester.unexpected_completions == 1
+    genuine = Message(Opcode.CPL_D, 1, 0, tag=request.tag, length=4, address=0, payload=b"good")
+    [event] = requester.receive_completion(genuine)
+    assert isinstance(event, OperationCompleted) and bytes(op.result) == b"good"
