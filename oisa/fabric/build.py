@@ -29,12 +29,14 @@ from oisa.device.timing import TimingMovement
 from oisa.errors import UsageError
 from oisa.fabric.framing import ethernet_frames, oisa_frames, pcie_frames
 from oisa.fabric.nodes import Forwarder, Reducer
+from oisa.fabric.roce import EthernetSwitch, RoceDomain
 from oisa.fabric.routing import PathChooser, next_hops
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
 from oisa.link import LinkConfig, LinkEndpoint
 from oisa.link.credits import DATA_CREDIT_BYTES, DATA_MODULUS, HDR_MODULUS, MAX_MESSAGE_CREDITS
 from oisa.link.security import KEY_BYTES, MAC_SIZES, FlitCipher, LinkSecurity
 from oisa.sim import FramePort, Framing, Kernel, LinkPort, Port, Signal, Wire, connect, connect_frames
+from oisa.sim.ethernet import EthernetPort
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
@@ -195,12 +197,16 @@ class Fabric:
         self.fidelity = fidelity
         self.chooser = PathChooser(kernel.seed)
         self.cards = {c.id: Card(kernel, c.id, c.device, c.name, movement=fidelity.movement) for c in spec.cards}
+        self.roce = RoceDomain()
         self.forwarders = {
             **{s.id: Forwarder(kernel, s.id, s.name, latency_ps=int(s.latency.value), cut_through=s.cut_through,
                                chooser=self.chooser, telemetry=s.kind is LinkKind.OISA,
                                reduction=Reducer(int(s.reduction_rate.value), int(s.reduction_buffer.value))
                                if s.reduction and s.reduction_rate and s.reduction_buffer else None)
-               for s in spec.switches},
+               for s in spec.switches if s.buffering is None},
+            **{s.id: EthernetSwitch(kernel, s.id, s.name, latency_ps=int(s.latency.value), cut_through=s.cut_through,
+                                    chooser=self.chooser, buffering=s.buffering, domain=self.roce)
+               for s in spec.switches if s.buffering is not None},
             **{n.id: Forwarder(kernel, n.id, n.name, latency_ps=int(n.latency.value), cut_through=False,
                                chooser=self.chooser) for n in spec.nics},
         }
@@ -249,6 +255,13 @@ class Fabric:
                 link_ports.append(LinkPort(self.kernel, endpoint, wire, name))
             connect(link_ports[0], link_ports[1])
             ports = list(link_ports)
+        elif spec.kind is LinkKind.ETHERNET and self._buffered(spec):
+            framing, head = self._framing(spec)
+            mtu = self._mtu.get(spec.a, self._mtu.get(spec.b, 4096))
+            ethernet_ports = [EthernetPort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
+                                           head_bytes=head, name=name, mtu=mtu) for name in wire_names]
+            connect_frames(ethernet_ports[0], ethernet_ports[1])
+            ports = list(ethernet_ports)
         else:
             framing, head = self._framing(spec)
             frame_ports = [FramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
@@ -258,6 +271,11 @@ class Fabric:
         self._node(spec.a).attach(ports[0])
         self._node(spec.b).attach(ports[1])
         return Link(spec, ports[0], ports[1])
+
+    def _buffered(self, spec: LinkSpec) -> bool:
+        """Whether an Ethernet link touches a switch with a buffer (then both ends queue frame by
+        frame, so that PFC can pause either)."""
+        return any(isinstance(self.forwarders.get(end), EthernetSwitch) for end in (spec.a, spec.b))
 
     def _link_keys(self, index: int, encryption: LinkEncryption) -> tuple[LinkSecurity, LinkSecurity]:
         """The two ends' ciphers of link ``index``: a key per direction, drawn from the run's seed
