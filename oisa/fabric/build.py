@@ -27,6 +27,7 @@ from oisa.device.isolation import CardGuard, Policy, Refusals, SwitchGuard
 from oisa.device.movement import DataMovement, Movement
 from oisa.device.timing import TimingMovement
 from oisa.errors import UsageError
+from oisa.fabric.dcqcn import roce_nics
 from oisa.fabric.framing import ethernet_frames, oisa_frames, pcie_frames
 from oisa.fabric.nodes import Forwarder, Reducer
 from oisa.fabric.roce import EthernetSwitch, RoceDomain
@@ -213,6 +214,7 @@ class Fabric:
         self._mtu = {n.id: n.mtu for n in spec.nics}
         self._fault_seeds = np.random.SeedSequence(kernel.seed).spawn(2 * len(spec.links))
         self.links = [self._link(index, link, faults or link.faults) for index, link in enumerate(spec.links)]
+        self.roce_nics = roce_nics(kernel, spec, self.links, self.roce)
         self._route()
         self.refusals: Refusals | None = None
         if policy is not None:

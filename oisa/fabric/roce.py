@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -45,13 +46,19 @@ __all__ = ["EthernetSwitch", "RoceDomain", "SwitchCounters"]
 
 @dataclass
 class RoceDomain:
-    """What travels beside the messages of one fabric's Ethernet: ECN marks by message identity
-    (a mark leaves with the message at the NIC that receives it, or with a drop)."""
+    """What travels beside the messages of one fabric's Ethernet, by message identity: ECN marks,
+    packet sequence numbers (go-back-N) and what a control packet (CNP, ACK, NAK) says. Each
+    entry leaves with its message at the NIC that receives it, or with a drop."""
 
     marks: set[int] = field(default_factory=set)
+    psn: dict[int, int] = field(default_factory=dict)
+    control: dict[int, Any] = field(default_factory=dict)
 
     def forget(self, message: Message) -> None:
-        self.marks.discard(id(message))
+        key = id(message)
+        self.marks.discard(key)
+        self.psn.pop(key, None)
+        self.control.pop(key, None)
 
 
 @dataclass
