@@ -87,6 +87,7 @@ class EthernetBuffering:
     buffer: BufferConfig = field(default_factory=BufferConfig)
     pfc: PfcConfig = field(default_factory=PfcConfig)
     ecn: EcnConfig = field(default_factory=EcnConfig)
+    ecmp: str = "hash"  # "hash" (5-tuple, per flow) or "spray" (per packet), oisa.fabric.ecmp
     where: str = "pfc.headroom"  # the key and file a refusal of the headroom names
     source: str | None = None
 

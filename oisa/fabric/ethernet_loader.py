@@ -1,4 +1,4 @@
-"""Reading an Ethernet switch's ``[buffer]``, ``[pfc]`` and ``[ecn]`` and a NIC's ``[dcqcn]`` from a
+"""Reading an Ethernet switch's ``[buffer]``, ``[pfc]``, ``[ecn]`` and ``[ecmp]`` and a NIC's ``[dcqcn]`` from a
 fabric file, and refusing settings that cannot work, each with one line naming the key and the bound.
 
 Every setting is a plain value (``xoff = "96KiB"``) or a sourced figure
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from oisa.config import Table
 from oisa.errors import ConfigError
+from oisa.fabric.ecmp import ECMP_MODES
 from oisa.fabric.ethernet_config import (
     BufferConfig,
     DcqcnConfig,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["check_headroom", "read_buffering", "read_dcqcn"]
 
-_SECTIONS = ("buffer", "pfc", "ecn")
+_SECTIONS = ("buffer", "pfc", "ecn", "ecmp")
 
 
 def _value(table: Table, key: str, parse: Callable[[Any], Any], default: Any) -> Any:
@@ -99,9 +100,14 @@ def read_buffering(table: Table) -> EthernetBuffering | None:
         raise ecn_table.error(f"kmax ({ecn.kmax_bytes} bytes) exceeds the shared buffer ({buffer.total_bytes} bytes)",
                               "kmax")
     ecn_table.finish()
+    ecmp_table = table.table("ecmp", optional=True)
+    ecmp = ecmp_table.get("mode", str, base.ecmp)
+    if ecmp not in ECMP_MODES:
+        raise ecmp_table.error(f"mode is {' or '.join(repr(m) for m in ECMP_MODES)}, not {ecmp!r}", "mode")
+    ecmp_table.finish()
     pfc = PfcConfig(enabled=enabled, xoff_bytes=xoff, xon_bytes=xon, headroom_bytes=headroom,
                     priorities=frozenset(priorities))
-    return EthernetBuffering(buffer, pfc, ecn, where=table.key("pfc.headroom"), source=table.source)
+    return EthernetBuffering(buffer, pfc, ecn, ecmp, where=table.key("pfc.headroom"), source=table.source)
 
 
 def read_dcqcn(table: Table) -> DcqcnConfig | None:

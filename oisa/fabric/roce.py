@@ -21,6 +21,9 @@ buffer, charged to the ingress groups it came in on, which pause their own upstr
 pauses propagate hop by hop towards the senders, and flows that share a paused port with the
 congested one (victims) stop with it.
 
+Among equal next hops, the switch picks by a seeded hash of the packet's RoCEv2 5-tuple, or sprays
+(:mod:`oisa.fabric.ecmp`).
+
 What marks, control packets and sequence numbers ride on a message is kept in a
 :class:`RoceDomain` beside it (a :class:`~oisa.wire.oisa.Message` has no field for a RoCE header's
 ECN bits or PSN).
@@ -34,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from oisa.fabric.ecmp import flow_hash
 from oisa.fabric.ethernet_config import EthernetBuffering
 from oisa.fabric.nodes import Forwarder
 from oisa.fabric.routing import PathChooser
@@ -86,6 +90,21 @@ class EthernetSwitch(Forwarder):
         self._admitted: dict[int, tuple[Port, Port, int, int]] = {}  # id(message) -> ingress, egress, priority, size
         # a stream of its own per switch, so that marking changes no other random choice of the run
         self.rng = np.random.default_rng(np.random.SeedSequence(kernel.seed, spawn_key=(0xEC7, node_id)))
+        self.hash_seed = int(np.random.SeedSequence(kernel.seed, spawn_key=(0xEC3, node_id)).generate_state(1)[0])
+        self._turn: dict[int, int] = defaultdict(int)
+
+    def egress(self, message: Message) -> Port:
+        """Among equal next hops, the one the packet's 5-tuple hashes to (or the next in turn, when
+        spraying); a NIC's own card keeps to that NIC, as in :class:`Forwarder`."""
+        choices = self.routes.get(message.dst)
+        if not choices or len(choices) == 1 or any(self.nic_of.get(card) in choices
+                                                   for card in (message.src, message.dst)):
+            return super().egress(message)
+        if self.buffering.ecmp == "spray":
+            turn = self._turn[message.dst]
+            self._turn[message.dst] = turn + 1
+            return choices[turn % len(choices)]
+        return choices[flow_hash(message, self.hash_seed) % len(choices)]
 
     def admit(self, port: Port, message: Message, egress: Port) -> bool:
         config = self.buffering

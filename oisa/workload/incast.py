@@ -81,8 +81,9 @@ def incast_cards(spec: FabricSpec, senders: int) -> tuple[int, list[int], int | 
     card of the first server, the senders the first card of each other server (so that each
     crosses the fabric, not a PCIe switch in its own server) and, where cards are left, the
     victim writes to the second card of the last sender's server."""
-    servers = spec.servers() or {card.id: [card.id] for card in spec.cards}
-    groups = [sorted(cards) for _, cards in sorted(servers.items())]
+    accelerators = {card.id for card in spec.cards if card.device.role == "accelerator"}
+    servers = spec.servers() or {card: [card] for card in accelerators}
+    groups = [group for _, cards in sorted(servers.items()) if (group := sorted(set(cards) & accelerators))]
     if senders < 1 or senders > len(groups) - 1:
         raise UsageError(f"an incast on {spec.name} takes 1 to {len(groups) - 1} senders (one per other server)",
                          parameter="senders", value=senders)
