@@ -85,7 +85,7 @@ def read_buffering(table: Table) -> EthernetBuffering | None:
         raise pfc_table.error(f"priorities are 0 to 7 (IEEE 802.1Q), got {priorities!r}", "priorities")
     if xon > xoff:
         raise pfc_table.error(f"xon ({xon} bytes) must not exceed xoff ({xoff} bytes)", "xon")
-    if xoff + headroom > buffer.total_bytes:
+    if enabled and xoff + headroom > buffer.total_bytes:
         raise pfc_table.error(f"xoff plus headroom ({xoff + headroom} bytes) exceeds the shared buffer "
                               f"({buffer.total_bytes} bytes)", "xoff")
     pfc_table.finish()

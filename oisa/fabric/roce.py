@@ -141,9 +141,7 @@ class EthernetSwitch(Forwarder):
         self.domain.forget(message)
         port.release(message)
         if self.kernel.observer is not None:
-            observe = getattr(self.kernel.observer, "dropped", None)
-            if observe is not None:
-                observe(self.name, self.kernel.now, message)
+            self.kernel.observer.dropped(self.name, self.kernel.now, message)
         return False
 
     def committed(self, message: Message) -> None:

@@ -23,7 +23,6 @@ acknowledgements and checks sequence numbers before the node sees a message).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from copy import copy
 from typing import Protocol
 
@@ -75,7 +74,6 @@ class EthernetPort(FramePort):
         self._paused_since = [0] * PRIORITIES
         self._wake_at: int | None = None
         self.gate: Gate | None = None
-        self.on_pause: Callable[[EthernetPort, int, bool], None] | None = None  # an observer's hook
         self.pauses_received = 0
         self.resumes_received = 0
         self.paused_ps = 0
@@ -107,6 +105,8 @@ class EthernetPort(FramePort):
         self.queued_bytes += size
         if self.queued_bytes > self.max_queue_bytes:
             self.max_queue_bytes = self.queued_bytes
+        if self.kernel.observer is not None:
+            self._observe()
         self._pump()
 
     def _pump(self) -> None:
@@ -121,6 +121,8 @@ class EthernetPort(FramePort):
             if queue and not self.paused[priority]:
                 message, tail_ready, size = queue.popleft()
                 self.queued_bytes -= size
+                if self.kernel.observer is not None:
+                    self._observe()
                 super().send(message, tail_ready)  # busy_until moves to this message's end
                 if self.queued_bytes and self._wake_at is None:
                     self._wake_at = self.busy_until
@@ -144,8 +146,12 @@ class EthernetPort(FramePort):
             self.resumes_received += 1
             self.paused_ps += now - self._paused_since[priority]
             self._pump()
-        if self.on_pause is not None:
-            self.on_pause(self, priority, paused)
+        if self.kernel.observer is not None:
+            self._observe()
+
+    def _observe(self) -> None:
+        assert self.kernel.observer is not None
+        self.kernel.observer.ethernet_queue(self.name, self.kernel.now, self.queued_bytes, sum(self.paused))
 
     def send_pfc(self, priority: int, paused: bool) -> None:
         """Send a PFC frame for ``priority`` to the peer: it takes effect there once it has crossed

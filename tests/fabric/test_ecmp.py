@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from oisa.fabric import FabricSpec, load_fabric
 from oisa.fabric.ecmp import ROCE_UDP_PORT, flow_hash, udp_source_port
+from oisa.wire.oisa import Message, Opcode
 from oisa.workload.incast import run_traffic
 from oisa.workload.run import Run
-from oisa.wire.oisa import Message, Opcode
 
 
 def two_leaves(pairs: int, uplinks: int, ecmp: str = "hash") -> tuple[FabricSpec, list[tuple[int, int]]]:
