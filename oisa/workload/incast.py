@@ -16,6 +16,7 @@ it landed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +30,8 @@ from oisa.sim.ethernet import EthernetPort
 from oisa.workload.engines import Outcome, _plan_run
 from oisa.workload.run import Run
 
-__all__ = ["COUNTERS", "FlowTimes", "IncastResult", "incast_cards", "roce_counters", "run_traffic"]
+__all__ = ["COUNTERS", "FlowTimes", "IncastResult", "IncastScenario", "alltoall_cards", "incast_cards", "roce_counters",
+           "run_incast_scenario", "run_traffic"]
 
 COUNTERS = ("pauses_sent", "pauses_received", "paused_ps", "max_queue_bytes", "ecn_marks", "cnps", "drops",
             "retransmits", "timeouts")
@@ -163,3 +165,51 @@ def _run_once(spec: FabricSpec, run: Run, flows: list[tuple[int, int, int]],
     times = [int(execution.finished[index] - execution.start_ps) for index in range(len(plan.ops))]
     victim_ps = times.pop() if victim is not None else None
     return times, victim_ps, counters, outcome.checked
+
+
+@dataclass(frozen=True)
+class IncastScenario:
+    """``oisa scenario incast``: an incast with its victim and an all-to-all, on each fabric."""
+
+    seed: int
+    senders: int
+    size: int
+    alltoall_cards: int
+    alltoall_size: int
+    rows: tuple[tuple[IncastResult, IncastResult], ...]  # per fabric: (incast, all-to-all)
+
+
+def alltoall_cards(spec: FabricSpec, cards: int) -> list[int]:
+    """``cards`` accelerators for an all-to-all, one per server in turn (so that most pairs cross
+    the fabric), then the servers' next cards."""
+    accelerators = {card.id for card in spec.cards if card.device.role == "accelerator"}
+    servers = spec.servers() or {card: [card] for card in accelerators}
+    groups = [sorted(set(group) & accelerators) for _, group in sorted(servers.items())]
+    order = [group[i] for i in range(max(map(len, groups), default=0)) for group in groups if i < len(group)]
+    if not 2 <= cards <= len(order):
+        raise UsageError(f"an all-to-all on {spec.name} takes 2 to {len(order)} cards", parameter="cards",
+                         value=cards)
+    return order[:cards]
+
+
+def run_incast_scenario(specs: list[FabricSpec], run: Run, *, senders: int = 8, size: int = 2 << 20,
+                        cards: int = 8, pair_size: int = 512 << 10,
+                        progress: Callable[[str], None] | None = None) -> IncastScenario:
+    """On each fabric (timing mode): ``senders`` cards write ``size`` bytes each to one receiver
+    while a victim writes ``size`` from the first sender to an idle card; then ``cards`` cards write
+    ``pair_size`` bytes to every other."""
+    run = run.settled("timing", allowed=("timing", "data"), workload="incast scenario")
+    rows = []
+    for spec in specs:
+        receiver, chosen, idle = incast_cards(spec, senders)
+        victim = (chosen[0], idle, size) if idle is not None else None
+        incast = run_traffic(spec, run, [(s, receiver, size) for s in chosen], victim=victim, pattern="incast")
+        if progress is not None:
+            progress(f"{spec.name} incast")
+        group = alltoall_cards(spec, cards)
+        flows = [(a, b, pair_size) for a in group for b in group if a != b]
+        alltoall = run_traffic(spec, run, flows, victim=None, pattern="all-to-all")
+        if progress is not None:
+            progress(f"{spec.name} all-to-all")
+        rows.append((incast, alltoall))
+    return IncastScenario(run.seed, senders, size, cards, pair_size, tuple(rows))
