@@ -82,3 +82,36 @@ def test_every_ethernet_link_of_a_buffered_switch_queues_frame_by_frame():
     result = incast(spec, size=64 << 10)
     assert all(isinstance(p, EthernetPort) for link in result.fabric.links if link.spec.kind.value == "ethernet"
                for p in link.ports)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("parameters.nic.dcqcn.alpha_timer", "0us", r"dcqcn\.alpha_timer.*greater than zero"),
+    ("parameters.nic.dcqcn.g", 2, r"dcqcn\.g.*at most 1"),
+    ("parameters.nic.dcqcn.fast_recovery", -1, r"dcqcn\.fast_recovery.*0 or more"),
+    ("parameters.nic.dcqcn.rate", "1Gbps", r"dcqcn\.rate: unknown key 'rate'"),
+    ("parameters.ethernet_switch.ecmp.mode", "random", r"ecmp\.mode: mode is 'hash' or 'spray'"),
+])
+def test_nic_and_ecmp_settings_that_cannot_work_are_refused(key, value, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_fabric("switched-64", overrides={key: value})
+    assert "\n" not in str(info.value)
+
+
+def test_pfc_without_a_buffer_is_refused():
+    from oisa.config import parse_toml
+    from oisa.fabric.ethernet_loader import read_buffering
+
+    with pytest.raises(ConfigError, match=r"pfc: \[pfc\] needs a \[buffer\] section beside it"):
+        read_buffering(parse_toml("[pfc]\nenabled = true\n", "t.toml"))
+
+
+def test_the_cli_refuses_a_bad_setting_in_one_line(capsys, tmp_path):
+    from oisa import catalog
+    from oisa.cli import main
+
+    text = catalog.resolve("fabrics", "switched-64").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('headroom = { value = "48KiB"', 'headroom = { value = "1KiB"'))
+    assert main(["run", str(bad), "--size", "4KiB", "--no-data"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pfc.headroom" in err and "below one round trip" in err, err
