@@ -63,15 +63,18 @@ def _incast(overrides: dict[str, object], *, engine: str = "timing", size: int =
     return run_traffic(spec, run, [(s, receiver, size) for s in chosen], victim=None, pattern="incast")
 
 
+DCQCN_ON = {"parameters.nic.dcqcn.enabled": True}
+
+
 def test_dcqcn_answers_marks_with_cnps_and_cuts_the_senders_rates():
-    result = _incast({})
+    result = _incast(DCQCN_ON)
     assert result.counters["ecn_marks"] > 0
     assert result.counters["cnps"] > 0
     assert result.counters["drops"] == 0
 
 
-def test_with_dcqcn_off_marks_bring_no_cnps():
-    result = _incast({"parameters.nic.dcqcn.enabled": False})
+def test_with_dcqcn_off_as_the_catalog_ships_it_marks_bring_no_cnps():
+    result = _incast({})
     assert result.counters["ecn_marks"] > 0
     assert result.counters["cnps"] == 0
 
