@@ -42,6 +42,7 @@ from oisa.report import (
     sweep_text,
 )
 from oisa.report.failures import failures_json, failures_text, plot_failures
+from oisa.report.incast import incast_json, incast_text
 from oisa.report.plot import plot_bars, plot_sweeps
 from oisa.report.progress import progress_bar, wanted
 from oisa.report.scenario import article_json, article_text
@@ -57,6 +58,7 @@ from oisa.wire.oisa import check_flit_size
 from oisa.workload import ENGINES, Run, default_pair
 from oisa.workload.collectives import COLLECTIVE_OPTIONS, COLLECTIVES
 from oisa.workload.failures import parse_duration, read_fault_file, read_outages, run_failures
+from oisa.workload.incast import run_incast_scenario
 from oisa.workload.registry import CARDS, CHOICE, FLAG, SIZE, Option, Workload, find, workloads
 from oisa.workload.run import AUTO
 from oisa.workload.scenario import article_steps, run_article
@@ -738,7 +740,8 @@ def _failures_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _only_for_scenario(context: click.Context, name: str) -> None:
     """Refuse options the named scenario does not take, rather than ignore them."""
-    foreign = _ARTICLE_OPTIONS if name == "failures" else _FAILURE_OPTIONS
+    foreign: tuple[str, ...] = _ARTICLE_OPTIONS if name == "failures" else _FAILURE_OPTIONS
+    foreign = _incast_foreign(name, foreign)
     for option in foreign:
         if context.get_parameter_source(option) not in (None, ParameterSource.DEFAULT):
             shown = {"plot_path": "plot"}.get(option, option).replace("_", "-")
@@ -777,8 +780,50 @@ def _failures_scenario(*, seed: int, as_json: bool, quiet: bool, fabrics: str, h
         plot_failures(result, plot_path)
 
 
+# -- `oisa scenario incast` (issue 20): its own options, refused for the other scenarios --
+
+_INCAST_OPTIONS = ("senders", "incast_size", "cards", "pair_size", "incast_fabrics")
+
+
+def _incast_foreign(name: str, foreign: tuple[str, ...]) -> tuple[str, ...]:
+    """The options scenario ``name`` refuses, given those the others' rule refuses: incast's own
+    for any other scenario; for incast, both the article's and the failures' options."""
+    if name == "incast":
+        return _ARTICLE_OPTIONS + _FAILURE_OPTIONS
+    return foreign + _INCAST_OPTIONS
+
+
+def _incast_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed((
+        click.option("--senders", type=click.IntRange(min=1), default=8, show_default=True,
+                     help="incast: cards writing to one, each in its own server."),
+        click.option("--incast-size", default="2MiB", show_default=True, help="incast: bytes each sender writes."),
+        click.option("--cards", type=click.IntRange(min=2), default=8, show_default=True,
+                     help="incast: cards of the all-to-all, one per server in turn."),
+        click.option("--pair-size", default="512KiB", show_default=True,
+                     help="incast: bytes each all-to-all card writes to each other."),
+        click.option("--incast-fabrics", default="switched-64,supernode-64", show_default=True,
+                     help="incast: the fabrics, comma-separated (catalog names or TOML paths)."),
+    )):
+        command = option(command)
+    return command
+
+
+def _incast_scenario(*, seed: int, as_json: bool, quiet: bool, senders: int, incast_size: str, cards: int,
+                     pair_size: str, incast_fabrics: str) -> None:
+    names = [part.strip() for part in incast_fabrics.split(",") if part.strip()]
+    if not names:
+        raise UsageError("name at least one fabric", parameter="incast_fabrics", value=incast_fabrics)
+    specs = [load_fabric(name) for name in names]
+    size, per_pair = parse_size(incast_size, "incast_size"), parse_size(pair_size, "pair_size")
+    with progress_bar(2 * len(specs), "incast", enabled=wanted(quiet)) as step:
+        result = run_incast_scenario(specs, Run(seed=seed, engine="timing"), senders=senders, size=size, cards=cards,
+                                     pair_size=per_pair, progress=step)
+    click.echo(json.dumps(incast_json(result)) if as_json else incast_text(result))
+
+
 @cli.command()
-@click.argument("name", type=click.Choice(["article", "failures"]), metavar="NAME")
+@click.argument("name", type=click.Choice(["article", "failures", "incast"]), metavar="NAME")
 @click.option("--model", type=click.Choice(list(MODELS)), default="gpt2-xl", show_default=True,
               help="The model of every step (one each card holds).")
 @click.option("--big-model", type=click.Choice(list(MODELS)), default="llama-7b", show_default=True,
@@ -796,6 +841,7 @@ def _failures_scenario(*, seed: int, as_json: bool, quiet: bool, fabrics: str, h
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (keys: specs/cli-json.md).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @_failures_options
+@_incast_options
 @click.pass_context
 def scenario(context: click.Context, name: str, model: str, big_model: str, tokens: int, compute_efficiency: float,
              max_cards: int | None, sensitivity: bool, seed: int, as_json: bool, quiet: bool,
@@ -805,8 +851,14 @@ def scenario(context: click.Context, name: str, model: str, big_model: str, toke
     model gives for them, each saying whether they agree and how that moves with its inputs.
     The full run takes several minutes; --max-cards 8 takes under a minute.
     `failures`: goodput of a training job on every card against checkpoint interval and cluster
-    size, with failure rates from Llama 3's 54 days, beside Young's and Daly's optimum intervals."""
+    size, with failure rates from Llama 3's 54 days, beside Young's and Daly's optimum intervals.
+    `incast`: N-to-1 incast with a victim flow, and an all-to-all, on the switched and supernode
+    fabrics: p50/p99 completion, PFC pauses, ECN marks, CNPs, drops side by side."""
     _only_for_scenario(context, name)
+    incast_options = {key: failure_options.pop(key) for key in _INCAST_OPTIONS}
+    if name == "incast":
+        _incast_scenario(seed=seed, as_json=as_json, quiet=quiet, **incast_options)
+        return
     if name == "failures":
         _failures_scenario(seed=seed, as_json=as_json, quiet=quiet, **failure_options)
         return

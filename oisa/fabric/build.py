@@ -27,8 +27,10 @@ from oisa.device.isolation import CardGuard, Policy, Refusals, SwitchGuard
 from oisa.device.movement import DataMovement, Movement
 from oisa.device.timing import TimingMovement
 from oisa.errors import UsageError
+from oisa.fabric.dcqcn import roce_nics
 from oisa.fabric.framing import head_bytes
 from oisa.fabric.nodes import Forwarder, Reducer
+from oisa.fabric.roce import EthernetSwitch, RoceDomain
 from oisa.fabric.routes import link_framing
 from oisa.fabric.routing import PathChooser, next_hops
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
@@ -38,6 +40,7 @@ from oisa.link.credits import DATA_CREDIT_BYTES, DATA_MODULUS, HDR_MODULUS, MAX_
 from oisa.link.security import KEY_BYTES, MAC_SIZES, FlitCipher, LinkSecurity
 from oisa.sim import FramePort, Framing, Kernel, LinkPort, Port, Signal, Wire, connect, connect_frames
 from oisa.sim.arbitrated import ArbitratedFramePort
+from oisa.sim.ethernet import EthernetPort
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
 from oisa.units import S, serialisation_ps
@@ -216,18 +219,23 @@ class Fabric:
         self.brought_up: BringUp | None = None  # the first bring_up's, once done
         self.chooser = PathChooser(kernel.seed)
         self.cards = {c.id: Card(kernel, c.id, c.device, c.name, movement=fidelity.movement) for c in spec.cards}
+        self.roce = RoceDomain()
         self.forwarders = {
             **{s.id: Forwarder(kernel, s.id, s.name, latency_ps=int(s.latency.value), cut_through=s.cut_through,
                                chooser=self.chooser, telemetry=s.kind is LinkKind.OISA,
                                reduction=Reducer(int(s.reduction_rate.value), int(s.reduction_buffer.value))
                                if s.reduction and s.reduction_rate and s.reduction_buffer else None)
-               for s in spec.switches},
+               for s in spec.switches if s.buffering is None},
+            **{s.id: EthernetSwitch(kernel, s.id, s.name, latency_ps=int(s.latency.value), cut_through=s.cut_through,
+                                    chooser=self.chooser, buffering=s.buffering, domain=self.roce)
+               for s in spec.switches if s.buffering is not None},
             **{n.id: Forwarder(kernel, n.id, n.name, latency_ps=int(n.latency.value), cut_through=False,
                                chooser=self.chooser) for n in spec.nics},
         }
         self._mtu = {n.id: n.mtu for n in spec.nics}
         self._fault_seeds = np.random.SeedSequence(kernel.seed).spawn(2 * len(spec.links))
         self.links = [self._link(index, link, faults or link.faults) for index, link in enumerate(spec.links)]
+        self.roce_nics = roce_nics(kernel, spec, self.links, self.roce)
         self._route()
         self.refusals: Refusals | None = None
         if policy is not None:
@@ -272,6 +280,13 @@ class Fabric:
                 link_ports.append(LinkPort(self.kernel, endpoint, wire, name))
             connect(link_ports[0], link_ports[1])
             ports = list(link_ports)
+        elif spec.kind is LinkKind.ETHERNET and self._buffered(spec):
+            framing, head = self._framing(spec)
+            mtu = link_framing(self.spec, spec, self._mtu).mtu
+            ethernet_ports = [EthernetPort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
+                                           head_bytes=head, name=name, mtu=mtu) for name in wire_names]
+            connect_frames(ethernet_ports[0], ethernet_ports[1])
+            ports = list(ethernet_ports)
         else:
             framing, head = self._framing(spec)
             if spec.kind is LinkKind.OISA and self.qos is not None:
@@ -286,6 +301,11 @@ class Fabric:
         self._node(spec.a).attach(ports[0])
         self._node(spec.b).attach(ports[1])
         return Link(spec, ports[0], ports[1])
+
+    def _buffered(self, spec: LinkSpec) -> bool:
+        """Whether an Ethernet link touches a switch with a buffer (then both ends queue frame by
+        frame, so that PFC can pause either)."""
+        return any(isinstance(self.forwarders.get(end), EthernetSwitch) for end in (spec.a, spec.b))
 
     def _link_keys(self, index: int, encryption: LinkEncryption) -> tuple[LinkSecurity, LinkSecurity]:
         """The two ends' ciphers of link ``index``: a key per direction, drawn from the run's seed

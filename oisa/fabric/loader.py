@@ -24,6 +24,7 @@ from oisa import catalog
 from oisa.config import Table, load_toml
 from oisa.device.profile import DeviceProfile, load_profile
 from oisa.errors import NO_VALUE, ConfigError, UsageError
+from oisa.fabric.ethernet_loader import read_buffering, read_dcqcn
 from oisa.fabric.spec import (
     CardSpec,
     FabricSpec,
@@ -332,7 +333,8 @@ def read_switch(table: Table, node_id: int, *, name: str | None = None, server: 
         buffer = table.figure("reduction_buffer", lambda value: valid_buffer(parse_size(value, "reduction_buffer")))
     spec = SwitchSpec(node_id, name or table.get("name", str, f"switch{node_id}"), LinkKind(kind_name), ports,
                       table.figure("latency", parse_time), mode == "cut-through", reduction,
-                      server if server is not None else table.get("server", int, None), rate, buffer)
+                      server if server is not None else table.get("server", int, None), rate, buffer,
+                      read_buffering(table) if kind_name == LinkKind.ETHERNET.value else None)
     table.finish()
     return spec
 
@@ -347,6 +349,7 @@ def _ports(table: Table) -> int:
 def read_nic(table: Table, node_id: int, *, name: str | None = None, server: int | None = None) -> NicSpec:
     mtu = _valid(table, "mtu", table.get("mtu", int, 4096), valid_mtu)
     spec = NicSpec(node_id, name or table.get("name", str, f"nic{node_id}"), table.figure("latency", parse_time),
-                   mtu, server if server is not None else table.get("server", int, None), table.get("card", int, None))
+                   mtu, server if server is not None else table.get("server", int, None), table.get("card", int, None),
+                   read_dcqcn(table))
     table.finish()
     return spec

@@ -76,6 +76,8 @@ class Forwarder:
             raise SimulationError(f"{self.name} received a {Opcode(message.opcode).name} addressed to itself, which "
                                   f"it cannot serve")
         egress = self.egress(message)
+        if not self.admit(port, message, egress):
+            return
         if self.telemetry:
             message.hops = min(31, message.hops + 1)
             message.load = max(message.load, min(7, egress.queue_delay() // LOAD_STEP_PS))
@@ -90,6 +92,11 @@ class Forwarder:
         self.forwarded += 1
         if self.kernel.observer is not None:
             self.kernel.observer.forwarded(self.name, self.kernel.now, message)
+
+    def admit(self, port: Port, message: Message, egress: Port) -> bool:
+        """Whether ``message``, in on ``port`` for ``egress``, finds room (an unbounded queue always
+        does; a switch with a shared buffer, :mod:`oisa.fabric.roce`, may drop it)."""
+        return True
 
     def _refuse(self, port: Port, message: Message, verdict: Verdict, tail_ps: int) -> None:
         """Drop ``message`` at its ingress port; answer a refused request back out of that port,

@@ -25,6 +25,7 @@ from typing import Any
 from oisa.config import Figure
 from oisa.device.profile import DeviceProfile
 from oisa.errors import ConfigError, OisaError
+from oisa.fabric.ethernet_config import DcqcnConfig, EthernetBuffering
 from oisa.sim.faults import FaultModel
 from oisa.wire.oisa import check_flit_size
 from oisa.wire.pcie import MAX_PAYLOAD_SIZES
@@ -189,6 +190,7 @@ class SwitchSpec:
     server: int | None = None
     reduction_rate: Figure | None = None
     reduction_buffer: Figure | None = None
+    buffering: EthernetBuffering | None = None  # an Ethernet switch's shared buffer, PFC and ECN (oisa.fabric.roce)
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ class NicSpec:
     mtu: int = int(DEFAULT_MTU.value)
     server: int | None = None
     card: int | None = None
+    dcqcn: DcqcnConfig | None = None  # RoCE congestion control and go-back-N (oisa.fabric.dcqcn)
 
 
 @dataclass(frozen=True)
@@ -325,6 +328,8 @@ class FabricSpec:
                                   f"{nic.name}.card")
         self._check_ports(names)
         self._check_connected(names)
+        from oisa.fabric.ethernet_loader import check_headroom  # it reads the framing, which reads this module
+        check_headroom(self)
         return self
 
     def _check_values(self) -> None:

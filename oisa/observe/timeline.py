@@ -13,6 +13,8 @@ the fabric:
   per message, named by opcode, with its frames and wire bytes as arguments;
 * under each OISA link direction, counter tracks of the sender's credits (``credits
   vc0.posted.data`` ...) and its replay buffer's occupancy in flits;
+* under each Ethernet link direction of a buffered switch, counter tracks of its egress queue
+  (bytes) and of how many priorities PFC has paused; a switch's drops are instants on it;
 * flows (arrows) that follow each message hop by hop across links and switches.
 
 Time: virtual time is integer picoseconds, Perfetto's timestamps are integer nanoseconds, and
@@ -233,6 +235,16 @@ class Timeline(Observer):
             if value != float("inf"):  # unlimited credits (completions) are no curve worth drawing
                 self._count(f"{link} credits {key}", parent, "credits", time_ps, int(value))
 
+    def ethernet_queue(self, link: str, time_ps: int, queued_bytes: int, paused: int) -> None:
+        parent = self._link_track(link)
+        self._count(f"{link} queue", parent, "bytes", time_ps, queued_bytes)
+        self._count(f"{link} paused priorities", parent, "priorities", time_ps, paused)
+
+    def dropped(self, node: str, time_ps: int, message: Any) -> None:
+        track = self._node_track(self._node_by_name[node])
+        self._event(track, time_ps, _INSTANT, f"drop {Opcode(message.opcode).name}",
+                    (("src", message.src), ("dst", message.dst), ("tag", message.tag)))
+
     def forwarded(self, node: str, time_ps: int, message: Any) -> None:
         identity = _identity(message)
         flow = self._take(self._arriving, (node, identity))
@@ -295,12 +307,24 @@ class Timeline(Observer):
             flow = self._next_flow
             self._next_flow += 1
         else:
-            flow = self._take(self._leaving, (self._names[sender], identity))
+            flow = self._take(self._leaving, self._leaving_key(self._names[sender], identity))
         if message.dst == receiver:
             ends.append(flow)
         else:
             flows.append(flow)
             self._arriving.setdefault((self._names[receiver], identity), deque()).append(flow)
+
+    def _leaving_key(self, node: str, identity: Identity) -> tuple[str, Identity]:
+        """Where the flow of a message leaving ``node`` waits: under its own header, or, for the
+        first part of a segment an Ethernet port cut into MTU-sized parts (oisa.sim.ethernet),
+        under the segment's (the same header but for the count); later parts start flows of their own."""
+        key = (node, identity)
+        if key in self._leaving:
+            return key
+        for waiting in self._leaving:
+            if waiting[0] == node and waiting[1][:6] == identity[:6] and waiting[1][6] > identity[6]:
+                return waiting
+        return key
 
     def _take(self, queues: dict[tuple[str, Identity], deque[int]], key: tuple[str, Identity]) -> int:
         """The oldest flow waiting under ``key``; a new one if none is (a message a switch made)."""

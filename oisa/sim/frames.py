@@ -5,7 +5,8 @@ a message (or a timing-mode segment) is serialised as the frames its framing fun
 takes, back to back after whatever is already on the wire, and arrives ``latency`` after its
 last bit left. The link layer's replay and credits are not modelled here (the queue in front
 of a frame port is unbounded: a lossless fabric with deep buffers); serialisation, latency and
-queueing are.
+queueing are. Ethernet links of a switch with a buffer use the subclass
+:class:`~oisa.sim.ethernet.EthernetPort`, whose queues PFC can pause.
 
 Forwarding: a node that forwards (a switch, a NIC) is handed a message when it can start
 forwarding it, with the time its tail will arrive; the next hop then cannot finish before that
@@ -44,6 +45,8 @@ class FramePort:
         self.peer: FramePort | None = None
         self.owner: PortOwner = Unattached(name)
         self.busy_until = 0
+        # what sees arrivals before the owner does, if anything (a RoCE NIC's receive side)
+        self.intake: Callable[[FramePort, Message, int, int], None] | None = None
         self.frames = 0
         self.bytes = 0
 
@@ -67,13 +70,14 @@ class FramePort:
         if self.kernel.observer is not None:
             self.kernel.observer.message(self.name, start, end, tail, message, frames, size)
         receiver = peer.owner
+        receive = peer.intake or receiver.receive
         if receiver.forwards:
             first_frame = -(-size // frames)
             head_bytes = min(first_frame, self.head_bytes) if receiver.cut_through else first_frame
             head = start + serialisation_ps(head_bytes, self.rate_bps) + self.latency_ps
-            self.kernel.call_at(head, receiver.receive, peer, message, head, tail)
+            self.kernel.call_at(head, receive, peer, message, head, tail)
         else:
-            self.kernel.call_at(tail, receiver.receive, peer, message, tail, tail)
+            self.kernel.call_at(tail, receive, peer, message, tail, tail)
 
     def queue_delay(self) -> int:
         """How long a message sent now waits before its first bit leaves (ps)."""

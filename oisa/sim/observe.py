@@ -40,6 +40,13 @@ class Observer:
     def forwarded(self, node: str, time_ps: int, message: Any) -> None:
         """A switch or NIC passed ``message`` on."""
 
+    def ethernet_queue(self, link: str, time_ps: int, queued_bytes: int, paused: int) -> None:
+        """The egress queue of Ethernet link ``link`` holds ``queued_bytes`` and ``paused`` of its
+        priorities are paused by PFC, after a change (:mod:`oisa.sim.ethernet`)."""
+
+    def dropped(self, node: str, time_ps: int, message: Any) -> None:
+        """A switch dropped ``message``: its buffer (or the queue's share of it) was full."""
+
     def native(self, card: str, native: str, time_ps: int, outbound: bool, frame: bytes) -> None:
         """A native frame crossed ``card``'s adapter (``native`` is its family: pcie, cxl, vendor)."""
 
@@ -76,6 +83,14 @@ class Observers(Observer):
     def forwarded(self, *args: Any) -> None:
         for observer in self.observers:
             observer.forwarded(*args)
+
+    def ethernet_queue(self, *args: Any) -> None:
+        for observer in self.observers:
+            observer.ethernet_queue(*args)
+
+    def dropped(self, *args: Any) -> None:
+        for observer in self.observers:
+            observer.dropped(*args)
 
     def native(self, *args: Any) -> None:
         for observer in self.observers:
