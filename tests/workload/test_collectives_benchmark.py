@@ -21,7 +21,10 @@ def test_prints_a_table_and_writes_json(benchmark, tmp_path, capsys):
         assert column in header
     assert lines[3].split()[:3] == ["mesh-8", "8", "64KiB"]
     (run,) = json.loads(out.read_text())["runs"]
-    assert run["cards"] == 8 and run["size"] == 64 * 1024 and run["target"] == "PASS"
+    assert run["cards"] == 8 and run["size"] == 64 * 1024
+    # the verdict is the targets applied to the figures (whether a shared machine meets them is not a test's to say)
+    met = run["wall_s"] < benchmark.WALL_TARGET_S and run["peak_MiB"] < benchmark.MEMORY_TARGET_MIB
+    assert run["target"] == ("PASS" if met else "FAIL")
     for key in ("time_ps", "busbw_GBps", "wall_s", "cpu_s", "peak_MiB", "frames", "segments", "messages", "events",
                 "frames_per_s", "events_per_s"):
         assert run[key] > 0, key
