@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 LONG_RUNS = {
-    "a timing-mode collective on 64 cards": ["run", "supernode-64", "-w", "allreduce", "--size", "64MiB", "--no-data"],
+    "a timing-mode collective on 64 cards": ["run", "supernode-64", "-w", "allreduce", "--size", "256MiB", "--no-data"],
     "513 links that cannot come up": ["run", "supernode-64", "--size", "4KiB", "--ber", "1e-2"],
 }
 
