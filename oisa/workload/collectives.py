@@ -68,7 +68,8 @@ COLLECTIVE_OPTIONS = (
            "its profile"),
     Option("gpus_per_thread", COUNT, "GPUs one host thread drives in a group call, as nccl-tests' -g: their kernels "
            "launch one after another", minimum=1),
-    Option("on_failure", CHOICE, "what the collective does when a rank dies (--outages): abort with the failed ranks, "
+    Option("on_failure", CHOICE, "what the collective does when a rank dies (a run given outages): abort with the "
+           "failed ranks, "
            "or shrink the communicator to the survivors and run again (as ncclCommShrink)", choices=ON_FAILURE),
 )
 

@@ -243,7 +243,7 @@ _RENDERER = Renderer(_render_json, _render_text,
                      lambda r: f"graph {r.graph}, {len(r.ranks)} ranks", _headlines)
 
 
-@workload("graph", summary="an execution graph (a Chakra trace, one file per rank: --graph DIR or DIR/NAME): "
+@workload("graph", summary="an execution graph (a Chakra trace, one file per rank: a folder, or a folder and prefix): "
           "step time, critical paths, exposed communication, share of peak", result=GraphResult,
           engines=("data", "timing", "flow"), renderer=_RENDERER, options=(
               Option("graph", TEXT, "the Chakra trace: a directory of NAME.RANK.et (or .json) files, or the prefix "

@@ -248,7 +248,7 @@ def _headlines(r: IsolationResult) -> list[Headline]:
     return [Headline("end_time", "virtual time", r.end_ps, "time")]
 
 
-@workload("isolation", summary="a tenancy (--tenants) probed: each window used as granted, then random and spoofed "
+@workload("isolation", summary="a tenancy probed: each window used as granted, then random and spoofed "
           "accesses by every card, each checked byte by byte", result=IsolationResult, engines=("data",), options=(
               Option("attempts", COUNT, "adversarial attempts per card", minimum=1),
               Option("size", SIZE, "largest bytes per attempt", minimum=1, short="s")),
