@@ -50,6 +50,7 @@ class Forwarder:
         self.routes: dict[int, list[Port]] = {}
         self.nic_of: dict[int, Port] = {}  # card -> the port towards the NIC that serves it, if adjacent
         self.groups: dict[int, list[int]] = {}  # collective group -> member cards (set by the workload)
+        self.group_ids: dict[tuple[int, tuple[int, ...]], int] = {}  # (a plan's group, its members) -> its id here
         self.forwarded = 0
         self.guard: SwitchGuard | None = None  # a tenancy's ingress checks (oisa.device.isolation)
         self._held: dict[int, tuple[Port, Message]] = {}

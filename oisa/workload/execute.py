@@ -37,8 +37,16 @@ from typing import Any
 import numpy as np
 
 from oisa.device.card import Card, Transfer
-from oisa.errors import AccessDenied, CompletionTimeout, SimulationDeadlock, UsageError, VerificationError
+from oisa.errors import (
+    AccessDenied,
+    CompletionTimeout,
+    SimulationDeadlock,
+    SimulationError,
+    UsageError,
+    VerificationError,
+)
 from oisa.fabric import Fabric
+from oisa.fabric.nodes import Forwarder
 from oisa.fabric.outages import failover_of
 from oisa.plan import (
     Await,
@@ -77,34 +85,57 @@ async def execute(fabric: Fabric, plan: Plan, *, data: bool) -> Execution:
     """Run ``plan`` on ``fabric`` (already started) from now; with ``data``, reductions and
     copies also compute real values in the cards' memory."""
     expanded, origin = plan.expansion()
-    _set_up_groups(fabric, expanded)
-    runner = _Executor(fabric, expanded, data)
+    runner = _Executor(fabric, expanded, data, _set_up_groups(fabric, expanded))
     execution = await runner.run()
     return replace(execution, origin=origin)
 
 
-def _set_up_groups(fabric: Fabric, plan: Plan) -> None:
-    """Tell every switch a plan contributes to which cards each of its groups has: the cards that
-    contribute to it, to whom it writes the results. A group has one set of members per plan."""
+GROUP_IDS = 1 << 16  # a COLL_REDUCE's group field is 16 bits (specs/captures.md)
+
+
+def _set_up_groups(fabric: Fabric, plan: Plan) -> dict[tuple[int, int], int]:
+    """Tell every switch a plan contributes to which cards each of its groups has (the cards that
+    contribute to it, to whom it writes the results), and say by which id the switch knows each
+    of the plan's groups: ``(switch, the plan's group) -> id``.
+
+    A plan numbers its groups on its own; the switch is shared (several jobs, several plans at
+    once), so ids are handed out per switch as SHARP's aggregation manager hands out a group per
+    communicator: a group keeps the plan's number while no other set of members holds it, and
+    the same plan group with the same members always gets the same id back (a training step's
+    buckets reuse theirs)."""
     members: dict[tuple[int, int], set[int]] = {}
     for op in plan.ops:
         if isinstance(op, Contribute):
             members.setdefault((op.switch, op.group), set()).add(op.rank)
+    ids: dict[tuple[int, int], int] = {}
     for (switch, group), cards in members.items():
         forwarder = fabric.forwarders.get(switch)
         if forwarder is None or not forwarder.reduction:
             raise UsageError(f"node {switch} is no switch that reduces: contributions cannot go to it",
                              parameter="plan")
-        known = forwarder.groups.get(group)
-        if known is not None and set(known) != cards:
-            raise UsageError(f"collective group {group} at {forwarder.name} has two sets of members in one plan",
-                             parameter="plan")
-        forwarder.groups[group] = sorted(cards)
+        ids[(switch, group)] = _group_id(forwarder, group, sorted(cards))
+    return ids
+
+
+def _group_id(forwarder: Forwarder, group: int, cards: list[int]) -> int:
+    """The id ``forwarder`` knows the plan group ``group`` of ``cards`` by, claimed if new."""
+    key = (group, tuple(cards))
+    known = forwarder.group_ids.get(key)
+    if known is not None:
+        return known
+    taken = forwarder.groups
+    chosen = group if group not in taken else next((i for i in range(1, GROUP_IDS) if i not in taken), None)
+    if chosen is None:
+        raise SimulationError(f"{forwarder.name}: all {GROUP_IDS - 1} collective group ids are in use")
+    forwarder.group_ids[key] = chosen
+    taken[chosen] = cards
+    return chosen
 
 
 class _Executor:
-    def __init__(self, fabric: Fabric, plan: Plan, data: bool) -> None:
+    def __init__(self, fabric: Fabric, plan: Plan, data: bool, group_ids: dict[tuple[int, int], int]) -> None:
         self.fabric = fabric
+        self.group_ids = group_ids
         self.kernel = fabric.kernel
         self.plan = plan
         self.data = data
@@ -323,7 +354,8 @@ class _Executor:
         self._finish_at(index, self.kernel.now + op.duration_ps)
 
     def _contribute(self, index: int, op: Contribute) -> None:
-        self._card(op.rank).contribute(op.switch, op.group, op.members, op.result, op.local, op.size, OPS[op.op][1],
+        group = self.group_ids[(op.switch, op.group)]
+        self._card(op.rank).contribute(op.switch, group, op.members, op.result, op.local, op.size, OPS[op.op][1],
                                        DTYPES[op.dtype][1])
         self._finish_at(index, self.kernel.now)
 

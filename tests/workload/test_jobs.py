@@ -4,6 +4,7 @@ simulation, what sharing cost each, and a jobs file's wrong entries named one li
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +16,7 @@ from oisa.fabric.tenancy import tenancy
 from oisa.graph import write_graph
 from oisa.report.jobs import jobs_json, jobs_text
 from oisa.sim.faults import FaultModel
+from oisa.workload.execute import _group_id
 from oisa.workload.jobs import Job, job_set, load_jobs, run_jobs
 from oisa.workload.run import Run
 from tests.graph.helpers import data_parallel
@@ -298,3 +300,24 @@ def test_jobs_in_their_classes_keep_their_data_under_link_faults(spec):
     result = run_jobs(spec, Run(engine="data", seed=3, faults=faults), jobs)
     assert all(report.together.result.verified and report.alone.result.verified for report in result.jobs)
     assert result.link["flits_replayed"] > 0
+
+
+def test_jobs_reducing_in_the_same_switches_get_groups_of_their_own():
+    """Both jobs' plans number their in-switch group 1 and start at the same addresses: the
+    switches hand the second job another id, so neither job's contributions are combined with
+    the other's (data mode checks every result against numpy) and both run together."""
+    supernode = load_fabric("supernode-64")
+    options = {"size": 64 * 1024, "algorithm": "in-switch"}
+    jobs = job_set(supernode, [Job("a", "allreduce", (8, 9, 10, 11), options),
+                               Job("b", "allreduce", (12, 13, 14, 15), options)])
+    result = run_jobs(supernode, Run(engine="data"), jobs)
+    assert all(report.together.result.verified for report in result.jobs)
+
+
+def test_a_switch_keeps_one_id_per_plan_group_and_members():
+    plane = SimpleNamespace(name="plane0", groups={}, group_ids={})  # what _group_id reads of a switch
+    assert _group_id(plane, 1, [8, 9]) == 1
+    assert _group_id(plane, 1, [12, 13]) == 2  # 1 is taken by other members
+    assert _group_id(plane, 2, [8, 9]) == 3  # another group of the same cards: an id of its own
+    assert _group_id(plane, 1, [12, 13]) == 2 and _group_id(plane, 1, [8, 9]) == 1  # asked again: the same
+    assert plane.groups == {1: [8, 9], 2: [12, 13], 3: [8, 9]}
