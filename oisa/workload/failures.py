@@ -35,7 +35,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import tomllib
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from oisa.config import load_toml
 from oisa.errors import ConfigError, UnitError, UsageError
 from oisa.fabric import FabricSpec
 from oisa.fabric.outages import Outage
@@ -492,12 +492,7 @@ def read_fault_file(path: str | Path, base: Mapping[str, ComponentClass] = CLASS
     """Rates and timed failures from a TOML file: ``[rates.CLASS] mtbf = "50000h"`` with
     ``source`` or ``assumption``, and ``[[fault]] class, at, repair (a time after at), index``."""
     source = str(path)
-    try:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not TOML: {exc}", source=source) from None
+    doc = load_toml(Path(path)).data
     unknown = sorted(set(doc) - {"rates", "fault"})
     if unknown:
         raise ConfigError("unknown table (expected rates, fault)", source=source, key=unknown[0])
@@ -527,12 +522,7 @@ def read_outages(path: str | Path) -> tuple[Outage, ...]:
     from the start of the workload). Each entry is checked on its own, naming it; whether the
     component exists is checked against the fabric when the run starts."""
     source = str(path)
-    try:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", source=source) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not TOML: {exc}", source=source) from None
+    doc = load_toml(Path(path)).data
     unknown = sorted(set(doc) - {"outage"})
     if unknown:
         raise ConfigError("unknown table (expected [[outage]] entries)", source=source, key=unknown[0])
