@@ -1004,7 +1004,7 @@ def conformance(name: str, profile: str | None, examples: int, seed: int, cases:
 
 @cli.command()
 @click.option("--target", "-t", "target_name", metavar="TARGET",
-              help="What to fuzz: wire:FMT (FMT: " + ", ".join(sorted(FORMATS)) + "), link, or adapter:NAME.")
+              help="What to fuzz: wire:FMT (FMT: " + ", ".join(sorted(FORMATS)) + "), link, isolation or adapter:NAME.")
 @click.option("--examples", "-n", type=click.IntRange(min=1), default=FUZZ_EXAMPLES, show_default=True,
               help="Generated inputs to try.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed; the same seed tries the same inputs.")
