@@ -70,6 +70,9 @@ def run_study(study: Study, executor: Executor, *, retry_failed: bool = False,
                 tick(records[point.key]["status"] != OK)
     except KeyboardInterrupt:
         interrupted = True
+        # what is on disk is the truth: the interrupt may have landed between a record written
+        # and its being noted here, and that point is done
+        records = store.recorded(points)
     table = store.assemble(points, records)
     statuses = [records[p.key]["status"] for p in points if p.key in records]
     errors = tuple((records[p.key]["inputs"], _error_text(records[p.key])) for p in points
