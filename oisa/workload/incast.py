@@ -82,7 +82,8 @@ def incast_cards(spec: FabricSpec, senders: int) -> tuple[int, list[int], int | 
     """The receiver, the senders and the victim's receiver of an incast: the receiver is the first
     card of the first server, the senders the first card of each other server (so that each
     crosses the fabric, not a PCIe switch in its own server) and, where cards are left, the
-    victim writes to the second card of the last sender's server."""
+    card the victim writes to: the first card that is neither (the receiver's server's second
+    card, where it has one), which no incast flow reaches."""
     accelerators = {card.id for card in spec.cards if card.device.role == "accelerator"}
     servers = spec.servers() or {card: [card] for card in accelerators}
     groups = [group for _, cards in sorted(servers.items()) if (group := sorted(set(cards) & accelerators))]
