@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 
@@ -116,6 +117,9 @@ class Topology:
         self._path_latency: list[int] = []
         self._path_hops: list[int] = []
         self.priced: dict[tuple, tuple] = {}  # the tuner's phase costs, by call and choice (oisa.ccl.tuner)
+        # what the algorithms work out from the topology alone (rings, trees and their schedules), kept
+        # for every choice and call the tuner prices on it
+        self.shapes: dict[tuple, object] = {}
         self.routed = 0  # transfers handed to the route provider so far: the work routing costs, as tests bound it
 
     # -- the fabric's shape --------------------------------------------------------------------------
@@ -180,6 +184,25 @@ class Topology:
     def memory_rate(self, rank: int) -> float:
         """Bytes per second through the memory of the card at rank index ``rank``."""
         return int(self._cards[self.ranks[rank]].device.memory_bandwidth.value) / 8
+
+    @cached_property
+    def card_dma_engines(self) -> np.ndarray:
+        """Per node id, the copies its card runs at once by DMA (0 for nodes that are not cards):
+        :meth:`dma_engines` for many cards at once."""
+        out = np.zeros(len(self._nodes.is_card), dtype=np.int64)
+        for card in self.spec.cards:
+            out[card.id] = int(card.device.dma_engines.value)
+        return out
+
+    def slowest_memory(self, cards: tuple[int, ...]) -> float:
+        """Bytes per second through the slowest memory of the cards ``cards`` (ids): the rate a
+        reduction pipelined across them all keeps (kept per set of cards: every phase of a call
+        names the same)."""
+        key = ("slowest memory", cards)
+        found = self.shapes.get(key)
+        if found is None:
+            found = self.shapes[key] = min(self.memory_rate(self.index[card]) for card in set(cards))
+        return cast(float, found)
 
     @cached_property
     def capacities(self) -> np.ndarray:
