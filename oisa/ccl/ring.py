@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from oisa.ccl.channels import ring_orders
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, part_sizes, parts, wire_sizes
 
 __all__ = ["AllGather", "AllReduce", "Broadcast", "Reduce", "ReduceScatter"]
 
@@ -93,11 +93,10 @@ class AllReduce:
         positions = np.arange(n)
         for phase in (0, 1):
             for lane, order in lanes:
-                sizes = [size for _, size in _chunks(ctx, lane)]
+                sizes = part_sizes(ctx.share(lane)[1], n, ctx.call.itemsize)
                 # what a position sends is every chunk but one: the whole, less that one (reckoned once
                 # per lane rather than tallied anew for each of its thousands of positions)
-                wires = np.asarray([size + proto.flags(size) if size > 0 else 0 for size in sizes], dtype=np.int64)
-                total = sum(sizes)
+                wires, total = wire_sizes(proto, sizes), int(sizes.sum())
                 # every chunk but the one the next position holds (0) or owns (1)
                 excluded = (positions + 1 + phase) % n
                 book.send_many(order, np.roll(order, -1), int(wires.sum()) - wires[excluded], lane)

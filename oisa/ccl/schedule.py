@@ -46,7 +46,8 @@ from oisa.ccl.topology import Topology
 from oisa.plan import Copy, Delay, Flows, Phase, PrimitiveOp, Reduce, Send
 from oisa.units import S
 
-__all__ = ["STEPS", "Emitter", "Flowbook", "Layout", "PhaseShape", "Protocol", "parts", "protocol"]
+__all__ = ["STEPS", "Emitter", "Flowbook", "Layout", "PhaseShape", "Protocol", "part_sizes", "parts", "protocol",
+           "wire_sizes"]
 
 SLOT_ALIGN = 64  # scratch slots and flag slots start on 64-byte boundaries, as libraries align buffers
 # Steps a connection's buffer holds: a sender is at most this many steps ahead of its receiver
@@ -115,6 +116,21 @@ def parts(total: int, count: int, unit: int) -> list[tuple[int, int]]:
         out.append((offset, size))
         offset += size
     return out
+
+
+def part_sizes(total: int, count: int, unit: int) -> np.ndarray:
+    """The sizes of :func:`parts`, as an array (a ring's chunks at 10,240 ranks, for every
+    choice the tuner prices)."""
+    units, rest = divmod(total // unit, count)
+    return (units + (np.arange(count) < rest)).astype(np.int64) * unit
+
+
+def wire_sizes(proto: Protocol, sizes: np.ndarray) -> np.ndarray:
+    """Each transfer of ``sizes`` bytes with its flags (0 for none), as :meth:`Protocol.flags`
+    reckons them: once per distinct size (a buffer's parts take at most two)."""
+    distinct, inverse = np.unique(sizes, return_inverse=True)
+    wires = np.asarray([size + proto.flags(size) if size > 0 else 0 for size in distinct.tolist()], dtype=np.int64)
+    return wires[inverse.reshape(-1)]
 
 
 @dataclass(frozen=True)
