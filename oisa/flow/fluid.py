@@ -163,12 +163,10 @@ class Fluid:
             self._resource = np.concatenate([self._resource, *(e[1] for e in self._entries)])
             self._weight = np.concatenate([self._weight, *(e[2] for e in self._entries)])
             self._entries = []
-        changed = np.zeros(self.count, dtype=bool)
-        for ids in self._changed:
-            changed[ids] = True
+        changed = np.unique(np.concatenate(self._changed)) if self._changed else np.zeros(0, np.int64)
         self._changed = []
         touched = np.zeros(len(self.capacity), dtype=bool)  # resources whose flows changed
-        touched[self._resource[changed[self._flow]]] = True
+        touched[self._resource[np.isin(self._flow, changed)]] = True
         waiting = (self.alive | self.parked)[self._flow]
         if waiting.sum() * 2 < len(waiting):  # the drained outnumber the others: drop their entries for good
             self._flow, self._resource = self._flow[waiting], self._resource[waiting]
@@ -177,30 +175,32 @@ class Fluid:
         live = self._live_ids
         if not len(live):
             return
-        resource, flow, weight = self._resource[keep], self._flow[keep], self._weight[keep]
+        resource, weight = self._resource[keep], self._weight[keep]
+        flow = np.searchsorted(live, self._flow[keep])  # entries by live flow (live ids are in order)
         if self._computed:  # only the flows connected to those that changed: the others keep their rates
-            inside = self._connected(resource, flow, touched, changed & self.alive[:self.count])
-            if 2 * int(inside[live].sum()) < len(live):
-                live = live[inside[live]]
+            inside = self._connected(resource, flow, touched, np.searchsorted(live, changed[self.alive[changed]]),
+                                     len(live))
+            if 2 * int(inside.sum()) < len(live):
+                live = live[inside]
                 entries = inside[flow]
-                resource, flow, weight = resource[entries], flow[entries], weight[entries]
+                resource, weight = resource[entries], weight[entries]
+                flow = (np.cumsum(inside) - 1)[flow[entries]]
         self._computed = True
         if not len(live):
             return
-        column = np.full(self.count, -1, dtype=np.int64)
-        column[live] = np.arange(len(live))
-        flow = column[flow]
         self.rate[live] = max_min_rates(resource, flow, weight, self.capacity, len(live), self.cap[live],
                                         self._priority(self.owner[live], resource, flow))
         self.recomputed += 1
 
-    def _connected(self, resource: np.ndarray, flow: np.ndarray, touched: np.ndarray,
-                   changed: np.ndarray) -> np.ndarray:
-        """The live flows (a mask by id) connected to the ``touched`` resources or the
-        ``changed`` flows through the live entries (``resource``, ``flow``): max-min rates are
-        set component by component of the flow-resource graph, so only these can move (a
-        10,000-card training step's events each end a phase inside one server or pipeline)."""
-        inside = changed.copy()
+    def _connected(self, resource: np.ndarray, flow: np.ndarray, touched: np.ndarray, changed: np.ndarray,
+                   flows: int) -> np.ndarray:
+        """Which of the ``flows`` live flows (a mask) are connected to the ``touched`` resources
+        or the ``changed`` flows (live positions) through the live entries (``resource``,
+        ``flow``): max-min rates are set component by component of the flow-resource graph, so
+        only these can move (a 10,000-card training step's events each end a phase inside one
+        server or pipeline)."""
+        inside = np.zeros(flows, dtype=bool)
+        inside[changed] = True
         reached = touched.copy()
         reached[resource[inside[flow]]] = True
         while True:
