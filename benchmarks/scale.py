@@ -248,8 +248,8 @@ def main() -> None:
                   f"{r['peak_mib']} | {per:.0f} |")
         return
     rows = []
-    print("| workload | cards | engine | wall s (build, tune) | processor s | peak MiB | events | virtual | pick | figure "
-          "| target |")
+    print("| workload | cards | engine | wall s (build, tune) | processor s | peak MiB | events | virtual | pick "
+          "| figure | target |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for workload in args.workloads.split(","):
         for cards in (int(c) for c in args.cards.split(",")):
