@@ -6,7 +6,8 @@ all-reduce of 1 GiB per card, both collectives as the collective library plans t
 the tuner's pick of algorithm, protocol and channels, which the table names). Every run is a
 fresh process, so its peak memory (``ru_maxrss``) is its own, stopped after ``--timeout`` seconds
 (default 600) and reported as not finished; the table gives the wall time (building the fabric
-and the tuner's pricing apart), the peak memory, the engine's events (rate computations for flow,
+and the tuner's pricing apart) and the process's processor time (on a shared machine the wall time is not
+the emulator's alone), the peak memory, the engine's events (rate computations for flow,
 clock callbacks for timing), the virtual time and the figure the workload reports, then the
 growth exponents of wall time against cards fitted over the flow runs (log-log least squares),
 with and without building the fabric. The timing engine runs beside where it can in reasonable
@@ -113,6 +114,8 @@ def one(workload: str, family: str, cards: int, engine: str) -> dict[str, Any]:
                    algorithm=f"{info['algorithm']}/{info['protocol']}/{info['channels']}",
                    figure=f"busbw {size * S / duration * factor / 1e9:.1f} GB/s")
     out["wall_s"] = round(time.perf_counter() - started, 3)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)
     out["peak_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
 
@@ -194,11 +197,11 @@ def fitted_exponent(measured: list[tuple[int, float]]) -> float | None:
 
 def _row(r: dict[str, Any]) -> str:
     if "error" in r:
-        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | error: {r['error']} | | | | | | |"
+        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | error: {r['error']} | | | | | | | |"
     if "unfinished" in r:
-        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | {r['unfinished']} | | | | | | |"
+        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | {r['unfinished']} | | | | | | | |"
     if "skipped" in r:
-        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | not run: {r['skipped']} | | | | | | |"
+        return f"| {r['workload']} | {r['cards']:,} | {r['engine']} | not run: {r['skipped']} | | | | | | | |"
     events = "" if r.get("events") is None else f"{r['events']:,}"
     target = TARGETS.get((r["workload"], r["cards"])) if r["engine"] == "flow" else None
     verdict = ""
@@ -209,6 +212,7 @@ def _row(r: dict[str, Any]) -> str:
             f", {target[1]:.0f} GiB)" if target[1] else ")")
     tune = f", {r['tune_s']:.2f}" if "tune_s" in r else ""
     return (f"| {r['workload']} | {r['cards']:,} | {r['engine']} | {r['wall_s']:.2f} ({r['build_s']:.2f}{tune}) | "
+            f"{r['cpu_s']:.2f} | "
             f"{r['peak_mib']:.0f} | {events} | {r['virtual_ps'] / 1e6:,.1f} us | {r.get('algorithm', '')} | "
             f"{r['figure']} | {verdict} |")
 
@@ -244,8 +248,9 @@ def main() -> None:
                   f"{r['peak_mib']} | {per:.0f} |")
         return
     rows = []
-    print("| workload | cards | engine | wall s (build, tune) | peak MiB | events | virtual | pick | figure | target |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| workload | cards | engine | wall s (build, tune) | processor s | peak MiB | events | virtual | pick "
+          "| figure | target |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for workload in args.workloads.split(","):
         for cards in (int(c) for c in args.cards.split(",")):
             engines = ["flow"] + (["timing"] if cards <= args.timing_cards else [])

@@ -31,6 +31,7 @@ import itertools
 import math
 import random
 from functools import lru_cache
+from typing import cast
 
 from oisa.ccl.topology import Topology
 
@@ -43,7 +44,15 @@ _SEARCHED = 16  # the largest mesh the search is run for
 
 def ring_orders(topology: Topology) -> list[tuple[int, ...]]:
     """The different rings (orders of rank indices) channels can take: several where they can
-    use different links or NICs, one where every order uses the same (switch planes)."""
+    use different links or NICs, one where every order uses the same (switch planes). Kept with
+    the topology: every choice the tuner prices asks for them."""
+    found = topology.shapes.get(("rings",))
+    if found is None:
+        found = topology.shapes[("rings",)] = _ring_orders(topology)
+    return list(cast(list[tuple[int, ...]], found))
+
+
+def _ring_orders(topology: Topology) -> list[tuple[int, ...]]:
     n = len(topology.ranks)
     groups = topology.server_groups
     if n <= 2:
@@ -234,9 +243,15 @@ class Tree:
             if up >= 0:
                 self.children[up].append(child)
         self.root = parent.index(-1)
+        self._depth: int | None = None
 
     def depth(self) -> int:
         """Edges on the longest path from the root to a leaf."""
+        if self._depth is None:
+            self._depth = self._deepest()
+        return self._depth
+
+    def _deepest(self) -> int:
         deepest, todo = 0, [(self.root, 0)]
         while todo:
             node, level = todo.pop()

@@ -78,8 +78,7 @@ def phase_costs(topology: Topology, phases: tuple[Phase, ...], shapes: tuple[Pha
         latencies = routed.latency_ps
         memory = 0.0
         if phase.memory_bytes and phase.memory_ranks:
-            slowest = min(topology.memory_rate(topology.index[card]) for card in set(phase.memory_ranks))
-            memory = phase.memory_bytes / slowest * S
+            memory = phase.memory_bytes / topology.slowest_memory(phase.memory_ranks) * S
         largest = float(flows.size.max()) / shape.width if len(flows) else 0.0
         if not len(flows):
             route_ps = 0.0
@@ -108,7 +107,7 @@ def _dma_ps(topology: Topology, src: np.ndarray, stores: np.ndarray, latency: np
     copies = np.bincount(position, minlength=len(cards)) * (2 if flagged else 1)
     round_trip = np.zeros(len(cards))
     np.maximum.at(round_trip, position, 2.0 * latency[by_dma])
-    engines = np.array([topology.dma_engines(topology.index[card]) for card in cards.tolist()])
+    engines = topology.card_dma_engines[cards]
     waves = -(-copies // engines)
     return float(np.max(np.where(waves > 1, waves * round_trip, 0.0)))
 

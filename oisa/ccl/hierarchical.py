@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from oisa.ccl.channels import server_paths
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, part_sizes, parts, wire_sizes
 
 __all__ = ["AllReduce", "available"]
 
@@ -39,12 +41,17 @@ def _lanes(ctx: Context) -> list[Lane]:
     return ctx.lanes(len(_orders(ctx)))
 
 
+def _chunks(ctx: Context, lane: Lane) -> list[tuple[int, int]]:
+    """Lane ``lane``'s chunks (offset, size), one per local index."""
+    offset, size = ctx.share(lane)
+    return [(offset + o, s) for o, s in parts(size, len(ctx.topology.server_groups[0]), ctx.call.itemsize)]
+
+
 def _geometry(ctx: Context, lane: Lane) -> tuple[list[tuple[int, int]], list[list[tuple[int, int]]]]:
     """Lane ``lane``'s chunks (one per local index) and each chunk's sub-chunks (one per server)."""
-    groups = ctx.topology.server_groups
-    offset, size = ctx.share(lane)
-    chunks = [(offset + o, s) for o, s in parts(size, len(groups[0]), ctx.call.itemsize)]
-    subs = [[(o + so, ss) for so, ss in parts(s, len(groups), ctx.call.itemsize)] for o, s in chunks]
+    chunks = _chunks(ctx, lane)
+    servers = len(ctx.topology.server_groups)
+    subs = [[(o + so, ss) for so, ss in parts(s, servers, ctx.call.itemsize)] for o, s in chunks]
     return chunks, subs
 
 
@@ -60,7 +67,7 @@ class AllReduce:
         groups = ctx.topology.server_groups
         g, m = len(groups[0]), len(groups)
         lanes = _lanes(ctx)
-        largest = max(s for lane in lanes for _, s in _geometry(ctx, lane)[0])
+        largest = max(s for lane in lanes for _, s in _chunks(ctx, lane))
         return layout(ctx, len(lanes), largest, 2 * (g - 1) + 2 * (m - 1))
 
     @staticmethod
@@ -123,46 +130,50 @@ class AllReduce:
     def flows(ctx: Context, book: Flowbook) -> None:
         groups = ctx.topology.server_groups
         g = len(groups[0])
-        geometry = [(lane, _geometry(ctx, lane)) for lane in _lanes(ctx)]
+        table = np.asarray(groups, dtype=np.int64)  # rank by server and local index
+        geometry = [(lane, _chunks(ctx, lane)) for lane in _lanes(ctx)]
+        copies = ctx.protocol.efficiency < 1.0  # LL and LL128 deliver into slots and copy out
         for phase in ("scatter", "gather"):  # inside the servers
             if phase == "gather":
-                _rails(ctx, book, geometry, groups)
+                _rails(ctx, book, geometry, table)
             shift = 1 if phase == "scatter" else 0
-            for lane, (chunks, _) in geometry:
+            for lane, chunks in geometry:
                 local = _local_order(ctx, lane)
+                order = table[:, local]  # each server's ring, position by position
                 # what position p sends is the same in every server: tallied once per lane, not listed per server
                 tallies = [list(Counter(chunks[local[(p - step - shift) % g]][1] for step in range(g - 1)).items())
                            for p in range(g)]
-                for group in groups:
-                    order = [group[k] for k in local]
-                    for p in range(g):
-                        if phase == "scatter":
-                            book.send_counts(order[p], order[(p + 1) % g], tallies[p], lane)
-                            book.memory(3 * sum(size * count for size, count in tallies[p]))
-                        else:
-                            book.deliver_counts(order[p], order[(p + 1) % g], tallies[p], lane)
+                wires = np.asarray([book.wire_counts(tally) for tally in tallies], dtype=np.int64)
+                book.send_many(order.reshape(-1), np.roll(order, -1, axis=1).reshape(-1), np.tile(wires, len(order)),
+                               lane)
+                moved = len(order) * sum(size * count for tally in tallies for size, count in tally)
+                if phase == "scatter":
+                    book.memory(3 * moved)
+                elif copies:
+                    book.memory(2 * moved)
             book.close(g - 1)
 
 
-def _rails(ctx: Context, book: Flowbook, geometry: list, groups: tuple[tuple[int, ...], ...]) -> None:
+def _rails(ctx: Context, book: Flowbook, geometry: list[tuple[Lane, list[tuple[int, int]]]],
+           table: np.ndarray) -> None:
     """The all-reduces across servers, one per rail: its reduce-scatter, then its all-gather."""
-    m = len(groups)
+    m = len(table)
     proto = ctx.protocol
     copies = proto.efficiency < 1.0  # LL and LL128 deliver into slots and copy out
+    positions = np.arange(m)
     for half in (0, 1):
-        for lane, (chunks, subs) in geometry:
+        for lane, chunks in geometry:
             for k in range(len(chunks)):
-                rail = [group[k] for group in groups]
-                sizes = [s for _, s in subs[k]]
+                rail = table[:, k]
+                sizes = part_sizes(chunks[k][1], m, ctx.call.itemsize)
                 # what a position sends is every sub-chunk but one: the whole, less that one (reckoned
                 # once per rail rather than tallied anew for each of its thousands of positions)
-                wires = [size + proto.flags(size) if size > 0 else 0 for size in sizes]
-                total, total_wire = sum(sizes), sum(wires)
-                for q in range(m):  # every sub-chunk but the one the next server holds (0) or owns (1)
-                    excluded = (q + 1 + half) % m
-                    book.send_wire(rail[q], rail[(q + 1) % m], total_wire - wires[excluded], lane)
-                    if half == 0:
-                        book.memory(3 * (total - sizes[excluded]))
-                    elif copies:
-                        book.memory(2 * (total - sizes[excluded]))
+                wires, total = wire_sizes(proto, sizes), int(sizes.sum())
+                excluded = (positions + 1 + half) % m  # every sub-chunk but the one the next server holds or owns
+                book.send_many(rail, np.roll(rail, -1), int(wires.sum()) - wires[excluded], lane)
+                sent = (m - 1) * total  # each position's sub-chunks but one, over all positions
+                if half == 0:
+                    book.memory(3 * sent)
+                elif copies:
+                    book.memory(2 * sent)
         book.close(m - 1)

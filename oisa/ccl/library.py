@@ -113,12 +113,28 @@ def load_library(name_or_path: str | Path, calibration: str | Path | None = None
     """A library profile by catalog name (``"rccl-like"``) or TOML path, with the calibration
     overlay at ``calibration`` applied if given (it must name this profile)."""
     path = catalog.resolve("libraries", name_or_path)
-    doc = load_toml(path)
-    library = _read(doc, path)
-    doc.finish()
+    library = _profile(path)
     if calibration is None:
         return library
     return apply_calibration(library, calibration)
+
+
+_PROFILES: dict[Path, tuple[tuple[int, int], Library]] = {}  # read profiles, by path, with the file's mtime and size
+
+
+def _profile(path: Path) -> Library:
+    """The profile at ``path``, read once while the file stays as it was (a training step's
+    lowering plans thousands of groups, each asking for its cards' library)."""
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    kept = _PROFILES.get(path)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    doc = load_toml(path)
+    library = _read(doc, path)
+    doc.finish()
+    _PROFILES[path] = (stamp, library)
+    return library
 
 
 def apply_calibration(library: Library, calibration: str | Path) -> Library:

@@ -19,8 +19,10 @@ the same cards.
 
 from __future__ import annotations
 
+import numpy as np
+
 from oisa.ccl.channels import ring_orders
-from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, parts
+from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout, part_sizes, parts, wire_sizes
 
 __all__ = ["AllGather", "AllReduce", "Broadcast", "Reduce", "ReduceScatter"]
 
@@ -85,23 +87,24 @@ class AllReduce:
     @staticmethod
     def flows(ctx: Context, book: Flowbook) -> None:
         n = ctx.n
-        lanes = _lanes(ctx)
+        lanes = [(lane, np.asarray(order, dtype=np.int64)) for lane, order in _lanes(ctx)]
         proto = ctx.protocol
         copies = proto.efficiency < 1.0  # LL and LL128 deliver into slots and copy out
+        positions = np.arange(n)
         for phase in (0, 1):
             for lane, order in lanes:
-                sizes = [size for _, size in _chunks(ctx, lane)]
+                sizes = part_sizes(ctx.share(lane)[1], n, ctx.call.itemsize)
                 # what a position sends is every chunk but one: the whole, less that one (reckoned once
                 # per lane rather than tallied anew for each of its thousands of positions)
-                wires = [size + proto.flags(size) if size > 0 else 0 for size in sizes]
-                total, total_wire = sum(sizes), sum(wires)
-                for i in range(n):  # every chunk but the one the next position holds (0) or owns (1)
-                    excluded = (i + 1 + phase) % n
-                    book.send_wire(order[i], order[(i + 1) % n], total_wire - wires[excluded], lane)
-                    if phase == 0:
-                        book.memory(3 * (total - sizes[excluded]))
-                    elif copies:
-                        book.memory(2 * (total - sizes[excluded]))
+                wires, total = wire_sizes(proto, sizes), int(sizes.sum())
+                # every chunk but the one the next position holds (0) or owns (1)
+                excluded = (positions + 1 + phase) % n
+                book.send_many(order, np.roll(order, -1), int(wires.sum()) - wires[excluded], lane)
+                sent = (n - 1) * total  # each position's chunks but one, over all positions
+                if phase == 0:
+                    book.memory(3 * sent)
+                elif copies:
+                    book.memory(2 * sent)
             book.close(n - 1)
 
 

@@ -46,7 +46,8 @@ from oisa.ccl.topology import Topology
 from oisa.plan import Copy, Delay, Flows, Phase, PrimitiveOp, Reduce, Send
 from oisa.units import S
 
-__all__ = ["STEPS", "Emitter", "Flowbook", "Layout", "PhaseShape", "Protocol", "parts", "protocol"]
+__all__ = ["STEPS", "Emitter", "Flowbook", "Layout", "PhaseShape", "Protocol", "part_sizes", "parts", "protocol",
+           "wire_sizes"]
 
 SLOT_ALIGN = 64  # scratch slots and flag slots start on 64-byte boundaries, as libraries align buffers
 # Steps a connection's buffer holds: a sender is at most this many steps ahead of its receiver
@@ -115,6 +116,21 @@ def parts(total: int, count: int, unit: int) -> list[tuple[int, int]]:
         out.append((offset, size))
         offset += size
     return out
+
+
+def part_sizes(total: int, count: int, unit: int) -> np.ndarray:
+    """The sizes of :func:`parts`, as an array (a ring's chunks at 10,240 ranks, for every
+    choice the tuner prices)."""
+    units, rest = divmod(total // unit, count)
+    return (units + (np.arange(count) < rest)).astype(np.int64) * unit
+
+
+def wire_sizes(proto: Protocol, sizes: np.ndarray) -> np.ndarray:
+    """Each transfer of ``sizes`` bytes with its flags (0 for none), as :meth:`Protocol.flags`
+    reckons them: once per distinct size (a buffer's parts take at most two)."""
+    distinct, inverse = np.unique(sizes, return_inverse=True)
+    wires = np.asarray([size + proto.flags(size) if size > 0 else 0 for size in distinct.tolist()], dtype=np.int64)
+    return wires[inverse.reshape(-1)]
 
 
 @dataclass(frozen=True)
@@ -236,14 +252,19 @@ class PhaseShape:
 class Flowbook:
     """The flows of a call's phases, accumulated pattern by pattern: the bytes every pair of
     ranks moves in a phase (data and flags), and the memory traffic beside them. Its
-    :meth:`send` and :meth:`deliver` mirror the :class:`Emitter`'s."""
+    :meth:`send` and :meth:`deliver` mirror the :class:`Emitter`'s; :meth:`send_many` records
+    a whole pattern's transfers at once, as arrays (a tree's or a ring's lane at 10,240 ranks
+    is 10,240 of them, priced for every choice the tuner compares)."""
 
     call: Call
     topology: Topology
     protocol: Protocol
     phases: list[Phase] = field(default_factory=list)
     shapes: list[PhaseShape] = field(default_factory=list)  # per phase: what its rate cap is made of
-    _pairs: dict[tuple[int, int, int], float] = field(default_factory=lambda: defaultdict(float))
+    # the phase's transfers so far, in the order recorded: batches of (src, dst, lane, wire) arrays,
+    # and single transfers not yet gathered into a batch
+    _batches: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    _single: list[tuple[int, int, int, int]] = field(default_factory=list)
     _memory: float = 0.0
     _width: int = 0  # the channels of the phase's narrowest lane
 
@@ -251,15 +272,22 @@ class Flowbook:
         """Lane ``lane``'s transfers of each of ``sizes`` bytes from rank ``src`` into receive
         slots of ``dst`` in the current phase, with their flags. Each lane's flows stay apart:
         its channels' threads copy at their own rate."""
+        self._add(src, dst, self.wire(sizes), lane)
+
+    def wire(self, sizes: list[int]) -> int:
+        """Wire bytes (data and flags) of transfers of each of ``sizes`` bytes."""
         efficiency = self.protocol.efficiency
-        wire = sum(sizes) if efficiency >= 1.0 else sum(size + _flags(efficiency, size) for size in sizes if size > 0)
-        self._add(src, dst, wire, lane)
+        return sum(sizes) if efficiency >= 1.0 else sum(size + _flags(efficiency, size) for size in sizes if size > 0)
 
     def send_counts(self, src: int, dst: int, counts: list[tuple[int, int]], lane: Lane) -> None:
         """:meth:`send` of transfers given as (size, how many) pairs, without listing them one
         by one (a ring's steps at 100,000 ranks would list 10^10 of them)."""
+        self._add(src, dst, self.wire_counts(counts), lane)
+
+    def wire_counts(self, counts: list[tuple[int, int]]) -> int:
+        """Wire bytes of transfers given as (size, how many) pairs."""
         efficiency = self.protocol.efficiency
-        self._add(src, dst, sum(count * (size + _flags(efficiency, size)) for size, count in counts if size > 0), lane)
+        return sum(count * (size + _flags(efficiency, size)) for size, count in counts if size > 0)
 
     def deliver_counts(self, src: int, dst: int, counts: list[tuple[int, int]], lane: Lane) -> None:
         """:meth:`deliver` of transfers given as (size, how many) pairs."""
@@ -267,31 +295,69 @@ class Flowbook:
         if self.protocol.efficiency < 1.0:
             self.memory(2 * sum(size * count for size, count in counts))
 
-    def stream_counts(self, edges: Sequence[tuple[int, int]], counts: list[tuple[int, int]], lane: Lane) -> None:
+    def stream_counts(self, edges: Sequence[tuple[int, int]] | np.ndarray, counts: list[tuple[int, int]],
+                      lane: Lane) -> None:
         """:meth:`send_counts` and :meth:`deliver_counts` of the same transfers over every edge
-        of ``edges`` (child, parent): sent up each, delivered back down; their wire bytes are
-        reckoned once for all the edges (a tree's lane at 10,240 ranks has 10,239)."""
-        efficiency = self.protocol.efficiency
-        wire = sum(count * (size + _flags(efficiency, size)) for size, count in counts if size > 0)
+        of ``edges`` (child, parent; or an array of such rows): sent up each, delivered back down;
+        their wire bytes are reckoned once for all the edges (a tree's lane at 10,240 ranks has
+        10,239)."""
+        wire = self.wire_counts(counts)
         if wire <= 0:
             return
-        pairs = self._pairs
-        for child, parent in edges:
-            pairs[(child, parent, lane.index)] += wire
-            pairs[(parent, child, lane.index)] += wire
-        if edges:
-            self._width = lane.width if not self._width else min(self._width, lane.width)
-            if efficiency < 1.0:
-                self.memory(2 * len(edges) * sum(size * count for size, count in counts))
+        pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        both = np.stack([pairs, pairs[:, ::-1]], axis=1).reshape(-1, 2)  # each edge up, then down
+        self.send_many(both[:, 0], both[:, 1], wire, lane)
+        if len(pairs) and self.protocol.efficiency < 1.0:
+            self.memory(2 * len(pairs) * sum(size * count for size, count in counts))
 
     def send_wire(self, src: int, dst: int, wire: int, lane: Lane) -> None:
         """:meth:`send` of transfers whose wire bytes (data and flags) the caller has reckoned."""
         self._add(src, dst, wire, lane)
 
+    def send_many(self, src: np.ndarray, dst: np.ndarray, wire: np.ndarray | int, lane: Lane) -> None:
+        """:meth:`send_wire` of many transfers at once, in the order given: from ranks ``src[i]``
+        to ``dst[i]``, ``wire`` bytes each (one figure for all, or one per transfer)."""
+        src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+        wires = np.broadcast_to(np.asarray(wire, dtype=np.int64), src.shape)
+        moving = wires > 0
+        if not moving.any():
+            return
+        if not moving.all():
+            src, dst, wires = src[moving], dst[moving], wires[moving]
+        self._gather()
+        self._batches.append((src, dst, np.full(len(src), lane.index, dtype=np.int64), np.array(wires)))
+        self._width = lane.width if not self._width else min(self._width, lane.width)
+
     def _add(self, src: int, dst: int, wire: int, lane: Lane) -> None:
         if wire > 0:
-            self._pairs[(src, dst, lane.index)] += wire
+            self._single.append((src, dst, lane.index, wire))
             self._width = lane.width if not self._width else min(self._width, lane.width)
+
+    def _gather(self) -> None:
+        """The single transfers recorded so far, as a batch (keeping the order of recording)."""
+        if self._single:
+            table = np.asarray(self._single, dtype=np.int64)
+            self._batches.append((table[:, 0], table[:, 1], table[:, 2], table[:, 3]))
+            self._single = []
+
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The phase's (src, dst, wire bytes) per pair of ranks and lane, the bytes of a pair
+        recorded more than once summed, in the order each pair was first recorded (as its cards
+        issue them)."""
+        self._gather()
+        if not self._batches:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0)
+        src, dst, lane, wire = (np.concatenate(parts) for parts in zip(*self._batches, strict=True))
+        n = len(self.call.ranks)
+        key = (src * n + dst) * (int(lane.max()) + 1) + lane
+        unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        if len(unique) == len(key):
+            return src, dst, wire.astype(np.float64)
+        totals = np.bincount(inverse.reshape(-1), weights=wire, minlength=len(unique))  # whole bytes: exact
+        by_first = np.argsort(first, kind="stable")
+        taken = first[by_first]
+        return src[taken], dst[taken], totals[by_first]
 
     def deliver(self, src: int, dst: int, sizes: list[int], lane: Lane) -> None:
         """As :meth:`Emitter.deliver`: the transfers, and with LL and LL128 the receiver's copies."""
@@ -324,37 +390,40 @@ class Flowbook:
         are long (a network hop's); its flows are then :attr:`~oisa.plan.Phase.interleaved`.
         ``queued``: the phase's transfers are all issued at its start
         and each card's DMA engines take them in the order recorded (:attr:`oisa.plan.Phase.queued`)."""
-        cards = self.call.ranks
-        pairs = list(self._pairs.items())  # in the order the algorithm sends them, as its cards issue them
-        src = [cards[s] for (s, _, _), _ in pairs] + [a for a, _, _ in switch_flows]
-        dst = [cards[d] for (_, d, _), _ in pairs] + [b for _, b, _ in switch_flows]
-        size = [total / repeat for _, total in pairs] + [b / repeat for _, _, b in switch_flows]
-        if src:
+        cards = np.asarray(self.call.ranks, dtype=np.int64)
+        pair_src, pair_dst, totals = self._pairs()  # in the order the algorithm sends them
+        count = len(pair_src)
+        src = np.concatenate([cards[pair_src], np.asarray([a for a, _, _ in switch_flows], dtype=np.int64)])
+        dst = np.concatenate([cards[pair_dst], np.asarray([b for _, b, _ in switch_flows], dtype=np.int64)])
+        size = np.concatenate([totals / repeat, np.asarray([b / repeat for _, _, b in switch_flows],
+                                                           dtype=np.float64)])
+        if len(src):
             sync = 0
-            if latency and pairs:
-                network = self.topology.routes(np.asarray(src[:len(pairs)]), np.asarray(dst[:len(pairs)])).network
+            if latency and count:
+                network = self.topology.routes(src[:count], dst[:count]).network
                 hops = np.where(network, self.protocol.sync_ps(True), self.protocol.sync_ps(False))
                 sync = round(int(hops.sum()) / len(hops)) if repeat > 1 else int(hops.max())
             ranks = tuple(range(len(cards)))
             lanes = self._width or width or 1
             cap = self.protocol.wire_rate_cap * lanes
             if steps > STEPS:
-                window = self._window_rate(src[:len(pairs)], dst[:len(pairs)], size[:len(pairs)], steps)
+                window = self._window_rate(src[:count], dst[:count], size[:count], steps)
                 cap = min(cap, window) if cap else window
-            self.phases.append(Phase(Flows.of(src, dst, np.asarray(size, dtype=np.float64)), repeat, sync,
-                                     self._memory / repeat / len(ranks), tuple(cards), rate_cap=cap,
+            self.phases.append(Phase(Flows.of(src, dst, size), repeat, sync,
+                                     self._memory / repeat / len(ranks), self.call.ranks, rate_cap=cap,
                                      queued=queued, interleaved=steps > 1))
             self.shapes.append(PhaseShape(lanes, steps if steps > STEPS else 0))
-        self._pairs = defaultdict(float)
+        self._batches = []
+        self._single = []
         self._memory = 0.0
         self._width = 0
 
-    def _window_rate(self, src: list[int], dst: list[int], size: list[float], steps: int) -> float:
+    def _window_rate(self, src: np.ndarray, dst: np.ndarray, size: np.ndarray, steps: int) -> float:
         """Wire bytes per second the slowest connection of a phase moves (cards ``src`` to
         ``dst``, ``size`` bytes a repetition), :data:`STEPS` steps per handshake, crossing and
         step's transfer on its own (busiest) link."""
-        routed = self.topology.routes(np.asarray(src), np.asarray(dst))
-        step = np.asarray(size, dtype=np.float64) / steps
+        routed = self.topology.routes(src, dst)
+        step = size / steps
         crossing = np.zeros(len(step))
         per_flow = step[routed.flow] * routed.per_byte / self.topology.capacities[routed.resource]
         np.maximum.at(crossing, routed.flow, per_flow)

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 
@@ -101,6 +102,99 @@ class _Nodes:
     messages: list[Message]
 
 
+class _Fabric:
+    """What every topology on the same fabric and route provider shares, worked out once: a
+    training step's lowering plans thousands of groups (a 10,240-card step, 1,280 tensor-parallel
+    groups), each over a topology of its own, whose tables would otherwise each be as large as
+    the fabric."""
+
+    def __init__(self, spec: FabricSpec, provider: RouteProvider) -> None:
+        self.spec = spec
+        self.provider = provider
+        self.cards = {card.id: card for card in spec.cards}
+        self._path_latency: list[int] = []
+        self._path_hops: list[int] = []
+
+    @cached_property
+    def direct(self) -> frozenset[tuple[int, int]]:
+        """Pairs of cards (lower id first) with a link of their own."""
+        cards = self.cards
+        return frozenset((min(link.a, link.b), max(link.a, link.b)) for link in self.spec.links
+                         if link.a in cards and link.b in cards)
+
+    @cached_property
+    def card_dma_engines(self) -> np.ndarray:
+        """Per node id, the copies its card runs at once by DMA (0 for nodes that are not cards)."""
+        out = np.zeros(len(self.nodes.is_card), dtype=np.int64)
+        for card in self.spec.cards:
+            out[card.id] = int(card.device.dma_engines.value)
+        return out
+
+    @cached_property
+    def capacities(self) -> np.ndarray:
+        return np.asarray(self.provider.capacity_bps, dtype=np.float64) / 8
+
+    def path_table(self, path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per transfer, its slowest path's latency (links and the forwarders it crosses, not
+        the node it ends at) and its hops, from a table with one entry per path shape."""
+        paths = self.provider.paths
+        for hops in paths[len(self._path_latency):]:
+            self._path_latency.append(sum(h.latency_ps + h.node_latency_ps for h in hops) - hops[-1].node_latency_ps)
+            self._path_hops.append(len(hops))
+        return (np.asarray(self._path_latency, dtype=np.int64)[path],
+                np.asarray(self._path_hops, dtype=np.int64)[path])
+
+    @cached_property
+    def nodes(self) -> _Nodes:
+        spec = self.spec
+        size = 1 + max(n.id for n in spec.nodes())
+        is_card = np.zeros(size, dtype=bool)
+        kind = np.full(size, -1, dtype=np.int64)
+        load_store = np.zeros(size, dtype=bool)
+        messages = [Message(Opcode.STORE, 0, 1, length=STORE_BYTES, count=_STREAM),
+                    Message(Opcode.COLL_REDUCE, 0, 1, length=REDUCE_PIECE, count=_STREAM),
+                    Message(Opcode.MEM_WR, 0, 1, length=REDUCE_PIECE, count=_STREAM)]
+        kinds: dict[int, tuple[int, bool]] = {}  # per device profile: its message kind and whether it stores
+        for card in spec.cards:
+            found = kinds.get(id(card.device))
+            if found is None:
+                adapter = registered_adapter(card.device.adapter).cls
+                plan = adapter(card.id, card.device).transfer_plan()
+                length = min(plan.max_write, int(card.device.max_payload.value))
+                messages.append(Message(plan.write, 0, 1, length=length, count=_STREAM))
+                found = kinds[id(card.device)] = (len(messages) - 1, Capability.LOAD_STORE in adapter.capabilities)
+            is_card[card.id] = True
+            kind[card.id], load_store[card.id] = found
+        is_nic = np.zeros(size, dtype=bool)
+        is_nic[[nic.id for nic in spec.nics]] = True
+        ends = np.fromiter((end for link in spec.links for end in (link.a, link.b)), dtype=np.int64,
+                           count=2 * len(spec.links))
+        touches = np.zeros(len(self.capacities), dtype=bool)  # aggregates never: their flows cross a NIC's link too
+        touches[:len(ends)] = np.repeat(is_nic[ends[0::2]] | is_nic[ends[1::2]], 2)
+        return _Nodes(is_card, kind, load_store, touches, messages)
+
+    @cached_property
+    def wire(self) -> np.ndarray:
+        """Wire bytes per payload byte, by message kind and the provider's framing index."""
+        nodes, framings = self.nodes, self.provider.framings
+        return np.array([[_wire_per_byte(framing, message) for framing in framings] for message in nodes.messages])
+
+
+_FABRICS: OrderedDict[tuple[int, int], _Fabric] = OrderedDict()  # the last few fabrics' shared tables
+
+
+def _fabric_of(spec: FabricSpec, provider: RouteProvider) -> _Fabric:
+    """The shared tables of ``spec`` routed by ``provider`` (kept while they are among the last
+    few asked about)."""
+    key = (id(spec), id(provider))
+    found = _FABRICS.get(key)
+    if found is None or found.spec is not spec or found.provider is not provider:
+        found = _FABRICS[key] = _Fabric(spec, provider)
+        if len(_FABRICS) > 8:
+            _FABRICS.popitem(last=False)
+    return found
+
+
 class Topology:
     """The fabric ``spec`` as seen from the cards ``ranks`` (ids, in rank order), routed by
     ``routes`` (the spec's own provider unless given: a test routes a cluster by graph search
@@ -110,12 +204,14 @@ class Topology:
         self.spec = spec
         self.ranks = ranks
         self.provider = routes if routes is not None else routes_of(spec)
-        self._cards = {card.id: card for card in spec.cards}
+        self._fabric = _fabric_of(spec, self.provider)
+        self._cards = self._fabric.cards
         self._routes: dict[tuple[int, int], Route] = {}
         self._batches: OrderedDict[tuple[bytes, bytes], Routed] = OrderedDict()
-        self._path_latency: list[int] = []
-        self._path_hops: list[int] = []
         self.priced: dict[tuple, tuple] = {}  # the tuner's phase costs, by call and choice (oisa.ccl.tuner)
+        # what the algorithms work out from the topology alone (rings, trees and their schedules), kept
+        # for every choice and call the tuner prices on it
+        self.shapes: dict[tuple, object] = {}
         self.routed = 0  # transfers handed to the route provider so far: the work routing costs, as tests bound it
 
     # -- the fabric's shape --------------------------------------------------------------------------
@@ -136,20 +232,13 @@ class Topology:
         return tuple(tuple(g) for g in groups.values())
 
     @cached_property
-    def _direct(self) -> frozenset[tuple[int, int]]:
-        """Pairs of cards (lower id first) with a link of their own."""
-        cards = self._cards
-        return frozenset((min(link.a, link.b), max(link.a, link.b)) for link in self.spec.links
-                         if link.a in cards and link.b in cards)
-
-    @cached_property
     def full_mesh(self) -> bool:
         """Every pair of ranks has a link of its own."""
         return self.meshed(tuple(range(len(self.ranks))))
 
     def meshed(self, members: tuple[int, ...]) -> bool:
         """The ranks at ``members`` (indices) are linked pairwise."""
-        direct = self._direct
+        direct = self._fabric.direct
         cards = [self.ranks[m] for m in members]
         return len(cards) > 2 and all((min(a, b), max(a, b)) in direct for i, a in enumerate(cards)
                                       for b in cards[i + 1:])
@@ -181,11 +270,34 @@ class Topology:
         """Bytes per second through the memory of the card at rank index ``rank``."""
         return int(self._cards[self.ranks[rank]].device.memory_bandwidth.value) / 8
 
-    @cached_property
+    def slowest_memory(self, cards: tuple[int, ...]) -> float:
+        """Bytes per second through the slowest memory of the cards ``cards`` (ids): the rate a
+        reduction pipelined across them all keeps (kept per set of cards: every phase of a call
+        names the same)."""
+        key = ("slowest memory", cards)
+        found = self.shapes.get(key)
+        if found is None:
+            found = self.shapes[key] = min(self.memory_rate(self.index[card]) for card in set(cards))
+        return cast(float, found)
+
+    @property
     def capacities(self) -> np.ndarray:
         """Wire bytes per second each resource carries (a directed link: 2 x link index +
         direction; then the provider's aggregates)."""
-        return np.asarray(self.provider.capacity_bps, dtype=np.float64) / 8
+        return self._fabric.capacities
+
+    @property
+    def card_dma_engines(self) -> np.ndarray:
+        """Per node id, the copies its card runs at once by DMA (0 for nodes that are not cards)."""
+        return self._fabric.card_dma_engines
+
+    @property
+    def _nodes(self) -> _Nodes:
+        return self._fabric.nodes
+
+    @property
+    def _wire(self) -> np.ndarray:
+        return self._fabric.wire
 
     def capacity(self, resource: int) -> float:
         """Wire bytes per second ``resource`` carries."""
@@ -252,7 +364,7 @@ class Topology:
         except UsageError:
             raise self._unreachable(src, dst) from None
         count = len(src)
-        latency, hops = self._path_table(batch.path)
+        latency, hops = self._fabric.path_table(batch.path)
         to_switch = ~self.between_ranks(src, dst)
         network = np.bincount(batch.flow, weights=nodes.touches_nic[batch.resource], minlength=count) > 0
         split = np.bincount(batch.flow, weights=np.abs(batch.share - 1.0) >= 1e-12, minlength=count) > 0
@@ -272,16 +384,6 @@ class Topology:
                                   f"(no path through switches and NICs)", parameter="cards")
         return UsageError(f"fabric {self.spec.name} cannot route these transfers", parameter="cards")
 
-    def _path_table(self, path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per transfer, its slowest path's latency (links and the forwarders it crosses, not
-        the node it ends at) and its hops, from a table with one entry per path shape."""
-        paths = self.provider.paths
-        for hops in paths[len(self._path_latency):]:
-            self._path_latency.append(sum(h.latency_ps + h.node_latency_ps for h in hops) - hops[-1].node_latency_ps)
-            self._path_hops.append(len(hops))
-        return (np.asarray(self._path_latency, dtype=np.int64)[path],
-                np.asarray(self._path_hops, dtype=np.int64)[path])
-
     @cached_property
     def index(self) -> dict[int, int]:
         """Rank index by card id."""
@@ -296,41 +398,6 @@ class Topology:
         out = np.zeros(len(self._nodes.is_card), dtype=bool)
         out[list(self.ranks)] = True
         return out
-
-    @cached_property
-    def _nodes(self) -> _Nodes:
-        spec = self.spec
-        size = 1 + max(n.id for n in spec.nodes())
-        is_card = np.zeros(size, dtype=bool)
-        kind = np.full(size, -1, dtype=np.int64)
-        load_store = np.zeros(size, dtype=bool)
-        messages = [Message(Opcode.STORE, 0, 1, length=STORE_BYTES, count=_STREAM),
-                    Message(Opcode.COLL_REDUCE, 0, 1, length=REDUCE_PIECE, count=_STREAM),
-                    Message(Opcode.MEM_WR, 0, 1, length=REDUCE_PIECE, count=_STREAM)]
-        kinds: dict[int, tuple[int, bool]] = {}  # per device profile: its message kind and whether it stores
-        for card in spec.cards:
-            found = kinds.get(id(card.device))
-            if found is None:
-                adapter = registered_adapter(card.device.adapter).cls
-                plan = adapter(card.id, card.device).transfer_plan()
-                length = min(plan.max_write, int(card.device.max_payload.value))
-                messages.append(Message(plan.write, 0, 1, length=length, count=_STREAM))
-                found = kinds[id(card.device)] = (len(messages) - 1, Capability.LOAD_STORE in adapter.capabilities)
-            is_card[card.id] = True
-            kind[card.id], load_store[card.id] = found
-        is_nic = np.zeros(size, dtype=bool)
-        is_nic[[nic.id for nic in spec.nics]] = True
-        ends = np.fromiter((end for link in spec.links for end in (link.a, link.b)), dtype=np.int64,
-                           count=2 * len(spec.links))
-        touches = np.zeros(len(self.capacities), dtype=bool)  # aggregates never: their flows cross a NIC's link too
-        touches[:len(ends)] = np.repeat(is_nic[ends[0::2]] | is_nic[ends[1::2]], 2)
-        return _Nodes(is_card, kind, load_store, touches, messages)
-
-    @cached_property
-    def _wire(self) -> np.ndarray:
-        """Wire bytes per payload byte, by message kind and the provider's framing index."""
-        nodes, framings = self._nodes, self.provider.framings
-        return np.array([[_wire_per_byte(framing, message) for framing in framings] for message in nodes.messages])
 
     def _capabilities(self, card: int) -> frozenset[Capability]:
         return registered_adapter(self._cards[card].device.adapter).cls.capabilities

@@ -9,16 +9,63 @@ than with the number of ranks as a ring's does, which is what the algorithm is f
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
 
 from oisa.ccl.channels import Tree, tree, tree_count
 from oisa.ccl.schedule import Context, Emitter, Flowbook, Lane, Layout, layout
+from oisa.ccl.topology import Topology
 
 __all__ = ["AllReduce"]
 
 
 def _trees(ctx: Context) -> list[tuple[Lane, Tree]]:
     """Each lane with the tree it follows."""
-    return [(lane, tree(ctx.topology, lane.index)) for lane in ctx.lanes(tree_count(ctx.topology))]
+    return [(lane, _schedule(ctx.topology, lane.index).shape) for lane in ctx.lanes(tree_count(ctx.topology))]
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """Tree ``shape`` as its phases move the first piece, as arrays: per step, the ranks that
+    send it up (``ups``, children before parents) and those that receive it back down
+    (``downs``), with the reductions' memory traffic of each up step in pieces (``up_memory``);
+    ``top`` the last up step, ``last`` the last down step; ``edges`` every (child, parent) and
+    ``stream_memory`` the reductions' traffic, in pieces, of one piece streaming through all.
+    Worked out once per topology and tree: every choice the tuner prices follows the same trees."""
+
+    shape: Tree
+    parent: np.ndarray
+    ups: dict[int, np.ndarray]
+    up_memory: dict[int, int]
+    downs: dict[int, np.ndarray]
+    top: int
+    last: int
+    root_memory: int
+    edges: np.ndarray
+    stream_memory: int
+
+
+def _schedule(topology: Topology, index: int) -> _Schedule:
+    """Tree ``index``'s schedule on ``topology`` (kept with it)."""
+    key = ("tree", index)
+    found = topology.shapes.get(key)
+    if found is None:
+        shape = tree(topology, index)
+        up, down = _steps(shape)
+        ups = {turn: np.asarray(ranks, dtype=np.int64) for turn, ranks in _by_turn(up).items()}
+        up_memory = {turn: sum(len(shape.children[r]) + 2 for r in ranks if shape.children[r])
+                     for turn, ranks in _by_turn(up).items()}
+        downs = {turn: np.asarray(ranks, dtype=np.int64) for turn, ranks in _by_turn(down).items()}
+        parent = np.asarray(shape.parent, dtype=np.int64)
+        children = np.flatnonzero(parent >= 0)
+        found = topology.shapes[key] = _Schedule(
+            shape, parent, ups, up_memory, downs, max(up.values(), default=0),
+            max(down.values(), default=0), len(shape.children[shape.root]) + 2,
+            np.stack([children, parent[children]], axis=1),
+            sum(len(c) + 2 for c in shape.children if c))
+    return cast(_Schedule, found)
 
 
 def _post_order(shape: Tree) -> list[int]:
@@ -123,28 +170,31 @@ class AllReduce:
         """The fill, a phase per step of the first piece (stored and forwarded at every level, up
         the tree and back down: every edge whose turn it is, in every lane), then the other
         pieces streaming over every edge both ways at once."""
-        trees = _trees(ctx)
-        chunk = _chunk(ctx, [shape for _, shape in trees])
-        pieces = [[piece for _, piece in ctx.pieces(ctx.share(lane)[1], chunk)] for lane, _ in trees]
-        steps = [_steps(shape) for _, shape in trees]
-        turns = [(_by_turn(up), _by_turn(down), max(up.values(), default=0)) for up, down in steps]
-        last = max((max(down.values(), default=0) for _, down in steps), default=0)
+        lanes = ctx.lanes(tree_count(ctx.topology))
+        schedules = [_schedule(ctx.topology, lane.index) for lane in lanes]
+        chunk = _chunk(ctx, [each.shape for each in schedules])
+        pieces = [[piece for _, piece in ctx.pieces(ctx.share(lane)[1], chunk)] for lane in lanes]
+        copies = ctx.protocol.efficiency < 1.0  # LL and LL128 deliver into slots and copy out
+        last = max((each.last for each in schedules), default=0)
         for step in range(1, last + 1):
-            for (lane, shape), each, (ups, downs, top) in zip(trees, pieces, turns, strict=True):
-                first = each[:1]
-                for rank in ups.get(step, ()):
-                    book.send(rank, shape.parent[rank], first, lane)
-                    if shape.children[rank]:
-                        book.memory((len(shape.children[rank]) + 2) * sum(first))
-                if step == top + 1:  # the root's sum, before it starts down
-                    book.memory((len(shape.children[shape.root]) + 2) * sum(first))
-                for rank in downs.get(step, ()):
-                    book.deliver(shape.parent[rank], rank, first, lane)
+            for lane, each, sizes in zip(lanes, schedules, pieces, strict=True):
+                first = sizes[:1]
+                wire, moved = book.wire(first), sum(first)
+                ups = each.ups.get(step)
+                if ups is not None:
+                    book.send_many(ups, each.parent[ups], wire, lane)
+                    book.memory(each.up_memory[step] * moved)
+                if step == each.top + 1:  # the root's sum, before it starts down
+                    book.memory(each.root_memory * moved)
+                downs = each.downs.get(step)
+                if downs is not None:
+                    book.send_many(each.parent[downs], downs, wire, lane)
+                    if copies:
+                        book.memory(2 * moved * len(downs))
             book.close(1)
-        for (lane, shape), each in zip(trees, pieces, strict=True):
-            rest = each[1:]
+        for lane, each, sizes in zip(lanes, schedules, pieces, strict=True):
+            rest = sizes[1:]
             tally = list(Counter(rest).items())  # the same pieces on every edge: counted once, not listed per edge
-            book.stream_counts([(child, parent) for child, parent in enumerate(shape.parent) if parent >= 0], tally,
-                               lane)
-            book.memory(sum(len(children) + 2 for children in shape.children if children) * sum(rest))
+            book.stream_counts(each.edges, tally, lane)
+            book.memory(each.stream_memory * sum(rest))
         book.close(1, latency=False, steps=max(len(each) - 1 for each in pieces))

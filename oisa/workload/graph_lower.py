@@ -24,7 +24,10 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from oisa.ccl import DTYPES, Call, Topology, normalised_count
+from oisa.ccl.topology import DIRECT, NET, SWITCH
 from oisa.errors import ConfigError, UsageError
 from oisa.fabric import FabricSpec
 from oisa.graph.model import ExecutionGraph, Kind, Node, Where
@@ -330,12 +333,17 @@ def _shape(spec: FabricSpec, call: Call, topology: Topology) -> tuple[object, ..
     cards = [spec.card(card) for card in call.ranks]
     servers: dict[int | None, int] = {}
     pattern = tuple(servers.setdefault(card.server, len(servers)) for card in cards)
-
-    def route(src: int, dst: int) -> tuple[object, ...]:
-        found = topology.route(src, dst)
-        return (found.kind, found.latency_ps, found.stores,
-                tuple(sorted((topology.capacity(link), per_byte) for link, per_byte in found.loads)))
-
-    routes = tuple(route(0, index) for index in range(1, ranks)) + tuple(route(index, (index + 1) % ranks)
-                                                                         for index in range(ranks))
+    members = np.asarray(call.ranks, dtype=np.int64)
+    src = np.concatenate([np.zeros(ranks - 1, dtype=np.int64), np.arange(ranks)])
+    dst = np.concatenate([np.arange(1, ranks), (np.arange(ranks) + 1) % ranks])
+    routed = topology.routes(members[src], members[dst])  # all at once: a data-parallel group has hundreds
+    capacity = topology.capacities[routed.resource].tolist()
+    per_byte = routed.per_byte.tolist()
+    loads: list[list[tuple[float, float]]] = [[] for _ in src]
+    for flow, entry in zip(routed.flow.tolist(), zip(capacity, per_byte, strict=True), strict=True):
+        loads[flow].append(entry)
+    kinds = np.where(routed.direct, 0, np.where(routed.network, 2, 1)).tolist()
+    routes = tuple(((DIRECT, SWITCH, NET)[kind], latency, stores, tuple(sorted(entries)))
+                   for kind, latency, stores, entries in zip(kinds, routed.latency_ps.tolist(), routed.stores.tolist(),
+                                                              loads, strict=True))
     return (call.collective, call.count, tuple(card.device.name for card in cards), pattern, routes)
