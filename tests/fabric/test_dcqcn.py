@@ -133,3 +133,17 @@ def test_without_pfc_timing_mode_recovers_too():
     result = _incast(SHALLOW, size=1 << 20)
     assert result.counters["drops"] > 0 and result.counters["pauses_sent"] == 0
     assert len(result.flows.times_ps) == 4
+
+
+def test_the_dcqcn_benchmark_groups_windows_by_active_flows_and_measures_them(load_benchmark, capsys):
+    """benchmarks/dcqcn.py, run small: one flow alone uses the link whole and fairly; with more,
+    each phase's row has its windows, its use of the link and its Jain index."""
+    bench = load_benchmark("dcqcn")
+    assert bench.main(["--size", "8MiB", "--join", "60", "--sets", "connectx"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows and all(row[0] == "connectx" and row[1] in ("joining", "leaving") for row in rows)
+    alone = next(row for row in rows if row[1] == "joining" and row[2] == "1")
+    assert float(alone[4].rstrip("%")) > 95 and float(alone[5]) == 1.0
+    assert any(int(row[2]) == 4 for row in rows)
+    with pytest.raises(SystemExit):
+        bench.main(["--sets", "nonesuch"])
