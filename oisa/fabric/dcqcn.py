@@ -89,10 +89,10 @@ class _Flow:
     next_free: int = 0  # when pacing lets the next packet go
     waiting: deque[tuple[Message, int | None]] = field(default_factory=deque)
     release_at: int | None = None
-    cut_at: int = -1  # when the last CNP cut the rate
     next_cut_at: int = 0  # no cut before this (rate_decrease_interval after the last)
     cut_pending: bool = False  # a CNP waits for next_cut_at
     cnp_in_period: bool = False  # a CNP came in alpha's current period
+    alpha_running: bool = False  # alpha's update timer is running
     raised: bool = False  # an increase event has raised the rate since the last cut
     rate_epoch: int = 0  # which cut the running increase timer belongs to
     next_psn: int = 0
@@ -189,7 +189,7 @@ class RoceNic:
 
     def _cut(self, flow: _Flow) -> None:
         """DCQCN's rate decrease: the target takes the current rate (always, or, as ConnectX NICs
-        do by default, only once a timer event has raised the rate since the last cut), and the
+        do by default, only if an increase event has raised the rate since the last cut), and the
         rate falls by ``alpha / 2``, to no less than ``min_dec_factor`` of itself."""
         config = self.config
         if config.clamp_target_always or flow.raised:
@@ -198,11 +198,11 @@ class RoceNic:
         flow.rate_bps = max(float(config.min_rate_bps), flow.rate_bps * keep)
         flow.timer_rounds = flow.byte_rounds = flow.bytes_since = 0
         flow.raised = False
-        flow.cut_at = now = self.kernel.now
-        flow.next_cut_at = now + config.rate_decrease_interval_ps
+        flow.next_cut_at = self.kernel.now + config.rate_decrease_interval_ps
         self.counters.rate_cuts += 1
-        if not flow.limited:
-            flow.limited = True
+        flow.limited = True
+        if not flow.alpha_running:
+            flow.alpha_running = True
             self.kernel.call_later(config.alpha_timer_ps, self._alpha_timer, flow)
         flow.rate_epoch += 1  # the increase timer restarts from the cut
         self.kernel.call_later(config.rate_timer_ps, self._rate_timer, flow, flow.rate_epoch)
@@ -210,11 +210,13 @@ class RoceNic:
     def _alpha_timer(self, flow: _Flow) -> None:
         """Once per ``alpha_timer`` while the flow is held below line rate: alpha moves towards 1
         if a CNP came in the period, towards 0 if none did (gain ``g``)."""
+        if not flow.limited:
+            flow.alpha_running = False  # back at line rate: alpha rests until the next cut
+            return
         g = self.config.g
         flow.alpha = (1 - g) * flow.alpha + (g if flow.cnp_in_period else 0.0)
         flow.cnp_in_period = False
-        if flow.limited:
-            self.kernel.call_later(self.config.alpha_timer_ps, self._alpha_timer, flow)
+        self.kernel.call_later(self.config.alpha_timer_ps, self._alpha_timer, flow)
 
     def _rate_timer(self, flow: _Flow, epoch: int) -> None:
         if not flow.limited or epoch != flow.rate_epoch:
