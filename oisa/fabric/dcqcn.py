@@ -4,14 +4,20 @@ One :class:`RoceNic` sits on each Ethernet port of a NIC, as the port's gate (wh
 and intake (what it receives). A flow is one queue pair: the traffic from one card to another.
 
 **DCQCN** (Zhu et al., "Congestion Control for Large-Scale RDMA Deployments", SIGCOMM 2015,
-section 3 and figure 7; the defaults and their sources are in :mod:`oisa.fabric.ethernet_config`):
+section 3 and figure 7), timed as ConnectX firmware runs it (the defaults, their sources and the
+paper's own set, :data:`~oisa.fabric.ethernet_config.DCQCN_PAPER`, are in
+:mod:`oisa.fabric.ethernet_config`):
 
 * notification point (the receiving NIC): a packet that arrives ECN-marked makes it send the
   sender a CNP, at most one per flow per ``cnp_interval``;
-* reaction point (the sending NIC): a CNP sets the target rate to the current one and cuts the
-  current rate by ``alpha / 2``, and raises ``alpha`` (a moving average of congestion, gain
-  ``g``); ``alpha`` decays every ``alpha_timer`` without a CNP. The rate climbs back on
-  increase events, one per ``rate_timer`` and one per ``byte_counter`` bytes sent: the first
+* reaction point (the sending NIC): a CNP cuts the current rate by ``alpha / 2`` (never below
+  ``min_dec_factor`` of itself), at most once per ``rate_decrease_interval`` (a CNP inside it
+  cuts once it has passed); the target rate takes the current one first, always
+  (``clamp_target_always``, the paper) or only if an increase event has raised the rate since the
+  last cut (ConnectX's default), so that a burst of CNPs does not drag the target down with it.
+  ``alpha`` is updated once per ``alpha_timer`` while the flow is held: towards 1 with gain ``g``
+  if a CNP came in the period, towards 0 if none did. The rate climbs back on increase events, one
+  per ``rate_timer`` (restarted by each cut) and one per ``byte_counter`` bytes sent: the first
   ``fast_recovery`` of them halve the distance to the target (fast recovery); then the target
   grows by ``rate_ai`` per event (additive increase), or by ``rate_hai`` times the rounds once
   both the timer and the byte counter have passed ``fast_recovery`` (hyper increase), and the
@@ -83,7 +89,12 @@ class _Flow:
     next_free: int = 0  # when pacing lets the next packet go
     waiting: deque[tuple[Message, int | None]] = field(default_factory=deque)
     release_at: int | None = None
-    cut_at: int = -1  # when the last CNP cut the rate (the alpha timer restarts from it)
+    next_cut_at: int = 0  # no cut before this (rate_decrease_interval after the last)
+    cut_pending: bool = False  # a CNP waits for next_cut_at
+    cnp_in_period: bool = False  # a CNP came in alpha's current period
+    alpha_running: bool = False  # alpha's update timer is running
+    raised: bool = False  # an increase event has raised the rate since the last cut
+    rate_epoch: int = 0  # which cut the running increase timer belongs to
     next_psn: int = 0
     unacked: deque[tuple[int, Message]] = field(default_factory=deque)
     timer_armed: bool = False
@@ -161,36 +172,66 @@ class RoceNic:
             self._arm(flow)
         self.port.enqueue(message, tail_ready_ps)
 
+    def _congestion_notified(self, flow: _Flow) -> None:
+        """A CNP arrived for ``flow``: it counts for alpha's current period, and cuts the rate now
+        unless a cut came less than ``rate_decrease_interval`` ago (then once that has passed)."""
+        flow.cnp_in_period = True
+        now = self.kernel.now
+        if now >= flow.next_cut_at:
+            self._cut(flow)
+        elif not flow.cut_pending:
+            flow.cut_pending = True
+            self.kernel.call_at(flow.next_cut_at, self._pending_cut, flow)
+
+    def _pending_cut(self, flow: _Flow) -> None:
+        flow.cut_pending = False
+        self._cut(flow)
+
     def _cut(self, flow: _Flow) -> None:
-        """A CNP arrived for ``flow``: DCQCN's rate decrease."""
+        """DCQCN's rate decrease: the target takes the current rate (always, or, as ConnectX NICs
+        do by default, only if an increase event has raised the rate since the last cut), and the
+        rate falls by ``alpha / 2``, to no less than ``min_dec_factor`` of itself."""
         config = self.config
-        flow.target_bps = flow.rate_bps
-        flow.rate_bps = max(float(config.min_rate_bps), flow.rate_bps * (1 - flow.alpha / 2))
-        flow.alpha = (1 - config.g) * flow.alpha + config.g
+        if config.clamp_target_always or flow.raised:
+            flow.target_bps = flow.rate_bps
+        keep = max(1 - flow.alpha / 2, config.min_dec_factor)
+        flow.rate_bps = max(float(config.min_rate_bps), flow.rate_bps * keep)
         flow.timer_rounds = flow.byte_rounds = flow.bytes_since = 0
-        flow.cut_at = self.kernel.now
+        flow.raised = False
+        flow.next_cut_at = self.kernel.now + config.rate_decrease_interval_ps
         self.counters.rate_cuts += 1
-        if not flow.limited:
-            flow.limited = True
-            self.kernel.call_later(config.rate_timer_ps, self._rate_timer, flow)
-        self.kernel.call_later(config.alpha_timer_ps, self._alpha_timer, flow, flow.cut_at)
+        flow.limited = True
+        if not flow.alpha_running:
+            flow.alpha_running = True
+            self.kernel.call_later(config.alpha_timer_ps, self._alpha_timer, flow)
+        flow.rate_epoch += 1  # the increase timer restarts from the cut
+        self.kernel.call_later(config.rate_timer_ps, self._rate_timer, flow, flow.rate_epoch)
 
-    def _alpha_timer(self, flow: _Flow, cut_at: int) -> None:
-        if flow.cut_at != cut_at or not flow.limited:
-            return  # a later CNP restarted the timer, or the flow is back at line rate
-        flow.alpha *= 1 - self.config.g
-        self.kernel.call_later(self.config.alpha_timer_ps, self._alpha_timer, flow, cut_at)
-
-    def _rate_timer(self, flow: _Flow) -> None:
+    def _alpha_timer(self, flow: _Flow) -> None:
+        """Once per ``alpha_timer`` while the flow is held below line rate: alpha moves towards 1
+        if a CNP came in the period, towards 0 if none did (gain ``g``)."""
         if not flow.limited:
+            flow.alpha_running = False  # back at line rate: alpha rests until the next cut
             return
+        g = self.config.g
+        flow.alpha = (1 - g) * flow.alpha + (g if flow.cnp_in_period else 0.0)
+        flow.cnp_in_period = False
+        self.kernel.call_later(self.config.alpha_timer_ps, self._alpha_timer, flow)
+
+    def _rate_timer(self, flow: _Flow, epoch: int) -> None:
+        if not flow.limited or epoch != flow.rate_epoch:
+            return  # back at line rate, or a later cut restarted the timer
         flow.timer_rounds += 1
         self._increase(flow)
         if flow.limited:
-            self.kernel.call_later(self.config.rate_timer_ps, self._rate_timer, flow)
+            self.kernel.call_later(self.config.rate_timer_ps, self._rate_timer, flow, epoch)
 
     def _increase(self, flow: _Flow) -> None:
+        """A rate-increase event (timer or byte counter): fast recovery for the first
+        ``fast_recovery`` of either kind, then additive increase, hyper increase once both have
+        passed ``fast_recovery``; the rate halves its distance to the target."""
         config = self.config
+        flow.raised = True
         rounds = max(flow.timer_rounds, flow.byte_rounds)
         if rounds > config.fast_recovery:
             both = min(flow.timer_rounds, flow.byte_rounds)
@@ -298,7 +339,7 @@ class RoceNic:
             return
         if kind is Control.CNP:
             self.counters.cnps_received += 1
-            self._cut(flow)
+            self._congestion_notified(flow)
         elif kind is Control.ACK:
             self._acknowledged(flow, psn)
         else:

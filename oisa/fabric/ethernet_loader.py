@@ -130,6 +130,11 @@ def read_dcqcn(table: Table) -> DcqcnConfig | None:
         min_rate_bps=_value(section, "min_rate", lambda v: parse_rate(v, "dcqcn.min_rate"), base.min_rate_bps),
         retransmit_timeout_ps=_value(section, "retransmit_timeout", _positive_time("dcqcn.retransmit_timeout"),
                                      base.retransmit_timeout_ps),
+        rate_decrease_interval_ps=_value(section, "rate_decrease_interval",
+                                         lambda v: parse_time(v, "dcqcn.rate_decrease_interval"),
+                                         base.rate_decrease_interval_ps),
+        clamp_target_always=section.get("clamp_target_always", bool, base.clamp_target_always),
+        min_dec_factor=_value(section, "min_dec_factor", _fraction(1.0), base.min_dec_factor),
     )
     section.finish()
     return config

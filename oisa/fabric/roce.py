@@ -32,6 +32,7 @@ ECN bits or PSN).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ from oisa.sim import Kernel, Port
 from oisa.sim.ethernet import EthernetPort
 from oisa.wire.oisa import Message
 
-__all__ = ["EthernetSwitch", "RoceDomain", "SwitchCounters"]
+__all__ = ["ROCE_COUNTERS", "EthernetSwitch", "RoceDomain", "SwitchCounters", "roce_totals"]
 
 
 @dataclass
@@ -167,3 +168,33 @@ def _ethernet(port: Port) -> EthernetPort:
     if not isinstance(port, EthernetPort):
         raise TypeError(f"{port.name}: a buffered Ethernet switch needs Ethernet ports on every link")
     return port
+
+
+ROCE_COUNTERS = ("pauses_sent", "pauses_received", "paused_ps", "max_queue_bytes", "ecn_marks", "cnps", "drops",
+                 "retransmits", "timeouts")
+"""What a run on RoCE reports, summed over the fabric (``max_queue_bytes``: the deepest Ethernet
+egress queue, a switch's or a NIC's; ``paused_ps``: the time ports spent paused, summed)."""
+
+
+def roce_totals(forwarders: Iterable[object], ports: Iterable[object], nics: Iterable[Any]) -> dict[str, int] | None:
+    """The RoCE counters of a built fabric (its forwarders, its links' ports, its RoCE NICs), or
+    None where it has neither a buffered Ethernet switch nor a RoCE NIC: nothing there to count."""
+    switches = [node for node in forwarders if isinstance(node, EthernetSwitch)]
+    nics = list(nics)
+    if not switches and not nics:
+        return None
+    totals = dict.fromkeys(ROCE_COUNTERS, 0)
+    for switch in switches:
+        totals["pauses_sent"] += switch.counters.pauses_sent
+        totals["ecn_marks"] += switch.counters.ecn_marks
+        totals["drops"] += switch.counters.drops
+    for port in ports:
+        if isinstance(port, EthernetPort):
+            totals["pauses_received"] += port.pauses_received
+            totals["paused_ps"] += port.time_paused()
+            totals["max_queue_bytes"] = max(totals["max_queue_bytes"], port.max_queue_bytes)
+    for nic in nics:
+        totals["cnps"] += nic.counters.cnps_sent
+        totals["retransmits"] += nic.counters.retransmits
+        totals["timeouts"] += nic.counters.timeouts
+    return totals

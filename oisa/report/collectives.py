@@ -15,6 +15,7 @@ from typing import Any
 
 from oisa.report.failures import outage_json, outage_rows
 from oisa.report.p2p import isolation_json, isolation_rows
+from oisa.report.roce import roce_json, roce_rows
 from oisa.units import format_size, format_time
 from oisa.workload.collectives import COLLECTIVES, CollectiveResult
 
@@ -61,6 +62,7 @@ def collective_json(result: CollectiveResult) -> dict[str, Any]:
         "verified": result.verified,
         **isolation_json(result.isolation),
         **outage_json(result.outages, result.failed_cards, result.detected_ps),
+        **roce_json(result.roce),
     }
 
 
@@ -81,6 +83,7 @@ def collective_text(result: CollectiveResult) -> str:
         ("busbw", f"{result.busbw / 1e9:.2f} GB/s  (algbw x {kind.bus_factor(len(result.ranks)):.3f}, as nccl-tests "
                   f"counts {result.collective})"),
         ("on the wire", f"{result.frames} frames, {result.wire_bytes} bytes"),
+        *roce_rows(result.roce),
         ("data", "verified against numpy" if result.verified is not None else f"not moved ({result.mode} mode)"),
         *isolation_rows(result.isolation),
         *outage_rows(result.outages, result.failed_cards, result.detected_ps),

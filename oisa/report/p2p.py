@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from oisa.report.failures import outage_json, outage_rows
+from oisa.report.roce import roce_json, roce_rows
 from oisa.units import format_size, format_time
 from oisa.workload import P2PResult, Phase
 
@@ -44,6 +45,7 @@ def p2p_json(result: P2PResult) -> dict[str, Any]:
         **isolation_json(result.isolation),
         **outage_json(result.outages, shrinkable=False),
         **({} if result.encryption is None else {"encryption": dict(result.encryption)}),
+        **roce_json(result.roce),
     }
 
 
@@ -71,6 +73,7 @@ def p2p_text(result: P2PResult) -> str:
                           f"{result.bringup_bytes} bytes (before the write; not in the figures above)"),
         ("link layer", ", ".join(f"{result.link[key]} {key.replace('_', ' ')}" for key in LINK_KEYS)
          if result.link else "none modelled on these links"),
+        *roce_rows(result.roce),
         ("virtual time", format_time(result.end_ps)),
         ("data", "verified" if result.verified else f"not moved ({result.mode} mode)"),
     ]

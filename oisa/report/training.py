@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oisa.report.roce import roce_json, roce_rows
 from oisa.units import format_time
 from oisa.workload.training import TrainingResult
 
@@ -36,6 +37,7 @@ def training_json(result: TrainingResult) -> dict[str, Any]:
         "peak_share": result.peak_share,
         "wire": {"frames": result.frames, "bytes": result.wire_bytes},
         "end_time_ps": result.end_ps,
+        **roce_json(result.roce),
     }
 
 
@@ -65,4 +67,5 @@ def training_text(result: TrainingResult) -> str:
         f"share of peak       {result.peak_share:.1%}  (useful FLOPs against the cards' peak {result.dtype} rate; "
         f"the kernels reach {result.compute_efficiency:.1%} of it)",
         f"on the wire         {result.frames} frames, {result.wire_bytes} bytes ({result.mode} mode)",
+        *(f"{name:<18}  {value}" for name, value in roce_rows(result.roce)),
     ])

@@ -103,6 +103,7 @@ class CollectiveResult:
     failed_cards: tuple[int, ...] = ()  # ranks (card ids) that died and were shrunk away (on_failure="shrink")
     detected_ps: int | None = None  # when the first of them was detected, from the collective's start
     outages: dict[str, object] | None = None  # what the run's outages did (None: it had none)
+    roce: dict[str, int] | None = None  # PFC, ECN and DCQCN counters (None: no RoCE in the fabric)
 
     @property
     def algbw(self) -> float:
@@ -211,7 +212,7 @@ def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = R
         dtype=dtype, op=op, root=call.root, mode=run.engine, seed=run.seed, time_ps=lost_ps + times.duration_ps,
         model_time_ps=round(decision.time_ps), tuner=decision.candidates, reason=decision.reason,
         calibration=planned.library.calibration, verified=outcome.checked, frames=outcome.frames,
-        wire_bytes=outcome.wire_bytes, end_ps=times.end_ps, isolation=outcome.isolation,
+        wire_bytes=outcome.wire_bytes, end_ps=times.end_ps, isolation=outcome.isolation, roce=outcome.roce,
         failed_cards=failed, detected_ps=first_detected, outages=outcome.outages)
 
 

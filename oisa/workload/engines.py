@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from oisa.errors import AccessDenied, SimulationDeadlock, UsageError
 from oisa.fabric import FIDELITIES, BringUp, Fabric, FabricSpec, Fidelity, build
 from oisa.fabric.outages import Failover, failover_of
+from oisa.fabric.roce import roce_totals
 from oisa.flow import run_plan as run_flow_plan
 from oisa.plan import Execution, Plan
 from oisa.sim import Kernel
@@ -60,6 +61,7 @@ class Outcome:
     events: int = 0
     isolation: dict[str, int] | None = None  # what a tenancy's checks refused, by kind (None: no tenancy)
     outages: dict[str, object] | None = None  # what the run's outages did (Failover.summary; None: none)
+    roce: dict[str, int] | None = None  # PFC, ECN, DCQCN counters (oisa.fabric.roce.ROCE_COUNTERS; None: no RoCE)
 
 
 ExecuteHook = Callable[["FrameEngine", FabricSpec, "Run", Callable[..., Awaitable[Any]], tuple[Any, ...]], Any]
@@ -192,7 +194,12 @@ async def _plan_run(fabric: Fabric, run: Run, plan: Plan, prepare: Prepare | Non
                    sum(c.messages_sent for c in fabric.cards.values()), bringup, link, fabric.fault_totals(), checked,
                    fabric.kernel.clock.events_run,
                    fabric.refusals.as_dict() if fabric.refusals is not None else None,
-                   _outages(fabric))
+                   _outages(fabric), _roce(fabric))
+
+
+def _roce(fabric: Fabric) -> dict[str, int] | None:
+    ports = (port for link in fabric.links for port in link.ports)
+    return roce_totals(fabric.forwarders.values(), ports, fabric.roce_nics)
 
 
 def _outages(fabric: Fabric) -> dict[str, object] | None:

@@ -23,18 +23,15 @@ import numpy as np
 
 from oisa.errors import UsageError, VerificationError
 from oisa.fabric import Fabric, FabricSpec
-from oisa.fabric.dcqcn import RoceNic
-from oisa.fabric.roce import EthernetSwitch
+from oisa.fabric.roce import ROCE_COUNTERS, roce_totals
 from oisa.plan import PlanBuilder, Send
-from oisa.sim.ethernet import EthernetPort
 from oisa.workload.engines import Outcome, _plan_run
 from oisa.workload.run import Run
 
 __all__ = ["COUNTERS", "FlowTimes", "IncastResult", "IncastScenario", "alltoall_cards", "incast_cards", "roce_counters",
            "run_incast_scenario", "run_traffic"]
 
-COUNTERS = ("pauses_sent", "pauses_received", "paused_ps", "max_queue_bytes", "ecn_marks", "cnps", "drops",
-            "retransmits", "timeouts")
+COUNTERS = ROCE_COUNTERS
 
 _STRIDE = 1 << 24  # each sender's bytes land at their own offset of the receiver's memory
 
@@ -97,25 +94,10 @@ def incast_cards(spec: FabricSpec, senders: int) -> tuple[int, list[int], int | 
 
 
 def roce_counters(fabric: Fabric) -> dict[str, int]:
-    """The RoCE counters of a built fabric, summed (``max_queue_bytes``: the deepest egress queue)."""
-    totals = dict.fromkeys(COUNTERS, 0)
-    for node in fabric.forwarders.values():
-        if isinstance(node, EthernetSwitch):
-            totals["pauses_sent"] += node.counters.pauses_sent
-            totals["ecn_marks"] += node.counters.ecn_marks
-            totals["drops"] += node.counters.drops
-    for link in fabric.links:
-        for port in link.ports:
-            if isinstance(port, EthernetPort):
-                totals["pauses_received"] += port.pauses_received
-                totals["paused_ps"] += port.time_paused()
-                totals["max_queue_bytes"] = max(totals["max_queue_bytes"], port.max_queue_bytes)
-    nics: list[RoceNic] = fabric.roce_nics
-    for nic in nics:
-        totals["cnps"] += nic.counters.cnps_sent
-        totals["retransmits"] += nic.counters.retransmits
-        totals["timeouts"] += nic.counters.timeouts
-    return totals
+    """The RoCE counters of a built fabric, summed (``max_queue_bytes``: the deepest egress queue);
+    all zero on a fabric without Ethernet buffers or RoCE NICs."""
+    totals = roce_totals(fabric.forwarders.values(), (p for link in fabric.links for p in link.ports), fabric.roce_nics)
+    return totals if totals is not None else dict.fromkeys(COUNTERS, 0)
 
 
 def run_traffic(spec: FabricSpec, run: Run, flows: list[tuple[int, int, int]], *, victim: tuple[int, int, int] | None,

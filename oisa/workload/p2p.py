@@ -63,6 +63,7 @@ class P2PResult:
     isolation: dict[str, int] | None = None  # what a tenancy's checks refused, by kind (None: no tenancy)
     outages: dict[str, object] | None = None  # what the run's outages did (None: it had none)
     encryption: dict[str, int] | None = None  # encrypted links and attacks on them (None: neither)
+    roce: dict[str, int] | None = None  # PFC, ECN and DCQCN counters (None: no RoCE in the fabric)
 
 
 def default_pair(spec: FabricSpec) -> tuple[int, int]:
@@ -113,7 +114,7 @@ def run_p2p(spec: FabricSpec, run: Run = Run(), *, src: int | None = None, dst: 
         frames=outcome.frames, wire_bytes=outcome.wire_bytes, messages=outcome.messages, verified=outcome.checked,
         end_ps=times.end_ps, link=outcome.link, faults=outcome.faults, bringup_ps=outcome.bringup.time_ps,
         bringup_frames=outcome.bringup.frames, bringup_bytes=outcome.bringup.wire_bytes,
-        engine_note=run.chosen if run.engine == "flow" else None, isolation=outcome.isolation,
+        engine_note=run.chosen if run.engine == "flow" else None, isolation=outcome.isolation, roce=outcome.roce,
         outages=outcome.outages,
         encryption=link_security(run, outcome.link, outcome.faults))
 

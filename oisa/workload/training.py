@@ -108,6 +108,7 @@ class TrainingResult:
     frames: int
     wire_bytes: int
     end_ps: int
+    roce: dict[str, int] | None = None  # PFC, ECN and DCQCN counters (None: no RoCE in the fabric)
 
     @property
     def verified(self) -> None:
@@ -197,7 +198,7 @@ def run_training(spec: FabricSpec, run: Run = Run(), *, model: str = "llama-7b",
         alone_ps={rank: _alone_ps(spec.card(rank).device, step, rank) for rank in ranks},
         useful_flops=FLOPS_PER_PARAMETER_TOKEN * step.model.parameters * sum(step.tokens.values()),
         peak_flops_per_s=sum(rates.values()), frames=outcome.frames, wire_bytes=outcome.wire_bytes,
-        end_ps=times.end_ps)
+        end_ps=times.end_ps, roce=outcome.roce)
 
 
 @dataclass(frozen=True)

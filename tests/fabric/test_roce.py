@@ -115,3 +115,24 @@ def test_the_cli_refuses_a_bad_setting_in_one_line(capsys, tmp_path):
     assert main(["run", str(bad), "--size", "4KiB", "--no-data"]) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pfc.headroom" in err and "below one round trip" in err, err
+
+
+def test_a_run_on_a_roce_fabric_reports_its_counters_and_one_without_reports_none():
+    """`oisa run` reports PFC, ECN and DCQCN counters (specs/cli-json.md, "`oisa run` on a RoCE
+    fabric") on switched-64, in text and JSON, and nothing of them on the supernode."""
+    import re
+    from pathlib import Path
+
+    from oisa.report import p2p_json, p2p_text
+    from oisa.workload.p2p import run_p2p
+    from oisa.workload.run import Run
+
+    section = (Path(__file__).parents[2] / "specs" / "cli-json.md").read_text().split(
+        "## `oisa run` on a RoCE fabric\n", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `roce\.(\w+)` \|", section, re.M))
+    switched = run_p2p(load_fabric("switched-64"), Run(engine="timing"), src=0, dst=4, size=256 << 10)
+    assert set(p2p_json(switched)["roce"]) == documented
+    assert p2p_json(switched)["roce"]["max_queue_bytes"] > 0
+    assert "\nRoCE " in p2p_text(switched)
+    supernode = run_p2p(load_fabric("supernode-64"), Run(engine="timing"), src=0, dst=4, size=256 << 10)
+    assert "roce" not in p2p_json(supernode) and "RoCE" not in p2p_text(supernode)

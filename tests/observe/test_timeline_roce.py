@@ -30,6 +30,7 @@ def test_pauses_and_queue_depth_are_counter_tracks_of_the_links(tmp_path):
 def test_drops_are_instants_on_the_switch(tmp_path):
     result, tables = _traced(tmp_path, {"parameters.ethernet_switch.pfc.enabled": False,
                                         "parameters.ethernet_switch.buffer.total": "128KiB",
+                                        "parameters.ethernet_switch.ecn.kmin": "5KiB",
                                         "parameters.ethernet_switch.ecn.kmax": "64KiB"})
     drops = [s for s in tables.on("leaf") if s.name.startswith("drop ")]
     assert result.counters["drops"] > 0 and len(drops) == result.counters["drops"]
