@@ -376,7 +376,8 @@ class Card:
         held.append(message)
 
     def _transmit_ahead(self, port: Port) -> int:
-        return serialisation_ps(int(TRANSMIT_QUEUE_BYTES.value), port.rate_bps)
+        ahead = self.movement.transmit_queue_bytes
+        return serialisation_ps(int(TRANSMIT_QUEUE_BYTES.value) if ahead is None else ahead, port.rate_bps)
 
     def _drain_later(self, port: Port) -> None:
         wait = port.queue_delay() - self._transmit_ahead(port)
