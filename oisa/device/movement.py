@@ -60,7 +60,7 @@ class DataMovement:
     """Real bytes through the adapter and the transaction layer."""
 
     moves_bytes = True
-    transmit_queue_bytes = None
+    transmit_queue_bytes: int | None = None
 
     def __init__(self, card: Card) -> None:
         profile = card.profile

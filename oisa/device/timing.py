@@ -45,8 +45,8 @@ from oisa.wire.oisa import OPCODES, Message, Opcode, Status
 if TYPE_CHECKING:
     from oisa.device.card import Card, Transfer
 
-__all__ = ["ANSWERS_WAIT_BEHIND", "SEGMENT_BYTES", "WINDOW_SEGMENTS", "TimingMovement", "TimingTransfer", "answer_segment", "answered_bytes",
-           "split"]
+__all__ = ["ANSWERS_WAIT_BEHIND", "SEGMENT_BYTES", "WINDOW_SEGMENTS", "TimingMovement", "TimingTransfer",
+           "answer_segment", "answered_bytes", "split"]
 
 # What one segment moves at most: 1.3 us on a 400 Gb/s link. A segment goes on a wire whole, so
 # whatever queues behind it waits that long where data mode would interleave messages; its size
@@ -194,7 +194,7 @@ class TimingMovement:
     """
 
     moves_bytes = False
-    transmit_queue_bytes = ANSWERS_WAIT_BEHIND
+    transmit_queue_bytes: int | None = ANSWERS_WAIT_BEHIND
 
     def __init__(self, card: Card) -> None:
         self.card = card
