@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 
 from oisa.config import Figure
 from oisa.device.adapter import Capability, DeviceAdapter
+from oisa.device.bandwidth import MemoryBandwidth
 from oisa.device.isolation import CardGuard, Verdict
 from oisa.device.landing import LandingWatches
 from oisa.device.memory import SparseMemory
-from oisa.device.movement import DataMovement, Movement
+from oisa.device.movement import WRITES, DataMovement, Movement
 from oisa.device.profile import DeviceProfile
 from oisa.device.registry import adapter as registered_adapter
 from oisa.device.timing import SEGMENT_BYTES, split
@@ -36,6 +37,10 @@ __all__ = ["Card", "Transfer"]
 _LOAD_STORE_BYTES = 256  # the most one LOAD or STORE carries
 _REDUCE_MESSAGE_BYTES = 4096  # the most one COLL_REDUCE carries
 _UNPACED = frozenset({Opcode.LOAD, Opcode.STORE})  # a core's requests: no DMA engine holds them back
+# What an arriving message asks of the card's memory, per message: a write lands its payload, a
+# read request has its data read, read data lands (a completion without data asks nothing)
+_MEMORY_WORK = WRITES | {Opcode.MEM_RD, Opcode.LOAD, Opcode.DMA_RD, Opcode.CXL_MEM_RD, Opcode.CPL_D, Opcode.CXL_DRS}
+_SENDS_LOCAL_DATA = WRITES | {Opcode.COLL_REDUCE}  # what carries bytes read from the card's own memory as it leaves
 TRANSMIT_QUEUE_BYTES = Figure(SEGMENT_BYTES, assumption="a card's DMA engines issue requests while their port's "
                               "transmit queue holds less than 64 KiB (1.3 us at 400 Gb/s): PCIe and OISA-class "
                               "links grant a few to some tens of kilobytes of credits, so an engine cannot run "
@@ -102,7 +107,8 @@ class Card:
         self.messages_sent = 0  # messages (a timing-mode segment counts as all it stands for)
         self._jobs: Inbox[Transfer] = Inbox(kernel, f"{self.name} DMA queue")
         self._watches = LandingWatches(kernel)
-        self._memory_free_at = 0  # when the memory is done with what was queued on it (ps)
+        # everything that touches the memory shares its bandwidth (oisa.device.bandwidth)
+        self.memory_bandwidth = MemoryBandwidth(int(profile.memory_bandwidth.value))  # the figure is in bits/s
         self._compute_free_at = 0  # ... and the compute units
         self.movement = movement(self)
         self.guard: CardGuard | None = None  # a tenancy's checks on what arrives (oisa.device.isolation)
@@ -182,10 +188,9 @@ class Card:
     def memory_done_at(self, size: int) -> int:
         """Queue ``size`` bytes of local memory traffic (reads and writes of a copy or a
         reduction) behind what is already queued, at the card's memory bandwidth; return when
-        it is done (ps). Everything queued this way shares the memory, first come first served."""
-        start = max(self.kernel.now, self._memory_free_at)
-        self._memory_free_at = start + serialisation_ps(size, int(self.profile.memory_bandwidth.value))
-        return self._memory_free_at
+        it is done (ps). It shares the memory, first come first served, with everything else that
+        touches it: the copies that land here, the reads it answers, the data its copies send."""
+        return self.memory_bandwidth.book(self.kernel.now, size)
 
     def compute_done_at(self, operations: float, dtype: str) -> int:
         """Queue ``operations`` at this card's rate for ``dtype`` behind the compute already
@@ -286,6 +291,19 @@ class Card:
                     for answer in refusal(message, verdict.status, responder=self.node_id):
                         self.kernel.call_at(self.kernel.now, self.send, answer)
                 return
+        per_message = message.length if message.opcode in _MEMORY_WORK else 0
+        span = serialisation_ps((message.count - 1) * message.wire_size, port.rate_bps) if message.count > 1 else 0
+        done = self.memory_bandwidth.arrival(self.kernel.now, per_message, message.count, span)
+        if done > self.kernel.now:  # handled once the memory has done its part (and what came before)
+            self.kernel.call_at(done, self._handle, port, message)
+        else:
+            self.movement.receive(port, message)
+
+    def _handle(self, port: Port, message: Message) -> None:
+        if self.failed_at is not None:  # it died while the memory was busy with the message
+            self.dropped += 1
+            port.release(message)
+            return
         self.movement.receive(port, message)
 
     def committed(self, message: Message) -> None:
@@ -364,19 +382,27 @@ class Card:
         behind a megabyte of data in one queue would hold up the peer that waits for it, a
         step per store, whenever data flows both ways."""
         if not paced:
-            port.send(message)
+            self._hand(port, message)
             return
         held = self._held.get(port)
         if held is None:
             if port.queue_delay() <= self._transmit_ahead(port):
-                port.send(message)
+                self._hand(port, message)
                 return
             held = self._held[port] = deque()
             self._drain_later(port)
         held.append(message)
 
+    def _hand(self, port: Port, message: Message) -> None:
+        """Hand ``message`` to ``port``; a write's data is read from local memory as it goes (the
+        memory's share of the copy, booked, not waited for: the engine reads ahead of its port)."""
+        if message.opcode in _SENDS_LOCAL_DATA:
+            self.memory_bandwidth.book(self.kernel.now, message.count * message.length)
+        port.send(message)
+
     def _transmit_ahead(self, port: Port) -> int:
-        return serialisation_ps(int(TRANSMIT_QUEUE_BYTES.value), port.rate_bps)
+        ahead = self.movement.transmit_queue_bytes
+        return serialisation_ps(int(TRANSMIT_QUEUE_BYTES.value) if ahead is None else ahead, port.rate_bps)
 
     def _drain_later(self, port: Port) -> None:
         wait = port.queue_delay() - self._transmit_ahead(port)
@@ -388,7 +414,7 @@ class Card:
             return
         ahead = self._transmit_ahead(port)
         while held and port.queue_delay() <= ahead:
-            port.send(held.popleft())
+            self._hand(port, held.popleft())
         if held:
             self._drain_later(port)
         else:

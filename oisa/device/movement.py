@@ -33,6 +33,9 @@ class Movement(Protocol):
     """The engine-specific half of a card."""
 
     moves_bytes: bool
+    transmit_queue_bytes: int | None
+    """What a card's DMA engines keep queued at a port ahead of its answers (None: the card's
+    :data:`~oisa.device.card.TRANSMIT_QUEUE_BYTES`)."""
 
     def start_tasks(self) -> None:
         """Start whatever tasks this movement needs in the running kernel."""
@@ -57,6 +60,7 @@ class DataMovement:
     """Real bytes through the adapter and the transaction layer."""
 
     moves_bytes = True
+    transmit_queue_bytes: int | None = None
 
     def __init__(self, card: Card) -> None:
         profile = card.profile

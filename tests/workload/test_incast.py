@@ -65,5 +65,5 @@ def test_the_readme_quotes_the_default_scenario_as_it_runs():
     result = CliRunner().invoke(cli, ["scenario", "incast", "-q"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() in readme
-    assert "7.88x as long" in readme and "(7.88x alone)" in result.output
-    assert "slowed 1.70x" in readme and "(1.70x alone)" in result.output
+    assert "8.07x as long" in readme and "(8.07x alone)" in result.output
+    assert "slowed 1.93x" in readme and "(1.93x alone)" in result.output
