@@ -31,6 +31,7 @@ from oisa.fabric.dcqcn import roce_nics
 from oisa.fabric.framing import head_bytes
 from oisa.fabric.nodes import Forwarder, Reducer
 from oisa.fabric.roce import EthernetSwitch, RoceDomain
+from oisa.fabric.routes import Framing as LinkFraming
 from oisa.fabric.routes import link_framing
 from oisa.fabric.routing import PathChooser, next_hops
 from oisa.fabric.spec import FabricSpec, LinkKind, LinkSpec
@@ -40,6 +41,7 @@ from oisa.link.credits import DATA_CREDIT_BYTES, DATA_MODULUS, HDR_MODULUS, MAX_
 from oisa.link.security import KEY_BYTES, MAC_SIZES, FlitCipher, LinkSecurity
 from oisa.sim import FramePort, Framing, Kernel, LinkPort, Port, Signal, Wire, connect, connect_frames
 from oisa.sim.arbitrated import ArbitratedFramePort
+from oisa.sim.credited import UPDATE_FC_BYTES, CreditedFramePort, ReceiveBuffer, connect_credited
 from oisa.sim.ethernet import EthernetPort
 from oisa.sim.faults import FaultModel, WireFaults
 from oisa.transaction.ordering import may_pass
@@ -142,6 +144,29 @@ LINK_TIMER_RULES: tuple[tuple[str, str, Figure], ...] = (
 )
 
 
+def pcie_receive_buffer(spec: LinkSpec, forwarding_ps: int, max_payload: int) -> ReceiveBuffer:
+    """The credits one end of PCIe link ``spec`` advertises, for a receiver that frees a TLP's
+    buffer ``forwarding_ps`` after its head is in (its node's latency: a switch or NIC frees it
+    as the TLP leaves; a card at once).
+
+    Posted data credits follow the rule OISA links are sized by (:func:`receive_buffer_credits`):
+    :data:`RECEIVE_BUFFER_ROUND_TRIPS` credit round trips at the link's rate, at least
+    :data:`RECEIVE_BUFFER_FLOOR_BYTES`, where the round trip here includes the time the node
+    holds a TLP before it frees it, so that a buffer freed on forwarding still keeps the link busy
+    (a 400G NIC behind Gen5 x16: about 62 KiB; above the 2,047 unscaled data credits, 32 KiB, a
+    receiver advertises with PCIe 4.0's scaled flow control). Header credits: one per
+    :data:`HEADER_CREDIT_DIVISOR` data credits, and at least a full buffer's worth of
+    ``max_payload`` TLPs. Non-posted requests get a buffer of the same size (they carry data
+    here too: an OISA DMA write is non-posted, answered by a completion)."""
+    round_trip = (2 * spec.latency_ps + forwarding_ps + serialisation_ps(max_payload + 24, spec.rate_bps)
+                  + serialisation_ps(UPDATE_FC_BYTES, spec.rate_bps))
+    data_bytes = max(int(RECEIVE_BUFFER_ROUND_TRIPS.value) * spec.rate_bps * round_trip // (8 * S),
+                     int(RECEIVE_BUFFER_FLOOR_BYTES.value))
+    data = -(-data_bytes // DATA_CREDIT_BYTES)
+    headers = max(data // int(HEADER_CREDIT_DIVISOR.value), -(-data_bytes // max_payload))
+    return ReceiveBuffer(headers, data, headers, data)
+
+
 def link_config(spec: LinkSpec, faults: FaultModel) -> LinkConfig:
     """Link-layer timing and buffers for an OISA link of this rate and latency.
 
@@ -233,9 +258,11 @@ class Fabric:
                                chooser=self.chooser) for n in spec.nics},
         }
         self._mtu = {n.id: n.mtu for n in spec.nics}
+        self._framings: dict[tuple[LinkFraming, int], Framing] = {}  # links framed alike share one function
         self._fault_seeds = np.random.SeedSequence(kernel.seed).spawn(2 * len(spec.links))
         self.links = [self._link(index, link, faults or link.faults) for index, link in enumerate(spec.links)]
         self.roce_nics = roce_nics(kernel, spec, self.links, self.roce)
+        self._pace_nics()
         self._route()
         self.refusals: Refusals | None = None
         if policy is not None:
@@ -287,6 +314,15 @@ class Fabric:
                                            head_bytes=head, name=name, mtu=mtu) for name in wire_names]
             connect_frames(ethernet_ports[0], ethernet_ports[1])
             ports = list(ethernet_ports)
+        elif spec.kind is LinkKind.PCIE:
+            framing, head = self._framing(spec)
+            max_payload = self.spec.pcie_max_payload(spec)
+            credited = [CreditedFramePort(self.kernel, rate_bps=spec.rate_bps, latency_ps=latency, framing=framing,
+                                          head_bytes=head, name=name,
+                                          buffer=pcie_receive_buffer(spec, self._holds_for(end), max_payload))
+                        for name, end in zip(wire_names, (spec.a, spec.b))]
+            connect_credited(credited[0], credited[1])
+            ports = list(credited)
         else:
             framing, head = self._framing(spec)
             if spec.kind is LinkKind.OISA and self.qos is not None:
@@ -301,6 +337,47 @@ class Fabric:
         self._node(spec.a).attach(ports[0])
         self._node(spec.b).attach(ports[1])
         return Link(spec, ports[0], ports[1])
+
+    def _holds_for(self, node_id: int) -> int:
+        """How long node ``node_id`` holds what comes in before it can free it (ps): a forwarder's
+        latency; a card consumes at once."""
+        forwarder = self.forwarders.get(node_id)
+        return forwarder.latency_ps if forwarder is not None else 0
+
+    def _pace_nics(self) -> None:
+        """A forwarder with a credited (PCIe) port frees what came in on it only as it leaves:
+        each of its other ports tells it when a message starts on the wire rather than when it is
+        handed over, and an Ethernet port that cuts a segment into packets, part by part."""
+        nics = {nic.id for nic in self.spec.nics}
+        pfc = [(link, self._switch_pfc(link)) for link in self.links if link.spec.kind is LinkKind.ETHERNET]
+        for forwarder in self.forwarders.values():
+            if not any(isinstance(port, CreditedFramePort) for port in forwarder.ports):
+                continue
+            for port in forwarder.ports:
+                if isinstance(port, FramePort):
+                    port.commit_at_start = True
+                if isinstance(port, EthernetPort):
+                    port.part_committed = forwarder.part_committed
+            if forwarder.node_id not in nics:
+                continue
+            for link, thresholds in pfc:
+                if thresholds is not None and forwarder.node_id in (link.spec.a, link.spec.b):
+                    port = link.a if link.spec.a == forwarder.node_id else link.b
+                    if isinstance(port, EthernetPort):
+                        port.receive_pfc = thresholds
+                        forwarder.counts_ingress = True
+
+    def _switch_pfc(self, link: Link) -> tuple[int, int, frozenset[int]] | None:
+        """The PFC thresholds of the buffered switch at an end of Ethernet ``link`` (PFC on), which
+        the NIC at its other end pauses it by: the NIC's receive buffer fills when its PCIe side
+        is slower than the Ethernet (an assumption: NICs keep their receive thresholds private, so
+        they take their switch's lossless configuration)."""
+        for end in (link.spec.a, link.spec.b):
+            switch = self.forwarders.get(end)
+            if isinstance(switch, EthernetSwitch) and switch.buffering.pfc.enabled:
+                config = switch.buffering.pfc
+                return config.xoff_bytes, config.xon_bytes, frozenset(config.priorities)
+        return None
 
     def _buffered(self, spec: LinkSpec) -> bool:
         """Whether an Ethernet link touches a switch with a buffer (then both ends queue frame by
@@ -321,7 +398,11 @@ class Fabric:
         (the same framing the flow engine prices links by: :func:`oisa.fabric.routes.link_framing`)."""
         framing = link_framing(self.spec, spec, self._mtu)
         mac = self.encryption.mac_bytes if self.encryption and spec.kind is LinkKind.OISA else 0
-        return (lambda m: framing.frames(m, mac)), head_bytes(spec.kind, spec.flit_size)
+        key = (framing, mac)
+        framed = self._framings.get(key)
+        if framed is None:
+            framed = self._framings[key] = _remembered(framing, mac)
+        return framed, head_bytes(spec.kind, spec.flit_size)
 
     def _route(self) -> None:
         port_of = {}
@@ -416,6 +497,23 @@ class Fabric:
                 for key, value in counters(port).items():
                     totals[key] = totals.get(key, 0) + value
         return totals
+
+
+def _remembered(framing: LinkFraming, mac_bytes: int) -> Framing:
+    """``framing``'s frames function, remembering each answer: a message's frames and bytes
+    depend only on its opcode, length, count and whether it has a collective extension, and a
+    run sizes the same few shapes millions of times (each hop sizes a message two to four times)."""
+    known: dict[tuple[int, int, int, bool], tuple[int, int]] = {}
+    frames = framing.frames
+
+    def framed(message: Message) -> tuple[int, int]:
+        shape = (message.opcode, message.length, message.count, message.coll is None)
+        answer = known.get(shape)
+        if answer is None:
+            answer = known[shape] = frames(message, mac_bytes)
+        return answer
+
+    return framed
 
 
 def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity: Fidelity,

@@ -12,8 +12,10 @@ the port its routing table picks. What differs is set by the spec:
 * an **RDMA NIC** is store-and-forward between its PCIe side and its Ethernet side, with its
   processing time as the latency; the packet overheads of RDMA are in the Ethernet framing.
 
-On OISA links an ingress buffer is freed (its credits go back upstream) only when the message
-has been committed to the egress link, so back-pressure travels hop by hop.
+On OISA links (data mode) and PCIe links (both modes: :mod:`oisa.sim.credited`) an ingress
+buffer is freed (its credits go back upstream) only when the message has been committed to the
+egress link, so back-pressure travels hop by hop: a NIC whose Ethernet side is slower than its
+PCIe side takes in only as fast as it sends, and the card behind it holds the rest of a copy.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from oisa.errors import SimulationError
 from oisa.fabric.reducer import Reducer
 from oisa.fabric.routing import PathChooser
 from oisa.sim import Kernel, Port
+from oisa.sim.ethernet import EthernetPort
 from oisa.transaction import refusal
 from oisa.units import NS
 from oisa.wire.oisa import Message, Opcode
@@ -54,6 +57,8 @@ class Forwarder:
         self.forwarded = 0
         self.guard: SwitchGuard | None = None  # a tenancy's ingress checks (oisa.device.isolation)
         self._held: dict[int, tuple[Port, Message]] = {}
+        self.counts_ingress = False  # its Ethernet ports hold what comes in against PFC thresholds (a NIC)
+        self._parts_left: dict[int, int] = {}  # id(message) -> its messages not yet gone, once an egress cut it
         self.intercept: Callable[[Port, Message], bool] | None = None  # takes what reaches a failed port (outages)
 
     forwards = True  # what arrives is passed on, so frame ports hand it over once forwarding can start
@@ -63,6 +68,8 @@ class Forwarder:
         self.ports.append(port)
 
     def receive(self, port: Port, message: Message, head_ps: int, tail_ps: int) -> None:
+        if self.counts_ingress and isinstance(port, EthernetPort):
+            port.took(message)  # a NIC's receive buffer, which pauses its switch port when full
         if self.intercept is not None and self.intercept(port, message):
             return
         if self.guard is not None:
@@ -112,6 +119,22 @@ class Forwarder:
         held = self._held.pop(id(message), None)
         if held is not None:
             held[0].release(held[1])
+
+    def part_committed(self, part: Message, whole: Message) -> None:
+        """A part of ``whole`` (an egress port cut it: a NIC cuts segments into MTU-sized packets)
+        has gone: free that much of the ingress buffer ``whole`` came from, all of it with the last."""
+        key = id(whole)
+        held = self._held.get(key)
+        if held is None:
+            return
+        left = self._parts_left.get(key, whole.count) - part.count
+        if left > 0:
+            self._parts_left[key] = left
+            held[0].release(part)
+            return
+        self._parts_left.pop(key, None)
+        del self._held[key]
+        held[0].release(part)
 
     def egress(self, message: Message) -> Port:
         """The port ``message`` leaves by."""

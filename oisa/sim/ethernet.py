@@ -23,6 +23,7 @@ acknowledgements and checks sequence numbers before the node sees a message).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from copy import copy
 from typing import Protocol
 
@@ -79,10 +80,23 @@ class EthernetPort(FramePort):
         self.paused_ps = 0
         self.max_queue_bytes = 0
         self.queued_bytes = 0
+        # what the owner wants to hear as each part of a message it sent leaves (a NIC frees its
+        # PCIe ingress part by part: :mod:`oisa.sim.credited`), and which message each part is of
+        self.part_committed: Callable[[Message, Message], None] | None = None
+        self._part_of: dict[int, Message] = {}
+        # a NIC's receive buffer: what this end holds of what came in, per priority, and the
+        # (XOFF, XON, lossless priorities) at which it pauses and resumes its peer; None: it never pauses
+        self.receive_pfc: tuple[int, int, frozenset[int]] | None = None
+        self.held_bytes = [0] * PRIORITIES
+        self._pausing_peer = [False] * PRIORITIES
+        self.pauses_sent = 0
 
     def send(self, message: Message, tail_ready_ps: int | None = None) -> None:
         """Queue ``message`` (cut to MTU-sized parts) behind its priority; a gate sees it first."""
         parts = split_to_mtu(message, self.mtu) if message.count > 1 else [message]
+        if len(parts) > 1 and self.part_committed is not None:
+            for part in parts:
+                self._part_of[id(part)] = message
         now = self.kernel.now
         spread = tail_ready_ps - now if tail_ready_ps is not None and len(parts) > 1 else 0
         done = 0
@@ -128,6 +142,38 @@ class EthernetPort(FramePort):
                     self._wake_at = self.busy_until
                     self.kernel.call_at(self.busy_until, self._woken)
                 return
+
+    def took(self, message: Message) -> None:
+        """``message`` came in on this end and its node holds it: past XOFF on a lossless
+        priority, pause the peer (a NIC whose PCIe side cannot keep up pauses its switch port,
+        the "slow receiver" of Guo et al., "RDMA over Commodity Ethernet at Scale", SIGCOMM 2016,
+        section 4.3)."""
+        if self.receive_pfc is None:
+            return
+        xoff, _, lossless = self.receive_pfc
+        priority = message.tc & 7
+        self.held_bytes[priority] += self.framing(message)[1]
+        if priority in lossless and not self._pausing_peer[priority] and self.held_bytes[priority] > xoff:
+            self._pausing_peer[priority] = True
+            self.pauses_sent += 1
+            self.send_pfc(priority, True)
+
+    def release(self, message: Message) -> None:
+        """The node is done with ``message`` (it has left by another port): at XON, resume the peer."""
+        if self.receive_pfc is None:
+            return
+        priority = message.tc & 7
+        self.held_bytes[priority] -= self.framing(message)[1]
+        if self._pausing_peer[priority] and self.held_bytes[priority] <= self.receive_pfc[1]:
+            self._pausing_peer[priority] = False
+            self.send_pfc(priority, False)
+
+    def _committed(self, message: Message) -> None:
+        whole = self._part_of.pop(id(message), None) if self._part_of else None
+        if whole is not None and self.part_committed is not None:
+            self.part_committed(message, whole)
+        else:
+            self.owner.committed(message)
 
     def _woken(self) -> None:
         self._wake_at = None

@@ -6,7 +6,8 @@ takes, back to back after whatever is already on the wire, and arrives ``latency
 last bit left. The link layer's replay and credits are not modelled here (the queue in front
 of a frame port is unbounded: a lossless fabric with deep buffers); serialisation, latency and
 queueing are. Ethernet links of a switch with a buffer use the subclass
-:class:`~oisa.sim.ethernet.EthernetPort`, whose queues PFC can pause.
+:class:`~oisa.sim.ethernet.EthernetPort`, whose queues PFC can pause; PCIe links the subclass
+:class:`~oisa.sim.credited.CreditedFramePort`, which sends only against its receiver's credits.
 
 Forwarding: a node that forwards (a switch, a NIC) is handed a message when it can start
 forwarding it, with the time its tail will arrive; the next hop then cannot finish before that
@@ -49,6 +50,9 @@ class FramePort:
         self.intake: Callable[[FramePort, Message, int, int], None] | None = None
         self.frames = 0
         self.bytes = 0
+        # tell the owner a message is committed when its first bit leaves rather than when it is
+        # handed over (a node whose ingress has credits frees that buffer only then)
+        self.commit_at_start = False
 
     def send(self, message: Message, tail_ready_ps: int | None = None) -> None:
         """Transmit ``message`` after whatever is queued; it cannot end before ``tail_ready_ps``
@@ -65,7 +69,10 @@ class FramePort:
         self.busy_until = end
         self.frames += frames
         self.bytes += size
-        self.owner.committed(message)
+        if self.commit_at_start and start > now:
+            self.kernel.call_at(start, self._committed, message)
+        else:
+            self._committed(message)
         tail = end + self.latency_ps
         if self.kernel.observer is not None:
             self.kernel.observer.message(self.name, start, end, tail, message, frames, size)
@@ -78,6 +85,9 @@ class FramePort:
             self.kernel.call_at(head, receive, peer, message, head, tail)
         else:
             self.kernel.call_at(tail, receive, peer, message, tail, tail)
+
+    def _committed(self, message: Message) -> None:
+        self.owner.committed(message)
 
     def queue_delay(self) -> int:
         """How long a message sent now waits before its first bit leaves (ps)."""
