@@ -392,6 +392,8 @@ class Card:
             held = self._held[port] = deque()
             self._drain_later(port)
         held.append(message)
+        if message.info.expects_completion:
+            self.movement.held(message)
 
     def _hand(self, port: Port, message: Message) -> None:
         """Hand ``message`` to ``port``; a write's data is read from local memory as it goes (the
@@ -414,7 +416,10 @@ class Card:
             return
         ahead = self._transmit_ahead(port)
         while held and port.queue_delay() <= ahead:
-            self._hand(port, held.popleft())
+            message = held.popleft()
+            self._hand(port, message)
+            if message.info.expects_completion:
+                self.movement.went_out(message)
         if held:
             self._drain_later(port)
         else:

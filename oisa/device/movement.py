@@ -55,6 +55,16 @@ class Movement(Protocol):
     def messages_per_send(self, piece: int, remaining: int) -> int:
         """How many messages of ``piece`` bytes one send may stand for (1 where bytes are real)."""
 
+    def held(self, request: Message) -> None:
+        """``request``, which expects an answer, waits in the card's DMA engines behind earlier
+        requests for its port, which it may not pass: its completion clock stops until
+        :meth:`went_out`. PCIe starts a request's Completion Timeout timer when it is
+        transmitted (Base Specification 6.0, section 2.8), and a held request may wait behind
+        megabytes of the same card's posted writes."""
+
+    def went_out(self, request: Message) -> None:
+        """``request``, held back, has now gone to its port: its completion clock starts now."""
+
 
 class DataMovement:
     """Real bytes through the adapter and the transaction layer."""
@@ -143,6 +153,16 @@ class DataMovement:
 
     def messages_per_send(self, piece: int, remaining: int) -> int:
         return 1
+
+    def held(self, request: Message) -> None:
+        for requester in self.requesters:
+            requester.held(request.tag)
+
+    def went_out(self, request: Message) -> None:
+        now = self.card.kernel.now
+        for requester in self.requesters:
+            requester.transmitted(request.tag, now)
+        self._arm_timeout()
 
     def _finish(self, event: OperationCompleted | OperationFailed) -> None:
         card = self.card

@@ -303,6 +303,18 @@ class TimingMovement:
         elif not copy_.posted:
             self._arm_timeout(copy_, progress)
 
+    def held(self, request: Message) -> None:
+        entry = self._copies.get(request.tag)
+        if entry is not None:
+            entry[0].sent_at.pop(request.tag, None)
+
+    def went_out(self, request: Message) -> None:
+        entry = self._copies.get(request.tag)
+        if entry is not None and request.tag in entry[0].outstanding:
+            copy_, progress = entry
+            copy_.sent_at[request.tag] = self.card.kernel.now
+            self._arm_timeout(copy_, progress)
+
     def _handle(self, message: Message) -> None:
         card = self.card
         if message.info.is_request:

@@ -17,9 +17,11 @@ word) into request messages and matches completions back to them by tag.
 * **Completion timeout.** A request not fully answered ``completion_timeout_ps`` after it went
   out fails its operation, as PCIe's Completion Timeout does; a completion that turns up later
   is dropped and counted, not treated as a protocol error. The default, 50 ms, is the top of
-  PCIe's default range (Device Control 2, Completion Timeout Value 0000b: 50 us to 50 ms): the
-  clock starts when a request is handed to the port, and a port may hold megabytes of queued
-  copies ahead of it, so the bottom of the range would fail healthy large transfers. A timeout
+  PCIe's default range (Device Control 2, Completion Timeout Value 0000b: 50 us to 50 ms). As in
+  PCIe the clock runs from transmission: while the card's DMA engines hold a request back behind
+  the same card's copies (:meth:`Requester.held`), it stops, and it starts again when the request
+  goes to its port (:meth:`Requester.transmitted`). Even so a congested fabric may hold a request
+  up for long, so the bottom of the range would fail healthy large transfers. A timeout
   must fall within one of the values PCIe lets software program (:data:`COMPLETION_TIMEOUT_VALUES`,
   :func:`completion_timeout_range`): a request to a card that died never hangs, it fails within
   one of those.
@@ -109,7 +111,7 @@ Event = OperationCompleted | OperationFailed
 class _Outstanding:
     operation: Operation
     remaining: int
-    issued_ps: int
+    issued_ps: int | None  # when it went on the wire; None while the card's DMA engines hold it back
 
 
 COMPLETION_TIMEOUT_PS = 50_000_000_000  # 50 ms
@@ -316,7 +318,7 @@ class Requester:
         """Fail the operations of requests older than the completion timeout."""
         events: list[Event] = []
         for tag, entry in list(self._outstanding.items()):
-            if now - entry.issued_ps >= self.completion_timeout_ps:
+            if entry.issued_ps is not None and now - entry.issued_ps >= self.completion_timeout_ps:
                 del self._outstanding[tag]
                 self._timed_out.add(tag)
                 events += self._fail(entry.operation, None,
@@ -324,9 +326,23 @@ class Requester:
                                      f"within {format_time(self.completion_timeout_ps)}")
         return events
 
+    def held(self, tag: int) -> None:
+        """The request of ``tag`` (if it is this requester's) waits in the card before the wire:
+        its completion timeout does not run until :meth:`transmitted`."""
+        entry = self._outstanding.get(tag)
+        if entry is not None:
+            entry.issued_ps = None
+
+    def transmitted(self, tag: int, now: int) -> None:
+        """The request of ``tag`` (if it is this requester's and unanswered) went on the wire
+        only ``now``: its completion timeout counts from then."""
+        entry = self._outstanding.get(tag)
+        if entry is not None:
+            entry.issued_ps = now
+
     def oldest_issue(self) -> int | None:
         """When the oldest outstanding request went out (for arming the timeout)."""
-        return min((e.issued_ps for e in self._outstanding.values()), default=None)
+        return min((e.issued_ps for e in self._outstanding.values() if e.issued_ps is not None), default=None)
 
     def _fail(self, op: Operation, status: Status | None, reason: str) -> list[Event]:
         if op.failed or op.status is Status.SC:

@@ -78,3 +78,34 @@ def _store_alone(engine: str) -> int:
 
     kernel.run(main)
     return took[0]
+
+
+@pytest.mark.parametrize("engine", ["data", "timing"])
+def test_a_read_held_behind_a_copy_times_out_from_when_it_goes_out(engine, monkeypatch):
+    """A read queued behind 4 MiB of the same card's posted writes, which it may not pass, waits
+    about 84 us in the DMA engines before it reaches the wire. PCIe times a completion from
+    transmission: with a 20 us completion timeout the read still completes (it timed out while
+    held when the clock started at the engine)."""
+    from oisa.device import timing
+    from oisa.transaction.requester import Requester
+
+    timeout_ps = 20_000_000
+    monkeypatch.setattr(timing, "COMPLETION_TIMEOUT_PS", timeout_ps)
+    monkeypatch.setitem(Requester.__init__.__kwdefaults__, "completion_timeout_ps", timeout_ps)
+    kernel = Kernel(seed=0)
+    fabric = build(SWITCHED, kernel, None, FIDELITIES[engine])
+    done: dict[str, object] = {}
+
+    async def main():
+        fabric.start()
+        sender = fabric.card(0)
+        copy = sender.post_write(4, 0, 0, 4 * MiB)
+        read = sender.post_read(4, 8 * MiB, 8 * MiB, 256)
+        done["read"] = await read.wait()
+        done["read_at"] = kernel.now
+        await copy.wait()
+
+    kernel.run(main)
+    read = done["read"]
+    assert read.ok and not read.timed_out, read.error
+    assert done["read_at"] > 3 * timeout_ps  # it did wait behind the copy, well past the timeout
