@@ -38,8 +38,7 @@ def test_data_mode_holds_dma_back_as_timing_mode_does():
 
 @pytest.mark.parametrize("engine", ["data", "timing"])
 def test_a_store_waits_behind_at_most_the_transmit_queue_of_a_copy_under_way(engine):
-    kernel = Kernel(seed=0)
-    fabric = build(SWITCHED, kernel, None, FIDELITIES[engine])
+    kernel, fabric = _switched(engine)
     times: dict[str, int] = {}
 
     async def main():
@@ -92,8 +91,7 @@ def test_a_read_held_behind_a_copy_times_out_from_when_it_goes_out(engine, monke
     timeout_ps = 20_000_000
     monkeypatch.setattr(timing, "COMPLETION_TIMEOUT_PS", timeout_ps)
     monkeypatch.setitem(Requester.__init__.__kwdefaults__, "completion_timeout_ps", timeout_ps)
-    kernel = Kernel(seed=0)
-    fabric = build(SWITCHED, kernel, None, FIDELITIES[engine])
+    kernel, fabric = _switched(engine)
     done: dict[str, object] = {}
 
     async def main():
@@ -109,3 +107,9 @@ def test_a_read_held_behind_a_copy_times_out_from_when_it_goes_out(engine, monke
     read = done["read"]
     assert read.ok and not read.timed_out, read.error
     assert done["read_at"] > 3 * timeout_ps  # it did wait behind the copy, well past the timeout
+
+
+def _switched(engine):
+    """A fresh switched-64 for ``engine``, and its kernel."""
+    kernel = Kernel(seed=0)
+    return kernel, build(SWITCHED, kernel, None, FIDELITIES[engine])
