@@ -55,8 +55,10 @@ def test_a_nic_holds_no_more_than_its_pcie_buffer_and_every_credit_comes_back(en
                 continue
             pcie = next(p for p in fabric.forwarders[node].ports if isinstance(p, CreditedFramePort))
             advertised = pcie.buffer.posted_data * 16 + pcie.buffer.non_posted_data * 16
-            segment = 64 * 1024 if engine == "timing" else 0  # a segment may take one segment's credits more
-            assert 0 < port.max_queue_bytes <= advertised + segment, port.name
+            # a segment may go while the one before it is still owed, and takes all its own credits:
+            # at most two segments beyond the buffer (oisa/sim/credited.py)
+            segments = 2 * 64 * 1024 if engine == "timing" else 0
+            assert 0 < port.max_queue_bytes <= advertised + segments, port.name
 
 
 def test_a_nic_whose_pcie_side_is_congested_pauses_its_switch_port_and_resumes_it():
