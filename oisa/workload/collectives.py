@@ -173,6 +173,8 @@ def run_collective(spec: FabricSpec, collective: str = "allreduce", run: Run = R
     itemsize = DTYPES[dtype].itemsize
     count = normalised_count(what.name, size, itemsize, len(ranks))
     call = Call(what.name, ranks, count, dtype, op, root, launchers=gpus_per_thread)
+    # a size no card can hold is refused before the tuner prices it (its arrays are 64-bit)
+    check_memory(spec, ((rank, call.input_bytes) for rank in call.ranks), parameter="size", value=call.size)
     fits = call.input_bytes * len(ranks) <= run.limits.data_bytes
     run = run.settled("data" if fits else "timing", allowed=("data", "timing", "flow"), workload=what.name, spec=spec)
     failed: tuple[int, ...] = ()  # cards lost to failures, in the order they were found
