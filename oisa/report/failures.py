@@ -90,7 +90,7 @@ def failures_json(result: FailuresResult) -> dict[str, Any]:
 
 
 def _measured_json(cluster: ClusterGoodput) -> dict[str, Any]:
-    """What --measure-degradation adds to a cluster (nothing without it)."""
+    """What a measured degradation adds to a cluster (nothing where none was measured)."""
     if cluster.degraded_goodput is None:
         return {}
     return {"measured": [{"class": d.cls, "outage": d.outage, "fabric": d.fabric, "kept": d.kept}

@@ -57,7 +57,7 @@ def isolation_rows(refusals: dict[str, int] | None) -> list[tuple[str, str]]:
 
 
 def isolation_json(refusals: dict[str, int] | None) -> dict[str, Any]:
-    """A run with a tenancy (--tenants) reports what its checks refused, by kind; one without, nothing."""
+    """A run with a tenancy reports what its checks refused, by kind; one without, nothing."""
     return {} if refusals is None else {"isolation": dict(refusals)}
 
 
