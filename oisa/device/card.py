@@ -37,10 +37,12 @@ __all__ = ["Card", "Transfer"]
 _LOAD_STORE_BYTES = 256  # the most one LOAD or STORE carries
 _REDUCE_MESSAGE_BYTES = 4096  # the most one COLL_REDUCE carries
 _UNPACED = frozenset({Opcode.LOAD, Opcode.STORE})  # a core's requests: no DMA engine holds them back
-# What an arriving message asks of the card's memory, per message: a write lands its payload, a
-# read request has its data read, read data lands (a completion without data asks nothing)
-_MEMORY_WORK = WRITES | {Opcode.MEM_RD, Opcode.LOAD, Opcode.DMA_RD, Opcode.CXL_MEM_RD, Opcode.CPL_D, Opcode.CXL_DRS}
-_SENDS_LOCAL_DATA = WRITES | {Opcode.COLL_REDUCE}  # what carries bytes read from the card's own memory as it leaves
+# What an arriving message asks of the card's memory, per message: a write lands its payload, read
+# data lands (a read request's data is read as its answer leaves; a completion without data asks nothing)
+_MEMORY_WORK = WRITES | {Opcode.CPL_D, Opcode.CXL_DRS}
+# What carries bytes read from the card's own memory as it leaves: a copy's data, contributions to
+# an in-switch reduction, and the answers to the reads it serves
+_SENDS_LOCAL_DATA = WRITES | {Opcode.COLL_REDUCE, Opcode.CPL_D, Opcode.CXL_DRS}
 TRANSMIT_QUEUE_BYTES = Figure(SEGMENT_BYTES, assumption="a card's DMA engines issue requests while their port's "
                               "transmit queue holds less than 64 KiB (1.3 us at 400 Gb/s): PCIe and OISA-class "
                               "links grant a few to some tens of kilobytes of credits, so an engine cannot run "
@@ -396,10 +398,10 @@ class Card:
             self.movement.held(message)
 
     def _hand(self, port: Port, message: Message) -> None:
-        """Hand ``message`` to ``port``; a write's data is read from local memory as it goes (the
-        memory's share of the copy, booked, not waited for: the engine reads ahead of its port)."""
+        """Hand ``message`` to ``port``; the local data it carries is read from memory as it starts
+        to leave (booked from then, not waited for: the engine reads ahead of its port)."""
         if message.opcode in _SENDS_LOCAL_DATA:
-            self.memory_bandwidth.book(self.kernel.now, message.count * message.length)
+            self.memory_bandwidth.book(self.kernel.now + port.queue_delay(), message.count * message.length)
         port.send(message)
 
     def _transmit_ahead(self, port: Port) -> int:

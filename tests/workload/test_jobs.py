@@ -250,13 +250,13 @@ def test_the_readme_figures(tmp_path, capsys, load_benchmark):
         figures[name] = json.loads(capsys.readouterr().out)["jobs"]
     fifo, qos = figures["two-switch-8-victim"], figures["two-switch-8-victim-qos"]
     assert [fifo[0]["alone"]["time_ps"], fifo[0]["alone"]["latency"]["p99_ps"], fifo[1]["alone"]["time_ps"]] == [
-        212_310_000, 1_415_400, 99_548_178]
+        212_308_000, 1_415_380, 99_548_178]
     assert [fifo[0]["together"]["time_ps"], fifo[0]["together"]["latency"]["p99_ps"],
-            fifo[1]["together"]["time_ps"]] == [250_874_080, 10_956_006, 99_548_178]
+            fifo[1]["together"]["time_ps"]] == [250_872_760, 10_956_006, 99_548_178]
     assert round(fifo[0]["slowdown"], 2) == 1.18 and round(fifo[0]["p99_slowdown"], 2) == 7.74
     assert qos[0]["alone"] == {**fifo[0]["alone"], "result": qos[0]["alone"]["result"]}
     assert [qos[0]["together"]["time_ps"], qos[0]["together"]["latency"]["p99_ps"], qos[1]["together"]["time_ps"]] == [
-        217_100_866, 1_602_560, 100_542_427]
+        217_143_566, 1_602_560, 100_542_427]
     rows = {(row["victim"], row["aggressor"], row["policy"]): row for row in load_benchmark("qos").measure(
         "two-switch-8", "timing")}
     quoted = {
