@@ -150,7 +150,7 @@ def test_a_dask_worker_killed_mid_study_is_retried_and_the_table_is_complete(tmp
         thread.join()
         assert killed
         assert sorted(client.run(os.getpid).values()) != before  # the nanny started a new worker
-    assert (report.ok, report.failed, report.crashed) == (POINTS - FAILING, FAILING, 0)
+    assert (report.ok, report.failed, report.crashed) == (POINTS - FAILING, FAILING, 0), report.errors
     assert _table(tmp_path / "out") == serial
 
 
