@@ -43,7 +43,8 @@ SMALLER = {
         ("oisa scenario failures --fabrics cluster-1k-switched --horizon 1d --replicas 2",
          "loading the two 100k-card fabrics alone takes a minute; tests/workload/test_failures.py covers the rest"),
     "oisa validate validation/mi300x-8/all_reduce_perf_hisohara-aac8.txt --fabric validation/mi300x-8/mi300x-8.toml":
-        ("oisa validate validation/mi300x-8/all_reduce_perf_rccl-issue-1562.txt --fabric validation/mi300x-8/mi300x-8.toml",
+        ("oisa validate validation/mi300x-8/all_reduce_perf_rccl-issue-1562.txt "
+         "--fabric validation/mi300x-8/mi300x-8.toml",
          "two minutes up to 8 GiB, and tests/test_validation.py already holds that table to its bound; the same "
          "command runs here on validation/'s shorter table of the same machine"),
     "oisa sweep supernode-64 switched-64 -c allreduce -b 8 -e 256MiB --csv ar.csv --plot ar.png":
