@@ -256,6 +256,18 @@ class FabricSpec:
     source: str = "<python>"
     routing: Callable[[FabricSpec], Any] | None = field(default=None, compare=False, repr=False)
 
+    def __repr__(self) -> str:
+        """Its name (which says how a loader built it), where from, and its size: the full
+        dataclass repr, every card's profile and every link's figures, runs to tens of kilobytes,
+        and Hypothesis warns about such a repr in a failure report, which the tests' warnings-as-
+        errors turned into a FlakyStrategyDefinition hiding the failure itself."""
+        return (f"FabricSpec(name={self.name!r}, source={self.source!r}, cards={len(self.cards)}, "
+                f"switches={len(self.switches)}, nics={len(self.nics)}, links={len(self.links)})")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """The same for pretty printers (IPython's protocol, which Hypothesis's reports follow)."""
+        printer.text(repr(self))
+
     def card_at(self, node: int) -> CardSpec | None:
         """The card with id ``node``, or None if ``node`` is a switch or a NIC."""
         cards = self.cards
