@@ -187,7 +187,7 @@ class _Executor:
         self.spec = spec
         self.plan = plan
         self.network = Network(spec, seed)
-        self.fluid = Fluid(self.network.capacity, self.network.tail)
+        self.fluid = Fluid(self.network.capacity, self.network.tail, self.network.pauses)
         self.fast_forward = fast_forward
         self.merge = merge
         self.memory_limit = memory_limit
@@ -551,7 +551,7 @@ class _Executor:
         landed = self._iteration_times.get(key)
         if landed is None:
             batch, sizes, owners = flows.batch, flows.sizes, flows.owners
-            fluid = Fluid(self.network.capacity, self.network.tail)
+            fluid = Fluid(self.network.capacity, self.network.tail, self.network.pauses)
             gate = _Gate(np.arange(len(sizes)), owners, self._engines_of(owners) if phase.queued else {})
             owner = -1 if phase.queued or phase.interleaved else owners
             fluid.add(batch.flow, batch.resource, batch.weight, sizes, batch.cap, owner, gate.parked,

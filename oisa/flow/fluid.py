@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from oisa.flow.maxmin import max_min_rates
+from oisa.flow.pfc import PauseCoupling
 
 __all__ = ["TIE_PS", "Fluid"]
 
@@ -42,11 +43,13 @@ TIE_PS = 1.0
 
 class Fluid:
     """Flows over resources of ``capacity`` (bytes per ps); ``tail[r]`` is the node resource
-    ``r`` leaves from (-1 for a group of links)."""
+    ``r`` leaves from (-1 for a group of links); ``pauses``, where the fabric has lossless
+    switches, couples the flows that share a link PFC pauses (:mod:`oisa.flow.pfc`)."""
 
-    def __init__(self, capacity: np.ndarray, tail: np.ndarray) -> None:
+    def __init__(self, capacity: np.ndarray, tail: np.ndarray, pauses: PauseCoupling | None = None) -> None:
         self.capacity = capacity
         self.tail = tail
+        self.pauses = pauses
         self.left = np.zeros(0)
         self.rate = np.zeros(0)
         self.cap = np.zeros(0)
@@ -188,8 +191,9 @@ class Fluid:
         self._computed = True
         if not len(live):
             return
-        self.rate[live] = max_min_rates(resource, flow, weight, self.capacity, len(live), self.cap[live],
-                                        self._priority(self.owner[live], resource, flow))
+        fair = max_min_rates if self.pauses is None else self.pauses.rates
+        self.rate[live] = fair(resource, flow, weight, self.capacity, len(live), self.cap[live],
+                               self._priority(self.owner[live], resource, flow))
         self.recomputed += 1
 
     def _connected(self, resource: np.ndarray, flow: np.ndarray, touched: np.ndarray, changed: np.ndarray,

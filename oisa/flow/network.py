@@ -33,6 +33,7 @@ from oisa.errors import SimulationError
 from oisa.fabric.framing import head_bytes
 from oisa.fabric.routes import Framing, Hop, RouteProvider, Spread, routes_of, spread_of
 from oisa.fabric.spec import FabricSpec
+from oisa.flow.pfc import PauseCoupling
 from oisa.units import S
 from oisa.wire.oisa import OPCODES, CollDtype, CollExt, CollOp, Message, Opcode
 
@@ -134,6 +135,7 @@ class Network:
         self.tail = np.full(len(self.capacity), -1, dtype=np.int64)  # the node each resource leaves from
         ends = np.array([(link.a, link.b) for link in spec.links], dtype=np.int64).reshape(-1, 2)
         self.tail[:2 * len(spec.links)] = ends.ravel()
+        self.pauses = self._pause_coupling(ends)
         self._shapes: dict[Shape, int] = {}
         self._costs = np.zeros((len(self.routes.framings), 0))
         self._frame_costs = np.zeros((len(self.routes.framings), 0))
@@ -143,6 +145,20 @@ class Network:
         self.memory_bps = np.zeros(max(ids) + 1)  # each card's memory rate, by card id (0 for no card)
         for card in spec.cards:
             self.memory_bps[card.id] = self._model(card.device).memory_bps
+
+    def _pause_coupling(self, ends: np.ndarray) -> PauseCoupling | None:
+        """Where PFC pauses start and climb (:mod:`oisa.flow.pfc`), or None on a fabric without a
+        switch whose PFC covers traffic class 0, the class the flow engine's flows travel in."""
+        lossless_ids = [switch.id for switch in self.spec.switches if switch.buffering is not None
+                        and switch.buffering.pfc.enabled and 0 in switch.buffering.pfc.priorities]
+        if not lossless_ids:
+            return None
+        head = np.full(len(self.capacity), -1, dtype=np.int64)
+        head[:2 * len(ends)] = ends[:, ::-1].ravel()
+        lossless = np.zeros(int(max(ends.max(), max(lossless_ids))) + 1, dtype=bool)
+        lossless[lossless_ids] = True
+        pausing = (self.tail >= 0) & lossless[np.maximum(self.tail, 0)]
+        return PauseCoupling(self.tail, head, pausing, lossless)
 
     def card(self, rank: int) -> CardModel:
         return self._model(self.spec.card(rank).device)
