@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from oisa.fabric import load_fabric
 from oisa.fabric.ethernet_config import DcqcnConfig
 from oisa.fabric.spec import FabricSpec
-from oisa.flow import network, run_plan
+from oisa.flow import run_plan
 from oisa.plan import PlanBuilder, Send
 from oisa.units import parse_size
 from oisa.workload import Run
@@ -45,15 +45,8 @@ def times(spec: FabricSpec, engine: str, flows: list[tuple[int, int, int]]) -> l
     plan = builder.build()
     if engine == "timing":
         execution = ENGINES["timing"].run_plan(spec, Run(engine="timing"), plan).execution
-    elif engine == "flow":
-        execution = run_plan(spec, plan).execution
     else:
-        coupling = network.Network._pause_coupling
-        network.Network._pause_coupling = lambda self, ends: None  # type: ignore[method-assign]
-        try:
-            execution = run_plan(spec, plan).execution
-        finally:
-            network.Network._pause_coupling = coupling  # type: ignore[method-assign]
+        execution = run_plan(spec, plan, pauses=engine == "flow").execution
     return [int(execution.finished[index] - execution.start_ps) for index in range(len(plan.ops))]
 
 
@@ -104,8 +97,9 @@ def main() -> None:
             for size in sizes:
                 row = incast_row(spec, count, size)
                 (tp, tl, tv), (fp, fl, fv), (_, _, uv) = (row[name] for name in ENGINE_NAMES)
-                print(f"| {dcqcn} | {count} | {size >> 10} KiB | {tp:.1f} / {tl:.1f} / {tv:.2f}x | {fp:.1f} / {fl:.1f} / "
-                      f"{fv:.2f}x | {_error(fl, tl)}, {_error(fv, tv)} | {uv:.2f}x |", flush=True)
+                print(f"| {dcqcn} | {count} | {size >> 10} KiB | {tp:.1f} / {tl:.1f} / {tv:.2f}x "
+                      f"| {fp:.1f} / {fl:.1f} / {fv:.2f}x | {_error(fl, tl)}, {_error(fv, tv)} | {uv:.2f}x |",
+                      flush=True)
     print()
     print("all-to-all of 8 cards on switched-64 (DCQCN on); times in us")
     print("| size | timing p50 / p99 | flow p50 / p99 | flow error (p50, p99) | uncoupled p50 / p99 |")
@@ -113,8 +107,8 @@ def main() -> None:
     for size in sizes:
         row = alltoall_row(shipped, 8, size)
         (tp, t99), (fp, f99), (up, u99) = (row[name] for name in ENGINE_NAMES)
-        print(f"| {size >> 10} KiB | {tp:.1f} / {t99:.1f} | {fp:.1f} / {f99:.1f} | {_error(fp, tp)}, {_error(f99, t99)} "
-              f"| {up:.1f} / {u99:.1f} |", flush=True)
+        print(f"| {size >> 10} KiB | {tp:.1f} / {t99:.1f} | {fp:.1f} / {f99:.1f} "
+              f"| {_error(fp, tp)}, {_error(f99, t99)} | {up:.1f} / {u99:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -98,11 +98,12 @@ class FlowRun:
 
 
 def run_plan(spec: FabricSpec, plan: Plan, *, seed: int = 0, fast_forward: bool = True,
-             memory_limit: int | None = None, merge: bool = True) -> FlowRun:
+             memory_limit: int | None = None, merge: bool = True, pauses: bool = True) -> FlowRun:
     """Run ``plan`` on ``spec`` from time 0. ``memory_limit`` (bytes) refuses, before it is
     routed, a phase whose flows would take more; ``merge=False`` fills a phase's identical
-    flows one by one instead of as one (the same arithmetic, for checking it)."""
-    return _Executor(spec, plan, seed, fast_forward, memory_limit, merge).run()
+    flows one by one instead of as one (the same arithmetic, for checking it); ``pauses=False``
+    leaves PFC's pause coupling out (fair shares only: what it adds, measured)."""
+    return _Executor(spec, plan, seed, fast_forward, memory_limit, merge, pauses).run()
 
 
 @dataclass(frozen=True)
@@ -183,10 +184,10 @@ class _Reduction:
 
 class _Executor:
     def __init__(self, spec: FabricSpec, plan: Plan, seed: int, fast_forward: bool, memory_limit: int | None,
-                 merge: bool = True) -> None:
+                 merge: bool = True, pauses: bool = True) -> None:
         self.spec = spec
         self.plan = plan
-        self.network = Network(spec, seed)
+        self.network = Network(spec, seed, pauses=pauses)
         self.fluid = Fluid(self.network.capacity, self.network.tail, self.network.pauses)
         self.fast_forward = fast_forward
         self.merge = merge

@@ -117,9 +117,10 @@ class FlowBatch:
 
 
 class Network:
-    """One fabric's resources, costs and routes for a run seeded with ``seed``."""
+    """One fabric's resources, costs and routes for a run seeded with ``seed``; ``pauses``
+    couples flows as PFC's pauses do where the fabric has lossless switches."""
 
-    def __init__(self, spec: FabricSpec, seed: int) -> None:
+    def __init__(self, spec: FabricSpec, seed: int, *, pauses: bool = True) -> None:
         self.spec = spec
         self.seed = seed
         self.routes: RouteProvider = routes_of(spec)
@@ -135,7 +136,7 @@ class Network:
         self.tail = np.full(len(self.capacity), -1, dtype=np.int64)  # the node each resource leaves from
         ends = np.array([(link.a, link.b) for link in spec.links], dtype=np.int64).reshape(-1, 2)
         self.tail[:2 * len(spec.links)] = ends.ravel()
-        self.pauses = self._pause_coupling(ends)
+        self.pauses = self._pause_coupling(ends) if pauses else None
         self._shapes: dict[Shape, int] = {}
         self._costs = np.zeros((len(self.routes.framings), 0))
         self._frame_costs = np.zeros((len(self.routes.framings), 0))
