@@ -244,7 +244,7 @@ class Fabric:
         self.brought_up: BringUp | None = None  # the first bring_up's, once done
         self.chooser = PathChooser(kernel.seed)
         self.cards = {c.id: Card(kernel, c.id, c.device, c.name, movement=fidelity.movement) for c in spec.cards}
-        self.roce = RoceDomain()
+        self.roce = RoceDomain(notified=_notified(spec))
         self.forwarders = {
             **{s.id: Forwarder(kernel, s.id, s.name, latency_ps=int(s.latency.value), cut_through=s.cut_through,
                                chooser=self.chooser, telemetry=s.kind is LinkKind.OISA,
@@ -521,3 +521,11 @@ def build(spec: FabricSpec, kernel: Kernel, faults: FaultModel | None, fidelity:
           qos: QosPolicy | None = None) -> Fabric:
     return Fabric(spec, kernel, faults, fidelity, policy, encryption, qos)
 
+
+def _notified(spec: FabricSpec) -> frozenset[int] | None:
+    """The cards whose NIC runs DCQCN (whose ECN marks a notification point reads), or None if a
+    NIC that serves no one card does (then any card's traffic may reach it)."""
+    readers = [nic for nic in spec.nics if nic.dcqcn is not None and nic.dcqcn.enabled]
+    if any(nic.card is None for nic in readers):
+        return None
+    return frozenset(nic.card for nic in readers if nic.card is not None)

@@ -53,8 +53,13 @@ __all__ = ["ROCE_COUNTERS", "EthernetSwitch", "RoceDomain", "SwitchCounters", "r
 class RoceDomain:
     """What travels beside the messages of one fabric's Ethernet, by message identity: ECN marks,
     packet sequence numbers (go-back-N) and what a control packet (CNP, ACK, NAK) says. Each
-    entry leaves with its message at the NIC that receives it, or with a drop."""
+    entry leaves with its message at the NIC that receives it, or with a drop.
 
+    A mark is kept only for a message to one of the ``notified`` cards (None: every card), those
+    whose NIC runs DCQCN and so reads it: a NIC without DCQCN has nothing that would take it
+    off, and a switch counts the marks it makes either way."""
+
+    notified: frozenset[int] | None = None
     marks: set[int] = field(default_factory=set)
     psn: dict[int, int] = field(default_factory=dict)
     control: dict[int, Any] = field(default_factory=dict)
@@ -124,7 +129,9 @@ class EthernetSwitch(Forwarder):
             return self._drop(port, message)
         chance = config.ecn.probability(self.egress_bytes[queue])
         if chance and (chance >= 1.0 or self.rng.random() < chance):
-            self.domain.marks.add(id(message))
+            notified = self.domain.notified
+            if notified is None or message.dst in notified:
+                self.domain.marks.add(id(message))
             self.counters.ecn_marks += 1
         self.used += size
         self.counters.max_buffer_bytes = max(self.counters.max_buffer_bytes, self.used)

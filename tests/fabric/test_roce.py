@@ -136,3 +136,14 @@ def test_a_run_on_a_roce_fabric_reports_its_counters_and_one_without_reports_non
     assert "\nRoCE " in p2p_text(switched)
     supernode = run_p2p(load_fabric("supernode-64"), Run(engine="timing"), src=0, dst=4, size=256 << 10)
     assert "roce" not in p2p_json(supernode) and "RoCE" not in p2p_text(supernode)
+
+
+@pytest.mark.parametrize("dcqcn", [True, False])
+def test_no_ecn_mark_outlives_its_message(dcqcn):
+    """A mark is kept beside its message until the receiving NIC's DCQCN reads it; where no NIC
+    runs DCQCN nothing would read it, so the switch counts the mark and keeps nothing."""
+    spec = load_fabric("switched-64", {"servers": 7, "cards_per_server": 1, "devices": ["mi300x-like"]},
+                       overrides={"parameters.nic.dcqcn.enabled": dcqcn})
+    result = incast(spec, size=1 << 20)
+    assert result.switch.counters.ecn_marks > 0
+    assert result.fabric.roce.marks == set()
