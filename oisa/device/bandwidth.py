@@ -33,8 +33,9 @@ from oisa.units import serialisation_ps
 
 __all__ = ["MemoryBandwidth"]
 
-# How far back work may still be placed (ps): a segment's messages arrived over its wire time,
-# microseconds at most, so busy times older than this are forgotten once the calendar grows.
+# How far back from now work may still be placed (ps): a segment's messages arrived over its wire
+# time, microseconds at most, so busy times that ended longer ago than this before the present are
+# forgotten once the calendar grows.
 _HORIZON_PS = 1_000_000_000
 _PRUNE_AT = 256  # busy spans kept before the old ones are dropped
 
@@ -48,9 +49,11 @@ class MemoryBandwidth:
         self._ends: list[int] = []
         self.last_done = 0  # when the last message that arrived is done: what the next waits for, in order
 
-    def book(self, now: int, size: int) -> int:
-        """``size`` bytes of work needed from ``now``; return when they are done (ps)."""
-        return self._fill(now, serialisation_ps(size, self.rate_bps))
+    def book(self, now: int, size: int, needed_ps: int | None = None) -> int:
+        """``size`` bytes of work needed from ``needed_ps`` (default: ``now``, the present; later
+        for data that leaves once its port is free); return when they are done (ps)."""
+        start = now if needed_ps is None else needed_ps
+        return self._fill(now, start, serialisation_ps(size, self.rate_bps))
 
     def arrival(self, now: int, per_message: int, count: int, span_ps: int) -> int:
         """When the memory is done with ``count`` messages of ``per_message`` bytes each whose
@@ -64,17 +67,18 @@ class MemoryBandwidth:
         if per_message == 0:
             return max(now, self.last_done)
         each = serialisation_ps(per_message, self.rate_bps)
-        done = self._fill(now - span_ps, count * each)
+        done = self._fill(now, now - span_ps, count * each)
         self.last_done = max(done, now + each, self.last_done)
         return self.last_done
 
-    def _fill(self, start: int, work: int) -> int:
-        """Take ``work`` ps of the memory's idle time from ``start`` on; return when it ends."""
+    def _fill(self, now: int, start: int, work: int) -> int:
+        """Take ``work`` ps of the memory's idle time from ``start`` on (``now`` is the present);
+        return when it ends."""
         starts, ends = self._starts, self._ends
         if work <= 0:
             return start
         if len(starts) > _PRUNE_AT:
-            old = bisect_left(ends, start - _HORIZON_PS)
+            old = bisect_left(ends, now - _HORIZON_PS)
             del starts[:old], ends[:old]
         index = bisect_right(ends, start)  # the first span that ends after start
         at = start

@@ -401,7 +401,8 @@ class Card:
         """Hand ``message`` to ``port``; the local data it carries is read from memory as it starts
         to leave (booked from then, not waited for: the engine reads ahead of its port)."""
         if message.opcode in _SENDS_LOCAL_DATA:
-            self.memory_bandwidth.book(self.kernel.now + port.queue_delay(), message.count * message.length)
+            now = self.kernel.now
+            self.memory_bandwidth.book(now, message.count * message.length, needed_ps=now + port.queue_delay())
         port.send(message)
 
     def _transmit_ahead(self, port: Port) -> int:

@@ -47,9 +47,10 @@ _TOLERANCE = 1e-6  # relative: a resource this near full is saturated, a rate th
 
 @dataclass(frozen=True)
 class PauseCoupling:
-    """Per resource, the node it leaves (``tail``) and enters (``head``; -1 for a group of links)
-    and whether it leaves a switch whose PFC covers the flows' priority (``pausing``); per node,
-    whether it is such a switch (``lossless``: a link into it can be paused)."""
+    """Per resource, the node it leaves (``tail``) and enters (``head``; both -1 for a group of
+    links or a switch's reduction units, which neither pause nor are paused) and whether it
+    leaves a switch whose PFC covers the flows' priority (``pausing``); per node, whether it is
+    such a switch (``lossless``: a link into it can be paused)."""
 
     tail: np.ndarray
     head: np.ndarray
@@ -62,7 +63,7 @@ class PauseCoupling:
         link capped at the pace of the slowest hot flow that pauses it."""
         rates = max_min_rates(resource, flow, weight, capacity, flows, cap, priority)
         for _ in range(_ROUNDS):
-            paused = self.paused_caps(resource, flow, weight, capacity, rates, flows)
+            paused = self.paused_caps(resource, flow, weight, capacity, rates, cap)
             if paused is None:
                 break
             coupled = max_min_rates(resource, flow, weight, capacity, flows, np.minimum(cap, paused), priority)
@@ -73,9 +74,11 @@ class PauseCoupling:
         return rates
 
     def paused_caps(self, resource: np.ndarray, flow: np.ndarray, weight: np.ndarray, capacity: np.ndarray,
-                    rates: np.ndarray, flows: int) -> np.ndarray | None:
+                    rates: np.ndarray, cap: np.ndarray) -> np.ndarray | None:
         """Each flow's cap from the links paused at ``rates`` (inf where none binds it), or None
-        where no lossless egress is saturated."""
+        where none is: no lossless egress is overloaded, or none holds a flow back. A flow at its
+        own ``cap`` is not held back by any egress: it would go no faster without it."""
+        flows = len(cap)
         load = np.bincount(resource, weight * rates[flow], minlength=len(capacity))
         saturated = self.pausing & (load >= capacity * (1 - _TOLERANCE))
         if not saturated[resource].any():
@@ -88,7 +91,8 @@ class PauseCoupling:
             return None
         top = np.zeros(len(capacity))
         np.maximum.at(top, resource[at_saturated], rates[flow[at_saturated]])
-        hot_entry = at_saturated & payload & (rates[flow] >= top[resource] * (1 - _TOLERANCE))
+        held = rates < cap * (1 - _TOLERANCE)
+        hot_entry = at_saturated & payload & held[flow] & (rates[flow] >= top[resource] * (1 - _TOLERANCE))
         hot = np.zeros(flows, dtype=bool)
         hot[flow[hot_entry]] = True
         paused_entry = self._climb(resource, flow, payload & hot[flow], hot_entry)

@@ -11,7 +11,7 @@ RATE = 8 * 10**12  # 1 byte per ps: a piece of work's size in bytes is its time 
 
 def test_work_needed_later_does_not_hold_up_work_needed_now():
     memory = MemoryBandwidth(RATE)
-    assert memory.book(1_000, 500) == 1_500  # a read whose answer leaves at 1,000 ps
+    assert memory.book(0, 500, needed_ps=1_000) == 1_500  # a read whose answer leaves at 1,000 ps
     assert memory.book(0, 300) == 300  # a reduction asked for now fits before it
     assert memory.book(0, 900) == 1_700  # 700 ps before the read, the rest after it
 
@@ -33,3 +33,11 @@ def test_the_memory_does_all_the_work_and_never_two_pieces_at_once(pieces):
     assert all(a < b for a, b in zip(memory._ends, memory._starts[1:]))  # disjoint, in order, not touching
     for (start, size), end in zip(pieces, ends):
         assert end >= start + size  # no piece is done before it could be
+
+
+def test_work_booked_far_ahead_never_lets_the_memory_forget_the_present():
+    memory = MemoryBandwidth(RATE)
+    for index in range(300):  # enough busy spans for the calendar to drop old ones
+        memory.book(10 * index, 5)
+    memory.book(2_990, 1, needed_ps=2 * 10**9)  # data that leaves two milliseconds from now
+    assert memory.book(2_990, 5) == 3_000  # still waits for the span from 2,990 to 2,995

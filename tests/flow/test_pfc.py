@@ -68,5 +68,14 @@ def test_answers_the_other_way_are_not_paused():
 
 def test_without_a_saturated_lossless_port_the_rates_are_max_min_fair():
     resource, flow, weight = incast([0, 1, 6])
-    assert coupling([6, 7]).paused_caps(resource, flow, weight, CAPACITY * 10, np.full(5, 0.1), 5) is None
+    uncapped = np.full(5, np.inf)
+    assert coupling([6, 7]).paused_caps(resource, flow, weight, CAPACITY * 10, np.full(5, 0.1), uncapped) is None
     assert np.array_equal(rates(coupling([]), [0, 1, 6]), rates(None, [0, 1, 6]))
+
+
+def test_flows_held_back_by_their_own_caps_pause_nobody():
+    # the four incast flows capped at a quarter each fill the leaf's port exactly: nothing queues
+    resource, flow, weight = incast([0, 1, 6])
+    cap = np.array([0.25, 0.25, 0.25, 0.25, np.inf])
+    coupled = coupling([6, 7]).rates(resource, flow, weight, CAPACITY, 5, cap, None)
+    assert coupled[4] == pytest.approx(0.75)
