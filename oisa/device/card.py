@@ -188,10 +188,11 @@ class Card:
         return duration
 
     def memory_done_at(self, size: int) -> int:
-        """Queue ``size`` bytes of local memory traffic (reads and writes of a copy or a
-        reduction) behind what is already queued, at the card's memory bandwidth; return when
-        it is done (ps). It shares the memory, first come first served, with everything else that
-        touches it: the copies that land here, the reads it answers, the data its copies send."""
+        """Book ``size`` bytes of local memory traffic (reads and writes of a copy or a
+        reduction) from now, in the memory's idle time, at the card's memory bandwidth; return
+        when it is done (ps). It shares the memory with everything else that touches it
+        (:mod:`oisa.device.bandwidth`): the copies that land here, the reads it answers, the data
+        its copies send."""
         return self.memory_bandwidth.book(self.kernel.now, size)
 
     def compute_done_at(self, operations: float, dtype: str) -> int:

@@ -1,15 +1,16 @@
 """The incast scenario's report: each fabric's incast (with its victim) and all-to-all side by side.
 
 Completion times are p50 and p99 over the flows (ps in JSON); the RoCE counters are the run's
-totals (:data:`oisa.workload.incast.COUNTERS`), zero on a fabric without Ethernet buffers.
+totals (:data:`oisa.fabric.roce.ROCE_COUNTERS`), zero on a fabric without Ethernet buffers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from oisa.fabric.roce import ROCE_COUNTERS
 from oisa.units import format_size, format_time
-from oisa.workload.incast import COUNTERS, IncastResult, IncastScenario
+from oisa.workload.incast import IncastResult, IncastScenario
 
 __all__ = ["incast_json", "incast_text"]
 
@@ -23,7 +24,7 @@ def _result_json(result: IncastResult) -> dict[str, Any]:
         "victim_ps": result.victim_ps,
         "victim_alone_ps": result.victim_alone_ps,
         "victim_slowdown": None if result.victim_slowdown is None else round(result.victim_slowdown, 4),
-        **{key: result.counters.get(key, 0) for key in COUNTERS},
+        **{key: result.counters.get(key, 0) for key in ROCE_COUNTERS},
     }
 
 

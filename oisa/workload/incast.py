@@ -28,10 +28,9 @@ from oisa.plan import PlanBuilder, Send
 from oisa.workload.engines import Outcome, _plan_run
 from oisa.workload.run import Run
 
-__all__ = ["COUNTERS", "FlowTimes", "IncastResult", "IncastScenario", "alltoall_cards", "incast_cards", "roce_counters",
+__all__ = ["FlowTimes", "IncastResult", "IncastScenario", "alltoall_cards", "incast_cards", "roce_counters",
            "run_incast_scenario", "run_traffic"]
 
-COUNTERS = ROCE_COUNTERS
 
 _STRIDE = 1 << 24  # each sender's bytes land at their own offset of the receiver's memory
 
@@ -97,7 +96,7 @@ def roce_counters(fabric: Fabric) -> dict[str, int]:
     """The RoCE counters of a built fabric, summed (``max_queue_bytes``: the deepest egress queue);
     all zero on a fabric without Ethernet buffers or RoCE NICs."""
     totals = roce_totals(fabric.forwarders.values(), (p for link in fabric.links for p in link.ports), fabric.roce_nics)
-    return totals if totals is not None else dict.fromkeys(COUNTERS, 0)
+    return totals if totals is not None else dict.fromkeys(ROCE_COUNTERS, 0)
 
 
 def run_traffic(spec: FabricSpec, run: Run, flows: list[tuple[int, int, int]], *, victim: tuple[int, int, int] | None,
